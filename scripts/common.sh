@@ -1,0 +1,56 @@
+# shellcheck shell=bash
+# Helpers shared by the scripts in this folder; sourced, never run. Defines:
+#   CBNN_ROOT                 the repository root (absolute)
+#   cbnn_log MSG...           prints "==> MSG" to stderr
+#   cbnn_gpu_usable           true when `nvidia-smi -L` works and lists at least one GPU
+#   cbnn_build_has_cuda DIR   true when the build in DIR compiled the CUDA backend
+#   cbnn_add_lib_dir DIR      prepends DIR to LD_LIBRARY_PATH (no empty entry when it was unset)
+#   cbnn_export_cuda_libs     adds cuDNN/NCCL from Python's site-packages (nvidia/*/lib) to
+#                             LD_LIBRARY_PATH when present, as on the GPU test machine (GPU.md)
+#   cbnn_elapsed SECONDS      formats a duration as 1m05s
+
+CBNN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export CBNN_ROOT
+
+cbnn_log() {
+    printf '==> %s\n' "$*" >&2
+}
+
+cbnn_gpu_usable() {
+    command -v nvidia-smi >/dev/null 2>&1 || return 1
+    local gpus
+    gpus=$(nvidia-smi -L 2>/dev/null) || return 1
+    grep -q '^GPU [0-9]' <<<"$gpus"
+}
+
+# CBNN_WITH_CUDA is a plain CMake variable (not cached), so look at what was compiled instead:
+# the compile definition in compile_commands.json, or the CUDA test binary.
+cbnn_build_has_cuda() {
+    local dir=$1
+    [[ -x $dir/cbnn_cuda_tests ]] && return 0
+    [[ -f $dir/compile_commands.json ]] && grep -q 'CBNN_WITH_CUDA=1' "$dir/compile_commands.json"
+}
+
+cbnn_add_lib_dir() {
+    [[ -d $1 ]] || return 0
+    case ":${LD_LIBRARY_PATH:-}:" in
+        *":$1:"*) return 0 ;;
+    esac
+    export LD_LIBRARY_PATH="$1${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+}
+
+cbnn_export_cuda_libs() {
+    command -v python3 >/dev/null 2>&1 || return 0
+    local dirs dir
+    # `nvidia` is a namespace package (pip wheels nvidia-cudnn-cu*, nvidia-nccl-cu*); absent is fine.
+    dirs=$(python3 -c 'import nvidia; print("\n".join(nvidia.__path__))' 2>/dev/null) || return 0
+    while IFS= read -r dir; do
+        [[ -n $dir ]] || continue
+        cbnn_add_lib_dir "$dir/nccl/lib"
+        cbnn_add_lib_dir "$dir/cudnn/lib"
+    done <<<"$dirs"
+}
+
+cbnn_elapsed() {
+    printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Runs the GPU checks on the GPU test machine (../shared/GPU.md) from an existing build folder that
+# was built elsewhere and carried over: it builds and installs nothing. In one go, cheapest first:
+#   1. nvidia-smi: GPU name, driver, memory
+#   2. build/cbnn_cuda_tests, run directly (one process, not one per test through CTest, which
+#      costs far more GPU-machine time), full log in $LOGDIR/cuda_tests.log (+ .xml)
+#   3. every build/bench_* (Google Benchmark), each under a timeout, console output in
+#      $LOGDIR/<name>.log and results in $LOGDIR/<name>.json
+#   4. build/cbnn-demo --device cuda, when it exists
+# It keeps going after a failure, prints a short summary last (also in $LOGDIR/summary.txt) and
+# exits non-zero if anything failed. cuDNN and NCCL come from Python's site-packages
+# (nvidia/{cudnn,nccl}/lib) when there; $CBNN_BUILD_DIR/lib (shared libraries that
+# scripts/gpu-prep.sh copied along, e.g. Debian's libbenchmark.so.1debian) goes first on
+# LD_LIBRARY_PATH.
+#
+# Environment:
+#   CBNN_BUILD_DIR        build folder, relative to the repository root or absolute (default: build)
+#   LOGDIR                where logs go (default: $OUT when set, else ./gpu-logs)
+#   CBNN_TEST_TIMEOUT     seconds for the whole CUDA test binary (default: 300)
+#   CBNN_BENCH_TIMEOUT    seconds per benchmark binary (default: 120)
+#   CBNN_BENCH_MIN_TIME   --benchmark_min_time in seconds (default: 0.2)
+#   CBNN_BENCH_FILTER     --benchmark_filter regex (default: all benchmarks)
+#   CBNN_GTEST_FILTER     --gtest_filter for the CUDA tests (default: all tests)
+#   CBNN_DEMO_TIMEOUT     seconds for cbnn-demo (default: 120)
+set -uo pipefail  # no -e: every step runs, and failures are counted instead
+
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+logdir=${LOGDIR:-${OUT:-./gpu-logs}}
+if ! mkdir -p "$logdir" || ! logdir=$(cd "$logdir" && pwd); then
+    echo "gpu-check: cannot create the log folder $logdir" >&2
+    exit 1
+fi
+cd "$CBNN_ROOT" || exit 1
+
+build_dir=${CBNN_BUILD_DIR:-build}
+test_timeout=${CBNN_TEST_TIMEOUT:-300}
+bench_timeout=${CBNN_BENCH_TIMEOUT:-120}
+bench_min_time=${CBNN_BENCH_MIN_TIME:-0.2}
+demo_timeout=${CBNN_DEMO_TIMEOUT:-120}
+
+if [[ ! -d $build_dir ]]; then
+    echo "gpu-check: build folder '$build_dir' does not exist (set CBNN_BUILD_DIR)" >&2
+    exit 1
+fi
+build_dir=$(cd "$build_dir" && pwd)
+
+failures=0
+summary=()
+add_summary() { summary+=("$(printf '%-24s %s' "$1" "$2")"); }
+
+# describe RC SECONDS: one word or phrase for an exit status.
+describe() {
+    local rc=$1 secs=$2
+    case $rc in
+        0) echo "ok (${secs} s)" ;;
+        124 | 137) echo "TIMEOUT (killed after ${secs} s)" ;;
+        126 | 127) echo "FAILED to start (exit $rc; see its log)" ;;
+        *)
+            if ((rc > 128)); then
+                echo "FAILED (signal $((rc - 128)), ${secs} s)"
+            else
+                echo "FAILED (exit $rc, ${secs} s)"
+            fi
+            ;;
+    esac
+}
+
+# with_timeout SECONDS CMD...: `timeout` when available (it is part of coreutils).
+with_timeout() {
+    local secs=$1
+    shift
+    if command -v timeout >/dev/null 2>&1; then
+        timeout --kill-after=10 "$secs" "$@"
+    else
+        "$@"
+    fi
+}
+
+# missing_libs BINARY: prints the shared libraries the loader cannot find, if any.
+missing_libs() {
+    command -v ldd >/dev/null 2>&1 || return 0
+    ldd "$1" 2>/dev/null | awk '/not found/ {print $1}' | tr '\n' ' '
+}
+
+section() { printf '\n===== %s =====\n' "$*"; }
+
+section "gpu-check $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(hostname)"
+cbnn_export_cuda_libs
+cbnn_add_lib_dir "$build_dir/lib"
+echo "build folder:    $build_dir"
+echo "log folder:      $logdir"
+echo "LD_LIBRARY_PATH: ${LD_LIBRARY_PATH:-}"
+
+# ---- 1. the GPU ------------------------------------------------------------------------------
+section "nvidia-smi"
+gpu_name="unknown"
+if nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 |
+    tee "$logdir/nvidia-smi.csv"; then
+    gpu_name=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null |
+        head -n 1 | sed 's/, */ (driver /; s/$/)/')
+else
+    gpu_name="none (nvidia-smi failed)"
+    failures=$((failures + 1))
+fi
+add_summary "GPU" "$gpu_name"
+
+# ---- 2. CUDA tests ---------------------------------------------------------------------------
+section "cuda tests"
+tests_bin="$build_dir/cbnn_cuda_tests"
+tests_log="$logdir/cuda_tests.log"
+if [[ -x $tests_bin ]]; then
+    missing=$(missing_libs "$tests_bin")
+    [[ -n $missing ]] && echo "gpu-check: $tests_bin: libraries not found: $missing"
+    filter_args=()
+    [[ -n ${CBNN_GTEST_FILTER:-} ]] && filter_args=("--gtest_filter=$CBNN_GTEST_FILTER")
+    start=$SECONDS
+    rc=0
+    with_timeout "$test_timeout" "$tests_bin" --gtest_brief=1 \
+        "--gtest_output=xml:$logdir/cuda_tests.xml" "${filter_args[@]}" 2>&1 |
+        tee "$tests_log" || rc=$?
+    secs=$((SECONDS - start))
+    passed=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) tests\{0,1\}\..*/\1/p' "$tests_log" | tail -n 1)
+    skipped=$(sed -n 's/^\[  SKIPPED \] \([0-9][0-9]*\) test.*/\1/p' "$tests_log" | tail -n 1)
+    # Brief mode prints one "[  FAILED  ] Suite.Name" line per failure and no count; the full
+    # mode prints each twice. Count distinct names.
+    failed=$(sed -n 's/^\[  FAILED  \] \([A-Za-z_][^ ]*\).*/\1/p' "$tests_log" | sort -u | wc -l)
+    if [[ -z $passed ]]; then
+        counts="no gtest summary"
+    else
+        counts="${passed} passed, ${failed} failed, ${skipped:-0} skipped"
+    fi
+    ((rc != 0)) && failures=$((failures + 1))
+    add_summary "cuda tests" "$counts; $(describe "$rc" "$secs")"
+else
+    echo "gpu-check: $tests_bin not found (a build without the CUDA backend?)"
+    add_summary "cuda tests" "MISSING ($tests_bin)"
+    failures=$((failures + 1))
+fi
+
+# ---- 3. benchmarks ---------------------------------------------------------------------------
+# --benchmark_min_time: Google Benchmark 1.7 (the development machine) takes a plain number of
+# seconds; 1.8.3 (the GPU machine) also accepts "0.2s" and "<n>x", and still reads a plain number
+# as seconds (printing a "should have a suffix" note), so the plain number works with both.
+bench_args=("--benchmark_min_time=$bench_min_time" --benchmark_format=console)
+[[ -n ${CBNN_BENCH_FILTER:-} ]] && bench_args+=("--benchmark_filter=$CBNN_BENCH_FILTER")
+benches=0
+for bench in "$build_dir"/bench_*; do
+    [[ -f $bench && -x $bench ]] || continue
+    benches=$((benches + 1))
+    name=$(basename "$bench")
+    section "$name"
+    missing=$(missing_libs "$bench")
+    [[ -n $missing ]] && echo "gpu-check: $bench: libraries not found: $missing"
+    start=$SECONDS
+    rc=0
+    with_timeout "$bench_timeout" "$bench" "${bench_args[@]}" \
+        "--benchmark_out=$logdir/$name.json" --benchmark_out_format=json 2>&1 |
+        tee "$logdir/$name.log" || rc=$?
+    ((rc != 0)) && failures=$((failures + 1))
+    add_summary "$name" "$(describe "$rc" "$((SECONDS - start))")"
+done
+((benches > 0)) || add_summary "benchmarks" "none found in $build_dir"
+
+# ---- 4. demo ---------------------------------------------------------------------------------
+demo="$build_dir/cbnn-demo"
+if [[ -x $demo ]]; then
+    section "cbnn-demo --device cuda"
+    start=$SECONDS
+    rc=0
+    with_timeout "$demo_timeout" "$demo" --device cuda 2>&1 | tee "$logdir/cbnn-demo.log" || rc=$?
+    ((rc != 0)) && failures=$((failures + 1))
+    add_summary "cbnn-demo --device cuda" "$(describe "$rc" "$((SECONDS - start))")"
+fi
+
+# ---- summary ---------------------------------------------------------------------------------
+if ((failures == 0)); then
+    add_summary "result" "PASSED"
+else
+    add_summary "result" "FAILED ($failures step(s))"
+fi
+add_summary "logs" "$logdir"
+{
+    printf '\n===== gpu-check summary =====\n'
+    printf '%s\n' "${summary[@]}"
+} | tee "$logdir/summary.txt"
+((failures == 0))

@@ -1,0 +1,145 @@
+#include "tensor/binary.h"
+
+#include <type_traits>
+
+#include "tensor/binary_math.h"
+#include "tensor/dispatch.h"
+
+namespace cbnn {
+
+const char* binary_op_name(BinaryOp op) {
+    static const char* const names[] = {"add", "sub", "mul", "div", "maximum", "minimum"};
+    return names[static_cast<int>(op)];
+}
+
+const char* compare_op_name(CompareOp op) {
+    static const char* const names[] = {"eq", "ne", "lt", "le", "gt", "ge"};
+    return names[static_cast<int>(op)];
+}
+
+namespace cpu {
+
+template <class T>
+void binary_forward(BinaryOp op, const T* a, const StridedLayout& la, const T* b,
+                    const StridedLayout& lb, T* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = binary_apply(op, a[la.offset(i)], b[lb.offset(i)]);
+}
+
+template <class T>
+void compare_forward(CompareOp op, const T* a, const StridedLayout& la, const T* b,
+                     const StridedLayout& lb, uint8_t* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = compare_apply(op, a[la.offset(i)], b[lb.offset(i)]);
+}
+
+template <class T>
+void where_forward(const uint8_t* cond, const StridedLayout& lc, const T* a,
+                   const StridedLayout& la, const T* b, const StridedLayout& lb, T* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = cond[lc.offset(i)] ? a[la.offset(i)] : b[lb.offset(i)];
+}
+
+#define CBNN_INSTANTIATE(T)                                                                      \
+    template void binary_forward<T>(BinaryOp, const T*, const StridedLayout&, const T*,          \
+                                    const StridedLayout&, T*, int64_t);                          \
+    template void compare_forward<T>(CompareOp, const T*, const StridedLayout&, const T*,        \
+                                     const StridedLayout&, uint8_t*, int64_t);                   \
+    template void where_forward<T>(const uint8_t*, const StridedLayout&, const T*,               \
+                                   const StridedLayout&, const T*, const StridedLayout&, T*, int64_t);
+CBNN_INSTANTIATE(float)
+CBNN_INSTANTIATE(double)
+CBNN_INSTANTIATE(int64_t)
+CBNN_INSTANTIATE(uint8_t)
+#undef CBNN_INSTANTIATE
+
+}  // namespace cpu
+
+namespace ops {
+
+namespace {
+
+struct Broadcast {
+    Shape shape;
+    StridedLayout la, lb;
+};
+
+Broadcast broadcast(const Tensor& a, const Tensor& b, const char* op) {
+    check_defined(a, op);
+    check_defined(b, op);
+    check_same_device(a, b, op);
+    CBNN_CHECK(a.dtype() == b.dtype(), op, ": dtypes differ (", a.description(), " and ",
+               b.description(), ")");
+    Broadcast r;
+    r.shape = broadcast_shapes(a.shape(), b.shape(), op);
+    r.la = make_broadcast_layout(a.shape(), a.strides(), r.shape);
+    r.lb = make_broadcast_layout(b.shape(), b.strides(), r.shape);
+    return r;
+}
+
+}  // namespace
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+    const char* name = binary_op_name(op);
+    const Broadcast bc = broadcast(a, b, name);
+    check_cuda_float(a, name);
+    Tensor out = Tensor::empty(bc.shape, a.dtype(), a.device());
+    const int64_t n = out.numel();
+    if (n == 0) return out;
+    if (a.is_cuda()) {
+        CBNN_ON_CUDA(cuda::binary_forward(op, a.data<float>(), bc.la, b.data<float>(), bc.lb,
+                                          out.data<float>(), n));
+    } else {
+        dispatch_floating(a.dtype(), name, [&]<class T>() {
+            cpu::binary_forward<T>(op, a.data<T>(), bc.la, b.data<T>(), bc.lb, out.data<T>(), n);
+        });
+    }
+    return out;
+}
+
+Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) {
+    const char* name = compare_op_name(op);
+    const Broadcast bc = broadcast(a, b, name);
+    Tensor out = Tensor::empty(bc.shape, DType::u8, a.device());
+    const int64_t n = out.numel();
+    if (n == 0) return out;
+    dispatch_all(a.dtype(), name, [&]<class T>() {
+        if (a.is_cuda()) {
+            if constexpr (std::is_same_v<T, double>) {
+                CBNN_FAIL(name, ": f64 is CPU-only, got ", a.description());
+            } else {
+                CBNN_ON_CUDA(cuda::compare_forward<T>(op, a.data<T>(), bc.la, b.data<T>(), bc.lb,
+                                                      out.data<uint8_t>(), n));
+            }
+        } else {
+            cpu::compare_forward<T>(op, a.data<T>(), bc.la, b.data<T>(), bc.lb,
+                                    out.data<uint8_t>(), n);
+        }
+    });
+    return out;
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+    check_defined(cond, "where");
+    check_dtype(cond, DType::u8, "where", "condition");
+    check_same_device(cond, a, "where");
+    const Broadcast bc = broadcast(a, b, "where");
+    const Shape shape = broadcast_shapes(cond.shape(), bc.shape, "where");
+    const StridedLayout lc = make_broadcast_layout(cond.shape(), cond.strides(), shape);
+    const StridedLayout la = make_broadcast_layout(a.shape(), a.strides(), shape);
+    const StridedLayout lb = make_broadcast_layout(b.shape(), b.strides(), shape);
+    check_cuda_float(a, "where");
+    Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+    const int64_t n = out.numel();
+    if (n == 0) return out;
+    if (a.is_cuda()) {
+        CBNN_ON_CUDA(cuda::where_forward(cond.data<uint8_t>(), lc, a.data<float>(), la,
+                                         b.data<float>(), lb, out.data<float>(), n));
+    } else {
+        dispatch_all(a.dtype(), "where", [&]<class T>() {
+            cpu::where_forward<T>(cond.data<uint8_t>(), lc, a.data<T>(), la, b.data<T>(), lb,
+                                  out.data<T>(), n);
+        });
+    }
+    return out;
+}
+
+}  // namespace ops
+}  // namespace cbnn

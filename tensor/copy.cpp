@@ -1,0 +1,97 @@
+#include "tensor/copy.h"
+
+#include <cstring>
+
+#include "tensor/dispatch.h"
+
+namespace cbnn {
+
+namespace cpu {
+
+namespace {
+template <class Src, class Dst>
+void strided_copy_typed(const Src* src, const StridedLayout& src_layout, Dst* dst,
+                        const StridedLayout& dst_layout, int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+        dst[dst_layout.offset(i)] = static_cast<Dst>(src[src_layout.offset(i)]);
+}
+}  // namespace
+
+void strided_copy(DType src_dtype, const void* src, const StridedLayout& src_layout,
+                  DType dst_dtype, void* dst, const StridedLayout& dst_layout, int64_t n) {
+    dispatch_all(src_dtype, "copy", [&]<class Src>() {
+        dispatch_all(dst_dtype, "copy", [&]<class Dst>() {
+            strided_copy_typed(static_cast<const Src*>(src), src_layout, static_cast<Dst*>(dst),
+                               dst_layout, n);
+        });
+    });
+}
+
+void fill(DType dtype, void* dst, int64_t n, double value) {
+    dispatch_all(dtype, "fill", [&]<class T>() {
+        T* out = static_cast<T*>(dst);
+        const T v = static_cast<T>(value);
+        for (int64_t i = 0; i < n; ++i) out[i] = v;
+    });
+}
+
+}  // namespace cpu
+
+namespace ops {
+
+Tensor cast(const Tensor& src, DType dtype) {
+    check_defined(src, "cast");
+    Tensor out = Tensor::empty(src.shape(), dtype, src.device());
+    copy_into(out, src);
+    return out;
+}
+
+Tensor contiguous_copy(const Tensor& src) { return cast(src, src.dtype()); }
+
+Tensor to_device(const Tensor& src, Device device) {
+    check_defined(src, "to");
+    if (src.device() == device) return src;
+    const Tensor dense = src.is_contiguous() ? src : contiguous_copy(src);
+    Tensor out = Tensor::empty(src.shape(), src.dtype(), device);
+    CBNN_ON_CUDA(cuda::copy_bytes(out.raw_data(), device, dense.raw_data(), dense.device(),
+                                  dense.nbytes()));
+    return out;
+}
+
+void copy_into(const Tensor& dst, const Tensor& src) {
+    check_defined(dst, "copy_");
+    check_defined(src, "copy_");
+    if (src.device() != dst.device()) {
+        // Cross-device: bring the source over as a dense tensor of its own dtype first.
+        copy_into(dst, to_device(src, dst.device()));
+        return;
+    }
+    const Shape out = broadcast_shapes(src.shape(), dst.shape(), "copy_");
+    CBNN_CHECK(out == dst.shape(), "copy_: source of shape ", src.shape(),
+               " cannot be broadcast to destination shape ", dst.shape());
+    const int64_t n = dst.numel();
+    if (n == 0) return;
+    if (src.dtype() == dst.dtype() && src.is_contiguous() && dst.is_contiguous() &&
+        src.shape() == dst.shape()) {
+        if (dst.raw_data() == src.raw_data()) return;
+        if (dst.is_cuda()) {
+            CBNN_ON_CUDA(cuda::copy_bytes(dst.raw_data(), dst.device(), src.raw_data(),
+                                          src.device(), dst.nbytes()));
+        } else {
+            std::memcpy(dst.raw_data(), src.raw_data(), dst.nbytes());
+        }
+    } else {
+        const StridedLayout from = make_broadcast_layout(src.shape(), src.strides(), dst.shape());
+        const StridedLayout to = make_layout(dst.shape(), dst.strides());
+        if (dst.is_cuda()) {
+            CBNN_ON_CUDA(cuda::strided_copy(src.dtype(), src.raw_data(), from, dst.dtype(),
+                                            dst.raw_data(), to, n));
+        } else {
+            cpu::strided_copy(src.dtype(), src.raw_data(), from, dst.dtype(), dst.raw_data(), to, n);
+        }
+    }
+    dst.bump_version();
+}
+
+}  // namespace ops
+}  // namespace cbnn

@@ -1,0 +1,42 @@
+#pragma once
+// Copy kernels: materialise a strided view (or a broadcast, stride 0) into a contiguous buffer
+// while converting dtype, fill, and raw transfers between devices.
+//   strided_copy: dst[dst_layout.offset(i)] = Dst(src[src_layout.offset(i)]) for i in [0, n)
+//   Conversions follow C++ static_cast: float -> integer truncates toward zero.
+//
+// Op functions on top of them (no autograd): ops::contiguous_copy, ops::cast, ops::to_device.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/dtype.h"
+#include "tensor/strided_layout.h"
+#include "tensor/tensor.h"
+
+namespace cbnn {
+
+namespace cpu {
+void strided_copy(DType src_dtype, const void* src, const StridedLayout& src_layout,
+                  DType dst_dtype, void* dst, const StridedLayout& dst_layout, int64_t n);
+void fill(DType dtype, void* dst, int64_t n, double value);
+}  // namespace cpu
+
+namespace cuda {
+void strided_copy(DType src_dtype, const void* src, const StridedLayout& src_layout,
+                  DType dst_dtype, void* dst, const StridedLayout& dst_layout, int64_t n);
+void fill(DType dtype, void* dst, int64_t n, double value);
+// cudaMemcpyAsync on the cbnn stream; waits when the destination is host memory.
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes);
+}  // namespace cuda
+
+namespace ops {
+// A contiguous copy on the same device, with dtype `dtype` (the source's when omitted).
+Tensor contiguous_copy(const Tensor& src);
+Tensor cast(const Tensor& src, DType dtype);
+Tensor to_device(const Tensor& src, Device device);
+// Writes src (broadcast to dst's shape, converted to dst's dtype, from any device) into dst,
+// which may be a strided view (e.g. a narrow of a larger tensor).
+void copy_into(const Tensor& dst, const Tensor& src);
+}  // namespace ops
+
+}  // namespace cbnn

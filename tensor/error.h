@@ -1,0 +1,36 @@
+#pragma once
+// cbnn::Error is the one exception type of the project. CBNN_CHECK is for user-facing checks
+// (shapes, dtypes, values): its message names what was seen and carries no file:line.
+// CUDA/cuBLAS/cuDNN failures (tensor/cuda_check.h) add the expression and file:line.
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace cbnn {
+
+class Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+template <class... Args>
+std::string concat(const Args&... args) {
+    std::ostringstream os;
+    (os << ... << args);
+    return os.str();
+}
+
+[[noreturn]] void throw_error(const std::string& message);
+
+}  // namespace detail
+}  // namespace cbnn
+
+#define CBNN_CHECK(cond, ...)                                                   \
+    do {                                                                        \
+        if (!(cond)) ::cbnn::detail::throw_error(::cbnn::detail::concat(__VA_ARGS__)); \
+    } while (0)
+
+#define CBNN_FAIL(...) ::cbnn::detail::throw_error(::cbnn::detail::concat(__VA_ARGS__))

@@ -1,0 +1,150 @@
+#include "tensor/reduce.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "tensor/copy.h"
+#include "tensor/dispatch.h"
+#include "tensor/reduce_math.h"
+#include "tensor/unary.h"
+
+namespace cbnn {
+
+namespace cpu {
+
+template <class T>
+void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner) {
+    std::vector<double> acc(static_cast<size_t>(inner));
+    for (int64_t o = 0; o < outer; ++o) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t k = 0; k < r; ++k) {
+            const T* row = x + (o * r + k) * inner;
+            for (int64_t i = 0; i < inner; ++i) acc[static_cast<size_t>(i)] += row[i];
+        }
+        for (int64_t i = 0; i < inner; ++i) out[o * inner + i] = static_cast<T>(acc[static_cast<size_t>(i)]);
+    }
+}
+
+template <class T>
+void reduce_max(const T* x, T* out, int64_t* argmax, int64_t outer, int64_t r, int64_t inner) {
+    for (int64_t o = 0; o < outer; ++o) {
+        for (int64_t i = 0; i < inner; ++i) {
+            T best = x[o * r * inner + i];
+            int64_t best_k = 0;
+            for (int64_t k = 1; k < r; ++k) {
+                const T v = x[(o * r + k) * inner + i];
+                if (max_prefers(v, k, best, best_k)) {
+                    best = v;
+                    best_k = k;
+                }
+            }
+            out[o * inner + i] = best;
+            argmax[o * inner + i] = best_k;
+        }
+    }
+}
+
+template void reduce_sum<float>(const float*, float*, int64_t, int64_t, int64_t);
+template void reduce_sum<double>(const double*, double*, int64_t, int64_t, int64_t);
+template void reduce_max<float>(const float*, float*, int64_t*, int64_t, int64_t, int64_t);
+template void reduce_max<double>(const double*, double*, int64_t*, int64_t, int64_t, int64_t);
+
+}  // namespace cpu
+
+namespace ops {
+
+namespace {
+
+struct ReduceGeometry {
+    int64_t outer = 1, r = 1, inner = 1;
+    Shape out_shape;
+};
+
+ReduceGeometry geometry(const Tensor& x, int64_t dim, bool keepdim, const char* op) {
+    ReduceGeometry g;
+    const int64_t d = normalize_dim(dim, x.dim(), op);
+    for (int64_t i = 0; i < x.dim(); ++i) {
+        const int64_t s = x.shape()[static_cast<size_t>(i)];
+        if (i < d) g.outer *= s;
+        if (i > d) g.inner *= s;
+        if (i == d) {
+            g.r = s;
+            if (keepdim) g.out_shape.push_back(1);
+        } else {
+            g.out_shape.push_back(s);
+        }
+    }
+    return g;
+}
+
+Tensor dense(const Tensor& x) { return x.is_contiguous() ? x : contiguous_copy(x); }
+
+}  // namespace
+
+Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
+    check_defined(x_in, "sum");
+    check_cuda_float(x_in, "sum");
+    const Tensor x = dense(x_in);
+    const ReduceGeometry g = geometry(x, dim, keepdim, "sum");
+    Tensor out = Tensor::empty(g.out_shape, x.dtype(), x.device());
+    if (out.numel() == 0) return out;
+    if (x.is_cuda()) {
+        CBNN_ON_CUDA(cuda::reduce_sum(x.data<float>(), out.data<float>(), g.outer, g.r, g.inner));
+    } else {
+        dispatch_floating(x.dtype(), "sum", [&]<class T>() {
+            cpu::reduce_sum<T>(x.data<T>(), out.data<T>(), g.outer, g.r, g.inner);
+        });
+    }
+    return out;
+}
+
+Tensor mean(const Tensor& x, int64_t dim, bool keepdim) {
+    check_defined(x, "mean");
+    const int64_t r = x.shape()[static_cast<size_t>(normalize_dim(dim, x.dim(), "mean"))];
+    CBNN_CHECK(r > 0, "mean: dimension ", dim, " of ", x.description(), " is empty");
+    return unary(UnaryOp::div_scalar, sum(x, dim, keepdim), static_cast<double>(r));
+}
+
+MaxResult max(const Tensor& x_in, int64_t dim, bool keepdim) {
+    check_defined(x_in, "max");
+    check_cuda_float(x_in, "max");
+    const Tensor x = dense(x_in);
+    const ReduceGeometry g = geometry(x, dim, keepdim, "max");
+    CBNN_CHECK(g.r > 0, "max: dimension ", dim, " of ", x.description(), " is empty");
+    MaxResult result{Tensor::empty(g.out_shape, x.dtype(), x.device()),
+                     Tensor::empty(g.out_shape, DType::i64, x.device())};
+    if (result.values.numel() == 0) return result;
+    if (x.is_cuda()) {
+        CBNN_ON_CUDA(cuda::reduce_max(x.data<float>(), result.values.data<float>(),
+                                      result.indices.data<int64_t>(), g.outer, g.r, g.inner));
+    } else {
+        dispatch_floating(x.dtype(), "max", [&]<class T>() {
+            cpu::reduce_max<T>(x.data<T>(), result.values.data<T>(),
+                               result.indices.data<int64_t>(), g.outer, g.r, g.inner);
+        });
+    }
+    return result;
+}
+
+Tensor sum_all(const Tensor& x) {
+    check_defined(x, "sum_all");
+    const Tensor d = dense(x);
+    return sum(Tensor::make_view(d, Shape{d.numel()}, Shape{1}, d.offset()), 0, false);
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+    check_defined(x, "sum_to");
+    if (x.shape() == shape) return x;
+    CBNN_CHECK(shape.size() <= x.shape().size() &&
+                   broadcast_shapes(shape, x.shape(), "sum_to") == x.shape(),
+               "sum_to: shape ", x.shape(), " is not a broadcast of ", shape);
+    Tensor r = x;
+    while (r.dim() > static_cast<int64_t>(shape.size())) r = sum(r, 0, false);
+    for (size_t d = 0; d < shape.size(); ++d) {
+        if (shape[d] == 1 && r.shape()[d] != 1) r = sum(r, static_cast<int64_t>(d), true);
+    }
+    return r;
+}
+
+}  // namespace ops
+}  // namespace cbnn
