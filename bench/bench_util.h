@@ -1,0 +1,68 @@
+#pragma once
+// Shared pieces of the Google Benchmark executables.
+//
+// GPU timing uses CUDA events recorded on cbnn's stream around the timed work (manual time), so
+// the numbers are device time, not host launch time. Each benchmark checks its result against the
+// CPU reference once before timing, and reports bytes moved as a GB/s counter. Without a GPU the
+// CUDA benchmarks are skipped with a message, so the executables run anywhere.
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <string>
+
+#include "tensor/backend.h"
+#include "tensor/tensor.h"
+
+#ifdef CBNN_WITH_CUDA
+#include <cuda_runtime_api.h>
+
+#include "tensor/cuda_check.h"
+#include "tensor/cuda_context.h"
+#endif
+
+namespace cbnn::bench {
+
+// Skips the benchmark (returns true) when no GPU is usable.
+inline bool skip_without_gpu(benchmark::State& state) {
+    if (cuda_available()) return false;
+    state.SkipWithError(("no GPU: " + cuda_unavailable_reason()).c_str());
+    return true;
+}
+
+inline void skip_with(benchmark::State& state, const std::string& why) {
+    state.SkipWithError(why.c_str());
+}
+
+// Bytes moved per iteration -> "GB/s" counter (1e9 bytes per second).
+inline void set_bandwidth(benchmark::State& state, double bytes_per_iteration) {
+    state.counters["GB/s"] = benchmark::Counter(bytes_per_iteration * 1e-9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+#ifdef CBNN_WITH_CUDA
+// Times `work` with CUDA events, `repeats` calls per benchmark iteration (amortises the event
+// overhead for microsecond kernels); manual time is per call.
+template <class F>
+void time_cuda(benchmark::State& state, F&& work, int repeats = 20) {
+    cudaStream_t stream = cuda::current_stream();
+    cudaEvent_t start, stop;
+    CBNN_CUDA_CHECK(cudaEventCreate(&start));
+    CBNN_CUDA_CHECK(cudaEventCreate(&stop));
+    for (int i = 0; i < 3; ++i) work();  // warm-up: allocator cache, cuBLAS/cuDNN handles
+    CBNN_CUDA_CHECK(cudaStreamSynchronize(stream));
+    for (auto _ : state) {
+        CBNN_CUDA_CHECK(cudaEventRecord(start, stream));
+        for (int r = 0; r < repeats; ++r) work();
+        CBNN_CUDA_CHECK(cudaEventRecord(stop, stream));
+        CBNN_CUDA_CHECK(cudaEventSynchronize(stop));
+        float ms = 0.f;
+        CBNN_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+        state.SetIterationTime(ms * 1e-3 / repeats);
+    }
+    CBNN_CUDA_CHECK_NOTHROW(cudaEventDestroy(start));
+    CBNN_CUDA_CHECK_NOTHROW(cudaEventDestroy(stop));
+}
+#endif
+
+}  // namespace cbnn::bench
