@@ -1,6 +1,6 @@
-// Philox fills on CUDA against the CPU reference: bitwise equality for uniforms, at most one f32
-// ulp for normals (their log/cos come from two different double libms), generator bookkeeping,
-// and capture inside a CUDA graph (possible only because the fills never sync with the host).
+// Philox fills on CUDA against the CPU reference: bitwise equality for uniforms and (as measured)
+// for normals, whose log/cos come from two different double libms; generator bookkeeping; and
+// capture inside a CUDA graph (possible only because the fills never sync with the host).
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -76,11 +76,14 @@ TEST(RngCuda, UniformIsBitwiseIdenticalToCpu) {
 }
 
 // Box-Muller runs in double on both sides and is rounded once to f32. glibc's log/cos and
-// CUDA's (<= 1 and 2 double ulp) can differ in the last bits of the double, which changes the
-// f32 only when the double lands within those bits of an f32 rounding boundary: then the two
-// results are adjacent floats. So the assertion is: at most 1 ulp, and almost all bitwise equal.
-// MEASURED: (filled in from the GPU run; see the report)
-TEST(RngCuda, NormalMatchesCpuToOneUlp) {
+// CUDA's (<= 1 and 2 double ulp) may differ in the last bits of the double; that changes the f32
+// only when the double lies within those bits of an f32 rounding boundary, a chance of about
+// 2 * 2^-52 / 2^-23 = 2^-28 per element, so over these 3.1M elements a difference is expected ~1%
+// of the time even if the libraries disagree often. MEASURED on an H100 (CUDA 13.0; the CPU side
+// with that machine's glibc): 0 of 3,145,779 elements differ. So the test asserts bitwise equality;
+// should another toolchain produce a difference, it must still be a single ulp (reported in the
+// message).
+TEST(RngCuda, NormalIsBitwiseIdenticalToCpu) {
     CBNN_REQUIRE_GPU();
     int64_t total = 0, mismatches = 0, worst = 0;
     for (const Stream& s : kStreams) {
@@ -99,8 +102,8 @@ TEST(RngCuda, NormalMatchesCpuToOneUlp) {
     std::printf("normal f32 CPU vs CUDA: %lld of %lld differ, max %lld ulp\n",
                 static_cast<long long>(mismatches), static_cast<long long>(total),
                 static_cast<long long>(worst));
+    EXPECT_EQ(mismatches, 0) << "max distance " << worst << " ulp";
     EXPECT_LE(worst, 1);
-    EXPECT_LE(mismatches, total / 100000);  // a 1-ulp difference is a rare event
 }
 
 TEST(RngCuda, TensorFillsMatchCpuAndAdvanceTheGeneratorAlike) {
@@ -116,8 +119,7 @@ TEST(RngCuda, TensorFillsMatchCpuAndAdvanceTheGeneratorAlike) {
     EXPECT_EQ(g.to_vector<float>(), c.to_vector<float>());
     normal_(g, on_gpu, 3.0, 2.0);
     normal_(c, on_cpu, 3.0, 2.0);
-    const std::vector<float> gv = g.to_vector<float>(), cv = c.to_vector<float>();
-    for (size_t i = 0; i < gv.size(); ++i) EXPECT_LE(ulp_distance(gv[i], cv[i]), 1) << i;
+    EXPECT_EQ(g.to_vector<float>(), c.to_vector<float>());  // as measured above
     EXPECT_EQ(on_gpu.offset(), on_cpu.offset());
     EXPECT_EQ(on_gpu.offset(), 33u * 65u + 2000u);
     Tensor f64 = Tensor::zeros({2}, DType::f32, Device::cuda()).to(DType::f64);
