@@ -30,6 +30,11 @@ void check_launch(const char* file, int line) {
     const cudaError_t status = cudaGetLastError();
     if (status != cudaSuccess) throw_cuda_error(status, "kernel launch", file, line);
     if (cuda_sync_after_launch()) {
+        // A stream being captured into a CUDA graph may not be synchronised (and its kernels do
+        // not run until the graph is launched): skip the debug sync there.
+        cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+        CBNN_CUDA_CHECK(cudaStreamIsCapturing(current_stream(), &capture));
+        if (capture != cudaStreamCaptureStatusNone) return;
         const cudaError_t sync = cudaStreamSynchronize(current_stream());
         if (sync != cudaSuccess) throw_cuda_error(sync, "kernel (CBNN_CUDA_SYNC=1)", file, line);
     }
