@@ -83,8 +83,7 @@ Tensor Tensor::make_view(const Tensor& base, const Shape& shape, const Shape& st
 int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
 
 bool Tensor::is_contiguous() const {
-    // No element to lay out: contiguous_strides gives a zero-size dimension stride-1 neighbours
-    // that the loop below would reject, which made fill_ on a fresh (2, 0) tensor throw.
+    // No element is addressed, so any strides will do (Tensor::zeros({2, 0}) must be fillable).
     if (numel() == 0) return true;
     int64_t expected = 1;
     for (size_t i = shape().size(); i-- > 0;) {
