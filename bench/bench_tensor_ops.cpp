@@ -1,8 +1,8 @@
 // Memory-bound tensor ops on the GPU against the copy bandwidth of the card:
-//   copy     contiguous f32 copy of N*C floats (read + write); the floor for any (N, C) -> (N, C) op
-//   exp      unary elementwise                 (read + write)
-//   add_row  (N, C) + (C) broadcast add        (read + write; the row stays in cache)
-//   sum_rows (N, C) -> (N) deterministic row sum (read)
+//   copy     contiguous f32 copy of N*C floats (read + write); the floor for any (N, C) -> (N, C)
+//   op exp      unary elementwise                 (read + write) add_row  (N, C) + (C) broadcast
+//   add        (read + write; the row stays in cache) sum_rows (N, C) -> (N) deterministic row sum
+//   (read)
 // Shapes: the class-balanced loss shapes (N, C) of DESIGN.md.
 #include <algorithm>
 #include <cmath>
@@ -19,12 +19,13 @@
 namespace cbnn::bench {
 namespace {
 
-const std::vector<std::vector<int64_t>> kLossShapes = {
-    {128, 10}, {128, 100}, {1024, 1000}, {512, 5089}, {512, 8142}, {4096, 8142}};
+const std::vector<std::vector<int64_t>> kLossShapes = {{128, 10},   {128, 100},  {1024, 1000},
+                                                       {512, 5089}, {512, 8142}, {4096, 8142}};
 
 Tensor random_input(int64_t n, int64_t c) {
     std::vector<float> v(static_cast<size_t>(n * c));
-    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+    for (size_t i = 0; i < v.size(); ++i)
+        v[i] = static_cast<float>((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
     return Tensor::from_vector<float>(v, {n, c}, Device::cuda());
 }
 
@@ -55,21 +56,25 @@ void run(benchmark::State& state, Op op, double bytes_per_element, double check_
 }
 
 void BM_Copy(benchmark::State& state) {
-    run(state, [](const Tensor& x) { return ops::contiguous_copy(x); }, 8.0, 0.0);
+    run(
+        state, [](const Tensor& x) { return ops::contiguous_copy(x); }, 8.0, 0.0);
 }
 
 void BM_Exp(benchmark::State& state) {
-    run(state, [](const Tensor& x) { return ops::unary(UnaryOp::exp, x); }, 8.0, 1e-5);
+    run(
+        state, [](const Tensor& x) { return ops::unary(UnaryOp::exp, x); }, 8.0, 1e-5);
 }
 
 void BM_AddRow(benchmark::State& state) {
-    run(state,
-        [](const Tensor& x) { return ops::add(x, x.narrow(0, 0, 1).squeeze(0).contiguous()); },
-        8.0, 1e-6);
+    run(
+        state,
+        [](const Tensor& x) { return ops::add(x, x.narrow(0, 0, 1).squeeze(0).contiguous()); }, 8.0,
+        1e-6);
 }
 
 void BM_SumRows(benchmark::State& state) {
-    run(state, [](const Tensor& x) { return ops::sum(x, 1); }, 4.0, 1e-3);
+    run(
+        state, [](const Tensor& x) { return ops::sum(x, 1); }, 4.0, 1e-3);
 }
 
 void loss_shapes(benchmark::internal::Benchmark* b) {

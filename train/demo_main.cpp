@@ -10,7 +10,6 @@
 // effective number (beta), and the per-class test accuracy of both is printed. The tail classes
 // gain from the re-weighting; that is the paper's point in miniature.
 #include <CLI/CLI.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -113,8 +112,9 @@ std::vector<double> train(const Options& opt, const Split& train_set, const Spli
 
 int main(int argc, char** argv) {
     Options opt;
-    CLI::App app{"cbnn-demo: a linear classifier on synthetic long-tailed data, trained with "
-                 "cbnn's tensors and autograd, without and with class-balanced weights"};
+    CLI::App app{
+        "cbnn-demo: a linear classifier on synthetic long-tailed data, trained with "
+        "cbnn's tensors and autograd, without and with class-balanced weights"};
     app.add_option("--device", opt.device, "cpu, cuda or cuda:N")->capture_default_str();
     app.add_option("--classes", opt.classes, "number of classes")
         ->check(CLI::Range(2, 64))
@@ -128,8 +128,11 @@ int main(int argc, char** argv) {
     app.add_option("--steps", opt.steps, "gradient-descent steps")
         ->check(CLI::Range(5, 100000))
         ->capture_default_str();
-    app.add_option("--lr", opt.lr, "learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--beta", opt.beta, "effective-number beta for the class-balanced run, in [0, 1)")
+    app.add_option("--lr", opt.lr, "learning rate")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--beta", opt.beta,
+                   "effective-number beta for the class-balanced run, in [0, 1)")
         ->check(CLI::Range(0.0, 0.999999999))
         ->capture_default_str();
     app.add_option("--seed", opt.seed, "random seed")->capture_default_str();
@@ -141,8 +144,10 @@ int main(int argc, char** argv) {
 
         std::vector<int64_t> train_counts, test_counts;
         for (int i = 0; i < opt.classes; ++i) {
-            const double r = std::pow(1.0 / opt.imbalance, i / static_cast<double>(opt.classes - 1));
-            train_counts.push_back(std::max<int64_t>(1, static_cast<int64_t>(opt.max_per_class * r)));
+            const double r =
+                std::pow(1.0 / opt.imbalance, i / static_cast<double>(opt.classes - 1));
+            train_counts.push_back(
+                std::max<int64_t>(1, static_cast<int64_t>(opt.max_per_class * r)));
             test_counts.push_back(200);
         }
         Generator gen(opt.seed);
@@ -168,7 +173,8 @@ int main(int argc, char** argv) {
         for (int c = 0; c < opt.classes; ++c) {
             std::printf("  class %2d: %5lld  %6.1f%%  %6.1f%%\n", c,
                         static_cast<long long>(train_counts[static_cast<size_t>(c)]),
-                        100 * plain[static_cast<size_t>(c)], 100 * balanced[static_cast<size_t>(c)]);
+                        100 * plain[static_cast<size_t>(c)],
+                        100 * balanced[static_cast<size_t>(c)]);
             mean_plain += plain[static_cast<size_t>(c)] / opt.classes;
             mean_cb += balanced[static_cast<size_t>(c)] / opt.classes;
         }
