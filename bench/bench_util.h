@@ -40,29 +40,36 @@ inline void set_bandwidth(benchmark::State& state, double bytes_per_iteration) {
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
-#ifdef CBNN_WITH_CUDA
-// Times `work` with CUDA events, `repeats` calls per benchmark iteration (amortises the event
-// overhead for microsecond kernels); manual time is per call.
+// Seconds per call of `work` on the GPU: CUDA events around `repeats` calls after a warm-up
+// (allocator cache, cuBLAS/cuDNN handles), so microsecond kernels are not lost in event overhead.
 template <class F>
-void time_cuda(benchmark::State& state, F&& work, int repeats = 20) {
+double cuda_seconds_per_call(F&& work, int repeats) {
+#ifdef CBNN_WITH_CUDA
     cudaStream_t stream = cuda::current_stream();
     cudaEvent_t start, stop;
     CBNN_CUDA_CHECK(cudaEventCreate(&start));
     CBNN_CUDA_CHECK(cudaEventCreate(&stop));
-    for (int i = 0; i < 3; ++i) work();  // warm-up: allocator cache, cuBLAS/cuDNN handles
-    CBNN_CUDA_CHECK(cudaStreamSynchronize(stream));
-    for (auto _ : state) {
-        CBNN_CUDA_CHECK(cudaEventRecord(start, stream));
-        for (int r = 0; r < repeats; ++r) work();
-        CBNN_CUDA_CHECK(cudaEventRecord(stop, stream));
-        CBNN_CUDA_CHECK(cudaEventSynchronize(stop));
-        float ms = 0.f;
-        CBNN_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-        state.SetIterationTime(ms * 1e-3 / repeats);
-    }
+    CBNN_CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int r = 0; r < repeats; ++r) work();
+    CBNN_CUDA_CHECK(cudaEventRecord(stop, stream));
+    CBNN_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.f;
+    CBNN_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
     CBNN_CUDA_CHECK_NOTHROW(cudaEventDestroy(start));
     CBNN_CUDA_CHECK_NOTHROW(cudaEventDestroy(stop));
-}
+    return ms * 1e-3 / repeats;
+#else
+    (void)work;
+    (void)repeats;
+    CBNN_FAIL("GPU timing needs the CUDA backend");
 #endif
+}
+
+// Manual-time loop: each benchmark iteration times `repeats` calls and reports time per call.
+template <class F>
+void time_cuda(benchmark::State& state, F&& work, int repeats = 20) {
+    for (int i = 0; i < 3; ++i) work();  // warm-up
+    for (auto _ : state) state.SetIterationTime(cuda_seconds_per_call(work, repeats));
+}
 
 }  // namespace cbnn::bench
