@@ -98,7 +98,10 @@ GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>&
             for (size_t i = 0; i < xs.size(); ++i) {
                 if (xs[i].dtype() != DType::f64) continue;
                 dir[i].resize(static_cast<size_t>(xs[i].numel()));
-                for (double& v : dir[i]) norm2 += (v = uniform(rng)) * v;
+                for (double& v : dir[i]) {
+                    v = uniform(rng);
+                    norm2 += v * v;
+                }
                 for (double x : xs[i].to_vector<double>()) scale = std::max(scale, std::fabs(x));
             }
             const double h = options.step_scale * scale;
