@@ -97,7 +97,8 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
                    root.description(), ")");
         grad = Tensor::ones(root.shape(), root.dtype(), root.device());
     } else {
-        CBNN_CHECK(grad.shape() == root.shape() && grad.device() == root.device(),
+        CBNN_CHECK(grad.shape() == root.shape() && grad.dtype() == root.dtype() &&
+                       grad.device() == root.device(),
                    "backward: gradient ", grad.description(), " does not match tensor ",
                    root.description());
     }
