@@ -173,6 +173,17 @@ TEST(Engine, ChangingAnUnsavedTensorIsAllowed) {
     c.fill_(0.0);
     y.backward();
     EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1, 1}));
+
+    // exp's derivative reads only its output, x * s's reads neither: changing x is fine.
+    Tensor u = leaf({0.5, 1.0});
+    const Tensor e = sum(exp(u) + u * 3.0 + (1.0 - u) / 2.0);
+    {
+        NoGradGuard no_grad;
+        u.fill_(-9.0);
+    }
+    e.backward();
+    EXPECT_TRUE(all_close(u.grad().to_vector<double>(),
+                          {std::exp(0.5) + 3 - 0.5, std::exp(1.0) + 3 - 0.5}, kF64Exact));
 }
 
 TEST(Engine, NoGradGuardStopsRecordingAndRestoresTheMode) {
