@@ -184,6 +184,17 @@ TEST(Engine, ChangingAnUnsavedTensorIsAllowed) {
     e.backward();
     EXPECT_TRUE(all_close(u.grad().to_vector<double>(),
                           {std::exp(0.5) + 3 - 0.5, std::exp(1.0) + 3 - 0.5}, kF64Exact));
+
+    // d(p * k)/dp reads k, never p; d(p / k)/dp reads k only.
+    Tensor p = leaf({2.0, 4.0});
+    const Tensor k = Tensor::from_vector<double>({3.0, 5.0}, {2});
+    const Tensor f = sum(p * k + p / k);
+    {
+        NoGradGuard no_grad;
+        p.fill_(0.0);
+    }
+    f.backward();
+    EXPECT_TRUE(all_close(p.grad().to_vector<double>(), {3 + 1 / 3.0, 5 + 1 / 5.0}, kF64Exact));
 }
 
 TEST(Engine, NoGradGuardStopsRecordingAndRestoresTheMode) {
