@@ -25,7 +25,7 @@ using testing::throws_error;
 // Identity whose backward counts its calls: a node must run exactly once per backward, after all
 // of its consumers have sent their gradients.
 class CountingIdentity : public autograd::Node {
-public:
+  public:
     explicit CountingIdentity(std::vector<std::vector<double>>* seen) : seen_(seen) {}
     const char* name() const override { return "counting_identity"; }
     std::vector<Tensor> apply(std::vector<Tensor> grads) override {
@@ -33,7 +33,7 @@ public:
         return {grads[0]};
     }
 
-private:
+  private:
     std::vector<std::vector<double>>* seen_;
 };
 
@@ -116,8 +116,8 @@ TEST(Engine, SecondBackwardWithoutRetainGraphFails) {
     Tensor x = leaf({0.5, 1.5});
     const Tensor y = sum(exp(x));
     y.backward();
-    EXPECT_TRUE(throws_error([&] { y.backward(); },
-                             {"exp", "already freed", "retain_graph=*/true"}));
+    EXPECT_TRUE(
+        throws_error([&] { y.backward(); }, {"exp", "already freed", "retain_graph=*/true"}));
     EXPECT_TRUE(all_close(x.grad().to_vector<double>(), {std::exp(0.5), std::exp(1.5)}, kF64Exact))
         << "the failed backward must not have changed .grad";
 }
@@ -142,14 +142,14 @@ TEST(Engine, InPlaceChangeOfASavedInputMakesBackwardThrow) {
         NoGradGuard no_grad;
         x.fill_(2.0);
     }
-    const std::string versions = "version " + std::to_string(saved) + " when saved, " +
-                                 std::to_string(saved + 1) + " now";
+    const std::string versions =
+        "version " + std::to_string(saved) + " when saved, " + std::to_string(saved + 1) + " now";
     EXPECT_TRUE(throws_error([&] { y.backward(); }, {"log", "'x'", versions, "in place"}));
     EXPECT_TRUE(autograd::grad_enabled()) << "a failed backward must restore grad mode";
 
     Tensor a = leaf({1.0, 2.0});
     const Tensor b = Tensor::from_vector<double>({3.0, 4.0}, {2});
-    const Tensor z = sum(a * b);  // mul saves both operands
+    const Tensor z = sum(a * b);                                     // mul saves both operands
     b.detach().copy_(Tensor::from_vector<double>({0.0, 0.0}, {2}));  // b needs no guard
     EXPECT_TRUE(throws_error([&] { z.backward(); }, {"mul", "'b'", "modified in place"}));
 }
@@ -240,8 +240,8 @@ TEST(Engine, SetRequiresGradOnlyOnFloatingLeaves) {
 TEST(Engine, InPlaceWritesOnGradTensorsAreRefusedUnlessGradIsOff) {
     Tensor x = leaf({1.0, 2.0});
     EXPECT_TRUE(throws_error([&] { x.fill_(0.0); }, {"fill_", "requires grad", "NoGradGuard"}));
-    EXPECT_TRUE(throws_error([&] { x.copy_(Tensor::zeros({2}, DType::f64)); },
-                             {"copy_", "requires grad"}));
+    EXPECT_TRUE(
+        throws_error([&] { x.copy_(Tensor::zeros({2}, DType::f64)); }, {"copy_", "requires grad"}));
     EXPECT_TRUE(throws_error([&] { x.zero_(); }, {"requires grad"}));
     Tensor y = exp(x);
     EXPECT_TRUE(throws_error([&] { y.fill_(0.0); }, {"fill_", "requires grad"}));
@@ -269,7 +269,8 @@ TEST(Engine, BackwardArgumentErrors) {
     EXPECT_FALSE(x.grad().defined()) << "failed calls must not leave a gradient";
     // A given gradient works for any shape; a one-element tensor needs none.
     y.backward(Tensor::from_vector<double>({1.0, -1.0}, {2}));
-    EXPECT_TRUE(all_close(x.grad().to_vector<double>(), {std::exp(1.0), -std::exp(2.0)}, kF64Exact));
+    EXPECT_TRUE(
+        all_close(x.grad().to_vector<double>(), {std::exp(1.0), -std::exp(2.0)}, kF64Exact));
     Tensor s = leaf({2.0});
     (s * 3.0).backward();
     EXPECT_EQ(s.grad().item<double>(), 3.0);
@@ -309,7 +310,8 @@ TEST(Engine, F32GradientsOfF32Leaves) {
     EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{2.f, 4.f}));
 }
 
-// ---- .grad ownership: a leaf's gradient never aliases another tensor -----------------------------
+// ---- .grad ownership: a leaf's gradient never aliases another tensor
+// -----------------------------
 
 // Changes a's gradient in place and checks that b's did not change.
 void expect_independent(const Tensor& a, const Tensor& b) {
@@ -384,7 +386,7 @@ TEST(Engine, AccumulationDoesNotWriteIntoAGradientTheCallerHolds) {
 // Identity whose backward returns a fresh tensor (dy * 1) and remembers where its data lives;
 // `keep` optionally holds a view of it, as another part of a graph might.
 class FreshGradient : public autograd::Node {
-public:
+  public:
     FreshGradient(const void** data, Tensor* keep) : data_(data), keep_(keep) {}
     const char* name() const override { return "fresh_gradient"; }
     std::vector<Tensor> apply(std::vector<Tensor> grads) override {
@@ -394,7 +396,7 @@ public:
         return {fresh};
     }
 
-private:
+  private:
     const void** data_;
     Tensor* keep_;
 };

@@ -23,7 +23,7 @@ using autograd::GradcheckResult;
 
 // y = x^3 with a deliberately wrong backward: dx = dy * 2x instead of dy * 3x^2.
 class WrongCubeNode : public autograd::Node {
-public:
+  public:
     explicit WrongCubeNode(const Tensor& x) : x_(x, "x") {}
     const char* name() const override { return "wrong_cube"; }
     std::vector<Tensor> apply(std::vector<Tensor> grads) override {
@@ -31,7 +31,7 @@ public:
     }
     void release_saved() override { x_.release(); }
 
-private:
+  private:
     autograd::SavedTensor x_;
 };
 
@@ -47,7 +47,9 @@ TEST(Gradcheck, PassesCorrectGradientsInFullMode) {
     const Tensor a = testing::random_tensor({3, 4}, -1, 1, 1);
     const Tensor b = testing::random_tensor({4}, 0.5, 2, 2);
     const GradcheckResult r = gradcheck(
-        [](const std::vector<Tensor>& in) { return sigmoid(in[0]) * in[1] / (1.0 + square(in[0])); },
+        [](const std::vector<Tensor>& in) {
+            return sigmoid(in[0]) * in[1] / (1.0 + square(in[0]));
+        },
         {a, b});
     EXPECT_TRUE(r.ok) << r.message;
     EXPECT_EQ(r.checked, 12 + 4);
@@ -110,8 +112,8 @@ TEST(Gradcheck, DirectionalModeAlsoCatchesAWrongBackward) {
     const Tensor x = testing::random_tensor({8}, 1, 2, 5);
     GradcheckOptions options;
     options.directions = 3;
-    const GradcheckResult r = gradcheck(
-        [](const std::vector<Tensor>& in) { return wrong_cube(in[0]); }, {x}, options);
+    const GradcheckResult r =
+        gradcheck([](const std::vector<Tensor>& in) { return wrong_cube(in[0]); }, {x}, options);
     EXPECT_FALSE(r.ok);
     EXPECT_NE(r.message.find("direction 0"), std::string::npos) << r.message;
 }
@@ -155,9 +157,7 @@ TEST(Gradcheck, RejectsOutputsThatCannotBeChecked) {
         [&] { gradcheck([](const std::vector<Tensor>& in) { return in[0].to(DType::f32); }, {x}); },
         {"gradcheck", "f64", "f32[3]"}));
     EXPECT_TRUE(testing::throws_error(
-        [&] {
-            gradcheck([](const std::vector<Tensor>& in) { return in[0].detach() * 2.0; }, {x});
-        },
+        [&] { gradcheck([](const std::vector<Tensor>& in) { return in[0].detach() * 2.0; }, {x}); },
         {"gradcheck", "does not depend"}));
 }
 

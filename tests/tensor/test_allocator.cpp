@@ -20,7 +20,7 @@ struct FakeDevice {
     std::vector<size_t> allocations;  // sizes asked of the raw allocator
     std::multiset<size_t> live;       // sizes currently allocated
     std::vector<void*> freed;
-    int fail_next = 0;      // raw allocations that return nullptr before succeeding again
+    int fail_next = 0;  // raw allocations that return nullptr before succeeding again
     bool fail_always = false;
     uintptr_t next = 0x1000;
 
@@ -125,7 +125,7 @@ TEST(Allocator, StatsTrackInUsePeakCachedRawAllocationsAndHits) {
     FakeDevice dev;
     CachingAllocator a = dev.make();
     EXPECT_EQ(a.stats().in_use_bytes, 0);
-    void* p = a.allocate(100);   // 512
+    void* p = a.allocate(100);       // 512
     void* q = a.allocate(3 * kMiB);  // 4 MiB
     AllocatorStats s = a.stats();
     EXPECT_EQ(s.in_use_bytes, static_cast<int64_t>(512 + 4 * kMiB));
@@ -196,9 +196,9 @@ TEST(Allocator, OutOfMemoryAlwaysIsAClearError) {
     void* cached = a.allocate(512);
     a.deallocate(cached);
     dev.fail_always = true;
-    EXPECT_TRUE(testing::throws_error([&] { a.allocate(3 * kMiB); },
-                                      {"fake allocator", "out of memory", "4194304 bytes",
-                                       "1024 bytes in use"}));
+    EXPECT_TRUE(testing::throws_error(
+        [&] { a.allocate(3 * kMiB); },
+        {"fake allocator", "out of memory", "4194304 bytes", "1024 bytes in use"}));
     EXPECT_EQ(dev.freed, (std::vector<void*>{cached})) << "the cache was given back before failing";
     // Nothing changed for the live block, and the allocator still works afterwards.
     EXPECT_EQ(a.stats().in_use_bytes, 1024);

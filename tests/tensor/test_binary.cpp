@@ -76,9 +76,9 @@ struct BroadcastCase {
 
 std::vector<BroadcastCase> broadcast_cases() {
     return {
-        {{3, 4}, {3, 4}, {3, 4}},       {{3, 4}, {4}, {3, 4}},       {{4}, {3, 4}, {3, 4}},
-        {{3, 4}, {3, 1}, {3, 4}},       {{3, 4}, {1, 4}, {3, 4}},    {{3, 4}, {}, {3, 4}},
-        {{}, {3, 4}, {3, 4}},           {{2, 1, 3}, {4, 1}, {2, 4, 3}}, {{3, 1}, {1, 4}, {3, 4}},
+        {{3, 4}, {3, 4}, {3, 4}}, {{3, 4}, {4}, {3, 4}},          {{4}, {3, 4}, {3, 4}},
+        {{3, 4}, {3, 1}, {3, 4}}, {{3, 4}, {1, 4}, {3, 4}},       {{3, 4}, {}, {3, 4}},
+        {{}, {3, 4}, {3, 4}},     {{2, 1, 3}, {4, 1}, {2, 4, 3}}, {{3, 1}, {1, 4}, {3, 4}},
     };
 }
 
@@ -119,8 +119,8 @@ TEST(Binary, BroadcastingMatchesReferenceForEveryOp) {
             SCOPED_TRACE(std::string(op.name) + " " + c.a.str() + " with " + c.b.str());
             const Tensor y = op.f(a, b);
             ASSERT_EQ(y.shape(), c.out);
-            EXPECT_TRUE(all_close(y.to_vector<double>(), broadcast_reference(a, b, c.out, op.expected),
-                                  kF64Exact));
+            EXPECT_TRUE(all_close(y.to_vector<double>(),
+                                  broadcast_reference(a, b, c.out, op.expected), kF64Exact));
         }
     }
 }
@@ -281,10 +281,12 @@ TEST(Binary, IncompatibleShapesNameBothShapes) {
     EXPECT_TRUE(testing::throws_error([&] { add(a, b); }, {"add", "[2, 3]", "[4]"}));
     EXPECT_TRUE(testing::throws_error([&] { ops::div(b, a); }, {"div", "[4]", "[2, 3]"}));
     EXPECT_TRUE(testing::throws_error([&] { lt(a, b); }, {"lt", "[2, 3]", "[4]"}));
+    EXPECT_TRUE(testing::throws_error([&] { where(Tensor::zeros({5}, DType::u8), a, a); },
+                                      {"where", "[5]", "[2, 3]"}));
     EXPECT_TRUE(testing::throws_error(
-        [&] { where(Tensor::zeros({5}, DType::u8), a, a); }, {"where", "[5]", "[2, 3]"}));
-    EXPECT_TRUE(testing::throws_error(
-        [&] { ops::binary(BinaryOp::mul, Tensor::zeros({2, 1, 3}), Tensor::zeros({4, 2})); },
+        [&] {
+            ops::binary(BinaryOp::mul, Tensor::zeros({2, 1, 3}), Tensor::zeros({4, 2}));
+        },
         {"[2, 1, 3]", "[4, 2]"}));
 }
 
@@ -314,8 +316,8 @@ TEST(Binary, F32AgreesWithF64) {
     const Tensor b = testing::random_tensor({8}, 0.5, 3, 22).to(DType::f32);
     for (const OpCase& op : all_ops()) {
         SCOPED_TRACE(op.name);
-        EXPECT_TRUE(all_close(op.f(a, b), op.f(a.to(DType::f64), b.to(DType::f64)),
-                              testing::kF32VsF64));
+        EXPECT_TRUE(
+            all_close(op.f(a, b), op.f(a.to(DType::f64), b.to(DType::f64)), testing::kF32VsF64));
     }
 }
 

@@ -39,7 +39,8 @@ TEST(Copy, CastBetweenEveryDtypePairKeepsExactValues) {
             EXPECT_EQ(as_doubles(dst), (std::vector<double>{0, 3, 17, 255, 128, 1}));
             EXPECT_EQ(as_doubles(src.to(to)), as_doubles(dst));
             // A strided (transposed) source, cast on the way.
-            EXPECT_EQ(as_doubles(ops::cast(src.t(), to)), (std::vector<double>{0, 255, 3, 128, 17, 1}));
+            EXPECT_EQ(as_doubles(ops::cast(src.t(), to)),
+                      (std::vector<double>{0, 255, 3, 128, 17, 1}));
         }
     }
 }
@@ -89,8 +90,11 @@ TEST(Copy, CopyBroadcastsTheSource) {
     EXPECT_TRUE(throws_error([&] { dst.copy_(Tensor::zeros({4})); }, {"copy_", "[4]", "[2, 3]"}));
     // The destination does not grow: (2, 3) does not fit into (3).
     Tensor small = Tensor::zeros({3});
-    EXPECT_TRUE(throws_error([&] { small.copy_(Tensor::zeros({2, 3})); },
-                             {"copy_", "[2, 3]", "[3]"}));
+    EXPECT_TRUE(throws_error(
+        [&] {
+            small.copy_(Tensor::zeros({2, 3}));
+        },
+        {"copy_", "[2, 3]", "[3]"}));
 }
 
 TEST(Copy, CopyAndFillBumpTheVersion) {

@@ -33,7 +33,8 @@ std::vector<double> reduce_reference(const std::vector<double>& x, const Shape& 
                 int64_t o = 0;
                 for (int d = 0; d < 3; ++d) o = o * out_shape[d] + (d == dim ? 0 : idx[d]);
                 out[static_cast<size_t>(o)] =
-                    f(out[static_cast<size_t>(o)], x[static_cast<size_t>((i * shape[1] + j) * shape[2] + k)]);
+                    f(out[static_cast<size_t>(o)],
+                      x[static_cast<size_t>((i * shape[1] + j) * shape[2] + k)]);
             }
     return out;
 }
@@ -76,8 +77,7 @@ TEST(Reduce, SumMeanMaxAlongEveryDimWithAndWithoutKeepdim) {
             const ops::MaxResult r = ops::max(x, dim, keepdim);
             EXPECT_EQ(r.indices.dtype(), DType::i64);
             EXPECT_EQ(r.indices.shape(), out);
-            EXPECT_EQ(argmax(x, dim, keepdim).to_vector<int64_t>(),
-                      r.indices.to_vector<int64_t>());
+            EXPECT_EQ(argmax(x, dim, keepdim).to_vector<int64_t>(), r.indices.to_vector<int64_t>());
         }
     }
 }
@@ -128,8 +128,8 @@ TEST(Reduce, ArgmaxReturnsTheFirstOccurrenceOfTies) {
 TEST(Reduce, MaxPropagatesTheFirstNan) {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     const double inf = std::numeric_limits<double>::infinity();
-    const Tensor x = Tensor::from_vector<double>({1, nan, 5, nan, -inf, 2, 3, 4, 9, -1, nan, 8},
-                                                 {3, 4});
+    const Tensor x =
+        Tensor::from_vector<double>({1, nan, 5, nan, -inf, 2, 3, 4, 9, -1, nan, 8}, {3, 4});
     const ops::MaxResult r = ops::max(x, 1);
     const std::vector<double> v = r.values.to_vector<double>();
     EXPECT_TRUE(std::isnan(v[0]));
@@ -157,8 +157,8 @@ TEST(Reduce, LogsumexpMatchesHandValuesAndDoesNotOverflow) {
 
     // exp(1e4) overflows even f64; logsumexp must not. f32: log(1 + 2 e^-1) + 1e4 rounds to 1e4
     // plus at most one f32 ulp at 1e4 (~1e-3).
-    const Tensor big = Tensor::from_vector<float>({1e4f, 1e4f - 1, 1e4f - 1, -1e4f, -1e4f, -1e4f},
-                                                  {2, 3});
+    const Tensor big =
+        Tensor::from_vector<float>({1e4f, 1e4f - 1, 1e4f - 1, -1e4f, -1e4f, -1e4f}, {2, 3});
     const std::vector<float> l = logsumexp(big, 1).to_vector<float>();
     EXPECT_NEAR(l[0], 1e4 + std::log(1 + 2 * std::exp(-1.0)), 1e-3);
     EXPECT_NEAR(l[1], -1e4 + std::log(3.0), 1e-3);
@@ -184,12 +184,12 @@ TEST(Reduce, GradcheckAlongEachDim) {
     for (int dim = -3; dim < 3; ++dim) {
         for (bool keepdim : {false, true}) {
             SCOPED_TRACE(::testing::Message() << "dim " << dim << " keepdim " << keepdim);
-            expect_gradcheck([&](const std::vector<Tensor>& in) { return sum(in[0], dim, keepdim); },
-                             x);
+            expect_gradcheck(
+                [&](const std::vector<Tensor>& in) { return sum(in[0], dim, keepdim); }, x);
             expect_gradcheck(
                 [&](const std::vector<Tensor>& in) { return mean(in[0], dim, keepdim); }, x);
-            expect_gradcheck([&](const std::vector<Tensor>& in) { return max(in[0], dim, keepdim); },
-                             x);
+            expect_gradcheck(
+                [&](const std::vector<Tensor>& in) { return max(in[0], dim, keepdim); }, x);
             expect_gradcheck(
                 [&](const std::vector<Tensor>& in) { return logsumexp(in[0], dim, keepdim); }, x);
         }
@@ -197,7 +197,8 @@ TEST(Reduce, GradcheckAlongEachDim) {
     expect_gradcheck([](const std::vector<Tensor>& in) { return sum(in[0]); }, x);
     expect_gradcheck([](const std::vector<Tensor>& in) { return mean(in[0]); }, x);
     // Reductions of a non-contiguous input and of an expression.
-    expect_gradcheck([](const std::vector<Tensor>& in) { return sum(in[0].transpose(0, 2), 1); }, x);
+    expect_gradcheck([](const std::vector<Tensor>& in) { return sum(in[0].transpose(0, 2), 1); },
+                     x);
     expect_gradcheck(
         [](const std::vector<Tensor>& in) { return mean(exp(in[0]) * max(in[0], 1, true), 2); }, x);
 }
@@ -250,12 +251,15 @@ TEST(Reduce, F32AgreesWithF64OverALongRow) {
     const Tensor x32 = x64.to(DType::f32);
     const Tensor ref = sum(x32.to(DType::f64), 1);
     EXPECT_TRUE(all_close(sum(x32, 1), ref, testing::f32_sum_tolerance(kRow)));
-    EXPECT_TRUE(all_close(mean(x32, 1), mean(x32.to(DType::f64), 1), testing::f32_sum_tolerance(kRow)));
+    EXPECT_TRUE(
+        all_close(mean(x32, 1), mean(x32.to(DType::f64), 1), testing::f32_sum_tolerance(kRow)));
     EXPECT_TRUE(all_close(sum(x32), sum(x32.to(DType::f64)), testing::f32_sum_tolerance(2 * kRow)));
     EXPECT_TRUE(all_close(logsumexp(x32, 1), logsumexp(x32.to(DType::f64), 1),
                           testing::f32_sum_tolerance(kRow)));
-    EXPECT_EQ(max(x32, 1).to_vector<float>(), max(x32.to(DType::f64), 1).to(DType::f32).to_vector<float>());
-    EXPECT_EQ(argmax(x32, 1).to_vector<int64_t>(), argmax(x32.to(DType::f64), 1).to_vector<int64_t>());
+    EXPECT_EQ(max(x32, 1).to_vector<float>(),
+              max(x32.to(DType::f64), 1).to(DType::f32).to_vector<float>());
+    EXPECT_EQ(argmax(x32, 1).to_vector<int64_t>(),
+              argmax(x32.to(DType::f64), 1).to_vector<int64_t>());
 }
 
 }  // namespace

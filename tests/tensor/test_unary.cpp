@@ -78,20 +78,20 @@ TEST(Unary, HandComputedValues) {
     EXPECT_TRUE(all_close(values(UnaryOp::sigmoid),
                           {0.2689414213699951, 0.5, 0.7310585786300049, 0.8807970779778823},
                           kF64Exact));
-    EXPECT_TRUE(all_close(values(UnaryOp::softplus),
-                          {0.31326168751822286, 0.6931471805599453, 1.3132616875182228,
-                           2.1269280110429727},
-                          kF64Exact));
+    EXPECT_TRUE(
+        all_close(values(UnaryOp::softplus),
+                  {0.31326168751822286, 0.6931471805599453, 1.3132616875182228, 2.1269280110429727},
+                  kF64Exact));
     EXPECT_TRUE(all_close(values(UnaryOp::tanh),
                           {-0.7615941559557649, 0.0, 0.7615941559557649, 0.9640275800758169},
                           kF64Exact));
     EXPECT_TRUE(all_close(values(UnaryOp::relu), {0, 0, 1, 2}, kF64Exact));
     EXPECT_TRUE(all_close(values(UnaryOp::abs), {1, 0, 1, 2}, kF64Exact));
     EXPECT_TRUE(all_close(values(UnaryOp::square), {1, 0, 1, 4}, kF64Exact));
-    EXPECT_TRUE(all_close(values(UnaryOp::log1p),
-                          {-std::numeric_limits<double>::infinity(), 0.0, 0.6931471805599453,
-                           1.0986122886681098},
-                          kF64Exact));
+    EXPECT_TRUE(all_close(
+        values(UnaryOp::log1p),
+        {-std::numeric_limits<double>::infinity(), 0.0, 0.6931471805599453, 1.0986122886681098},
+        kF64Exact));
     EXPECT_TRUE(all_close(values(UnaryOp::pow_scalar, 3.0), {-1, 0, 1, 8}, kF64Exact));
     EXPECT_TRUE(all_close(values(UnaryOp::rsub_scalar, 1.0), {2, 1, 0, -1}, kF64Exact));
 }
@@ -127,12 +127,13 @@ TEST(Unary, BackwardKernelMatchesHandDerivatives) {
     for (const auto& [op, d] : derivative) {
         SCOPED_TRACE(unary_op_name(op));
         const Tensor y = ops::unary(op, x);
-        EXPECT_TRUE(all_close(ops::unary_backward(op, x, y, dy).to_vector<double>(), {2 * d},
-                              kF64Exact));
+        EXPECT_TRUE(
+            all_close(ops::unary_backward(op, x, y, dy).to_vector<double>(), {2 * d}, kF64Exact));
     }
     const Tensor y = ops::unary(UnaryOp::pow_scalar, x, 3.0);
-    EXPECT_TRUE(all_close(ops::unary_backward(UnaryOp::pow_scalar, x, y, dy, 3.0).to_vector<double>(),
-                          {2 * 3 * x0 * x0}, kF64Exact));
+    EXPECT_TRUE(
+        all_close(ops::unary_backward(UnaryOp::pow_scalar, x, y, dy, 3.0).to_vector<double>(),
+                  {2 * 3 * x0 * x0}, kF64Exact));
 }
 
 // ---- gradients ----------------------------------------------------------------------------------
@@ -251,7 +252,7 @@ TEST(Unary, SigmoidAndSoftplusAreStableForLargeInputsInF32) {
     const std::vector<float> g = xg.grad().to_vector<float>();
     ASSERT_TRUE(all_finite(g));
     for (size_t i = 0; i < big.size(); ++i) {
-        EXPECT_EQ(g[i], 1.f) << big[i];                  // 0 + 1
+        EXPECT_EQ(g[i], 1.f) << big[i];                   // 0 + 1
         EXPECT_LT(g[i + big.size()], 1e-37f) << -big[i];  // ~2 e^-x
     }
 }

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "autograd/functions.h"
-#include "autograd/gradcheck.h"
 #include "autograd/grad_mode.h"
+#include "autograd/gradcheck.h"
 #include "gtest/gtest.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
@@ -144,9 +144,8 @@ TEST(Views, ContiguousCopiesOnlyWhenNeeded) {
 
 TEST(Views, ViewsShareStorageAndVersionCounter) {
     Tensor x = iota({3, 4});
-    std::vector<Tensor> views = {x.view({12}),       x.reshape({4, 3}),  x.t(),
-                                       x.narrow(1, 1, 2),  x.unsqueeze(0),     x.flatten(),
-                                       x.detach()};
+    std::vector<Tensor> views = {x.view({12}),   x.reshape({4, 3}), x.t(),     x.narrow(1, 1, 2),
+                                 x.unsqueeze(0), x.flatten(),       x.detach()};
     for (const Tensor& v : views) {
         EXPECT_TRUE(v.shares_storage(x));
         EXPECT_EQ(v.version(), x.version());
