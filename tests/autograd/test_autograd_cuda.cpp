@@ -18,7 +18,9 @@ struct Inputs {
 };
 
 std::vector<Tensor> gradients(const Inputs& in, Device device, DType dtype) {
-    Tensor x = in.x.to(dtype).to(device), y = in.y.to(dtype).to(device);
+    // detach: for CPU f64 the conversions return the inputs themselves, which must stay leaves
+    // that do not require grad.
+    Tensor x = in.x.to(dtype).to(device).detach(), y = in.y.to(dtype).to(device).detach();
     const Tensor w = in.w.to(dtype).to(device);
     x.set_requires_grad();
     y.set_requires_grad();

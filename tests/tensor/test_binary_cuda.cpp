@@ -90,7 +90,7 @@ TEST(BinaryCuda, AutogradWithBroadcastingMatchesCpu) {
     const Tensor b0 = testing::random_tensor({5}, 0.5, 2, 21, DType::f32);
     const Tensor w = testing::random_tensor({37, 5}, -1, 1, 22, DType::f32);
     auto grads = [&](Device device) {
-        Tensor a = a0.to(device), b = b0.to(device);
+        Tensor a = a0.to(device).detach(), b = b0.to(device).detach();
         a.set_requires_grad();
         b.set_requires_grad();
         const Tensor cond = gt(a, Tensor::zeros({}, DType::f32, device));
