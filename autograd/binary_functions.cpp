@@ -23,13 +23,27 @@ class BinaryNode : public autograd::Node {
 public:
     BinaryNode(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& y)
         : op_(op), a_shape_(a.shape()), b_shape_(b.shape()) {
-        // Save only what the backward of this op reads.
-        if (op == BinaryOp::mul || op == BinaryOp::div || op == BinaryOp::maximum ||
-            op == BinaryOp::minimum) {
-            a_ = autograd::SavedTensor(a, "a");
-            b_ = autograd::SavedTensor(b, "b");
+        // Save only what the backward reads for the operands that need a gradient: a constant
+        // operand's partner (e.g. the activations in `x * weights` with fixed weights) is not
+        // kept alive, and changing it in place later does not fail the backward.
+        const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+        switch (op) {
+            case BinaryOp::add:
+            case BinaryOp::sub: break;
+            case BinaryOp::mul:
+                if (need_b) a_ = autograd::SavedTensor(a, "a");
+                if (need_a) b_ = autograd::SavedTensor(b, "b");
+                break;
+            case BinaryOp::div:
+                b_ = autograd::SavedTensor(b, "b");
+                if (need_b) y_ = autograd::SavedTensor(y, "y");
+                break;
+            case BinaryOp::maximum:
+            case BinaryOp::minimum:
+                a_ = autograd::SavedTensor(a, "a");
+                b_ = autograd::SavedTensor(b, "b");
+                break;
         }
-        if (op == BinaryOp::div) y_ = autograd::SavedTensor(y, "y");
     }
     const char* name() const override { return binary_op_name(op_); }
 
@@ -39,12 +53,10 @@ public:
         switch (op_) {
             case BinaryOp::add: da = g; db = g; break;
             case BinaryOp::sub: da = g; db = ops::unary(UnaryOp::neg, g); break;
-            case BinaryOp::mul: {
-                const Tensor a = a_.unpack(name()), b = b_.unpack(name());
-                if (needs_input_grad(0)) da = ops::mul(g, b);
-                if (needs_input_grad(1)) db = ops::mul(g, a);
+            case BinaryOp::mul:
+                if (needs_input_grad(0)) da = ops::mul(g, b_.unpack(name()));
+                if (needs_input_grad(1)) db = ops::mul(g, a_.unpack(name()));
                 break;
-            }
             case BinaryOp::div: {
                 const Tensor b = b_.unpack(name());
                 if (needs_input_grad(0)) da = ops::div(g, b);

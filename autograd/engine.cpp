@@ -28,9 +28,10 @@ public:
                    " for a leaf of shape ", leaf.shape());
         if (!leaf_->grad) {
             // Keep the incoming tensor only if nothing else can see its storage; otherwise an
-            // in-place change to one .grad would show up in another.
+            // in-place change to one .grad would show up in another. (Count the impl's own
+            // reference: Tensor::storage() returns a copy, which would count itself.)
             const bool exclusive = grad.impl_ptr().use_count() == 1 &&
-                                   grad.storage().use_count() == 1 && grad.is_contiguous() &&
+                                   grad.impl().storage.use_count() == 1 && grad.is_contiguous() &&
                                    grad.dtype() == leaf.dtype();
             leaf_->grad = (exclusive ? grad : ops::cast(grad, leaf.dtype())).impl_ptr();
         } else {
@@ -97,7 +98,8 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
                    root.description(), ")");
         grad = Tensor::ones(root.shape(), root.dtype(), root.device());
     } else {
-        CBNN_CHECK(grad.shape() == root.shape() && grad.device() == root.device(),
+        CBNN_CHECK(grad.shape() == root.shape() && grad.dtype() == root.dtype() &&
+                       grad.device() == root.device(),
                    "backward: gradient ", grad.description(), " does not match tensor ",
                    root.description());
     }

@@ -8,13 +8,50 @@ namespace cbnn {
 
 namespace {
 
+// Which of x and y = f(x) the derivative f'(x) reads (tensor/unary.h). Only those are saved:
+// the others would be kept alive until backward for nothing, and an in-place change to them
+// would make backward fail although it never looks at them.
+bool derivative_reads_x(UnaryOp op) {
+    switch (op) {
+        case UnaryOp::log:
+        case UnaryOp::log1p:
+        case UnaryOp::softplus:
+        case UnaryOp::relu:
+        case UnaryOp::abs:
+        case UnaryOp::square:
+        case UnaryOp::rdiv_scalar:
+        case UnaryOp::pow_scalar: return true;
+        default: return false;
+    }
+}
+
+bool derivative_reads_y(UnaryOp op) {
+    switch (op) {
+        case UnaryOp::exp:
+        case UnaryOp::sigmoid:
+        case UnaryOp::sqrt:
+        case UnaryOp::tanh:
+        case UnaryOp::rdiv_scalar: return true;
+        default: return false;
+    }
+}
+
 class UnaryNode : public autograd::Node {
 public:
     UnaryNode(UnaryOp op, double alpha, const Tensor& x, const Tensor& y)
-        : op_(op), alpha_(alpha), x_(x, "x"), y_(y, "y") {}
+        : op_(op), alpha_(alpha) {
+        if (derivative_reads_x(op)) x_ = autograd::SavedTensor(x, "x");
+        if (derivative_reads_y(op)) y_ = autograd::SavedTensor(y, "y");
+    }
     const char* name() const override { return unary_op_name(op_); }
     std::vector<Tensor> apply(std::vector<Tensor> grads) override {
-        return {ops::unary_backward(op_, x_.unpack(name()), y_.unpack(name()), grads[0], alpha_)};
+        const Tensor& dy = grads[0];
+        Tensor x = x_.unpack(name()), y = y_.unpack(name());
+        // ops::unary_backward takes both for every op; one the derivative does not read is
+        // stood in for by any tensor of the same shape and dtype.
+        if (!x.defined()) x = y.defined() ? y : dy;
+        if (!y.defined()) y = x;
+        return {ops::unary_backward(op_, x, y, dy, alpha_)};
     }
     void release_saved() override {
         x_.release();

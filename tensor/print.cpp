@@ -27,7 +27,10 @@ void print_values(std::ostream& os, const std::vector<T>& values, const Shape& s
         if (n > 2 * edge && i == edge) {
             os << "...";
             i = n - edge - 1;
-            os << (dim + 1 == shape.size() ? ", " : ",\n" + std::string(indent + 1, ' '));
+            // With edge 0 nothing follows the ellipsis.
+            if (edge > 0) {
+                os << (dim + 1 == shape.size() ? ", " : ",\n" + std::string(indent + 1, ' '));
+            }
             continue;
         }
         if (dim + 1 == shape.size()) {
