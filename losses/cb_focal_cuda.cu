@@ -11,7 +11,7 @@ namespace {
 struct FocalTerm {
     float gamma;
     __device__ __forceinline__ loss_math::Term<float> operator()(float z, bool target) const {
-        return loss_math::focal_term(z, target, gamma);
+        return loss_math::focal_term<float, FastDeviceMath>(z, target, gamma);
     }
 };
 }  // namespace

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 
+#include "losses/loss_math.h"
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_context.h"
 
@@ -38,6 +39,28 @@ constexpr int64_t kWarpRowMaxC = 1024;  // above this a whole block owns a row
 constexpr int64_t kMaxGrid = int64_t{1} << 20;
 
 __device__ unsigned int blocks_done = 0;
+
+// The elementary functions of loss_math's binary terms on the GPU (ranges in losses/loss_math.h).
+// libm's expf / log1pf / IEEE division cost about 45 instructions per element; these about 20,
+// which keeps the focal kernel memory-bound, at float accuracy (a few ulp each).
+struct FastDeviceMath {
+    // e^x = 2^(x log2 e) with x log2 e split exactly into hi + lo (an fma recovers the rounding
+    // error of the product), so unlike __expf the error does not grow with |x|; ex2.approx is
+    // good to 2 ulp and flushes results below 2^-126 to 0.
+    __device__ __forceinline__ static float exp(float x) {
+        constexpr float kLog2e = 1.44269502f, kLog2eLo = 1.92596299e-8f, kLn2 = 0.693147182f;
+        const float hi = x * kLog2e;
+        const float lo = fmaf(x, kLog2eLo, fmaf(x, kLog2e, -hi));
+        float p;
+        asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(p) : "f"(hi));
+        return fmaf(p, lo * kLn2, p);
+    }
+    __device__ __forceinline__ static float log1p_unit(float e) {
+        return loss_math::log1p_unit_poly(e);
+    }
+    // u in [1, 2]: the hardware reciprocal, within 1 ulp.
+    __device__ __forceinline__ static float recip(float u) { return __fdividef(1.f, u); }
+};
 
 inline unsigned int row_grid(int64_t N, int teams_per_block) {
     const int64_t blocks = (N + teams_per_block - 1) / teams_per_block;
@@ -147,7 +170,7 @@ __device__ void finish_loss(const float* row_loss, int64_t N, float* loss, float
     }
 }
 
-// Sigmoid and focal: C independent binary terms per row, op(z, is_label) -> {value, d/dz}.
+// Sigmoid and focal: C independent binary terms per row, op(z, is_label) -> Term {value, d/dz}.
 // A single streaming pass: each thread issues kUnroll float4 loads before using them.
 template <int T, class Op>
 __global__ void __launch_bounds__(kBlock)
@@ -186,9 +209,22 @@ __global__ void __launch_bounds__(kBlock)
             for (int u = 0; u < kUnroll; ++u) {
                 const int64_t c = base + u * T;
                 if (c >= g.chunks) break;
-                const int64_t j = g.head + 4 * c;
-                const auto t0 = op(v[u].x, j == y), t1 = op(v[u].y, j + 1 == y);
-                const auto t2 = op(v[u].z, j + 2 == y), t3 = op(v[u].w, j + 3 == y);
+                // Which of the 4 columns holds the label, or -1: most chunks hold none and take
+                // the branch where every target is a constant false.
+                const uint64_t off = static_cast<uint64_t>(y - (g.head + 4 * c));
+                const int k = off < 4 ? static_cast<int>(off) : -1;
+                loss_math::Term<float> t0, t1, t2, t3;
+                if (k < 0) {
+                    t0 = op(v[u].x, false);
+                    t1 = op(v[u].y, false);
+                    t2 = op(v[u].z, false);
+                    t3 = op(v[u].w, false);
+                } else {
+                    t0 = op(v[u].x, k == 0);
+                    t1 = op(v[u].y, k == 1);
+                    t2 = op(v[u].z, k == 2);
+                    t3 = op(v[u].w, k == 3);
+                }
                 acc += (t0.value + t1.value) + (t2.value + t3.value);
                 if (d != nullptr) {
                     store4(d, g, c,

@@ -9,7 +9,7 @@ namespace cbnn::cuda {
 namespace {
 struct SigmoidTerm {
     __device__ __forceinline__ loss_math::Term<float> operator()(float z, bool target) const {
-        return loss_math::bce_term(z, target);
+        return loss_math::bce_term<float, FastDeviceMath>(z, target);
     }
 };
 }  // namespace
