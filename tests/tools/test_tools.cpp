@@ -13,12 +13,12 @@
 namespace cbnn {
 namespace {
 
-struct Run {
+struct ToolRun {
     int status;
     std::string output;  // stdout and stderr
 };
 
-Run run(const std::string& tool, const std::string& args) {
+ToolRun run(const std::string& tool, const std::string& args) {
     const std::string cmd = std::string(CBNN_BINARY_DIR) + "/" + tool + " " + args + " 2>&1";
     FILE* pipe = popen(cmd.c_str(), "r");
     if (pipe == nullptr) return {-1, "popen failed"};
@@ -38,7 +38,7 @@ std::string temp(const std::string& name) {
 const char* kCifar10Counts = "5000,2997,1796,1077,645,387,232,139,83,50";
 
 TEST(WeightsTool, PrintsThePaperWeightsAsJson) {
-    const Run r = run("cbnn-weights", std::string("--counts ") + kCifar10Counts + " --beta 0.9999 --json");
+    const ToolRun r = run("cbnn-weights", std::string("--counts ") + kCifar10Counts + " --beta 0.9999 --json");
     ASSERT_EQ(r.status, 0) << r.output;
     const auto j = nlohmann::json::parse(r.output);
     const std::vector<double> expected = {0.0506, 0.0769, 0.1211, 0.1950, 0.3188,
@@ -56,11 +56,11 @@ TEST(WeightsTool, PrintsThePaperWeightsAsJson) {
 }
 
 TEST(WeightsTool, TableOutputAndBadInput) {
-    const Run table = run("cbnn-weights", "--counts 10,5 --beta 0");
+    const ToolRun table = run("cbnn-weights", "--counts 10,5 --beta 0");
     ASSERT_EQ(table.status, 0) << table.output;
     EXPECT_NE(table.output.find("1.000000000"), std::string::npos) << table.output;
 
-    const Run zero = run("cbnn-weights", "--counts 10,0,5 --beta 0.99");
+    const ToolRun zero = run("cbnn-weights", "--counts 10,0,5 --beta 0.99");
     EXPECT_NE(zero.status, 0);
     EXPECT_NE(zero.output.find("cbnn-weights:"), std::string::npos) << zero.output;
     EXPECT_NE(zero.output.find("class 1"), std::string::npos) << zero.output;
@@ -68,7 +68,7 @@ TEST(WeightsTool, TableOutputAndBadInput) {
     EXPECT_NE(run("cbnn-weights", "--counts 10,5 --beta 1").status, 0);
     EXPECT_NE(run("cbnn-weights", "--counts 10,abc --beta 0.9").status, 0);
     EXPECT_NE(run("cbnn-weights", "--beta 0.9").status, 0);  // --counts is required
-    const Run help = run("cbnn-weights", "--help");
+    const ToolRun help = run("cbnn-weights", "--help");
     EXPECT_EQ(help.status, 0);
     EXPECT_NE(help.output.find("--counts"), std::string::npos);
 }
@@ -89,7 +89,7 @@ protected:
 
 TEST_F(LossToolTest, FocalExampleLossAndGradient) {
     const std::string dlogits = temp("dlogits.npy");
-    const Run r = run("cbnn-loss", base("focal", "--gamma 1 --json --dlogits-out " + dlogits));
+    const ToolRun r = run("cbnn-loss", base("focal", "--gamma 1 --json --dlogits-out " + dlogits));
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_NEAR(nlohmann::json::parse(r.output).at("loss").get<double>(), 0.705703, 1e-6);
     const std::vector<float> g = read_npy(dlogits).to_vector<float>();
@@ -110,14 +110,14 @@ TEST_F(LossToolTest, SoftmaxExampleWithInt32LabelsAndFloat64Logits) {
         out << std::string("\x93NUMPY\x01\x00", 8) << static_cast<char>(header.size())
             << '\0' << header << std::string(4, '\0');
     }
-    const Run r = run("cbnn-loss", base("softmax", "--json"));
+    const ToolRun r = run("cbnn-loss", base("softmax", "--json"));
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_NEAR(nlohmann::json::parse(r.output).at("loss").get<double>(), 0.241311, 1e-6);
 }
 
 TEST_F(LossToolTest, BadFilesAndFlagsGiveOneClearMessage) {
     const auto expect_failure = [&](const std::string& args, const std::string& fragment) {
-        const Run r = run("cbnn-loss", args);
+        const ToolRun r = run("cbnn-loss", args);
         EXPECT_NE(r.status, 0) << args;
         EXPECT_NE(r.output.find(fragment), std::string::npos) << args << "\n" << r.output;
     };
