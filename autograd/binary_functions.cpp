@@ -17,10 +17,12 @@ namespace {
 Tensor zeros_like_scalar(const Tensor& t) { return Tensor::zeros({1}, t.dtype(), t.device()); }
 
 // g where mask else 0
-Tensor masked(const Tensor& mask, const Tensor& g) { return ops::where(mask, g, zeros_like_scalar(g)); }
+Tensor masked(const Tensor& mask, const Tensor& g) {
+    return ops::where(mask, g, zeros_like_scalar(g));
+}
 
 class BinaryNode : public autograd::Node {
-public:
+  public:
     BinaryNode(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& y)
         : op_(op), a_shape_(a.shape()), b_shape_(b.shape()) {
         // Save only what the backward reads for the operands that need a gradient: a constant
@@ -29,7 +31,8 @@ public:
         const bool need_a = a.requires_grad(), need_b = b.requires_grad();
         switch (op) {
             case BinaryOp::add:
-            case BinaryOp::sub: break;
+            case BinaryOp::sub:
+                break;
             case BinaryOp::mul:
                 if (need_b) a_ = autograd::SavedTensor(a, "a");
                 if (need_a) b_ = autograd::SavedTensor(b, "b");
@@ -51,8 +54,14 @@ public:
         const Tensor& g = grads[0];
         Tensor da, db;
         switch (op_) {
-            case BinaryOp::add: da = g; db = g; break;
-            case BinaryOp::sub: da = g; db = ops::unary(UnaryOp::neg, g); break;
+            case BinaryOp::add:
+                da = g;
+                db = g;
+                break;
+            case BinaryOp::sub:
+                da = g;
+                db = ops::unary(UnaryOp::neg, g);
+                break;
             case BinaryOp::mul:
                 if (needs_input_grad(0)) da = ops::mul(g, b_.unpack(name()));
                 if (needs_input_grad(1)) db = ops::mul(g, a_.unpack(name()));
@@ -85,14 +94,14 @@ public:
         y_.release();
     }
 
-private:
+  private:
     BinaryOp op_;
     Shape a_shape_, b_shape_;
     autograd::SavedTensor a_, b_, y_;
 };
 
 class WhereNode : public autograd::Node {
-public:
+  public:
     WhereNode(const Tensor& cond, const Tensor& a, const Tensor& b)
         : cond_(cond, "cond"), a_shape_(a.shape()), b_shape_(b.shape()) {}
     const char* name() const override { return "where"; }
@@ -107,7 +116,7 @@ public:
     }
     void release_saved() override { cond_.release(); }
 
-private:
+  private:
     autograd::SavedTensor cond_;
     Shape a_shape_, b_shape_;
 };
@@ -126,8 +135,12 @@ Tensor add(const Tensor& a, const Tensor& b) { return binary_function(BinaryOp::
 Tensor sub(const Tensor& a, const Tensor& b) { return binary_function(BinaryOp::sub, a, b); }
 Tensor mul(const Tensor& a, const Tensor& b) { return binary_function(BinaryOp::mul, a, b); }
 Tensor div(const Tensor& a, const Tensor& b) { return binary_function(BinaryOp::div, a, b); }
-Tensor maximum(const Tensor& a, const Tensor& b) { return binary_function(BinaryOp::maximum, a, b); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return binary_function(BinaryOp::minimum, a, b); }
+Tensor maximum(const Tensor& a, const Tensor& b) {
+    return binary_function(BinaryOp::maximum, a, b);
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+    return binary_function(BinaryOp::minimum, a, b);
+}
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     Tensor y = ops::where(cond, a, b);

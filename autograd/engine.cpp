@@ -14,7 +14,7 @@ namespace {
 
 // Adds incoming gradients into a leaf's .grad. Holds the leaf; the leaf holds it weakly.
 class AccumulateGrad : public Node {
-public:
+  public:
     explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {
         set_num_outputs(1);
     }
@@ -40,7 +40,7 @@ public:
         return {};
     }
 
-private:
+  private:
     std::shared_ptr<TensorImpl> leaf_;
 };
 
@@ -94,7 +94,8 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
                root.description(), "); nothing in its history needs a gradient");
     Tensor grad = grad_in;
     if (!grad.defined()) {
-        CBNN_CHECK(root.numel() == 1, "backward: a gradient must be given for a non-scalar tensor (",
+        CBNN_CHECK(root.numel() == 1,
+                   "backward: a gradient must be given for a non-scalar tensor (",
                    root.description(), ")");
         grad = Tensor::ones(root.shape(), root.dtype(), root.device());
     } else {

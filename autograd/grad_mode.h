@@ -12,13 +12,13 @@ namespace autograd {
 bool grad_enabled();
 
 class NoGradGuard {
-public:
+  public:
     NoGradGuard();
     ~NoGradGuard();
     NoGradGuard(const NoGradGuard&) = delete;
     NoGradGuard& operator=(const NoGradGuard&) = delete;
 
-private:
+  private:
     bool previous_;
 };
 

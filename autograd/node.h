@@ -3,9 +3,10 @@
 // forward input, at the node that produced that input (or at the leaf's AccumulateGrad); an
 // invalid edge means "this input needs no gradient".
 //
-// apply() receives (by value, so it may take them over) one gradient per forward output (undefined where none flowed back) and returns
-// one gradient per input (undefined where none is needed). Nodes never add gradients up: the
-// engine (autograd/engine.cpp) sums what several consumers send to the same input.
+// apply() receives (by value, so it may take them over) one gradient per forward output (undefined
+// where none flowed back) and returns one gradient per input (undefined where none is needed).
+// Nodes never add gradients up: the engine (autograd/engine.cpp) sums what several consumers send
+// to the same input.
 
 #include <cstdint>
 #include <initializer_list>
@@ -26,7 +27,7 @@ struct Edge {
 };
 
 class Node {
-public:
+  public:
     virtual ~Node() = default;
     virtual const char* name() const = 0;
     virtual std::vector<Tensor> apply(std::vector<Tensor> grad_outputs) = 0;
@@ -35,11 +36,13 @@ public:
 
     const std::vector<Edge>& next_edges() const { return next_edges_; }
     void set_next_edges(std::vector<Edge> edges) { next_edges_ = std::move(edges); }
-    bool needs_input_grad(size_t i) const { return i < next_edges_.size() && next_edges_[i].valid(); }
+    bool needs_input_grad(size_t i) const {
+        return i < next_edges_.size() && next_edges_[i].valid();
+    }
     uint32_t num_outputs() const { return num_outputs_; }
     void set_num_outputs(uint32_t n) { num_outputs_ = n; }
 
-private:
+  private:
     std::vector<Edge> next_edges_;
     uint32_t num_outputs_ = 1;
 };

@@ -31,7 +31,7 @@ Tensor expand_back(const Tensor& g_in, const Shape& shape, int64_t dim) {
 
 // dim = -1 means "all elements".
 class SumNode : public autograd::Node {
-public:
+  public:
     SumNode(const Shape& shape, int64_t dim, bool mean) : shape_(shape), dim_(dim), mean_(mean) {}
     const char* name() const override { return mean_ ? "mean" : "sum"; }
     std::vector<Tensor> apply(std::vector<Tensor> grads) override {
@@ -43,14 +43,14 @@ public:
         return {dx};
     }
 
-private:
+  private:
     Shape shape_;
     int64_t dim_;
     bool mean_;
 };
 
 class MaxNode : public autograd::Node {
-public:
+  public:
     MaxNode(const Shape& shape, int64_t dim, const Tensor& argmax_kept)
         : shape_(shape), dim_(dim), argmax_(argmax_kept, "argmax") {}
     const char* name() const override { return "max"; }
@@ -68,7 +68,7 @@ public:
     }
     void release_saved() override { argmax_.release(); }
 
-private:
+  private:
     Shape shape_;
     int64_t dim_;
     autograd::SavedTensor argmax_;
@@ -101,8 +101,12 @@ Tensor reduce_all_function(const Tensor& x, bool is_mean) {
 
 Tensor sum(const Tensor& x) { return reduce_all_function(x, false); }
 Tensor mean(const Tensor& x) { return reduce_all_function(x, true); }
-Tensor sum(const Tensor& x, int64_t dim, bool keepdim) { return reduce_function(x, dim, keepdim, false); }
-Tensor mean(const Tensor& x, int64_t dim, bool keepdim) { return reduce_function(x, dim, keepdim, true); }
+Tensor sum(const Tensor& x, int64_t dim, bool keepdim) {
+    return reduce_function(x, dim, keepdim, false);
+}
+Tensor mean(const Tensor& x, int64_t dim, bool keepdim) {
+    return reduce_function(x, dim, keepdim, true);
+}
 
 Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
     check_defined(x, "max");

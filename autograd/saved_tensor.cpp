@@ -10,7 +10,8 @@ SavedTensor::SavedTensor(const Tensor& tensor, const char* name) : name_(name) {
 }
 
 Tensor SavedTensor::unpack(const char* node) const {
-    CBNN_CHECK(!released_, node, ": backward through a part of the graph whose saved tensors were "
+    CBNN_CHECK(!released_, node,
+               ": backward through a part of the graph whose saved tensors were "
                "already freed; call backward(grad, /*retain_graph=*/true) the first time");
     if (data_.defined()) {
         CBNN_CHECK(data_.version() == version_, node, ": tensor '", name_,

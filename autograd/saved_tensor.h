@@ -11,7 +11,7 @@
 namespace cbnn::autograd {
 
 class SavedTensor {
-public:
+  public:
     SavedTensor() = default;
     SavedTensor(const Tensor& tensor, const char* name);
 
@@ -19,7 +19,7 @@ public:
     Tensor unpack(const char* node) const;
     void release();
 
-private:
+  private:
     Tensor data_;
     uint64_t version_ = 0;
     const char* name_ = "";

@@ -20,8 +20,10 @@ bool derivative_reads_x(UnaryOp op) {
         case UnaryOp::abs:
         case UnaryOp::square:
         case UnaryOp::rdiv_scalar:
-        case UnaryOp::pow_scalar: return true;
-        default: return false;
+        case UnaryOp::pow_scalar:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -31,15 +33,16 @@ bool derivative_reads_y(UnaryOp op) {
         case UnaryOp::sigmoid:
         case UnaryOp::sqrt:
         case UnaryOp::tanh:
-        case UnaryOp::rdiv_scalar: return true;
-        default: return false;
+        case UnaryOp::rdiv_scalar:
+            return true;
+        default:
+            return false;
     }
 }
 
 class UnaryNode : public autograd::Node {
-public:
-    UnaryNode(UnaryOp op, double alpha, const Tensor& x, const Tensor& y)
-        : op_(op), alpha_(alpha) {
+  public:
+    UnaryNode(UnaryOp op, double alpha, const Tensor& x, const Tensor& y) : op_(op), alpha_(alpha) {
         if (derivative_reads_x(op)) x_ = autograd::SavedTensor(x, "x");
         if (derivative_reads_y(op)) y_ = autograd::SavedTensor(y, "y");
     }
@@ -58,7 +61,7 @@ public:
         y_.release();
     }
 
-private:
+  private:
     UnaryOp op_;
     double alpha_;
     autograd::SavedTensor x_, y_;

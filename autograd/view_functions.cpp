@@ -16,12 +16,12 @@ namespace {
 // The backward of every view and copy: a function of dy alone.
 template <class F>
 class MapNode : public autograd::Node {
-public:
+  public:
     MapNode(const char* name, F f) : name_(name), f_(std::move(f)) {}
     const char* name() const override { return name_; }
     std::vector<Tensor> apply(std::vector<Tensor> grads) override { return {f_(grads[0])}; }
 
-private:
+  private:
     const char* name_;
     F f_;
 };
@@ -49,8 +49,8 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op) {
         }
     }
     if (infer >= 0) {
-        CBNN_CHECK(known > 0 && numel % known == 0, op, ": cannot infer -1 in ", requested,
-                   " for ", numel, " elements");
+        CBNN_CHECK(known > 0 && numel % known == 0, op, ": cannot infer -1 in ", requested, " for ",
+                   numel, " elements");
         shape[static_cast<size_t>(infer)] = numel / known;
     }
     CBNN_CHECK(shape_numel(shape) == numel, op, ": shape ", requested, " does not hold ", numel,

@@ -27,8 +27,8 @@ constexpr double kH100CopyBandwidth = 2990e9;  // bytes/s, ANCHORS.md
 constexpr double kBeta = 0.9999;
 constexpr double kGamma = 0.5;
 
-const std::vector<std::vector<int64_t>> kLossShapes = {
-    {128, 10}, {128, 100}, {1024, 1000}, {512, 5089}, {512, 8142}, {4096, 8142}};
+const std::vector<std::vector<int64_t>> kLossShapes = {{128, 10},   {128, 100},  {1024, 1000},
+                                                       {512, 5089}, {512, 8142}, {4096, 8142}};
 
 struct Problem {
     Tensor logits, labels, weights;  // on the GPU
@@ -39,7 +39,8 @@ Problem make_problem(int64_t n, int64_t c) {
     Generator gen(7);
     std::vector<int64_t> counts(static_cast<size_t>(c)), labels(static_cast<size_t>(n));
     for (int64_t i = 0; i < c; ++i) {
-        const double r = c > 1 ? std::pow(0.01, static_cast<double>(i) / static_cast<double>(c - 1)) : 1.0;
+        const double r =
+            c > 1 ? std::pow(0.01, static_cast<double>(i) / static_cast<double>(c - 1)) : 1.0;
         counts[static_cast<size_t>(i)] = std::max<int64_t>(1, static_cast<int64_t>(1000 * r));
     }
     for (int64_t i = 0; i < n; ++i) labels[static_cast<size_t>(i)] = (i * 7919) % c;
@@ -61,9 +62,11 @@ double max_abs(const Tensor& a, const Tensor& b) {
 // Loss within 1e-4 relative and dlogits within 1e-6 absolute (they are O(w/N)) of the f64 CPU
 // reference; returns an empty string or what differs.
 std::string check(const Problem& p, LossType type, const ops::LossResult& got) {
-    const ops::LossResult ref = ops::class_balanced_loss(
-        p.logits.cpu().to(DType::f64), p.labels.cpu(), p.weights.cpu().to(DType::f64), type, kGamma);
-    const double loss_err = max_abs(got.loss, ref.loss) / std::max(1.0, std::fabs(ref.loss.item<double>()));
+    const ops::LossResult ref =
+        ops::class_balanced_loss(p.logits.cpu().to(DType::f64), p.labels.cpu(),
+                                 p.weights.cpu().to(DType::f64), type, kGamma);
+    const double loss_err =
+        max_abs(got.loss, ref.loss) / std::max(1.0, std::fabs(ref.loss.item<double>()));
     const double grad_err = max_abs(got.dlogits, ref.dlogits);
     if (loss_err <= 1e-4 && grad_err <= 1e-6) return "";
     return "differs from the f64 reference: loss rel " + std::to_string(loss_err) + ", dlogits " +
@@ -86,11 +89,13 @@ void BM_Fused(benchmark::State& state, LossType type) {
     if (skip_without_gpu(state)) return;
     const int64_t n = state.range(0), c = state.range(1);
     const Problem p = make_problem(n, c);
-    const std::string bad = check(p, type, ops::class_balanced_loss(p.logits, p.labels, p.weights, type, kGamma));
+    const std::string bad =
+        check(p, type, ops::class_balanced_loss(p.logits, p.labels, p.weights, type, kGamma));
     if (!bad.empty()) return skip_with(state, bad);
     const double copy_time = copy_seconds(p.logits);
     time_cuda(state, [&] {
-        benchmark::DoNotOptimize(ops::class_balanced_loss(p.logits, p.labels, p.weights, type, kGamma));
+        benchmark::DoNotOptimize(
+            ops::class_balanced_loss(p.logits, p.labels, p.weights, type, kGamma));
     });
     set_counters(state, n, c, copy_time);
 }
@@ -109,7 +114,8 @@ void BM_Naive(benchmark::State& state, LossType type) {
     const std::string bad = check(p, type, forward_backward());
     if (!bad.empty()) return skip_with(state, bad);
     const double copy_time = copy_seconds(p.logits);
-    time_cuda(state, [&] { benchmark::DoNotOptimize(forward_backward()); }, 5);
+    time_cuda(
+        state, [&] { benchmark::DoNotOptimize(forward_backward()); }, 5);
     set_counters(state, n, c, copy_time);
 }
 

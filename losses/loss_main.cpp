@@ -7,7 +7,6 @@
 // training-set class counts. Prints the loss (JSON: {"loss": x, ...}); --dlogits-out writes
 // d loss / d logits as float32 (N, C). The loss is the official one (PAPER.md 1.2): divided by N.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -48,7 +47,8 @@ int run(const Options& opt) {
     const std::vector<int64_t> y = labels.to_vector<int64_t>();
     for (int64_t i = 0; i < n; ++i) {
         CBNN_CHECK(y[static_cast<size_t>(i)] >= 0 && y[static_cast<size_t>(i)] < c, opt.labels_path,
-                   ": label ", y[static_cast<size_t>(i)], " at row ", i, " is outside [0, ", c, ")");
+                   ": label ", y[static_cast<size_t>(i)], " at row ", i, " is outside [0, ", c,
+                   ")");
     }
     // CUDA kernels compute in float32.
     if (device.is_cuda()) logits = logits.to(DType::f32);
@@ -61,9 +61,12 @@ int run(const Options& opt) {
     if (!opt.dlogits_path.empty()) write_npy(opt.dlogits_path, result.dlogits.to(DType::f32));
 
     if (opt.json) {
-        const nlohmann::json out = {{"loss", loss},          {"loss_type", opt.loss},
-                                    {"beta", opt.beta},      {"gamma", opt.gamma},
-                                    {"N", n},                {"C", c},
+        const nlohmann::json out = {{"loss", loss},
+                                    {"loss_type", opt.loss},
+                                    {"beta", opt.beta},
+                                    {"gamma", opt.gamma},
+                                    {"N", n},
+                                    {"C", c},
                                     {"dtype", dtype_name(logits.dtype())},
                                     {"device", device.str()}};
         std::printf("%s\n", out.dump().c_str());
@@ -72,7 +75,8 @@ int run(const Options& opt) {
                     opt.loss.c_str(), opt.beta, opt.gamma, static_cast<long long>(n),
                     static_cast<long long>(c), dtype_name(logits.dtype()), device.str().c_str(),
                     loss);
-        if (!opt.dlogits_path.empty()) std::printf("dlogits written to %s\n", opt.dlogits_path.c_str());
+        if (!opt.dlogits_path.empty())
+            std::printf("dlogits written to %s\n", opt.dlogits_path.c_str());
     }
     return 0;
 }
@@ -81,13 +85,15 @@ int run(const Options& opt) {
 
 int main(int argc, char** argv) {
     Options opt;
-    CLI::App app{"cbnn-loss: a class-balanced loss (and its gradient) on logits/labels from .npy files"};
+    CLI::App app{
+        "cbnn-loss: a class-balanced loss (and its gradient) on logits/labels from .npy files"};
     app.add_option("--loss", opt.loss, "softmax, sigmoid or focal")
         ->required()
         ->check(CLI::IsMember({"softmax", "sigmoid", "focal"}));
     app.add_option("--beta", opt.beta, "effective-number beta in [0, 1); 0 = no re-weighting")
         ->capture_default_str();
-    app.add_option("--gamma", opt.gamma, "focal loss gamma >= 0 (focal only)")->capture_default_str();
+    app.add_option("--gamma", opt.gamma, "focal loss gamma >= 0 (focal only)")
+        ->capture_default_str();
     app.add_option("--counts", opt.counts, "training images per class, comma-separated")
         ->required()
         ->delimiter(',');

@@ -5,7 +5,6 @@
 // {"weights": [...], "effective_numbers": [...], "counts": [...], "beta": b} with 17 significant
 // digits.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -19,7 +18,8 @@ int main(int argc, char** argv) {
     app.add_option("--counts", counts, "training images per class, comma-separated (class 0 first)")
         ->required()
         ->delimiter(',');
-    app.add_option("--beta", beta, "beta in [0, 1); 0 gives all ones, 0.9999 is the paper's CIFAR-10 choice")
+    app.add_option("--beta", beta,
+                   "beta in [0, 1); 0 gives all ones, 0.9999 is the paper's CIFAR-10 choice")
         ->required();
     app.add_flag("--json", json, "print JSON instead of a table");
     CLI11_PARSE(app, argc, argv);

@@ -83,7 +83,7 @@ void CachingAllocator::empty_cache() noexcept {
 namespace {
 
 class CpuAllocator : public Allocator {
-public:
+  public:
     void* allocate(size_t nbytes) override {
         constexpr size_t kAlign = 64;
         const size_t size = (std::max<size_t>(nbytes, 1) + kAlign - 1) / kAlign * kAlign;

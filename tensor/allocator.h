@@ -20,7 +20,7 @@
 namespace cbnn {
 
 struct AllocatorStats {
-    int64_t in_use_bytes = 0;     // bytes in blocks handed out to tensors (rounded sizes)
+    int64_t in_use_bytes = 0;  // bytes in blocks handed out to tensors (rounded sizes)
     int64_t peak_in_use_bytes = 0;
     int64_t cached_bytes = 0;     // bytes in freed blocks kept for reuse
     int64_t raw_allocations = 0;  // calls to the underlying allocator (cudaMalloc)
@@ -28,7 +28,7 @@ struct AllocatorStats {
 };
 
 class Allocator {
-public:
+  public:
     virtual ~Allocator() = default;
     virtual void* allocate(size_t nbytes) = 0;
     virtual void deallocate(void* ptr) noexcept = 0;
@@ -36,7 +36,7 @@ public:
 };
 
 class CachingAllocator : public Allocator {
-public:
+  public:
     using RawAllocate = std::function<void*(size_t)>;  // returns nullptr when out of memory
     using RawFree = std::function<void(void*)>;
     CachingAllocator(RawAllocate raw_allocate, RawFree raw_free, const char* name);
@@ -49,13 +49,13 @@ public:
     void empty_cache() noexcept;
     static size_t round_size(size_t nbytes);
 
-private:
+  private:
     RawAllocate raw_allocate_;
     RawFree raw_free_;
     const char* name_;
     mutable std::mutex mutex_;
-    std::multimap<size_t, void*> free_blocks_;      // size -> block
-    std::map<void*, size_t> live_blocks_;           // block -> size
+    std::multimap<size_t, void*> free_blocks_;  // size -> block
+    std::map<void*, size_t> live_blocks_;       // block -> size
     AllocatorStats stats_;
 };
 

@@ -33,17 +33,19 @@ void compare_forward(CompareOp op, const T* a, const StridedLayout& la, const T*
 
 template <class T>
 void where_forward(const uint8_t* cond, const StridedLayout& lc, const T* a,
-                   const StridedLayout& la, const T* b, const StridedLayout& lb, T* out, int64_t n) {
+                   const StridedLayout& la, const T* b, const StridedLayout& lb, T* out,
+                   int64_t n) {
     for (int64_t i = 0; i < n; ++i) out[i] = cond[lc.offset(i)] ? a[la.offset(i)] : b[lb.offset(i)];
 }
 
-#define CBNN_INSTANTIATE(T)                                                                      \
-    template void binary_forward<T>(BinaryOp, const T*, const StridedLayout&, const T*,          \
-                                    const StridedLayout&, T*, int64_t);                          \
-    template void compare_forward<T>(CompareOp, const T*, const StridedLayout&, const T*,        \
-                                     const StridedLayout&, uint8_t*, int64_t);                   \
-    template void where_forward<T>(const uint8_t*, const StridedLayout&, const T*,               \
-                                   const StridedLayout&, const T*, const StridedLayout&, T*, int64_t);
+#define CBNN_INSTANTIATE(T)                                                                  \
+    template void binary_forward<T>(BinaryOp, const T*, const StridedLayout&, const T*,      \
+                                    const StridedLayout&, T*, int64_t);                      \
+    template void compare_forward<T>(CompareOp, const T*, const StridedLayout&, const T*,    \
+                                     const StridedLayout&, uint8_t*, int64_t);               \
+    template void where_forward<T>(const uint8_t*, const StridedLayout&, const T*,           \
+                                   const StridedLayout&, const T*, const StridedLayout&, T*, \
+                                   int64_t);
 CBNN_INSTANTIATE(float)
 CBNN_INSTANTIATE(double)
 CBNN_INSTANTIATE(int64_t)
@@ -109,8 +111,8 @@ Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) {
                                                       out.data<uint8_t>(), n));
             }
         } else {
-            cpu::compare_forward<T>(op, a.data<T>(), bc.la, b.data<T>(), bc.lb,
-                                    out.data<uint8_t>(), n);
+            cpu::compare_forward<T>(op, a.data<T>(), bc.la, b.data<T>(), bc.lb, out.data<uint8_t>(),
+                                    n);
         }
     });
     return out;

@@ -32,8 +32,8 @@ __global__ void binary_kernel(BinaryOp op, const float* __restrict__ a, StridedL
 
 template <class T>
 __global__ void compare_kernel(CompareOp op, const T* __restrict__ a, StridedLayout la,
-                               const T* __restrict__ b, StridedLayout lb,
-                               uint8_t* __restrict__ out, int64_t n) {
+                               const T* __restrict__ b, StridedLayout lb, uint8_t* __restrict__ out,
+                               int64_t n) {
     for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
          i += int64_t{gridDim.x} * blockDim.x) {
         out[i] = compare_apply(op, a[la.offset(i)], b[lb.offset(i)]);
@@ -42,8 +42,8 @@ __global__ void compare_kernel(CompareOp op, const T* __restrict__ a, StridedLay
 
 __global__ void where_kernel(const uint8_t* __restrict__ cond, StridedLayout lc,
                              const float* __restrict__ a, StridedLayout la,
-                             const float* __restrict__ b, StridedLayout lb,
-                             float* __restrict__ out, int64_t n) {
+                             const float* __restrict__ b, StridedLayout lb, float* __restrict__ out,
+                             int64_t n) {
     for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
          i += int64_t{gridDim.x} * blockDim.x) {
         out[i] = cond[lc.offset(i)] ? a[la.offset(i)] : b[lb.offset(i)];
@@ -66,7 +66,8 @@ void binary_forward(BinaryOp op, const float* a, const StridedLayout& la, const 
 template <class T>
 void compare_forward(CompareOp op, const T* a, const StridedLayout& la, const T* b,
                      const StridedLayout& lb, uint8_t* out, int64_t n) {
-    compare_kernel<T><<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(op, a, la, b, lb, out, n);
+    compare_kernel<T>
+        <<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(op, a, la, b, lb, out, n);
     CBNN_CUDA_LAUNCH_CHECK();
 }
 
@@ -81,7 +82,7 @@ void where_forward(const uint8_t* cond, const StridedLayout& lc, const float* a,
                    const StridedLayout& la, const float* b, const StridedLayout& lb, float* out,
                    int64_t n) {
     where_kernel<<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(cond, lc, a, la, b, lb, out,
-                                                                      n);
+                                                                       n);
     CBNN_CUDA_LAUNCH_CHECK();
 }
 

@@ -53,8 +53,8 @@ Tensor to_device(const Tensor& src, Device device) {
     if (src.device() == device) return src;
     const Tensor dense = src.is_contiguous() ? src : contiguous_copy(src);
     Tensor out = Tensor::empty(src.shape(), src.dtype(), device);
-    CBNN_ON_CUDA(cuda::copy_bytes(out.raw_data(), device, dense.raw_data(), dense.device(),
-                                  dense.nbytes()));
+    CBNN_ON_CUDA(
+        cuda::copy_bytes(out.raw_data(), device, dense.raw_data(), dense.device(), dense.nbytes()));
     return out;
 }
 
@@ -87,7 +87,8 @@ void copy_into(const Tensor& dst, const Tensor& src) {
             CBNN_ON_CUDA(cuda::strided_copy(src.dtype(), src.raw_data(), from, dst.dtype(),
                                             dst.raw_data(), to, n));
         } else {
-            cpu::strided_copy(src.dtype(), src.raw_data(), from, dst.dtype(), dst.raw_data(), to, n);
+            cpu::strided_copy(src.dtype(), src.raw_data(), from, dst.dtype(), dst.raw_data(), to,
+                              n);
         }
     }
     dst.bump_version();

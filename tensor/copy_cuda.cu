@@ -31,10 +31,18 @@ __global__ void fill_kernel(T* __restrict__ dst, int64_t n, T value) {
 template <class F>
 void dispatch(DType dtype, F&& f) {
     switch (dtype) {
-        case DType::f32: f.template operator()<float>(); return;
-        case DType::f64: f.template operator()<double>(); return;
-        case DType::i64: f.template operator()<int64_t>(); return;
-        case DType::u8: f.template operator()<uint8_t>(); return;
+        case DType::f32:
+            f.template operator()<float>();
+            return;
+        case DType::f64:
+            f.template operator()<double>();
+            return;
+        case DType::i64:
+            f.template operator()<int64_t>();
+            return;
+        case DType::u8:
+            f.template operator()<uint8_t>();
+            return;
     }
 }
 }  // namespace

@@ -11,9 +11,9 @@ cublasHandle_t cublas_handle();
 
 }  // namespace cbnn::cuda
 
-#define CBNN_CUBLAS_CHECK(expr)                                                          \
-    do {                                                                                 \
-        const cublasStatus_t cbnn_status_ = (expr);                                      \
-        if (cbnn_status_ != CUBLAS_STATUS_SUCCESS)                                       \
-            ::cbnn::cuda::throw_cublas_error(cbnn_status_, #expr, __FILE__, __LINE__);   \
+#define CBNN_CUBLAS_CHECK(expr)                                                        \
+    do {                                                                               \
+        const cublasStatus_t cbnn_status_ = (expr);                                    \
+        if (cbnn_status_ != CUBLAS_STATUS_SUCCESS)                                     \
+            ::cbnn::cuda::throw_cublas_error(cbnn_status_, #expr, __FILE__, __LINE__); \
     } while (0)

@@ -12,16 +12,16 @@ void warn_cudnn_error(cudnnStatus_t status, const char* expr, const char* file, 
 
 }  // namespace cbnn::cuda
 
-#define CBNN_CUDNN_CHECK(expr)                                                          \
-    do {                                                                                \
-        const cudnnStatus_t cbnn_status_ = (expr);                                      \
-        if (cbnn_status_ != CUDNN_STATUS_SUCCESS)                                       \
-            ::cbnn::cuda::throw_cudnn_error(cbnn_status_, #expr, __FILE__, __LINE__);   \
+#define CBNN_CUDNN_CHECK(expr)                                                        \
+    do {                                                                              \
+        const cudnnStatus_t cbnn_status_ = (expr);                                    \
+        if (cbnn_status_ != CUDNN_STATUS_SUCCESS)                                     \
+            ::cbnn::cuda::throw_cudnn_error(cbnn_status_, #expr, __FILE__, __LINE__); \
     } while (0)
 
-#define CBNN_CUDNN_CHECK_NOTHROW(expr)                                                  \
-    do {                                                                                \
-        const cudnnStatus_t cbnn_status_ = (expr);                                      \
-        if (cbnn_status_ != CUDNN_STATUS_SUCCESS)                                       \
-            ::cbnn::cuda::warn_cudnn_error(cbnn_status_, #expr, __FILE__, __LINE__);    \
+#define CBNN_CUDNN_CHECK_NOTHROW(expr)                                               \
+    do {                                                                             \
+        const cudnnStatus_t cbnn_status_ = (expr);                                   \
+        if (cbnn_status_ != CUDNN_STATUS_SUCCESS)                                    \
+            ::cbnn::cuda::warn_cudnn_error(cbnn_status_, #expr, __FILE__, __LINE__); \
     } while (0)

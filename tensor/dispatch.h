@@ -18,19 +18,26 @@ namespace cbnn {
 template <class F>
 decltype(auto) dispatch_floating(DType dtype, const char* op, F&& f) {
     switch (dtype) {
-        case DType::f32: return f.template operator()<float>();
-        case DType::f64: return f.template operator()<double>();
-        default: CBNN_FAIL(op, ": expected a floating tensor (f32 or f64), got ", dtype);
+        case DType::f32:
+            return f.template operator()<float>();
+        case DType::f64:
+            return f.template operator()<double>();
+        default:
+            CBNN_FAIL(op, ": expected a floating tensor (f32 or f64), got ", dtype);
     }
 }
 
 template <class F>
 decltype(auto) dispatch_all(DType dtype, const char* op, F&& f) {
     switch (dtype) {
-        case DType::f32: return f.template operator()<float>();
-        case DType::f64: return f.template operator()<double>();
-        case DType::i64: return f.template operator()<int64_t>();
-        case DType::u8: return f.template operator()<uint8_t>();
+        case DType::f32:
+            return f.template operator()<float>();
+        case DType::f64:
+            return f.template operator()<double>();
+        case DType::i64:
+            return f.template operator()<int64_t>();
+        case DType::u8:
+            return f.template operator()<uint8_t>();
     }
     CBNN_FAIL(op, ": unknown dtype");
 }

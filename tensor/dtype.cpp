@@ -8,20 +8,28 @@ namespace cbnn {
 
 size_t dtype_size(DType dtype) {
     switch (dtype) {
-        case DType::f32: return 4;
-        case DType::f64: return 8;
-        case DType::i64: return 8;
-        case DType::u8: return 1;
+        case DType::f32:
+            return 4;
+        case DType::f64:
+            return 8;
+        case DType::i64:
+            return 8;
+        case DType::u8:
+            return 1;
     }
     CBNN_FAIL("unknown dtype ", static_cast<int>(dtype));
 }
 
 const char* dtype_name(DType dtype) {
     switch (dtype) {
-        case DType::f32: return "f32";
-        case DType::f64: return "f64";
-        case DType::i64: return "i64";
-        case DType::u8: return "u8";
+        case DType::f32:
+            return "f32";
+        case DType::f64:
+            return "f64";
+        case DType::i64:
+            return "i64";
+        case DType::u8:
+            return "u8";
     }
     return "unknown";
 }

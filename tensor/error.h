@@ -10,7 +10,7 @@
 namespace cbnn {
 
 class Error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -28,8 +28,8 @@ std::string concat(const Args&... args) {
 }  // namespace detail
 }  // namespace cbnn
 
-#define CBNN_CHECK(cond, ...)                                                   \
-    do {                                                                        \
+#define CBNN_CHECK(cond, ...)                                                          \
+    do {                                                                               \
         if (!(cond)) ::cbnn::detail::throw_error(::cbnn::detail::concat(__VA_ARGS__)); \
     } while (0)
 

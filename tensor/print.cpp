@@ -17,11 +17,15 @@ template <class T>
 void print_values(std::ostream& os, const std::vector<T>& values, const Shape& shape, size_t dim,
                   int64_t base, int64_t edge, int indent) {
     if (shape.empty()) {
-        if constexpr (std::is_same_v<T, uint8_t>) os << static_cast<int>(values[0]); else os << values[0];
+        if constexpr (std::is_same_v<T, uint8_t>)
+            os << static_cast<int>(values[0]);
+        else
+            os << values[0];
         return;
     }
     const int64_t n = shape[dim];
-    const int64_t inner = shape_numel(Shape(shape.begin() + static_cast<long>(dim) + 1, shape.end()));
+    const int64_t inner =
+        shape_numel(Shape(shape.begin() + static_cast<long>(dim) + 1, shape.end()));
     os << '[';
     for (int64_t i = 0; i < n; ++i) {
         if (n > 2 * edge && i == edge) {
@@ -35,11 +39,15 @@ void print_values(std::ostream& os, const std::vector<T>& values, const Shape& s
         }
         if (dim + 1 == shape.size()) {
             const T v = values[static_cast<size_t>(base + i)];
-            if constexpr (std::is_same_v<T, uint8_t>) os << static_cast<int>(v); else os << v;
+            if constexpr (std::is_same_v<T, uint8_t>)
+                os << static_cast<int>(v);
+            else
+                os << v;
         } else {
             print_values(os, values, shape, dim + 1, base + i * inner, edge, indent + 1);
         }
-        if (i + 1 < n) os << (dim + 1 == shape.size() ? ", " : ",\n" + std::string(indent + 1, ' '));
+        if (i + 1 < n)
+            os << (dim + 1 == shape.size() ? ", " : ",\n" + std::string(indent + 1, ' '));
     }
     os << ']';
 }
@@ -58,6 +66,8 @@ std::string Tensor::to_string(int64_t edge_items) const {
     return os.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& tensor) { return os << tensor.to_string(); }
+std::ostream& operator<<(std::ostream& os, const Tensor& tensor) {
+    return os << tensor.to_string();
+}
 
 }  // namespace cbnn

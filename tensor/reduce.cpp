@@ -21,7 +21,8 @@ void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner) {
             const T* row = x + (o * r + k) * inner;
             for (int64_t i = 0; i < inner; ++i) acc[static_cast<size_t>(i)] += row[i];
         }
-        for (int64_t i = 0; i < inner; ++i) out[o * inner + i] = static_cast<T>(acc[static_cast<size_t>(i)]);
+        for (int64_t i = 0; i < inner; ++i)
+            out[o * inner + i] = static_cast<T>(acc[static_cast<size_t>(i)]);
     }
 }
 
@@ -119,8 +120,8 @@ MaxResult max(const Tensor& x_in, int64_t dim, bool keepdim) {
                                       result.indices.data<int64_t>(), g.outer, g.r, g.inner));
     } else {
         dispatch_floating(x.dtype(), "max", [&]<class T>() {
-            cpu::reduce_max<T>(x.data<T>(), result.values.data<T>(),
-                               result.indices.data<int64_t>(), g.outer, g.r, g.inner);
+            cpu::reduce_max<T>(x.data<T>(), result.values.data<T>(), result.indices.data<int64_t>(),
+                               g.outer, g.r, g.inner);
         });
     }
     return result;

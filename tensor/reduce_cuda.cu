@@ -15,8 +15,8 @@ constexpr int kRowBlock = 512;
 constexpr int kColBlock = 256;
 constexpr int64_t kMaxGrid = 65535;
 
-__global__ void sum_rows_kernel(const float* __restrict__ x, float* __restrict__ out,
-                                int64_t rows, int64_t r) {
+__global__ void sum_rows_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t rows,
+                                int64_t r) {
     __shared__ float partial[kRowBlock];
     for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
         const float* p = x + row * r;
@@ -33,8 +33,8 @@ __global__ void sum_rows_kernel(const float* __restrict__ x, float* __restrict__
     }
 }
 
-__global__ void sum_cols_kernel(const float* __restrict__ x, float* __restrict__ out,
-                                int64_t outer, int64_t r, int64_t inner) {
+__global__ void sum_cols_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t outer,
+                                int64_t r, int64_t inner) {
     const int64_t n = outer * inner;
     for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < n;
          t += int64_t{gridDim.x} * blockDim.x) {
@@ -115,7 +115,7 @@ void reduce_sum(const float* x, float* out, int64_t outer, int64_t r, int64_t in
         sum_rows_kernel<<<row_grid(outer), kRowBlock, 0, stream>>>(x, out, outer, r);
     } else {
         sum_cols_kernel<<<grid_for(outer * inner, kColBlock), kColBlock, 0, stream>>>(x, out, outer,
-                                                                                     r, inner);
+                                                                                      r, inner);
     }
     CBNN_CUDA_LAUNCH_CHECK();
 }

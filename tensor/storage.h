@@ -11,7 +11,7 @@
 namespace cbnn {
 
 class Storage {
-public:
+  public:
     Storage(size_t nbytes, Device device);
     ~Storage();
     Storage(const Storage&) = delete;
@@ -23,7 +23,7 @@ public:
     uint64_t version() const { return version_; }
     void bump_version() { ++version_; }
 
-private:
+  private:
     void* data_ = nullptr;
     size_t nbytes_ = 0;
     Device device_;

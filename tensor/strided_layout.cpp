@@ -8,7 +8,8 @@ StridedLayout make_layout(const Shape& shape, const Shape& strides) {
     return make_broadcast_layout(shape, strides, shape);
 }
 
-StridedLayout make_broadcast_layout(const Shape& shape, const Shape& strides, const Shape& out_shape) {
+StridedLayout make_broadcast_layout(const Shape& shape, const Shape& strides,
+                                    const Shape& out_shape) {
     CBNN_CHECK(out_shape.size() <= static_cast<size_t>(kMaxDims), "tensor has ", out_shape.size(),
                " dimensions; at most ", kMaxDims, " are supported");
     StridedLayout layout;

@@ -29,6 +29,7 @@ struct StridedLayout {
 // Layout of a tensor with `shape`/`strides`, or of an operand broadcast to `out_shape`
 // (missing leading dimensions and size-1 dimensions get stride 0).
 StridedLayout make_layout(const Shape& shape, const Shape& strides);
-StridedLayout make_broadcast_layout(const Shape& shape, const Shape& strides, const Shape& out_shape);
+StridedLayout make_broadcast_layout(const Shape& shape, const Shape& strides,
+                                    const Shape& out_shape);
 
 }  // namespace cbnn

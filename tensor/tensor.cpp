@@ -14,12 +14,12 @@ namespace {
 
 std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device device) {
     for (int64_t s : shape) CBNN_CHECK(s >= 0, "tensor: negative size in shape ", shape);
-    CBNN_CHECK(shape.size() <= static_cast<size_t>(kMaxDims), "tensor: shape ", shape, " has more than ",
-               kMaxDims, " dimensions");
+    CBNN_CHECK(shape.size() <= static_cast<size_t>(kMaxDims), "tensor: shape ", shape,
+               " has more than ", kMaxDims, " dimensions");
     if (device.is_cuda()) require_cuda("tensor on " + device.str());
     auto impl = std::make_shared<TensorImpl>();
-    impl->storage =
-        std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
+    impl->storage = std::make_shared<Storage>(
+        static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
     impl->shape = shape;
     impl->strides = contiguous_strides(shape);
     impl->dtype = dtype;
@@ -56,9 +56,9 @@ Tensor Tensor::arange(int64_t n, DType dtype, Device device) {
 
 template <class T>
 Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Device device) {
-    CBNN_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector: ",
-               values.size(), " values do not fill shape ", shape, " (", shape_numel(shape),
-               " elements)");
+    CBNN_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape),
+               "from_vector: ", values.size(), " values do not fill shape ", shape, " (",
+               shape_numel(shape), " elements)");
     Tensor host = empty(shape, dtype_of<T>(), Device::cpu());
     if (!values.empty()) std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(T));
     return device.is_cpu() ? host : ops::to_device(host, device);
@@ -117,8 +117,8 @@ template <class T>
 std::vector<T> Tensor::to_vector() const {
     CBNN_CHECK(dtype() == dtype_of<T>(), "tensor: to_vector<", dtype_of<T>(), ">() called on ",
                description());
-    const Tensor host = ops::to_device(is_contiguous() ? *this : ops::contiguous_copy(*this),
-                                       Device::cpu());
+    const Tensor host =
+        ops::to_device(is_contiguous() ? *this : ops::contiguous_copy(*this), Device::cpu());
     const T* p = host.data<T>();
     return std::vector<T>(p, p + numel());
 }
@@ -129,8 +129,8 @@ T Tensor::item() const {
     return to_vector<T>()[0];
 }
 
-#define CBNN_INSTANTIATE_ACCESSORS(T)                 \
-    template T* Tensor::data<T>() const;              \
+#define CBNN_INSTANTIATE_ACCESSORS(T)                     \
+    template T* Tensor::data<T>() const;                  \
     template std::vector<T> Tensor::to_vector<T>() const; \
     template T Tensor::item<T>() const;
 CBNN_INSTANTIATE_ACCESSORS(float)

@@ -1,6 +1,6 @@
 #pragma once
-// Tensor: a cheap, shared handle to a TensorImpl (like std::shared_ptr). Copying a Tensor copies the
-// handle; the data is shared. A TensorImpl is a view into a Storage: element offset, shape and
+// Tensor: a cheap, shared handle to a TensorImpl (like std::shared_ptr). Copying a Tensor copies
+// the handle; the data is shared. A TensorImpl is a view into a Storage: element offset, shape and
 // strides (in elements, row-major when contiguous) and a dtype. Views (reshape, transpose, narrow,
 // ...) share the storage and therefore its version counter.
 //
@@ -42,19 +42,21 @@ struct TensorImpl {
     // Autograd metadata (see autograd/engine.h).
     bool requires_grad = false;
     std::shared_ptr<TensorImpl> grad;
-    std::shared_ptr<autograd::Node> grad_fn;  // null for leaves
-    uint32_t output_nr = 0;                   // which output of grad_fn this tensor is
+    std::shared_ptr<autograd::Node> grad_fn;         // null for leaves
+    uint32_t output_nr = 0;                          // which output of grad_fn this tensor is
     std::weak_ptr<autograd::Node> grad_accumulator;  // leaves: the node that accumulates .grad
 };
 
 class Tensor {
-public:
+  public:
     Tensor() = default;
     explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
     // ---- factories -------------------------------------------------------------------------
-    static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
-    static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+    static Tensor empty(const Shape& shape, DType dtype = DType::f32,
+                        Device device = Device::cpu());
+    static Tensor zeros(const Shape& shape, DType dtype = DType::f32,
+                        Device device = Device::cpu());
     static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
     static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
                        Device device = Device::cpu());
@@ -114,8 +116,8 @@ public:
     Tensor& zero_() { return fill_(0.0); }
 
     // ---- views (differentiable; defined in autograd/view_functions.cpp) ------------------------
-    Tensor view(const Shape& shape) const;      // requires a contiguous tensor; one -1 allowed
-    Tensor reshape(const Shape& shape) const;   // view when contiguous, else a copy
+    Tensor view(const Shape& shape) const;     // requires a contiguous tensor; one -1 allowed
+    Tensor reshape(const Shape& shape) const;  // view when contiguous, else a copy
     Tensor transpose(int64_t dim0, int64_t dim1) const;
     Tensor t() const { return transpose(0, 1); }
     Tensor unsqueeze(int64_t dim) const;
@@ -150,7 +152,7 @@ public:
     }
     const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
 
-private:
+  private:
     std::shared_ptr<TensorImpl> impl_;
 };
 

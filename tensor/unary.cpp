@@ -7,11 +7,10 @@
 namespace cbnn {
 
 const char* unary_op_name(UnaryOp op) {
-    static const char* const names[] = {"neg",        "exp",        "log",         "log1p",
-                                        "sigmoid",    "softplus",   "relu",        "abs",
-                                        "sqrt",       "square",     "tanh",        "add_scalar",
-                                        "mul_scalar", "div_scalar", "rsub_scalar", "rdiv_scalar",
-                                        "pow_scalar"};
+    static const char* const names[] = {
+        "neg",        "exp",        "log",         "log1p",       "sigmoid",   "softplus",
+        "relu",       "abs",        "sqrt",        "square",      "tanh",      "add_scalar",
+        "mul_scalar", "div_scalar", "rsub_scalar", "rdiv_scalar", "pow_scalar"};
     return names[static_cast<int>(op)];
 }
 
@@ -31,8 +30,8 @@ template void unary_forward<float>(UnaryOp, const float*, float*, int64_t, float
 template void unary_forward<double>(UnaryOp, const double*, double*, int64_t, double);
 template void unary_backward<float>(UnaryOp, const float*, const float*, const float*, float*,
                                     int64_t, float);
-template void unary_backward<double>(UnaryOp, const double*, const double*, const double*,
-                                     double*, int64_t, double);
+template void unary_backward<double>(UnaryOp, const double*, const double*, const double*, double*,
+                                     int64_t, double);
 
 }  // namespace cpu
 

@@ -29,8 +29,23 @@
 namespace cbnn {
 
 enum class UnaryOp : uint8_t {
-    neg, exp, log, log1p, sigmoid, softplus, relu, abs, sqrt, square, tanh,
-    add_scalar, mul_scalar, div_scalar, rsub_scalar, rdiv_scalar, pow_scalar
+    neg,
+    exp,
+    log,
+    log1p,
+    sigmoid,
+    softplus,
+    relu,
+    abs,
+    sqrt,
+    square,
+    tanh,
+    add_scalar,
+    mul_scalar,
+    div_scalar,
+    rsub_scalar,
+    rdiv_scalar,
+    pow_scalar
 };
 const char* unary_op_name(UnaryOp op);
 

@@ -36,8 +36,8 @@ void unary_forward(UnaryOp op, const float* x, float* y, int64_t n, float alpha)
 void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx,
                     int64_t n, float alpha) {
     if (n == 0) return;
-    unary_backward_kernel<<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(op, x, y, dy, dx,
-                                                                               n, alpha);
+    unary_backward_kernel<<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(op, x, y, dy, dx, n,
+                                                                                alpha);
     CBNN_CUDA_LAUNCH_CHECK();
 }
 

@@ -30,8 +30,9 @@ namespace cbnn::testing {
     std::ostringstream os;
     os.precision(10);
     os << bad << " of " << actual.size() << " elements differ; worst at " << worst << ": actual "
-       << actual[static_cast<size_t>(worst)] << ", expected " << expected[static_cast<size_t>(worst)]
-       << " (atol " << tol.atol << ", rtol " << tol.rtol << ")";
+       << actual[static_cast<size_t>(worst)] << ", expected "
+       << expected[static_cast<size_t>(worst)] << " (atol " << tol.atol << ", rtol " << tol.rtol
+       << ")";
     return ::testing::AssertionFailure() << os.str();
 }
 

@@ -3,7 +3,8 @@
 // writes its own with a comment giving the measured error and why.
 //
 //   kind                         atol     rtol    why
-//   f32 vs f64 reference         1e-5     1e-4    one f32 rounding per elementwise op (2^-24 ~ 6e-8),
+//   f32 vs f64 reference         1e-5     1e-4    one f32 rounding per elementwise op (2^-24 ~
+//   6e-8),
 //                                                  growing with the length of reductions
 //   CUDA f32 vs CPU f64          1e-5     1e-4    same, plus device libm (<= 2 ulp) and a different
 //                                                  summation order

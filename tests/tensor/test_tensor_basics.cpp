@@ -16,7 +16,8 @@ TEST(TensorBasics, FactoriesFillValuesAndMetadata) {
     EXPECT_TRUE(z.device().is_cpu());
     EXPECT_TRUE(z.is_contiguous());
     EXPECT_EQ(z.to_vector<float>(), std::vector<float>(6, 0.f));
-    EXPECT_EQ(Tensor::full({2}, 2.5, DType::f64).to_vector<double>(), (std::vector<double>{2.5, 2.5}));
+    EXPECT_EQ(Tensor::full({2}, 2.5, DType::f64).to_vector<double>(),
+              (std::vector<double>{2.5, 2.5}));
     EXPECT_EQ(Tensor::ones({3}, DType::i64).to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 1}));
     EXPECT_EQ(Tensor::arange(4).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3}));
     EXPECT_EQ(Tensor::arange(3, DType::f32).to_vector<float>(), (std::vector<float>{0, 1, 2}));

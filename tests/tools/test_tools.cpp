@@ -38,7 +38,8 @@ std::string temp(const std::string& name) {
 const char* kCifar10Counts = "5000,2997,1796,1077,645,387,232,139,83,50";
 
 TEST(WeightsTool, PrintsThePaperWeightsAsJson) {
-    const ToolRun r = run("cbnn-weights", std::string("--counts ") + kCifar10Counts + " --beta 0.9999 --json");
+    const ToolRun r =
+        run("cbnn-weights", std::string("--counts ") + kCifar10Counts + " --beta 0.9999 --json");
     ASSERT_EQ(r.status, 0) << r.output;
     const auto j = nlohmann::json::parse(r.output);
     const std::vector<double> expected = {0.0506, 0.0769, 0.1211, 0.1950, 0.3188,
@@ -74,7 +75,7 @@ TEST(WeightsTool, TableOutputAndBadInput) {
 }
 
 class LossToolTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         // PAPER.md 1.5: z = (2, -1, 0.5), label 0, no class weighting.
         write_npy(logits_, Tensor::from_vector<float>({2.0f, -1.0f, 0.5f}, {1, 3}));
@@ -107,8 +108,8 @@ TEST_F(LossToolTest, SoftmaxExampleWithInt32LabelsAndFloat64Logits) {
         header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
         header += '\n';
         std::ofstream out(labels_, std::ios::binary);
-        out << std::string("\x93NUMPY\x01\x00", 8) << static_cast<char>(header.size())
-            << '\0' << header << std::string(4, '\0');
+        out << std::string("\x93NUMPY\x01\x00", 8) << static_cast<char>(header.size()) << '\0'
+            << header << std::string(4, '\0');
     }
     const ToolRun r = run("cbnn-loss", base("softmax", "--json"));
     ASSERT_EQ(r.status, 0) << r.output;
@@ -125,8 +126,9 @@ TEST_F(LossToolTest, BadFilesAndFlagsGiveOneClearMessage) {
     std::ofstream(text) << "plain text";
     expect_failure("--loss softmax --counts 1,1,1 --logits " + text + " --labels " + labels_,
                    "not a .npy file");
-    expect_failure("--loss softmax --counts 1,1,1 --logits " + temp("absent.npy") + " --labels " + labels_,
-                   "cannot open");
+    expect_failure(
+        "--loss softmax --counts 1,1,1 --logits " + temp("absent.npy") + " --labels " + labels_,
+        "cannot open");
     const std::string one_d = temp("one_d.npy");
     write_npy(one_d, Tensor::from_vector<float>({1, 2, 3}, {3}));
     expect_failure("--loss softmax --counts 1,1,1 --logits " + one_d + " --labels " + labels_,
@@ -137,8 +139,9 @@ TEST_F(LossToolTest, BadFilesAndFlagsGiveOneClearMessage) {
                    "label 3 at row 0 is outside [0, 3)");
     const std::string float_labels = temp("float_labels.npy");
     write_npy(float_labels, Tensor::from_vector<float>({0}, {1}));
-    expect_failure("--loss softmax --counts 1,1,1 --logits " + logits_ + " --labels " + float_labels,
-                   "labels must be int32 or int64");
+    expect_failure(
+        "--loss softmax --counts 1,1,1 --logits " + logits_ + " --labels " + float_labels,
+        "labels must be int32 or int64");
     const std::string truncated = temp("truncated.npy");
     write_npy(truncated, Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3}));
     std::filesystem::resize_file(truncated, std::filesystem::file_size(truncated) - 4);
