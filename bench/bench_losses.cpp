@@ -45,7 +45,7 @@ Problem make_problem(int64_t n, int64_t c) {
     }
     for (int64_t i = 0; i < n; ++i) labels[static_cast<size_t>(i)] = (i * 7919) % c;
     Problem p;
-    p.logits = (randn({n, c}, gen) * 3.0).to(Device::cuda());
+    p.logits = randn({n, c}, gen, DType::f32, Device::cuda()) * 3.0;
     p.labels = Tensor::from_vector<int64_t>(labels, {n}, Device::cuda());
     p.weights = class_balanced_weights_tensor(counts, kBeta, DType::f32, Device::cuda());
     return p;

@@ -34,10 +34,10 @@ inline void skip_with(benchmark::State& state, const std::string& why) {
     state.SkipWithError(why.c_str());
 }
 
-// Bytes moved per iteration -> "GB/s" counter (1e9 bytes per second).
-inline void set_bandwidth(benchmark::State& state, double bytes_per_iteration) {
-    state.counters["GB/s"] = benchmark::Counter(bytes_per_iteration * 1e-9,
-                                                benchmark::Counter::kIsIterationInvariantRate);
+// Bytes moved per call -> Google Benchmark's bytes_per_second counter, computed over the manual
+// (GPU) time; printed with SI prefixes, e.g. "bytes_per_second=2.7T/s" is 2.7 TB/s.
+inline void set_bandwidth(benchmark::State& state, double bytes_per_call) {
+    state.SetBytesProcessed(static_cast<int64_t>(bytes_per_call) * state.iterations());
 }
 
 // Seconds per call of `work` on the GPU: CUDA events around `repeats` calls after a warm-up

@@ -18,7 +18,10 @@
 #   LOGDIR                where logs go (default: $OUT when set, else ./gpu-logs)
 #   CBNN_TEST_TIMEOUT     seconds for the whole CUDA test binary (default: 300)
 #   CBNN_BENCH_TIMEOUT    seconds per benchmark binary (default: 120)
-#   CBNN_BENCH_MIN_TIME   --benchmark_min_time in seconds (default: 0.2)
+#   CBNN_BENCH_MIN_TIME   --benchmark_min_time in seconds of GPU (manual) time (default: 0.01).
+#                         A microsecond kernel costs ~100 us of host time per benchmark iteration
+#                         (20 launches + an event sync), so 0.01 s of GPU time is already ~1,700
+#                         iterations; 0.2 made bench_losses run past 200 s on an H100.
 #   CBNN_BENCH_FILTER     --benchmark_filter regex (default: all benchmarks)
 #   CBNN_GTEST_FILTER     --gtest_filter for the CUDA tests (default: all tests)
 #   CBNN_DEMO_TIMEOUT     seconds for cbnn-demo (default: 120)
@@ -37,7 +40,7 @@ cd "$CBNN_ROOT" || exit 1
 build_dir=${CBNN_BUILD_DIR:-build}
 test_timeout=${CBNN_TEST_TIMEOUT:-300}
 bench_timeout=${CBNN_BENCH_TIMEOUT:-120}
-bench_min_time=${CBNN_BENCH_MIN_TIME:-0.2}
+bench_min_time=${CBNN_BENCH_MIN_TIME:-0.01}
 demo_timeout=${CBNN_DEMO_TIMEOUT:-120}
 
 if [[ ! -d $build_dir ]]; then
