@@ -12,7 +12,7 @@
 #include "tensor/binary.h"
 #include "tensor/unary.h"
 #include "tests/support/random.h"
-#include "tests/tensor/expect_error.h"
+#include "tests/support/expect_error.h"
 
 namespace cbnn {
 namespace {

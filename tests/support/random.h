@@ -35,12 +35,17 @@ inline Tensor random_tensor_avoiding(const Shape& shape, double lo, double hi, u
     return Tensor::from_vector<double>(v, shape);
 }
 
-inline Tensor random_labels(int64_t n, int64_t num_classes, uint64_t seed) {
+// Uniform i64 integers in [0, limit) of the given shape (indices, labels).
+inline Tensor random_index(const Shape& shape, int64_t limit, uint64_t seed) {
     std::mt19937_64 rng(seed);
-    std::uniform_int_distribution<int64_t> dist(0, num_classes - 1);
-    std::vector<int64_t> v(static_cast<size_t>(n));
+    std::uniform_int_distribution<int64_t> dist(0, limit - 1);
+    std::vector<int64_t> v(static_cast<size_t>(shape_numel(shape)));
     for (int64_t& x : v) x = dist(rng);
-    return Tensor::from_vector<int64_t>(v, {n});
+    return Tensor::from_vector<int64_t>(v, shape);
+}
+
+inline Tensor random_labels(int64_t n, int64_t num_classes, uint64_t seed) {
+    return random_index({n}, num_classes, seed);
 }
 
 }  // namespace cbnn::testing

@@ -8,7 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "tensor/allocator.h"
-#include "tests/tensor/expect_error.h"
+#include "tests/support/expect_error.h"
 
 namespace cbnn {
 namespace {

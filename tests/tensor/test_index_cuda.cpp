@@ -12,6 +12,7 @@
 #include "autograd/functions.h"
 #include "gtest/gtest.h"
 #include "tensor/index.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gpu.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
@@ -21,29 +22,8 @@ namespace {
 
 using testing::all_close;
 using testing::kCudaVsCpu;
+using testing::random_index;
 using testing::random_tensor;
-
-Tensor random_index(const Shape& shape, int64_t limit, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::uniform_int_distribution<int64_t> dist(0, limit - 1);
-    std::vector<int64_t> v(static_cast<size_t>(shape_numel(shape)));
-    for (int64_t& x : v) x = dist(rng);
-    return Tensor::from_vector<int64_t>(v, shape);
-}
-
-template <class F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-    try {
-        f();
-        ADD_FAILURE() << "expected a cbnn::Error";
-    } catch (const Error& e) {
-        const std::string message = e.what();
-        for (const std::string& part : parts) {
-            EXPECT_NE(message.find(part), std::string::npos)
-                << "message lacks \"" << part << "\": " << message;
-        }
-    }
-}
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
     const std::vector<float> va = a.to_vector<float>(), vb = b.to_vector<float>();
@@ -168,40 +148,41 @@ TEST(IndexCuda, OneHotMatchesCpu) {
 TEST(IndexCuda, OutOfRangeIsAClearErrorNamingTheFirstBadIndex) {
     CBNN_REQUIRE_GPU();
     const Tensor x = Tensor::zeros({2, 3}, DType::f32, Device::cuda());
-    expect_error(
+    EXPECT_TRUE(testing::throws_error(
         [&] {
             gather(x, 1, Tensor::from_vector<int64_t>({0, 1, 3, -1}, {2, 2}).cuda());
         },
-        {"gather", "index 3 ", "flat position 2", "[0, 3)", "cuda"});
-    expect_error(
+        {"gather", "index 3 ", "flat position 2", "[0, 3)", "cuda"}));
+    EXPECT_TRUE(testing::throws_error(
         [&] {
             index_select(x, 0, Tensor::from_vector<int64_t>({1, -1}, {2}).cuda());
         },
-        {"index_select", "index -1 ", "flat position 1", "[0, 2)"});
-    expect_error(
+        {"index_select", "index -1 ", "flat position 1", "[0, 2)"}));
+    EXPECT_TRUE(testing::throws_error(
         [&] {
             one_hot(Tensor::from_vector<int64_t>({4, 0, 5}, {3}).cuda(), 4);
         },
-        {"one_hot", "label 4 ", "flat position 0", "[0, 4)"});
-    expect_error(
+        {"one_hot", "label 4 ", "flat position 0", "[0, 4)"}));
+    EXPECT_TRUE(testing::throws_error(
         [&] {
             ops::scatter_add(Tensor::zeros({1, 2}, DType::f32, Device::cuda()), 1,
                              Tensor::from_vector<int64_t>({0, 9}, {1, 2}).cuda(), Shape{1, 4});
         },
-        {"scatter_add", "index 9 ", "[0, 4)"});
-    expect_error(
+        {"scatter_add", "index 9 ", "[0, 4)"}));
+    EXPECT_TRUE(testing::throws_error(
         [&] {
             ops::index_add(Tensor::zeros({2}, DType::f32, Device::cuda()), 0,
                            Tensor::from_vector<int64_t>({0, -7}, {2}).cuda(), Shape{3});
         },
-        {"index_add", "index -7 ", "[0, 3)"});
+        {"index_add", "index -7 ", "[0, 3)"}));
     // Many blocks: the smallest bad position wins.
     std::vector<int64_t> big(200000, 1);
     big[199999] = -5;
     big[123457] = 10;
     big[150000] = 11;
-    expect_error([&] { one_hot(Tensor::from_vector<int64_t>(big, {200000}).cuda(), 10); },
-                 {"label 10 ", "flat position 123457", "[0, 10)"});
+    EXPECT_TRUE(testing::throws_error(
+        [&] { one_hot(Tensor::from_vector<int64_t>(big, {200000}).cuda(), 10); },
+        {"label 10 ", "flat position 123457", "[0, 10)"}));
     // The device is still usable afterwards.
     const Tensor ok = gather(Tensor::ones({2, 3}, DType::f32, Device::cuda()), 1,
                              Tensor::from_vector<int64_t>({2, 0}, {2, 1}).cuda());
@@ -212,11 +193,14 @@ TEST(IndexCuda, MixedDevicesAndF64AreErrors) {
     CBNN_REQUIRE_GPU();
     const Tensor x = Tensor::zeros({2, 3}, DType::f32, Device::cuda());
     const Tensor index = Tensor::zeros({2, 1}, DType::i64);
-    expect_error([&] { gather(x, 1, index); }, {"gather", "different devices"});
-    expect_error([&] { gather(x.cpu(), 1, index.cuda()); }, {"gather", "different devices"});
-    expect_error([&] { index_select(x, 0, Tensor::zeros({1}, DType::i64)); },
-                 {"index_select", "different devices"});
-    expect_error([&] { one_hot(index.cuda(), 3, DType::f64); }, {"one_hot", "f32"});
+    EXPECT_TRUE(
+        testing::throws_error([&] { gather(x, 1, index); }, {"gather", "different devices"}));
+    EXPECT_TRUE(testing::throws_error([&] { gather(x.cpu(), 1, index.cuda()); },
+                                      {"gather", "different devices"}));
+    EXPECT_TRUE(testing::throws_error([&] { index_select(x, 0, Tensor::zeros({1}, DType::i64)); },
+                                      {"index_select", "different devices"}));
+    EXPECT_TRUE(
+        testing::throws_error([&] { one_hot(index.cuda(), 3, DType::f64); }, {"one_hot", "f32"}));
 }
 
 }  // namespace

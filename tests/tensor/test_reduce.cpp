@@ -11,7 +11,7 @@
 #include "tensor/reduce.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
-#include "tests/tensor/expect_error.h"
+#include "tests/support/expect_error.h"
 
 namespace cbnn {
 namespace {

@@ -13,7 +13,7 @@
 #include "tensor/unary.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
-#include "tests/tensor/expect_error.h"
+#include "tests/support/expect_error.h"
 
 namespace cbnn {
 namespace {

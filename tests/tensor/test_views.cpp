@@ -9,7 +9,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
-#include "tests/tensor/expect_error.h"
+#include "tests/support/expect_error.h"
 
 namespace cbnn {
 namespace {
