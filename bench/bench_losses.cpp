@@ -51,14 +51,6 @@ Problem make_problem(int64_t n, int64_t c) {
     return p;
 }
 
-double max_abs(const Tensor& a, const Tensor& b) {
-    const auto x = a.cpu().to(DType::f64).to_vector<double>();
-    const auto y = b.cpu().to(DType::f64).to_vector<double>();
-    double m = 0;
-    for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
-    return m;
-}
-
 // Loss within 1e-4 relative and dlogits within 1e-6 absolute (they are O(w/N)) of the f64 CPU
 // reference; returns an empty string or what differs.
 std::string check(const Problem& p, LossType type, const ops::LossResult& got) {
@@ -66,8 +58,8 @@ std::string check(const Problem& p, LossType type, const ops::LossResult& got) {
         ops::class_balanced_loss(p.logits.cpu().to(DType::f64), p.labels.cpu(),
                                  p.weights.cpu().to(DType::f64), type, kGamma);
     const double loss_err =
-        max_abs(got.loss, ref.loss) / std::max(1.0, std::fabs(ref.loss.item<double>()));
-    const double grad_err = max_abs(got.dlogits, ref.dlogits);
+        max_abs_diff(got.loss, ref.loss) / std::max(1.0, std::fabs(ref.loss.item<double>()));
+    const double grad_err = max_abs_diff(got.dlogits, ref.dlogits);
     if (loss_err <= 1e-4 && grad_err <= 1e-6) return "";
     return "differs from the f64 reference: loss rel " + std::to_string(loss_err) + ", dlogits " +
            std::to_string(grad_err);

@@ -29,15 +29,6 @@ Tensor random_input(int64_t n, int64_t c) {
     return Tensor::from_vector<float>(v, {n, c}, Device::cuda());
 }
 
-// Largest |a - b| over all elements (both moved to the CPU).
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-    const auto x = a.cpu().to(DType::f64).to_vector<double>();
-    const auto y = b.cpu().to(DType::f64).to_vector<double>();
-    double m = 0;
-    for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
-    return m;
-}
-
 template <class Op>
 void run(benchmark::State& state, Op op, double bytes_per_element, double check_tolerance) {
     if (skip_without_gpu(state)) return;

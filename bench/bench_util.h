@@ -8,6 +8,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -32,6 +34,15 @@ inline bool skip_without_gpu(benchmark::State& state) {
 
 inline void skip_with(benchmark::State& state, const std::string& why) {
     state.SkipWithError(why.c_str());
+}
+
+// Largest |a - b| over all elements, both compared as f64 on the CPU (result checks before timing).
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+    const auto x = a.cpu().to(DType::f64).to_vector<double>();
+    const auto y = b.cpu().to(DType::f64).to_vector<double>();
+    double m = 0;
+    for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
+    return m;
 }
 
 // Bytes moved per call -> Google Benchmark's bytes_per_second counter, computed over the manual

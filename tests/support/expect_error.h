@@ -3,7 +3,9 @@
 // dtypes, versions, ...): "one clear message naming the value" is part of every op's contract.
 //
 //   EXPECT_TRUE(throws_error([&] { ops::add(a, b); }, {"[2, 3]", "[4]"}));
+//   EXPECT_EQ(error_message([&] { ops::add(a, b); }), "add: shapes [2, 3] and [4] cannot ...");
 
+#include <functional>
 #include <initializer_list>
 #include <string>
 
@@ -29,6 +31,17 @@ template <class F>
         return ::testing::AssertionFailure() << "threw a non-cbnn exception: " << e.what();
     }
     return ::testing::AssertionFailure() << "no exception was thrown";
+}
+
+// The message of the cbnn::Error that f throws, or "(no error)", for tests that compare the whole
+// message text.
+inline std::string error_message(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "(no error)";
 }
 
 }  // namespace cbnn::testing

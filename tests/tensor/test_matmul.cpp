@@ -10,6 +10,7 @@
 #include "autograd/gradcheck.h"
 #include "gtest/gtest.h"
 #include "tensor/matmul.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
 
@@ -18,15 +19,6 @@ namespace {
 
 using testing::all_close;
 using testing::random_tensor;
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
 
 TEST(Matmul, HandComputed2x3Times3x2) {
     // [1 2 3; 4 5 6] [7 8; 9 10; 11 12] = [1*7+2*9+3*11, 1*8+2*10+3*12; ...] = [58 64; 139 154]
@@ -138,7 +130,9 @@ TEST(Matmul, InPlaceChangeOfASavedOperandIsRefused) {
     Tensor b = random_tensor({3, 2}, -1, 1, 44);
     const Tensor y = matmul(a, b);
     b.fill_(1.0);  // dA reads b
-    const std::string message = error_of([&] { y.backward(Tensor::ones({2, 2}, DType::f64)); });
+    const std::string message = testing::error_message([&] {
+        y.backward(Tensor::ones({2, 2}, DType::f64));
+    });
     EXPECT_NE(message.find("'b'"), std::string::npos) << message;
 
     // a itself is not read by dA: changing it (without grad mode) does not break the backward.
@@ -163,22 +157,23 @@ TEST(Matmul, Float32MatchesFloat64) {
 
 TEST(Matmul, BadInputsAreClearErrors) {
     const Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({4, 5});
-    EXPECT_NE(
-        error_of([&] { matmul(a, b); }).find("matmul: inner dimensions differ: [2, 3] x [4, 5]"),
-        std::string::npos);
-    EXPECT_NE(error_of([&] {
+    EXPECT_NE(testing::error_message([&] {
+                  matmul(a, b);
+              }).find("matmul: inner dimensions differ: [2, 3] x [4, 5]"),
+              std::string::npos);
+    EXPECT_NE(testing::error_message([&] {
                   matmul(Tensor::zeros({3}), Tensor::zeros({3, 2}));
               }).find("expected 2-D tensors, got [3] x [3, 2]"),
               std::string::npos);
-    EXPECT_NE(error_of([&] {
+    EXPECT_NE(testing::error_message([&] {
                   matmul(Tensor::zeros({1, 2, 3}), Tensor::zeros({3, 2}));
               }).find("expected 2-D"),
               std::string::npos);
-    EXPECT_NE(error_of([&] {
+    EXPECT_NE(testing::error_message([&] {
                   matmul(Tensor::zeros({2, 3}), Tensor::zeros({3, 2}, DType::f64));
               }).find("dtypes differ"),
               std::string::npos);
-    EXPECT_NE(error_of([&] {
+    EXPECT_NE(testing::error_message([&] {
                   matmul(Tensor::zeros({2, 3}, DType::i64), Tensor::zeros({3, 2}, DType::i64));
               }).find("expected floating"),
               std::string::npos);

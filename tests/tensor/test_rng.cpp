@@ -11,18 +11,10 @@
 #include "gtest/gtest.h"
 #include "tensor/philox.h"
 #include "tensor/rng.h"
+#include "tests/support/expect_error.h"
 
 namespace cbnn {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
 
 // Known-answer vectors of Philox4x32-10 from the Random123 distribution (kat_vectors):
 // counter (4 words), key (2 words) -> output (4 words). An independent Python implementation of
@@ -198,17 +190,22 @@ TEST(Rng, FillsBumpTheVersionAndDefaultGeneratorIsSeededZero) {
 TEST(Rng, BadInputsAreClearErrors) {
     Generator g(0);
     Tensor transposed = Tensor::zeros({3, 2}).t();
-    EXPECT_NE(error_of([&] { uniform_(transposed, g); }).find("contiguous"), std::string::npos);
+    EXPECT_NE(testing::error_message([&] { uniform_(transposed, g); }).find("contiguous"),
+              std::string::npos);
     Tensor ints = Tensor::zeros({3}, DType::i64);
-    EXPECT_NE(error_of([&] { normal_(ints, g); }).find("floating"), std::string::npos);
+    EXPECT_NE(testing::error_message([&] { normal_(ints, g); }).find("floating"),
+              std::string::npos);
     Tensor x = Tensor::zeros({3});
-    EXPECT_NE(error_of([&] { uniform_(x, g, 1.0, 0.0); }).find("lo <= hi"), std::string::npos);
+    EXPECT_NE(testing::error_message([&] { uniform_(x, g, 1.0, 0.0); }).find("lo <= hi"),
+              std::string::npos);
     EXPECT_THROW(uniform_(x, g, 0.0, INFINITY), Error);
-    EXPECT_NE(error_of([&] { normal_(x, g, 0.0, -1.0); }).find("stddev >= 0"), std::string::npos);
+    EXPECT_NE(testing::error_message([&] { normal_(x, g, 0.0, -1.0); }).find("stddev >= 0"),
+              std::string::npos);
     EXPECT_THROW(normal_(x, g, NAN, 1.0), Error);
     // Writes to a tensor that requires grad are refused in grad mode, allowed without it.
     Tensor p = Tensor::zeros({3}).set_requires_grad();
-    EXPECT_NE(error_of([&] { normal_(p, g); }).find("requires grad"), std::string::npos);
+    EXPECT_NE(testing::error_message([&] { normal_(p, g); }).find("requires grad"),
+              std::string::npos);
     {
         NoGradGuard no_grad;
         EXPECT_NO_THROW(normal_(p, g));
