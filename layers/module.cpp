@@ -6,6 +6,21 @@
 
 namespace cbnn {
 
+namespace {
+
+// 464154 -> "464,154": parameter counts of real models are long.
+std::string with_commas(int64_t n) {
+    const std::string digits = std::to_string(n);
+    std::string out;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return out;
+}
+
+}  // namespace
+
 void Module::check_new_name(const std::string& name) const {
     CBNN_CHECK(!name.empty() && name.find('.') == std::string::npos, type_name(),
                ": invalid name '", name, "' (non-empty, no dots)");
@@ -100,7 +115,7 @@ void Module::summarize(const std::string& name, int depth, std::string& out) con
     for (const auto& [n, t] : parameters_) own += t.numel();
     line << std::string(static_cast<size_t>(2 * depth), ' ') << (name.empty() ? "" : name + ": ")
          << type_name();
-    if (own > 0) line << " (" << own << " parameters)";
+    if (own > 0) line << " (" << with_commas(own) << " parameters)";
     out += line.str() + "\n";
     for (const auto& [n, child] : children_) child->summarize(n, depth + 1, out);
 }
@@ -108,7 +123,7 @@ void Module::summarize(const std::string& name, int depth, std::string& out) con
 std::string Module::summary() const {
     std::string out;
     summarize("", 0, out);
-    return out + "total: " + std::to_string(parameter_count()) + " parameters\n";
+    return out + "total: " + with_commas(parameter_count()) + " parameters\n";
 }
 
 Sequential::Sequential(std::vector<std::shared_ptr<Layer>> layers) {

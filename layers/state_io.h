@@ -1,0 +1,62 @@
+#pragma once
+// Save and load of a module's state: every parameter and buffer, by dotted name
+// (Module::named_parameters / named_buffers), bit-exact.
+//
+// File format "CBNNSTAT", version 1. Every integer is little-endian; there is no padding.
+//
+//   magic         8 bytes   "CBNNSTAT"
+//   version       u32       1
+//   entry_count   u64
+//   entry_count entries, the parameters first (named_parameters order), then the buffers
+//   (named_buffers order):
+//     name_length u32       in bytes, 1 .. 65536
+//     name        bytes     the dotted name, e.g. "layer1.0.conv1.weight" (no terminator)
+//     kind        u8        0 = parameter, 1 = buffer
+//     dtype       u8        0 = f32, 1 = f64, 2 = i64, 3 = u8
+//     rank        u32       0 .. 8
+//     dims        i64 x rank
+//     byte_count  u64       product(dims) * element size
+//     data        bytes     the elements in row-major order (IEEE-754 floats, two's complement
+//                           integers), little-endian
+//   checksum      u64       FNV-1a 64 over every preceding byte, magic included
+//                           (offset basis 0xcbf29ce484222325, prime 0x100000001b3)
+//
+// save_state writes "<path>.tmp", fsyncs it and renames it over `path`, so a crash leaves either
+// the old file or the new one, never half of one. CUDA tensors are copied to the host to be
+// written.
+//
+// load_state reads the whole file and checks, in this order: magic, version, checksum, the entry
+// structure, then the entries against the module one by one (name, kind, dtype, shape); the first
+// difference is an error naming the file and the entry, e.g.
+//   load_state: 'ckpt/model.state': entry 3: expected 'layer1.0.conv1.weight', file has
+//   'conv1.weight'
+//   load_state: 'm.state': 'fc.weight': shape [10, 64] in the file, [100, 64] in the model
+// Only when everything matches are the values copied, in place, into the module's existing
+// tensors (under NoGradGuard), so their devices and every handle to them stay valid; a failed
+// load leaves the module unchanged.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "layers/module.h"
+
+namespace cbnn {
+
+inline constexpr char kStateMagic[8] = {'C', 'B', 'N', 'N', 'S', 'T', 'A', 'T'};
+inline constexpr uint32_t kStateFormatVersion = 1;
+
+// FNV-1a 64 of n bytes: the checksum of the format.
+uint64_t fnv1a64(const uint8_t* data, size_t n);
+
+// The file's bytes, in memory.
+std::vector<uint8_t> serialize_state(const Module& module);
+// Checks and loads bytes in the format above; `source` names them in error messages.
+void deserialize_state(Module& module, const std::vector<uint8_t>& bytes,
+                       const std::string& source = "<memory>");
+
+void save_state(const Module& module, const std::string& path);
+void load_state(Module& module, const std::string& path);
+
+}  // namespace cbnn
