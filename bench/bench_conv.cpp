@@ -1,0 +1,180 @@
+// Conv2d through cuDNN (layers/conv2d_cudnn.cpp) at batch 128 on the ResNet-32 (CIFAR) and
+// ResNet-50 (ImageNet) convolution shapes, FP32 and TF32 math:
+//   forward           ops::conv2d_forward                              2 N K C R S P Q flops
+//   forward_backward  forward + backward data + backward filter        3x that
+// (no bias: the ResNets' convolutions have none). Counter: TFLOP/s over the GPU (event) time.
+// Before timing, each benchmark checks the batch-128 results against the CPU float64 reference on
+// the first two images: y and dx of those images depend on them alone, and dw is checked with a dy
+// that is zero beyond image 2, so the algorithms cuDNN picked for the timed shape are the ones
+// checked while the CPU reference stays affordable. FP32 must be within 1e-4 of the largest
+// reference value, TF32 within 5e-3 (tests/layers/test_conv2d_cuda.cpp explains the TF32 bound).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "autograd/functions.h"
+#include "bench/bench_util.h"
+#include "layers/conv2d.h"
+#include "tensor/rng.h"
+
+namespace cbnn::bench {
+namespace {
+
+constexpr int64_t kBatch = 128;
+constexpr int64_t kCheckImages = 2;
+
+// C, K, H (= W), R (= S), stride, padding
+const std::vector<std::array<int64_t, 6>> kConvShapes = {
+    // ResNet-32 (32x32 input)
+    {3, 16, 32, 3, 1, 1},
+    {16, 16, 32, 3, 1, 1},
+    {16, 32, 32, 3, 2, 1},
+    {32, 32, 16, 3, 1, 1},
+    {32, 64, 16, 3, 2, 1},
+    {64, 64, 8, 3, 1, 1},
+    // ResNet-50 (224x224 input)
+    {3, 64, 224, 7, 2, 3},
+    {256, 64, 56, 1, 1, 0},
+    {64, 64, 56, 3, 1, 1},
+    {64, 256, 56, 1, 1, 0},
+    {128, 128, 28, 3, 1, 1},
+    {256, 256, 14, 3, 1, 1},
+    {512, 512, 7, 3, 1, 1},
+};
+
+struct Problem {
+    Conv2dShape s;
+    Tensor x, w, dy;  // on the GPU; dy random over the whole batch (timing)
+    Tensor dy_check;  // dy with zeros beyond the first kCheckImages images
+};
+
+Problem make_problem(const benchmark::State& state) {
+    const int64_t C = state.range(0), K = state.range(1), HW = state.range(2), R = state.range(3);
+    Problem p;
+    p.s = conv2d_shape({kBatch, C, HW, HW}, {K, C, R, R}, state.range(4), state.range(5));
+    Generator gen(42);
+    const Device gpu = Device::cuda();
+    p.x = randn({kBatch, C, HW, HW}, gen, DType::f32, gpu);
+    p.w = randn({K, C, R, R}, gen, DType::f32, gpu) * (1.0 / std::sqrt(double(C * R * R)));
+    p.dy = randn({kBatch, K, p.s.P, p.s.Q}, gen, DType::f32, gpu);
+    p.dy_check = Tensor::zeros(p.dy.shape(), DType::f32, gpu);
+    p.dy_check.narrow(0, 0, kCheckImages).copy_(p.dy.narrow(0, 0, kCheckImages));
+    return p;
+}
+
+struct Reference {
+    Tensor y, dx, dw;  // f64, first kCheckImages images
+};
+
+// The CPU float64 results on the first images, computed once per shape (the FP32 and TF32
+// variants and both benchmarks share them).
+const Reference& reference(const Problem& p) {
+    static std::map<std::array<int64_t, 6>, Reference> cache;
+    const Conv2dShape& s = p.s;
+    const std::array<int64_t, 6> key{s.C, s.K, s.H, s.R, s.stride, s.pad};
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+    const auto head = [](const Tensor& t) {
+        return t.narrow(0, 0, kCheckImages).cpu().to(DType::f64);
+    };
+    const Tensor x = head(p.x), w = p.w.cpu().to(DType::f64), dy = head(p.dy_check);
+    Reference r{ops::conv2d_forward(x, w, Tensor(), s.stride, s.pad),
+                ops::conv2d_backward_data(dy, w, x.shape(), s.stride, s.pad),
+                ops::conv2d_backward_filter(x, dy, w.shape(), s.stride, s.pad)};
+    return cache.emplace(key, r).first->second;
+}
+
+// Empty when `got` (its first images when `head`) is within `rel` of the largest value of `ref`.
+std::string compare(const char* what, const Tensor& got, const Tensor& ref, bool head, double rel) {
+    const Tensor g = head ? got.narrow(0, 0, kCheckImages) : got;
+    const double err = max_abs_diff(g, ref);
+    double scale = 0;
+    for (double v : ref.to_vector<double>()) scale = std::max(scale, std::fabs(v));
+    if (err <= rel * std::max(scale, 1e-30)) return "";
+    return std::string(what) + " differs from the f64 reference: max error " + std::to_string(err) +
+           ", largest value " + std::to_string(scale);
+}
+
+std::string check(const Problem& p, bool backward) {
+    const Reference& ref = reference(p);
+    const double rel = allow_tf32() ? 5e-3 : 1e-4;
+    const Conv2dShape& s = p.s;
+    std::string bad =
+        compare("y", ops::conv2d_forward(p.x, p.w, Tensor(), s.stride, s.pad), ref.y, true, rel);
+    if (!bad.empty() || !backward) return bad;
+    bad = compare("dx", ops::conv2d_backward_data(p.dy_check, p.w, p.x.shape(), s.stride, s.pad),
+                  ref.dx, true, rel);
+    if (!bad.empty()) return bad;
+    return compare("dw", ops::conv2d_backward_filter(p.x, p.dy_check, p.w.shape(), s.stride, s.pad),
+                   ref.dw, false, rel);
+}
+
+double forward_flops(const Conv2dShape& s) {
+    return 2.0 * double(s.N) * double(s.K) * double(s.C) * double(s.R) * double(s.S) * double(s.P) *
+           double(s.Q);
+}
+
+// Sets allow_tf32 for one benchmark and restores it afterwards.
+class MathMode {
+  public:
+    explicit MathMode(bool tf32) : previous_(allow_tf32()) { set_allow_tf32(tf32); }
+    ~MathMode() { set_allow_tf32(previous_); }
+
+  private:
+    bool previous_;
+};
+
+void BM_ConvForward(benchmark::State& state, bool tf32) {
+    if (skip_without_gpu(state)) return;
+    const MathMode mode(tf32);
+    const Problem p = make_problem(state);
+    const std::string bad = check(p, false);
+    if (!bad.empty()) return skip_with(state, bad);
+    const Conv2dShape& s = p.s;
+    time_cuda(state, [&] {
+        benchmark::DoNotOptimize(ops::conv2d_forward(p.x, p.w, Tensor(), s.stride, s.pad));
+    });
+    state.counters["TFLOP/s"] = benchmark::Counter(
+        forward_flops(s) * 1e-12 * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void BM_ConvForwardBackward(benchmark::State& state, bool tf32) {
+    if (skip_without_gpu(state)) return;
+    const MathMode mode(tf32);
+    const Problem p = make_problem(state);
+    const std::string bad = check(p, true);
+    if (!bad.empty()) return skip_with(state, bad);
+    const Conv2dShape& s = p.s;
+    time_cuda(
+        state,
+        [&] {
+            benchmark::DoNotOptimize(ops::conv2d_forward(p.x, p.w, Tensor(), s.stride, s.pad));
+            benchmark::DoNotOptimize(
+                ops::conv2d_backward_data(p.dy, p.w, p.x.shape(), s.stride, s.pad));
+            benchmark::DoNotOptimize(
+                ops::conv2d_backward_filter(p.x, p.dy, p.w.shape(), s.stride, s.pad));
+        },
+        5);
+    state.counters["TFLOP/s"] = benchmark::Counter(
+        3.0 * forward_flops(s) * 1e-12 * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void conv_shapes(benchmark::internal::Benchmark* b) {
+    for (const auto& s : kConvShapes) b->Args({s[0], s[1], s[2], s[3], s[4], s[5]});
+    b->ArgNames({"C", "K", "HW", "R", "stride", "pad"})
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+}
+
+BENCHMARK_CAPTURE(BM_ConvForward, fp32, false)->Apply(conv_shapes);
+BENCHMARK_CAPTURE(BM_ConvForward, tf32, true)->Apply(conv_shapes);
+BENCHMARK_CAPTURE(BM_ConvForwardBackward, fp32, false)->Apply(conv_shapes);
+BENCHMARK_CAPTURE(BM_ConvForwardBackward, tf32, true)->Apply(conv_shapes);
+
+}  // namespace
+}  // namespace cbnn::bench
+
+BENCHMARK_MAIN();

@@ -1,0 +1,112 @@
+#pragma once
+// 2-D convolution (cross-correlation, as in every DL framework): NCHW input, KCRS weight, optional
+// bias, square stride s and symmetric zero padding p; dilation 1, groups 1.
+//
+//   x: (N, C, H, W)   w: (K, C, R, S)   b: (K) or none   y: (N, K, P, Q), all contiguous row-major
+//   P = floor((H + 2p - R) / s) + 1,  Q = floor((W + 2p - S) / s) + 1   (both must be >= 1)
+//
+//   forward          y[n,k,p,q] = b[k] + sum_{c,r,t} w[k,c,r,t] x[n, c, p*s + r - pad, q*s + t -
+//   pad]
+//                    (x outside [0,H) x [0,W) reads as 0)
+//   backward data    dx[n,c,h,v] = sum_{k,r,t,p,q : p*s + r - pad = h, q*s + t - pad = v}
+//                                      dy[n,k,p,q] w[k,c,r,t]   (the transposed convolution)
+//   backward filter  dw[k,c,r,t] = sum_{n,p,q} dy[n,k,p,q] x[n, c, p*s + r - pad, q*s + t - pad]
+//   backward bias    db[k] = sum_{n,p,q} dy[n,k,p,q]
+// Backward kernels overwrite their outputs (only the autograd engine adds gradients up).
+//
+// Kernels (raw pointers, no Tensor):
+//   cpu::conv2d_*<T>          direct loops: the specification (float, double)
+//   cpu::conv2d_*_im2col<T>   the same results through im2col + cpu::gemm (tensor/matmul.h), one
+//                             image at a time; the op functions use this path on the CPU. Each
+//                             call allocates its own column buffer of C*R*S*P*Q elements.
+//   cuda::conv2d_*            cuDNN (layers/conv2d_cudnn.cpp), float; algorithm choice cached per
+//                             shape and math mode (TF32 only when allow_tf32(), tensor/backend.h)
+// All three families take the same parameter lists. b and db may be null (no bias).
+
+#include <cstdint>
+
+#include "layers/module.h"
+#include "tensor/rng.h"
+#include "tensor/tensor.h"
+
+namespace cbnn {
+
+// The sizes of one convolution; built (and checked) by conv2d_shape.
+struct Conv2dShape {
+    int64_t N, C, H, W;  // input
+    int64_t K, R, S;     // weight: K output channels, R x S filter
+    int64_t stride, pad;
+    int64_t P, Q;  // output height and width
+};
+
+// Shape of x (N, C, H, W) convolved with w (K, C, R, S); throws naming the shapes when they do
+// not fit (rank, channels, empty dimensions, stride < 1, padding < 0, input smaller than kernel).
+Conv2dShape conv2d_shape(const Shape& x, const Shape& w, int64_t stride, int64_t padding);
+
+namespace cpu {
+template <class T>
+void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
+template <class T>
+void conv2d_backward_data(const T* dy, const T* w, T* dx, const Conv2dShape& s);
+template <class T>
+void conv2d_backward_filter(const T* x, const T* dy, T* dw, const Conv2dShape& s);
+template <class T>
+void conv2d_backward_bias(const T* dy, T* db, const Conv2dShape& s);
+
+template <class T>
+void conv2d_forward_im2col(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
+template <class T>
+void conv2d_backward_data_im2col(const T* dy, const T* w, T* dx, const Conv2dShape& s);
+template <class T>
+void conv2d_backward_filter_im2col(const T* x, const T* dy, T* dw, const Conv2dShape& s);
+}  // namespace cpu
+
+namespace cuda {
+void conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s);
+void conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dShape& s);
+void conv2d_backward_filter(const float* x, const float* dy, float* dw, const Conv2dShape& s);
+void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s);
+// How many algorithm selections (cuDNN heuristic queries) have run in this process: one per new
+// (shape, math mode, device, direction); a repeated shape reuses the cached choice.
+int64_t conv2d_algorithm_selections();
+}  // namespace cuda
+
+namespace ops {
+// No autograd. f32/f64 on the CPU, f32 on CUDA; all operands on one device; b may be undefined.
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
+                      int64_t padding);
+// dx of shape x_shape (needed because P, Q round down and do not determine H, W).
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, int64_t stride,
+                            int64_t padding);
+// dw of shape w_shape.
+Tensor conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Shape& w_shape,
+                              int64_t stride, int64_t padding);
+// db (K) from dy (N, K, P, Q).
+Tensor conv2d_backward_bias(const Tensor& dy);
+}  // namespace ops
+
+// Differentiable convolution (math above). bias may be undefined. The node keeps x only when the
+// weight needs a gradient and w only when x does.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              int64_t stride = 1, int64_t padding = 0);
+
+// Conv2d layer: parameters "weight" (K, C, R, R), Glorot-uniform (TF1's default, the paper's
+// code), and "bias" (K), zeros, when bias is true.
+class Conv2d : public Layer {
+  public:
+    Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,
+           int64_t padding, bool bias, Generator& gen);
+    std::string type_name() const override { return "Conv2d"; }
+    Tensor forward(const Tensor& x) override;
+
+    const Tensor& weight() const { return weight_; }
+    const Tensor& bias() const { return bias_; }  // undefined without bias
+    int64_t stride() const { return stride_; }
+    int64_t padding() const { return padding_; }
+
+  private:
+    Tensor weight_, bias_;
+    int64_t stride_, padding_;
+};
+
+}  // namespace cbnn

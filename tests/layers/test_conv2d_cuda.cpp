@@ -1,0 +1,236 @@
+// Conv2d on CUDA (cuDNN) against the CPU float64 reference: forward, backward-data,
+// backward-filter and bias gradient on randomised shapes and the ResNet-32 / ResNet-50 shapes,
+// FP32 math by default, the TF32 opt-in within its own tolerance, the algorithm cache, autograd,
+// and device errors. (The CPU reference itself is tested against the direct loops in
+// test_conv2d.cpp.)
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "autograd/functions.h"
+#include "gtest/gtest.h"
+#include "layers/conv2d.h"
+#include "tensor/backend.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/gpu.h"
+#include "tests/support/random.h"
+#include "tests/support/tolerance.h"
+
+namespace cbnn {
+namespace {
+
+using testing::all_close;
+using testing::random_tensor;
+
+// Restores the TF32 setting however the test ends.
+class Tf32Setting {
+  public:
+    explicit Tf32Setting(bool allow) : previous_(allow_tf32()) { set_allow_tf32(allow); }
+    ~Tf32Setting() { set_allow_tf32(previous_); }
+
+  private:
+    bool previous_;
+};
+
+struct Case {
+    int64_t N, C, H, W, K, R, S, stride, pad;
+    std::string str() const {
+        return "x [" + std::to_string(N) + ", " + std::to_string(C) + ", " + std::to_string(H) +
+               ", " + std::to_string(W) + "] w [" + std::to_string(K) + ", " + std::to_string(C) +
+               ", " + std::to_string(R) + ", " + std::to_string(S) + "] stride " +
+               std::to_string(stride) + " pad " + std::to_string(pad);
+    }
+};
+
+struct Results {
+    Tensor y, dx, dw, db;
+};
+
+Results run(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& dy, const Case& c) {
+    return {ops::conv2d_forward(x, w, b, c.stride, c.pad),
+            ops::conv2d_backward_data(dy, w, x.shape(), c.stride, c.pad),
+            ops::conv2d_backward_filter(x, dy, w.shape(), c.stride, c.pad),
+            ops::conv2d_backward_bias(dy)};
+}
+
+// f32 inputs (the GPU gets exactly these values; the reference their f64 copies). The weight is
+// scaled by 1/sqrt(C*R*S) so outputs are O(1) whatever the fan-in.
+struct Problem {
+    Tensor x, w, b, dy;
+};
+
+Problem make_problem(const Case& c, uint64_t seed) {
+    const Conv2dShape s = conv2d_shape({c.N, c.C, c.H, c.W}, {c.K, c.C, c.R, c.S}, c.stride, c.pad);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.C * c.R * c.S));
+    return {random_tensor({c.N, c.C, c.H, c.W}, -1, 1, seed, DType::f32),
+            random_tensor({c.K, c.C, c.R, c.S}, -scale, scale, seed + 1, DType::f32),
+            random_tensor({c.K}, -1, 1, seed + 2, DType::f32),
+            random_tensor({s.N, s.K, s.P, s.Q}, -1, 1, seed + 3, DType::f32)};
+}
+
+Results reference(const Problem& p, const Case& c) {
+    const auto f64 = [](const Tensor& t) { return t.to(DType::f64); };
+    return run(f64(p.x), f64(p.w), f64(p.b), f64(p.dy), c);
+}
+
+Results on_gpu(const Problem& p, const Case& c) {
+    const Results r = run(p.x.cuda(), p.w.cuda(), p.b.cuda(), p.dy.cuda(), c);
+    EXPECT_TRUE(r.y.is_cuda() && r.dx.is_cuda() && r.dw.is_cuda() && r.db.is_cuda());
+    return r;
+}
+
+// FP32: the table's bound for an f32 sum of n terms, n the length of each output's reduction.
+void expect_fp32_close(const Results& got, const Results& ref, const Case& c) {
+    const Conv2dShape s = conv2d_shape({c.N, c.C, c.H, c.W}, {c.K, c.C, c.R, c.S}, c.stride, c.pad);
+    EXPECT_TRUE(all_close(got.y, ref.y, testing::f32_sum_tolerance(c.C * c.R * c.S)))
+        << "forward, " << c.str();
+    EXPECT_TRUE(all_close(got.dx, ref.dx, testing::f32_sum_tolerance(c.K * c.R * c.S)))
+        << "backward data, " << c.str();
+    EXPECT_TRUE(all_close(got.dw, ref.dw, testing::f32_sum_tolerance(s.N * s.P * s.Q)))
+        << "backward filter, " << c.str();
+    EXPECT_TRUE(all_close(got.db, ref.db, testing::f32_sum_tolerance(s.N * s.P * s.Q)))
+        << "bias gradient, " << c.str();
+}
+
+// The ResNet-32 convolutions (CIFAR, 32x32 input), a 1x1 projection, and the ResNet-50 stem.
+const Case kResNetCases[] = {
+    {4, 3, 32, 32, 16, 3, 3, 1, 1},    // ResNet-32 stem
+    {4, 16, 32, 32, 16, 3, 3, 1, 1},   // stage 1
+    {4, 16, 32, 32, 32, 3, 3, 2, 1},   // stage 2, first block
+    {4, 32, 16, 16, 32, 3, 3, 1, 1},   // stage 2
+    {4, 64, 8, 8, 64, 3, 3, 1, 1},     // stage 3
+    {2, 64, 28, 28, 128, 1, 1, 2, 0},  // ResNet-50 projection shortcut
+    {2, 3, 224, 224, 64, 7, 7, 2, 3},  // ResNet-50 stem, small batch
+};
+
+TEST(Conv2dCuda, ResNetShapesMatchCpuFloat64) {
+    CBNN_REQUIRE_GPU();
+    const Tf32Setting fp32(false);
+    uint64_t seed = 1000;
+    for (const Case& c : kResNetCases) {
+        const Problem p = make_problem(c, seed += 10);
+        expect_fp32_close(on_gpu(p, c), reference(p, c), c);
+    }
+}
+
+TEST(Conv2dCuda, RandomisedShapesMatchCpuFloat64) {
+    CBNN_REQUIRE_GPU();
+    const Tf32Setting fp32(false);
+    std::mt19937_64 rng(2019);
+    auto pick = [&](int64_t lo, int64_t hi) {
+        return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+    };
+    for (int i = 0; i < 12; ++i) {
+        Case c{};
+        c.N = pick(1, 4);
+        c.C = pick(1, 9);
+        c.K = pick(1, 9);
+        c.R = std::vector<int64_t>{1, 2, 3, 5}[static_cast<size_t>(pick(0, 3))];
+        c.S = pick(0, 1) ? c.R : std::vector<int64_t>{1, 3}[static_cast<size_t>(pick(0, 1))];
+        c.stride = pick(1, 3);
+        c.pad = pick(0, 2);
+        c.H = pick(std::max<int64_t>(1, c.R - 2 * c.pad), 17);
+        c.W = pick(std::max<int64_t>(1, c.S - 2 * c.pad), 17);
+        const Problem p = make_problem(c, 2000 + 10 * static_cast<uint64_t>(i));
+        expect_fp32_close(on_gpu(p, c), reference(p, c), c);
+    }
+}
+
+// TF32 rounds both operands to 10 mantissa bits (unit roundoff 2^-11 ~ 4.9e-4), so each product
+// carries ~1e-3 relative error, and an output that cancels to near zero is not relatively close.
+// The bound is therefore on the largest error relative to the largest reference value:
+// max|got - ref| <= 5e-3 max|ref|, about 5x the worst case expected from sqrt(n) growth.
+::testing::AssertionResult tf32_close(const Tensor& got, const Tensor& ref) {
+    const std::vector<double> a = got.cpu().to(DType::f64).to_vector<double>();
+    const std::vector<double> e = ref.to_vector<double>();
+    double err = 0, scale = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        err = std::max(err, std::fabs(a[i] - e[i]));
+        scale = std::max(scale, std::fabs(e[i]));
+    }
+    if (err <= 5e-3 * scale) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "max error " << err << " > 5e-3 * max|ref| " << scale;
+}
+
+TEST(Conv2dCuda, Tf32OptInWithinItsTolerance) {
+    CBNN_REQUIRE_GPU();
+    const Tf32Setting tf32(true);
+    uint64_t seed = 3000;
+    for (const Case& c : kResNetCases) {
+        const Problem p = make_problem(c, seed += 10);
+        const Results got = on_gpu(p, c), ref = reference(p, c);
+        EXPECT_TRUE(tf32_close(got.y, ref.y)) << "forward, " << c.str();
+        EXPECT_TRUE(tf32_close(got.dx, ref.dx)) << "backward data, " << c.str();
+        EXPECT_TRUE(tf32_close(got.dw, ref.dw)) << "backward filter, " << c.str();
+        EXPECT_TRUE(tf32_close(got.db, ref.db)) << "bias gradient, " << c.str();
+    }
+}
+
+TEST(Conv2dCuda, AlgorithmChoiceIsCachedPerShapeAndMathMode) {
+    CBNN_REQUIRE_GPU();
+    // A shape no other test uses, so the first call selects.
+    const Case c{3, 5, 11, 13, 7, 3, 3, 1, 1};
+    const Problem p = make_problem(c, 4000);
+    const Tensor x = p.x.cuda(), w = p.w.cuda(), b = p.b.cuda(), dy = p.dy.cuda();
+    const Tf32Setting fp32(false);
+    const int64_t before = cuda::conv2d_algorithm_selections();
+    run(x, w, b, dy, c);
+    EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 3);  // forward, data, filter
+    run(x, w, b, dy, c);
+    run(x, w, Tensor(), dy, c);
+    EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 3);
+    {
+        const Tf32Setting tf32(true);
+        run(x, w, b, dy, c);
+        EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 6);
+        run(x, w, b, dy, c);
+        EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 6);
+    }
+    run(x, w, b, dy, c);  // FP32 again: still cached
+    EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 6);
+}
+
+TEST(Conv2dCuda, AutogradMatchesCpu) {
+    CBNN_REQUIRE_GPU();
+    const Tf32Setting fp32(false);
+    const Case c{2, 4, 9, 9, 6, 3, 3, 2, 1};
+    const Problem p = make_problem(c, 5000);
+    const auto grads = [&](Device device, DType dtype) {
+        Tensor x = p.x.to(dtype).to(device).detach().set_requires_grad();
+        Tensor w = p.w.to(dtype).to(device).detach().set_requires_grad();
+        Tensor b = p.b.to(dtype).to(device).detach().set_requires_grad();
+        const Tensor y = conv2d(x, w, b, c.stride, c.pad);
+        sum(y * p.dy.to(dtype).to(device)).backward();
+        return Results{y, x.grad(), w.grad(), b.grad()};
+    };
+    const Results got = grads(Device::cuda(), DType::f32);
+    EXPECT_TRUE(got.dw.is_cuda());
+    expect_fp32_close(got, grads(Device::cpu(), DType::f64), c);
+}
+
+TEST(Conv2dCuda, ModuleMovesToTheGpu) {
+    CBNN_REQUIRE_GPU();
+    const Tf32Setting fp32(false);
+    Generator gen(11);
+    Conv2d conv(3, 8, 3, 1, 1, true, gen);
+    const Tensor x = random_tensor({2, 3, 10, 10}, -1, 1, 6000, DType::f32);
+    const Tensor on_cpu = conv(x).detach();
+    conv.to(Device::cuda());
+    EXPECT_TRUE(conv.weight().is_cuda());
+    EXPECT_TRUE(all_close(conv(x.cuda()), on_cpu, testing::f32_sum_tolerance(27)));
+}
+
+TEST(Conv2dCuda, OperandsOnDifferentDevicesAreAnError) {
+    CBNN_REQUIRE_GPU();
+    const Tensor x = Tensor::zeros({1, 3, 8, 8}, DType::f32, Device::cuda());
+    const Tensor w = Tensor::zeros({4, 3, 3, 3});
+    EXPECT_TRUE(testing::throws_error([&] { conv2d(x, w); }, {"different devices", "cuda"}));
+    EXPECT_TRUE(testing::throws_error([&] { conv2d(x, w.cuda(), Tensor::zeros({4})); },
+                                      {"different devices", "bias"}));
+}
+
+}  // namespace
+}  // namespace cbnn
