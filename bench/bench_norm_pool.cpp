@@ -1,0 +1,199 @@
+// BatchNorm2d (cuDNN) and pooling kernels on the GPU at the ResNets' real shapes, batch 128:
+//   bn_fwd        training forward (batch statistics + running-stat update)
+//   bn_fwd_bwd    training forward + backward (dx, dgamma, dbeta)
+//   maxpool_fwd / maxpool_bwd   ResNet-50's stem: 3x3 stride 2 padding 1 on 64x112x112
+//   shortcut_fwd / shortcut_bwd ResNet-32's option-A shortcut: 2x2 average pool stride 2, then
+//                 zero padding of the channels (16 -> 32 and 32 -> 64)
+// bytes_per_second counts the compulsory traffic: every tensor the step must read or write, once
+// (f32 activations, i64 argmax), e.g. 8 bytes per element for bn_fwd (read x, write y). An
+// implementation that reads x twice (statistics, then normalisation) moves more than it is
+// credited with, so the counter shows the distance to a one-pass kernel.
+// Before timing, each benchmark runs the same step on batch 2 and checks it against the CPU
+// float64 reference; the benchmark is skipped with the difference when it is off.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "layers/batchnorm2d.h"
+#include "layers/channel_pad.h"
+#include "layers/pooling.h"
+#include "tensor/rng.h"
+
+namespace cbnn::bench {
+namespace {
+
+constexpr int64_t kCheckBatch = 2;
+constexpr double kMomentum = 0.1, kEps = 1e-5;
+
+Tensor f64(const Tensor& t) { return t.cpu().to(DType::f64); }
+
+Tensor uniform(const Shape& shape, uint64_t seed, double lo, double hi) {
+    Generator gen(seed);
+    Tensor t = Tensor::empty(shape, DType::f32, Device::cuda());
+    uniform_(t, gen, lo, hi);
+    return t;
+}
+
+double numel(const Shape& s) { return static_cast<double>(shape_numel(s)); }
+
+// Empty when every output agrees with the reference within tol * max(1, max |reference|), else
+// what differs. The scale makes the bound relative for sums such as dgamma (O(sqrt(N*H*W))).
+std::string compare(const std::vector<Tensor>& got, const std::vector<Tensor>& ref, double tol) {
+    for (size_t i = 0; i < got.size(); ++i) {
+        const Tensor zeros = Tensor::zeros(ref[i].shape(), DType::f64);
+        const double scale = std::max(1.0, max_abs_diff(ref[i], zeros));
+        const double err = max_abs_diff(got[i], ref[i]);
+        if (!(err <= tol * scale)) {
+            return "output " + std::to_string(i) + " differs from the f64 CPU reference by " +
+                   std::to_string(err) + " (scale " + std::to_string(scale) + ")";
+        }
+    }
+    return "";
+}
+
+// ---- batch norm -----------------------------------------------------------------------------
+
+struct BnInputs {
+    Tensor x, dy, gamma, beta, running_mean, running_var;
+};
+
+BnInputs bn_inputs(const Shape& shape) {
+    const int64_t C = shape[1];
+    return {uniform(shape, 1, -1, 2),
+            uniform(shape, 2, -1, 1),
+            uniform({C}, 3, 0.5, 1.5),
+            uniform({C}, 4, -1, 1),
+            Tensor::zeros({C}, DType::f32, Device::cuda()),
+            Tensor::ones({C}, DType::f32, Device::cuda())};
+}
+
+// The step on `in` (GPU or f64 CPU): y, then dx, dgamma, dbeta when `backward`.
+std::vector<Tensor> bn_step(const BnInputs& in, bool backward) {
+    const ops::BatchNormForward f = ops::batch_norm2d_training(
+        in.x, in.gamma, in.beta, in.running_mean, in.running_var, kMomentum, kEps);
+    if (!backward) return {f.y};
+    const ops::BatchNormGrads g =
+        ops::batch_norm2d_backward(in.x, in.dy, in.gamma, f.save_mean, f.save_invstd, kEps);
+    return {f.y, g.dx, g.dgamma, g.dbeta};
+}
+
+std::string check_bn(Shape shape, bool backward) {
+    shape[0] = kCheckBatch;
+    const BnInputs gpu = bn_inputs(shape);
+    const BnInputs cpu{f64(gpu.x),    f64(gpu.dy),           f64(gpu.gamma),
+                       f64(gpu.beta), f64(gpu.running_mean), f64(gpu.running_var)};
+    return compare(bn_step(gpu, backward), bn_step(cpu, backward), 1e-4);
+}
+
+void BM_BatchNorm(benchmark::State& state, bool backward) {
+    if (skip_without_gpu(state)) return;
+    const Shape shape{state.range(0), state.range(1), state.range(2), state.range(3)};
+    const std::string bad = check_bn(shape, backward);
+    if (!bad.empty()) return skip_with(state, bad);
+    const BnInputs in = bn_inputs(shape);
+    time_cuda(state, [&] { benchmark::DoNotOptimize(bn_step(in, backward)); });
+    set_bandwidth(state, (backward ? 20.0 : 8.0) * numel(shape));
+}
+
+// ---- max pool (ResNet-50 stem) ----------------------------------------------------------------
+
+constexpr int64_t kStemKernel = 3, kStemStride = 2, kStemPadding = 1;
+
+std::vector<Tensor> maxpool_step(const Tensor& x, const Tensor& dy, bool backward) {
+    const ops::MaxPool2dResult r = ops::max_pool2d(x, kStemKernel, kStemStride, kStemPadding);
+    if (!backward) return {r.values, r.indices};
+    return {
+        ops::max_pool2d_backward(dy, r.indices, x.shape(), kStemKernel, kStemStride, kStemPadding)};
+}
+
+Shape stem_output(const Shape& x) { return {x[0], x[1], (x[2] + 1) / 2, (x[3] + 1) / 2}; }
+
+void BM_MaxPool(benchmark::State& state, bool backward) {
+    if (skip_without_gpu(state)) return;
+    const Shape shape{state.range(0), state.range(1), state.range(2), state.range(3)};
+    Shape small = shape;
+    small[0] = kCheckBatch;
+    const Tensor xs = uniform(small, 5, -1, 1), dys = uniform(stem_output(small), 6, -1, 1);
+    // A maximum and its index are exact; dx adds up to four f32 values of dy.
+    const std::string bad =
+        compare(maxpool_step(xs, dys, backward), maxpool_step(f64(xs), f64(dys), backward),
+                backward ? 1e-6 : 0.0);
+    if (!bad.empty()) return skip_with(state, bad);
+    const Tensor x = uniform(shape, 5, -1, 1), dy = uniform(stem_output(shape), 6, -1, 1);
+    if (backward) {
+        const Tensor argmax = ops::max_pool2d(x, kStemKernel, kStemStride, kStemPadding).indices;
+        time_cuda(state, [&] {
+            benchmark::DoNotOptimize(ops::max_pool2d_backward(dy, argmax, shape, kStemKernel,
+                                                              kStemStride, kStemPadding));
+        });
+    } else {
+        time_cuda(state, [&] {
+            benchmark::DoNotOptimize(ops::max_pool2d(x, kStemKernel, kStemStride, kStemPadding));
+        });
+    }
+    // Forward reads x, writes y and argmax; backward reads dy and argmax, writes dx.
+    set_bandwidth(state, 4.0 * numel(shape) + 12.0 * numel(stem_output(shape)));
+}
+
+// ---- option-A shortcut (ResNet-32) ------------------------------------------------------------
+
+// (N, C, H, W) -> (N, 2C, H/2, W/2): average 2x2 stride 2, then C/2 zero channels on each side.
+std::vector<Tensor> shortcut_step(const Tensor& x, const Tensor& dy, bool backward) {
+    const int64_t C = x.size(1);
+    if (!backward) return {ops::pad_channels(ops::avg_pool2d(x, 2, 2, 0, true), C / 2, C / 2)};
+    return {ops::avg_pool2d_backward(ops::pad_channels_backward(dy, C / 2, C), x.shape(), 2, 2, 0,
+                                     true)};
+}
+
+Shape shortcut_output(const Shape& x) { return {x[0], 2 * x[1], x[2] / 2, x[3] / 2}; }
+
+void BM_Shortcut(benchmark::State& state, bool backward) {
+    if (skip_without_gpu(state)) return;
+    const Shape shape{state.range(0), state.range(1), state.range(2), state.range(3)};
+    Shape small = shape;
+    small[0] = kCheckBatch;
+    const Tensor xs = uniform(small, 7, -1, 1), dys = uniform(shortcut_output(small), 8, -1, 1);
+    const std::string bad =
+        compare(shortcut_step(xs, dys, backward), shortcut_step(f64(xs), f64(dys), backward), 1e-6);
+    if (!bad.empty()) return skip_with(state, bad);
+    const Tensor x = uniform(shape, 7, -1, 1), dy = uniform(shortcut_output(shape), 8, -1, 1);
+    time_cuda(state, [&] { benchmark::DoNotOptimize(shortcut_step(x, dy, backward)); });
+    // Forward reads x and writes y (half of x's size); backward reads the middle half of dy (a
+    // quarter of x's size) and writes dx.
+    const double y_size = numel(shortcut_output(shape));
+    set_bandwidth(state, 4.0 * (numel(shape) + (backward ? y_size / 2 : y_size)));
+}
+
+void resnet_bn_shapes(benchmark::internal::Benchmark* b) {
+    // ResNet-32 stages, then ResNet-50's stem and the widths of its four stages.
+    const std::vector<std::vector<int64_t>> shapes = {
+        {128, 16, 32, 32},  {128, 32, 16, 16},  {128, 64, 8, 8},     {128, 64, 112, 112},
+        {128, 256, 56, 56}, {128, 512, 28, 28}, {128, 1024, 14, 14}, {128, 2048, 7, 7}};
+    for (const auto& s : shapes) b->Args(s);
+    b->ArgNames({"N", "C", "H", "W"})->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
+
+void stem_shape(benchmark::internal::Benchmark* b) {
+    b->Args({128, 64, 112, 112})
+        ->ArgNames({"N", "C", "H", "W"})
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+}
+
+void shortcut_shapes(benchmark::internal::Benchmark* b) {
+    b->Args({128, 16, 32, 32})->Args({128, 32, 16, 16});
+    b->ArgNames({"N", "C", "H", "W"})->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
+
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd, false)->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd, true)->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_MaxPool, fwd, false)->Apply(stem_shape);
+BENCHMARK_CAPTURE(BM_MaxPool, bwd, true)->Apply(stem_shape);
+BENCHMARK_CAPTURE(BM_Shortcut, fwd, false)->Apply(shortcut_shapes);
+BENCHMARK_CAPTURE(BM_Shortcut, bwd, true)->Apply(shortcut_shapes);
+
+}  // namespace
+}  // namespace cbnn::bench
+
+BENCHMARK_MAIN();

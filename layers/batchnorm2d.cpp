@@ -1,0 +1,390 @@
+// BatchNorm2d: CPU reference, op functions, autograd node and module (math and layout in
+// layers/batchnorm2d.h; the cuDNN twins are in layers/batchnorm2d_cudnn.cpp).
+#include "layers/batchnorm2d.h"
+
+#include <cmath>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "autograd/node.h"
+#include "tensor/binary.h"
+#include "tensor/copy.h"
+#include "tensor/dispatch.h"
+#include "tensor/reduce.h"
+#include "tensor/unary.h"
+
+namespace cbnn {
+
+namespace cpu {
+
+template <class T>
+void batchnorm2d_forward_training(const T* x, const T* gamma, const T* beta, T* y, T* running_mean,
+                                  T* running_var, T* save_mean, T* save_invstd, int64_t N,
+                                  int64_t C, int64_t H, int64_t W, double momentum, double eps) {
+    const int64_t HW = H * W;
+    const double n = static_cast<double>(N * HW);
+    for (int64_t c = 0; c < C; ++c) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < N; ++i)
+            for (int64_t k = 0; k < HW; ++k) sum += static_cast<double>(x[(i * C + c) * HW + k]);
+        const double mean = sum / n;
+        double squares = 0.0;
+        for (int64_t i = 0; i < N; ++i) {
+            for (int64_t k = 0; k < HW; ++k) {
+                const double d = static_cast<double>(x[(i * C + c) * HW + k]) - mean;
+                squares += d * d;
+            }
+        }
+        const double var = squares / n;
+        const double invstd = 1.0 / std::sqrt(var + eps);
+        save_mean[c] = static_cast<T>(mean);
+        save_invstd[c] = static_cast<T>(invstd);
+        running_mean[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_mean[c]) +
+                                         momentum * mean);
+        running_var[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[c]) +
+                                        momentum * var * n / (n - 1.0));
+        const double g = static_cast<double>(gamma[c]), b = static_cast<double>(beta[c]);
+        for (int64_t i = 0; i < N; ++i) {
+            for (int64_t k = 0; k < HW; ++k) {
+                const int64_t at = (i * C + c) * HW + k;
+                y[at] = static_cast<T>(g * (static_cast<double>(x[at]) - mean) * invstd + b);
+            }
+        }
+    }
+}
+
+template <class T>
+void batchnorm2d_forward_inference(const T* x, const T* gamma, const T* beta, const T* running_mean,
+                                   const T* running_var, T* y, int64_t N, int64_t C, int64_t H,
+                                   int64_t W, double eps) {
+    const int64_t HW = H * W;
+    for (int64_t c = 0; c < C; ++c) {
+        const double mean = static_cast<double>(running_mean[c]);
+        const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
+        const double g = static_cast<double>(gamma[c]), b = static_cast<double>(beta[c]);
+        for (int64_t i = 0; i < N; ++i) {
+            for (int64_t k = 0; k < HW; ++k) {
+                const int64_t at = (i * C + c) * HW + k;
+                y[at] = static_cast<T>(g * (static_cast<double>(x[at]) - mean) * invstd + b);
+            }
+        }
+    }
+}
+
+template <class T>
+void batchnorm2d_backward(const T* x, const T* dy, const T* gamma, const T* save_mean,
+                          const T* save_invstd, T* dx, T* dgamma, T* dbeta, int64_t N, int64_t C,
+                          int64_t H, int64_t W, double eps) {
+    const int64_t HW = H * W;
+    const double n = static_cast<double>(N * HW);
+    for (int64_t c = 0; c < C; ++c) {
+        const double mean = static_cast<double>(save_mean[c]);
+        const double invstd = static_cast<double>(save_invstd[c]);
+        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        for (int64_t i = 0; i < N; ++i) {
+            for (int64_t k = 0; k < HW; ++k) {
+                const int64_t at = (i * C + c) * HW + k;
+                const double g = static_cast<double>(dy[at]);
+                sum_dy += g;
+                sum_dy_xhat += g * (static_cast<double>(x[at]) - mean) * invstd;
+            }
+        }
+        dgamma[c] = static_cast<T>(sum_dy_xhat);
+        dbeta[c] = static_cast<T>(sum_dy);
+        const double scale = static_cast<double>(gamma[c]) * invstd;
+        const double mean_dy = sum_dy / n, mean_dy_xhat = sum_dy_xhat / n;
+        for (int64_t i = 0; i < N; ++i) {
+            for (int64_t k = 0; k < HW; ++k) {
+                const int64_t at = (i * C + c) * HW + k;
+                const double xhat = (static_cast<double>(x[at]) - mean) * invstd;
+                dx[at] = static_cast<T>(
+                    scale * (static_cast<double>(dy[at]) - mean_dy - xhat * mean_dy_xhat));
+            }
+        }
+    }
+}
+
+#define CBNN_INSTANTIATE_BATCHNORM2D(T)                                                           \
+    template void batchnorm2d_forward_training<T>(const T*, const T*, const T*, T*, T*, T*, T*,   \
+                                                  T*, int64_t, int64_t, int64_t, int64_t, double, \
+                                                  double);                                        \
+    template void batchnorm2d_forward_inference<T>(const T*, const T*, const T*, const T*,        \
+                                                   const T*, T*, int64_t, int64_t, int64_t,       \
+                                                   int64_t, double);                              \
+    template void batchnorm2d_backward<T>(const T*, const T*, const T*, const T*, const T*, T*,   \
+                                          T*, T*, int64_t, int64_t, int64_t, int64_t, double);
+CBNN_INSTANTIATE_BATCHNORM2D(float)
+CBNN_INSTANTIATE_BATCHNORM2D(double)
+#undef CBNN_INSTANTIATE_BATCHNORM2D
+
+}  // namespace cpu
+
+namespace {
+
+void check_hyperparameters(double momentum, double eps, const std::string& who) {
+    CBNN_CHECK(std::isfinite(momentum) && momentum >= 0.0 && momentum <= 1.0, who,
+               ": momentum must be in [0, 1], got ", momentum);
+    CBNN_CHECK(std::isfinite(eps) && eps > 0.0, who, ": eps must be a finite number > 0, got ",
+               eps);
+}
+
+// x is (N, C, H, W) with every size >= 1; each per-channel tensor is (C) with x's dtype and device.
+void check_inputs(const Tensor& x,
+                  std::initializer_list<std::pair<const Tensor*, const char*>> per_channel,
+                  const char* op) {
+    check_defined(x, op);
+    CBNN_CHECK(x.dim() == 4, op, ": expected an NCHW input (4 dimensions), got ", x.description());
+    CBNN_CHECK(x.numel() > 0, op, ": expected a non-empty input, got ", x.description());
+    CBNN_CHECK(is_floating(x.dtype()), op, ": expected an f32 or f64 input, got ", x.description());
+    check_cuda_float(x, op);
+    const int64_t C = x.size(1);
+    for (const auto& [t, name] : per_channel) {
+        check_defined(*t, op);
+        CBNN_CHECK(t->dim() == 1 && t->size(0) == C, op, ": expected ", name, " of shape [", C,
+                   "] for input ", x.description(), ", got ", t->description());
+        check_dtype(*t, x.dtype(), op, name);
+        check_same_device(x, *t, op);
+    }
+}
+
+void check_running_stat(const Tensor& t, const char* name, const char* op) {
+    CBNN_CHECK(!t.requires_grad(), op, ": ", name, " is a buffer and must not require grad (",
+               t.description(), ")");
+    CBNN_CHECK(t.is_contiguous(), op, ": ", name,
+               " must be contiguous (it is updated in place), got ", t.description());
+}
+
+Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : ops::contiguous_copy(t); }
+
+// Sum over (N, H, W) of an (N, C, H, W) tensor: (C).
+Tensor channel_sum(const Tensor& t) { return ops::sum(ops::sum(ops::sum(t, 3), 2), 0); }
+
+}  // namespace
+
+namespace ops {
+
+BatchNormForward batch_norm2d_training(const Tensor& x_in, const Tensor& gamma_in,
+                                       const Tensor& beta_in, const Tensor& running_mean,
+                                       const Tensor& running_var, double momentum, double eps) {
+    constexpr const char* op = "batch_norm2d";
+    check_inputs(x_in,
+                 {{&gamma_in, "gamma"},
+                  {&beta_in, "beta"},
+                  {&running_mean, "running_mean"},
+                  {&running_var, "running_var"}},
+                 op);
+    check_hyperparameters(momentum, eps, op);
+    check_running_stat(running_mean, "running_mean", op);
+    check_running_stat(running_var, "running_var", op);
+    const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
+    CBNN_CHECK(N * H * W > 1, op,
+               ": training mode needs more than one value per channel to estimate a variance, "
+               "got input ",
+               x_in.description());
+    const Tensor x = dense(x_in), gamma = dense(gamma_in), beta = dense(beta_in);
+    BatchNormForward r;
+    r.y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    r.save_mean = Tensor::empty({C}, x.dtype(), x.device());
+    r.save_invstd = Tensor::empty({C}, x.dtype(), x.device());
+    if (x.is_cuda()) {
+        CBNN_ON_CUDA(cuda::batchnorm2d_forward_training(
+            x.data<float>(), gamma.data<float>(), beta.data<float>(), r.y.data<float>(),
+            running_mean.data<float>(), running_var.data<float>(), r.save_mean.data<float>(),
+            r.save_invstd.data<float>(), N, C, H, W, momentum, eps));
+    } else {
+        dispatch_floating(x.dtype(), op, [&]<class T>() {
+            cpu::batchnorm2d_forward_training<T>(
+                x.data<T>(), gamma.data<T>(), beta.data<T>(), r.y.data<T>(), running_mean.data<T>(),
+                running_var.data<T>(), r.save_mean.data<T>(), r.save_invstd.data<T>(), N, C, H, W,
+                momentum, eps);
+        });
+    }
+    running_mean.bump_version();
+    running_var.bump_version();
+    return r;
+}
+
+Tensor batch_norm2d_inference(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in,
+                              const Tensor& running_mean_in, const Tensor& running_var_in,
+                              double eps) {
+    constexpr const char* op = "batch_norm2d";
+    check_inputs(x_in,
+                 {{&gamma_in, "gamma"},
+                  {&beta_in, "beta"},
+                  {&running_mean_in, "running_mean"},
+                  {&running_var_in, "running_var"}},
+                 op);
+    check_hyperparameters(0.0, eps, op);
+    const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
+    const Tensor x = dense(x_in), gamma = dense(gamma_in), beta = dense(beta_in);
+    const Tensor running_mean = dense(running_mean_in), running_var = dense(running_var_in);
+    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    if (x.is_cuda()) {
+        CBNN_ON_CUDA(cuda::batchnorm2d_forward_inference(
+            x.data<float>(), gamma.data<float>(), beta.data<float>(), running_mean.data<float>(),
+            running_var.data<float>(), y.data<float>(), N, C, H, W, eps));
+    } else {
+        dispatch_floating(x.dtype(), op, [&]<class T>() {
+            cpu::batchnorm2d_forward_inference<T>(x.data<T>(), gamma.data<T>(), beta.data<T>(),
+                                                  running_mean.data<T>(), running_var.data<T>(),
+                                                  y.data<T>(), N, C, H, W, eps);
+        });
+    }
+    return y;
+}
+
+BatchNormGrads batch_norm2d_backward(const Tensor& x_in, const Tensor& dy_in,
+                                     const Tensor& gamma_in, const Tensor& save_mean_in,
+                                     const Tensor& save_invstd_in, double eps) {
+    constexpr const char* op = "batch_norm2d_backward";
+    check_inputs(
+        x_in,
+        {{&gamma_in, "gamma"}, {&save_mean_in, "save_mean"}, {&save_invstd_in, "save_invstd"}}, op);
+    check_defined(dy_in, op);
+    CBNN_CHECK(dy_in.shape() == x_in.shape(), op, ": dy ", dy_in.description(),
+               " does not match x ", x_in.description());
+    check_dtype(dy_in, x_in.dtype(), op, "dy");
+    check_same_device(x_in, dy_in, op);
+    const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
+    const Tensor x = dense(x_in), dy = dense(dy_in), gamma = dense(gamma_in);
+    const Tensor save_mean = dense(save_mean_in), save_invstd = dense(save_invstd_in);
+    BatchNormGrads g;
+    g.dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+    g.dgamma = Tensor::empty({C}, x.dtype(), x.device());
+    g.dbeta = Tensor::empty({C}, x.dtype(), x.device());
+    if (x.is_cuda()) {
+        CBNN_ON_CUDA(cuda::batchnorm2d_backward(
+            x.data<float>(), dy.data<float>(), gamma.data<float>(), save_mean.data<float>(),
+            save_invstd.data<float>(), g.dx.data<float>(), g.dgamma.data<float>(),
+            g.dbeta.data<float>(), N, C, H, W, eps));
+    } else {
+        dispatch_floating(x.dtype(), op, [&]<class T>() {
+            cpu::batchnorm2d_backward<T>(x.data<T>(), dy.data<T>(), gamma.data<T>(),
+                                         save_mean.data<T>(), save_invstd.data<T>(), g.dx.data<T>(),
+                                         g.dgamma.data<T>(), g.dbeta.data<T>(), N, C, H, W, eps);
+        });
+    }
+    return g;
+}
+
+BatchNormGrads batch_norm2d_backward_inference(const Tensor& x, const Tensor& dy,
+                                               const Tensor& gamma, const Tensor& save_mean,
+                                               const Tensor& save_invstd, bool param_grads) {
+    constexpr const char* op = "batch_norm2d_backward";
+    check_inputs(x, {{&gamma, "gamma"}, {&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}},
+                 op);
+    check_defined(dy, op);
+    CBNN_CHECK(dy.shape() == x.shape(), op, ": dy ", dy.description(), " does not match x ",
+               x.description());
+    check_dtype(dy, x.dtype(), op, "dy");
+    check_same_device(x, dy, op);
+    const Shape per_channel{1, x.size(1), 1, 1};
+    const Tensor invstd = dense(save_invstd).view(per_channel);
+    BatchNormGrads g;
+    g.dx = ops::mul(dy, ops::mul(dense(gamma).view(per_channel), invstd));
+    if (param_grads) {
+        const Tensor xhat = ops::mul(ops::sub(x, dense(save_mean).view(per_channel)), invstd);
+        g.dgamma = channel_sum(ops::mul(dy, xhat));
+        g.dbeta = channel_sum(dy);
+    }
+    return g;
+}
+
+}  // namespace ops
+
+namespace {
+
+class BatchNorm2dNode : public autograd::Node {
+  public:
+    // x is needed by every backward but the inference one without parameter gradients.
+    BatchNorm2dNode(bool training, bool param_grads, double eps, const Tensor& x,
+                    const Tensor& gamma, const Tensor& mean, const Tensor& invstd)
+        : training_(training),
+          param_grads_(param_grads),
+          eps_(eps),
+          gamma_(gamma, "gamma"),
+          mean_(mean, "mean"),
+          invstd_(invstd, "invstd") {
+        if (training || param_grads) x_ = autograd::SavedTensor(x, "x");
+    }
+    const char* name() const override { return "batch_norm2d"; }
+    std::vector<Tensor> apply(std::vector<Tensor> grads) override {
+        const Tensor& dy = grads[0];
+        if (!dy.defined()) return {Tensor(), Tensor(), Tensor()};
+        Tensor x = x_.unpack(name());
+        const Tensor gamma = gamma_.unpack(name());
+        const Tensor mean = mean_.unpack(name()), invstd = invstd_.unpack(name());
+        if (!x.defined()) x = dy;  // shape and dtype only: dx does not read x
+        ops::BatchNormGrads g =
+            training_
+                ? ops::batch_norm2d_backward(x, dy, gamma, mean, invstd, eps_)
+                : ops::batch_norm2d_backward_inference(x, dy, gamma, mean, invstd, param_grads_);
+        return {needs_input_grad(0) ? g.dx : Tensor(), needs_input_grad(1) ? g.dgamma : Tensor(),
+                needs_input_grad(2) ? g.dbeta : Tensor()};
+    }
+    void release_saved() override {
+        x_.release();
+        gamma_.release();
+        mean_.release();
+        invstd_.release();
+    }
+
+  private:
+    bool training_, param_grads_;
+    double eps_;
+    autograd::SavedTensor x_, gamma_, mean_, invstd_;
+};
+
+}  // namespace
+
+Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                    const Tensor& running_mean, const Tensor& running_var, bool training,
+                    double momentum, double eps) {
+    Tensor y, mean, invstd;
+    if (training) {
+        ops::BatchNormForward r =
+            ops::batch_norm2d_training(x, gamma, beta, running_mean, running_var, momentum, eps);
+        y = r.y;
+        mean = r.save_mean;
+        invstd = r.save_invstd;
+    } else {
+        check_hyperparameters(momentum, eps, "batch_norm2d");
+        y = ops::batch_norm2d_inference(x, gamma, beta, running_mean, running_var, eps);
+    }
+    if (!autograd::any_requires_grad({x, gamma, beta})) return y;
+    if (!training) {
+        // Copies, so a later training step that updates the buffers in place does not trip the
+        // saved-tensor version check of this graph.
+        mean = ops::contiguous_copy(running_mean);
+        invstd = ops::unary(
+            UnaryOp::rdiv_scalar,
+            ops::unary(UnaryOp::sqrt, ops::unary(UnaryOp::add_scalar, running_var, eps)), 1.0);
+    }
+    const bool param_grads = gamma.requires_grad() || beta.requires_grad();
+    autograd::connect(
+        std::make_shared<BatchNorm2dNode>(training, param_grads, eps, x, gamma, mean, invstd),
+        {x, gamma, beta}, {&y});
+    return y;
+}
+
+BatchNorm2d::BatchNorm2d(int64_t channels, double momentum, double eps)
+    : channels_(channels), momentum_(momentum), eps_(eps) {
+    CBNN_CHECK(channels >= 1, type_name(), ": channels must be >= 1, got ", channels);
+    check_hyperparameters(momentum, eps, type_name());
+    weight_ = register_parameter("weight", Tensor::ones({channels}));
+    bias_ = register_parameter("bias", Tensor::zeros({channels}));
+    running_mean_ = register_buffer("running_mean", Tensor::zeros({channels}));
+    running_var_ = register_buffer("running_var", Tensor::ones({channels}));
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+    check_defined(x, "BatchNorm2d");
+    CBNN_CHECK(x.dim() == 4 && x.size(1) == channels_, "BatchNorm2d(", channels_,
+               "): expected an NCHW input with ", channels_, " channels, got ", x.description());
+    return batch_norm2d(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_,
+                        eps_);
+}
+
+}  // namespace cbnn

@@ -1,0 +1,115 @@
+#pragma once
+// Batch normalisation of NCHW activations, one set of statistics per channel (cuDNN's spatial
+// mode). Sums and means below run over the n = N*H*W elements of a channel.
+//
+// training  mean = (1/n) sum x,  var = (1/n) sum (x - mean)^2   (biased, used to normalise)
+//           invstd = 1/sqrt(var + eps),  xhat = (x - mean) invstd,  y = gamma xhat + beta
+//           running_mean <- (1 - m) running_mean + m mean
+//           running_var  <- (1 - m) running_var  + m var * n/(n - 1)   (unbiased: the PyTorch,
+//           cuDNN and TF fused-batch-norm convention; TF's non-fused path keeps the biased var, a
+//           factor n/(n-1) apart, 1.00012 for a ResNet-32 batch of 128 x 8 x 8)
+//           m = momentum = 1 - decay (PAPER.md 3.1: decay 0.9, eps 1e-5). n = 1 is an error.
+//           mean and invstd are saved for the backward:
+//           dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)),
+//           dgamma = sum dy xhat,  dbeta = sum dy
+// inference y = gamma (x - running_mean) / sqrt(running_var + eps) + beta  (no update);
+//           an affine map of x, so dx = gamma invstd_running dy, dgamma = sum dy xhat_running,
+//           dbeta = sum dy (composed from elementwise ops and sums in batchnorm2d.cpp)
+//
+// Layout: x, y, dy, dx (N, C, H, W) contiguous; gamma, beta, running and saved statistics (C).
+// The CPU reference accumulates in double; the CUDA twins (batchnorm2d_cudnn.cpp) call cuDNN's
+// CUDNN_BATCHNORM_SPATIAL API with exponentialAverageFactor = momentum.
+
+#include <cstdint>
+#include <string>
+
+#include "layers/module.h"
+#include "tensor/tensor.h"
+
+namespace cbnn {
+
+namespace cpu {
+template <class T>
+void batchnorm2d_forward_training(const T* x, const T* gamma, const T* beta, T* y, T* running_mean,
+                                  T* running_var, T* save_mean, T* save_invstd, int64_t N,
+                                  int64_t C, int64_t H, int64_t W, double momentum, double eps);
+template <class T>
+void batchnorm2d_forward_inference(const T* x, const T* gamma, const T* beta, const T* running_mean,
+                                   const T* running_var, T* y, int64_t N, int64_t C, int64_t H,
+                                   int64_t W, double eps);
+template <class T>
+void batchnorm2d_backward(const T* x, const T* dy, const T* gamma, const T* save_mean,
+                          const T* save_invstd, T* dx, T* dgamma, T* dbeta, int64_t N, int64_t C,
+                          int64_t H, int64_t W, double eps);
+}  // namespace cpu
+
+namespace cuda {
+void batchnorm2d_forward_training(const float* x, const float* gamma, const float* beta, float* y,
+                                  float* running_mean, float* running_var, float* save_mean,
+                                  float* save_invstd, int64_t N, int64_t C, int64_t H, int64_t W,
+                                  double momentum, double eps);
+void batchnorm2d_forward_inference(const float* x, const float* gamma, const float* beta,
+                                   const float* running_mean, const float* running_var, float* y,
+                                   int64_t N, int64_t C, int64_t H, int64_t W, double eps);
+void batchnorm2d_backward(const float* x, const float* dy, const float* gamma,
+                          const float* save_mean, const float* save_invstd, float* dx,
+                          float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t H, int64_t W,
+                          double eps);
+}  // namespace cuda
+
+namespace ops {
+struct BatchNormForward {
+    Tensor y;            // (N, C, H, W)
+    Tensor save_mean;    // (C) batch mean
+    Tensor save_invstd;  // (C) 1/sqrt(var + eps) of the batch
+};
+struct BatchNormGrads {
+    Tensor dx, dgamma, dbeta;
+};
+// Updates running_mean and running_var in place (they must not require grad).
+BatchNormForward batch_norm2d_training(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                       const Tensor& running_mean, const Tensor& running_var,
+                                       double momentum, double eps);
+Tensor batch_norm2d_inference(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              const Tensor& running_mean, const Tensor& running_var, double eps);
+// Training-mode backward from the saved batch statistics.
+BatchNormGrads batch_norm2d_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                     const Tensor& save_mean, const Tensor& save_invstd,
+                                     double eps);
+// Inference-mode backward; mean and invstd are those of the running statistics (save_invstd =
+// 1/sqrt(running_var + eps)). dgamma and dbeta only when param_grads.
+BatchNormGrads batch_norm2d_backward_inference(const Tensor& x, const Tensor& dy,
+                                               const Tensor& gamma, const Tensor& save_mean,
+                                               const Tensor& save_invstd, bool param_grads);
+}  // namespace ops
+
+// Differentiable in x, gamma and beta. Training mode normalises with the batch statistics and
+// updates the running ones in place; inference mode normalises with the running statistics.
+Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                    const Tensor& running_mean, const Tensor& running_var, bool training,
+                    double momentum, double eps);
+
+// Parameters "weight" (gamma, ones) and "bias" (beta, zeros); buffers "running_mean" (zeros) and
+// "running_var" (ones); f32 on the CPU until moved with to(device). Uses the batch statistics in
+// training mode (Module::train) and the running ones in eval mode.
+class BatchNorm2d : public Layer {
+  public:
+    explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5);
+    std::string type_name() const override { return "BatchNorm2d"; }
+    Tensor forward(const Tensor& x) override;
+
+    int64_t channels() const { return channels_; }
+    double momentum() const { return momentum_; }
+    double eps() const { return eps_; }
+    const Tensor& weight() const { return weight_; }
+    const Tensor& bias() const { return bias_; }
+    const Tensor& running_mean() const { return running_mean_; }
+    const Tensor& running_var() const { return running_var_; }
+
+  private:
+    int64_t channels_;
+    double momentum_, eps_;
+    Tensor weight_, bias_, running_mean_, running_var_;
+};
+
+}  // namespace cbnn
