@@ -117,19 +117,9 @@ double forward_flops(const Conv2dShape& s) {
            double(s.Q);
 }
 
-// Sets allow_tf32 for one benchmark and restores it afterwards.
-class MathMode {
-  public:
-    explicit MathMode(bool tf32) : previous_(allow_tf32()) { set_allow_tf32(tf32); }
-    ~MathMode() { set_allow_tf32(previous_); }
-
-  private:
-    bool previous_;
-};
-
 void BM_ConvForward(benchmark::State& state, bool tf32) {
     if (skip_without_gpu(state)) return;
-    const MathMode mode(tf32);
+    const Tf32Setting mode(tf32);
     const Problem p = make_problem(state);
     const std::string bad = check(p, false);
     if (!bad.empty()) return skip_with(state, bad);
@@ -143,7 +133,7 @@ void BM_ConvForward(benchmark::State& state, bool tf32) {
 
 void BM_ConvForwardBackward(benchmark::State& state, bool tf32) {
     if (skip_without_gpu(state)) return;
-    const MathMode mode(tf32);
+    const Tf32Setting mode(tf32);
     const Problem p = make_problem(state);
     const std::string bad = check(p, true);
     if (!bad.empty()) return skip_with(state, bad);

@@ -30,16 +30,6 @@ namespace {
 
 constexpr int64_t kCheckedRows = 8;
 
-// Restores the TF32 setting when the benchmark ends.
-class Tf32Setting {
-  public:
-    explicit Tf32Setting(bool allow) : previous_(allow_tf32()) { set_allow_tf32(allow); }
-    ~Tf32Setting() { set_allow_tf32(previous_); }
-
-  private:
-    bool previous_;
-};
-
 struct Problem {
     Linear fc;
     Tensor x, dy;  // on the GPU

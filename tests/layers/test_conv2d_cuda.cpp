@@ -25,16 +25,6 @@ namespace {
 using testing::all_close;
 using testing::random_tensor;
 
-// Restores the TF32 setting however the test ends.
-class Tf32Setting {
-  public:
-    explicit Tf32Setting(bool allow) : previous_(allow_tf32()) { set_allow_tf32(allow); }
-    ~Tf32Setting() { set_allow_tf32(previous_); }
-
-  private:
-    bool previous_;
-};
-
 struct Case {
     int64_t N, C, H, W, K, R, S, stride, pad;
     std::string str() const {

@@ -20,16 +20,6 @@ namespace {
 using testing::all_close;
 using testing::random_tensor;
 
-// Restores the TF32 setting however the test ends.
-class Tf32Setting {
-  public:
-    explicit Tf32Setting(bool allow) : previous_(allow_tf32()) { set_allow_tf32(allow); }
-    ~Tf32Setting() { set_allow_tf32(previous_); }
-
-  private:
-    bool previous_;
-};
-
 struct GemmShape {
     int64_t M, K, N;
 };
