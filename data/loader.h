@@ -78,7 +78,8 @@ struct LoaderOptions {
     std::optional<SampleTransform> transform;  // required for datasets that are not 3 x 32 x 32
 };
 
-// Epoch e's order of the N samples (identity when !shuffle is handled by the caller).
+// Epoch e's order of the N samples when shuffling (LoaderOptions::shuffle; without it the
+// order is 0..N-1 in every epoch).
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
 // The stream counter of the sample at `position` in epoch `epoch` of an N-sample dataset.
 inline uint64_t epoch_sample_offset(int64_t n, int64_t epoch, int64_t position) {
