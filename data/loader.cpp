@@ -1,0 +1,342 @@
+// The prefetching batch loader (design and determinism rules in data/loader.h).
+#include "data/loader.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <numeric>
+#include <utility>
+
+#include "tensor/backend.h"
+#include "tensor/error.h"
+#include "tensor/philox.h"
+
+namespace cbnn {
+
+namespace {
+constexpr size_t kStagingAlignment = 64;
+size_t align_up(size_t n) {
+    return (n + kStagingAlignment - 1) / kStagingAlignment * kStagingAlignment;
+}
+
+bool is_cifar_shaped(const Dataset& d) {
+    return d.channels == kCifarChannels && d.height == kCifarSize && d.width == kCifarSize;
+}
+}  // namespace
+
+std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
+    CBNN_CHECK(n >= 0 && epoch >= 0,
+               "epoch_permutation: expected n >= 0 and epoch >= 0, got n = ", n,
+               ", epoch = ", epoch);
+    std::vector<int64_t> perm(static_cast<size_t>(n));
+    std::iota(perm.begin(), perm.end(), int64_t{0});
+    const uint64_t key = seed ^ kShuffleKeySalt;
+    for (int64_t i = n - 1; i > 0; --i) {
+        const PhiloxBlock r = philox_at(key, epoch_sample_offset(n, epoch, i));
+        const uint64_t bits = static_cast<uint64_t>(r.x[0]) << 32 | r.x[1];
+        const auto j = static_cast<int64_t>(
+            (static_cast<unsigned __int128>(bits) * static_cast<uint64_t>(i + 1)) >> 64);
+        std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(j)]);
+    }
+    return perm;
+}
+
+void check_loader_inputs(const Dataset& dataset, const LoaderOptions& options, const char* who) {
+    CBNN_CHECK(options.batch_size >= 1, who, ": expected batch_size >= 1, got ",
+               options.batch_size);
+    CBNN_CHECK(dataset.size() > 0, who, ": the dataset is empty");
+    CBNN_CHECK(dataset.num_classes() > 0, who, ": the dataset has no class names");
+    CBNN_CHECK(
+        dataset.image_bytes() > 0 &&
+            dataset.images.size() == static_cast<size_t>(dataset.size() * dataset.image_bytes()),
+        who, ": dataset holds ", dataset.images.size(), " image bytes, expected ", dataset.size(),
+        " images of ", dataset.channels, "x", dataset.height, "x", dataset.width);
+    for (int64_t i = 0; i < dataset.size(); ++i) {
+        const int64_t y = dataset.labels[static_cast<size_t>(i)];
+        CBNN_CHECK(y >= 0 && y < dataset.num_classes(), who, ": label ", y, " of image ", i,
+                   " outside [0, ", dataset.num_classes(), ")");
+    }
+    CBNN_CHECK(!options.drop_last || dataset.size() >= options.batch_size, who,
+               ": drop_last with batch_size ", options.batch_size, " > dataset size ",
+               dataset.size(), " leaves no batch");
+    CBNN_CHECK(options.num_threads >= 0, who, ": expected num_threads >= 0, got ",
+               options.num_threads);
+    CBNN_CHECK(options.num_threads == 0 || options.prefetch >= 1, who,
+               ": expected prefetch >= 1, got ", options.prefetch);
+    if (options.transform) {
+        CBNN_CHECK(options.transform->out_shape.size() == 3 && options.transform->fn, who,
+                   ": a transform needs a function and a (C, H, W) out_shape, got ",
+                   options.transform->out_shape);
+    } else {
+        CBNN_CHECK(is_cifar_shaped(dataset), who, ": images of ", dataset.channels, "x",
+                   dataset.height, "x", dataset.width,
+                   " need a transform (the built-in CIFAR augmentation takes 3x32x32)");
+    }
+    if (options.device.is_cuda()) require_cuda(who);
+}
+
+struct Loader::Slot {
+    int64_t length = 0;
+    Tensor images, labels;  // CPU device: the batch itself
+    int buffer = -1;        // CUDA device: the staging buffer holding it
+    std::exception_ptr error;
+};
+
+Loader::Loader(const Dataset& dataset, LoaderOptions options)
+    : dataset_(dataset), options_(std::move(options)) {
+    check_loader_inputs(dataset_, options_, "loader");
+    const int64_t n = dataset_.size(), b = options_.batch_size;
+    batches_per_epoch_ = options_.drop_last ? n / b : (n + b - 1) / b;
+    sample_shape_ = options_.transform ? options_.transform->out_shape
+                                       : Shape{kCifarChannels, kCifarSize, kCifarSize};
+    sample_numel_ = shape_numel(sample_shape_);
+    if (options_.device.is_cuda()) {
+        const size_t bytes = align_up(static_cast<size_t>(b * sample_numel_) * sizeof(float)) +
+                             static_cast<size_t>(b) * sizeof(int64_t);
+        const int count = options_.num_threads == 0 ? 1 : options_.prefetch;
+        for (int i = 0; i < count; ++i) {
+            buffers_.emplace_back(bytes);
+            free_buffers_.push_back(i);
+        }
+    }
+    for (int t = 0; t < options_.num_threads; ++t) workers_.emplace_back([this] { worker_loop(); });
+}
+
+Loader::~Loader() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+    }
+    work_cv_.notify_all();
+    for (std::thread& t : workers_) t.join();
+}
+
+int64_t Loader::batch_length(int64_t g) const {
+    const int64_t start = (g % batches_per_epoch_) * options_.batch_size;
+    return std::min(options_.batch_size, dataset_.size() - start);
+}
+
+// Called with mutex_ held.
+std::shared_ptr<const std::vector<int64_t>> Loader::permutation(int64_t epoch) {
+    auto it = permutations_.find(epoch);
+    if (it != permutations_.end()) return it->second;
+    std::vector<int64_t> perm;
+    if (options_.shuffle) {
+        perm = epoch_permutation(dataset_.size(), options_.seed, epoch);
+    } else {
+        perm.resize(static_cast<size_t>(dataset_.size()));
+        std::iota(perm.begin(), perm.end(), int64_t{0});
+    }
+    auto shared = std::make_shared<const std::vector<int64_t>>(std::move(perm));
+    permutations_.emplace(epoch, shared);
+    return shared;
+}
+
+void Loader::fill(int64_t g, float* images, int64_t* labels) {
+    std::shared_ptr<const std::vector<int64_t>> perm;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        perm = permutation(g / batches_per_epoch_);
+    }
+    const int64_t epoch = g / batches_per_epoch_;
+    const int64_t start = (g % batches_per_epoch_) * options_.batch_size;
+    const int64_t length = batch_length(g);
+    const int64_t* indices = perm->data() + start;
+    const uint64_t offset = epoch_sample_offset(dataset_.size(), epoch, start);
+    if (options_.transform) {
+        for (int64_t b = 0; b < length; ++b) {
+            options_.transform->fn(dataset_.image(indices[b]), options_.seed,
+                                   offset + static_cast<uint64_t>(b), images + b * sample_numel_);
+        }
+    } else {
+        cpu::cifar_augment(dataset_.images.data(), indices, length, options_.seed, offset,
+                           options_.train, options_.scaling, images);
+    }
+    for (int64_t b = 0; b < length; ++b)
+        labels[b] = dataset_.labels[static_cast<size_t>(indices[b])];
+}
+
+void Loader::worker_loop() {
+    const bool staged = options_.device.is_cuda();
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+        work_cv_.wait(lock, [&] {
+            return stop_ || (next_issue_ - next_return_ < options_.prefetch &&
+                             (!staged || !free_buffers_.empty()));
+        });
+        if (stop_) return;
+        const int64_t g = next_issue_++;
+        const uint64_t generation = generation_;
+        auto slot = std::make_unique<Slot>();
+        if (staged) {
+            slot->buffer = free_buffers_.back();
+            free_buffers_.pop_back();
+        }
+        lock.unlock();
+        try {
+            slot->length = batch_length(g);
+            Shape shape{slot->length};
+            shape.insert(shape.end(), sample_shape_.begin(), sample_shape_.end());
+            if (staged) {
+                PinnedBuffer& buf = buffers_[static_cast<size_t>(slot->buffer)];
+                buf.wait();
+                auto* base = static_cast<char*>(buf.data());
+                fill(g, reinterpret_cast<float*>(base),
+                     reinterpret_cast<int64_t*>(
+                         base + align_up(static_cast<size_t>(options_.batch_size * sample_numel_) *
+                                         sizeof(float))));
+            } else {
+                slot->images = Tensor::empty(shape, DType::f32);
+                slot->labels = Tensor::empty({slot->length}, DType::i64);
+                fill(g, slot->images.data<float>(), slot->labels.data<int64_t>());
+            }
+        } catch (...) {
+            slot->error = std::current_exception();
+        }
+        lock.lock();
+        if (generation != generation_) {
+            if (slot->buffer >= 0) free_buffers_.push_back(slot->buffer);
+            work_cv_.notify_all();
+            continue;
+        }
+        ready_[g] = std::move(slot);
+        ready_cv_.notify_all();
+    }
+}
+
+Batch Loader::compute_now(int64_t g) {
+    const int64_t length = batch_length(g);
+    Shape shape{length};
+    shape.insert(shape.end(), sample_shape_.begin(), sample_shape_.end());
+    Batch batch{Tensor::empty(shape, DType::f32), Tensor::empty({length}, DType::i64)};
+    fill(g, batch.images.data<float>(), batch.labels.data<int64_t>());
+    return batch;
+}
+
+Batch Loader::next() {
+    if (workers_.empty()) {
+        int64_t g;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            g = next_return_++;
+            permutations_.erase(permutations_.begin(),
+                                permutations_.lower_bound(g / batches_per_epoch_));
+        }
+        Batch batch = compute_now(g);
+        if (options_.device.is_cuda()) {
+            PinnedBuffer& buf = buffers_.front();
+            buf.wait();
+            const size_t image_bytes = batch.images.nbytes(), label_bytes = batch.labels.nbytes();
+            std::copy_n(static_cast<const char*>(batch.images.raw_data()), image_bytes,
+                        static_cast<char*>(buf.data()));
+            std::copy_n(static_cast<const char*>(batch.labels.raw_data()), label_bytes,
+                        static_cast<char*>(buf.data()) + align_up(image_bytes));
+            Batch out{Tensor::empty(batch.images.shape(), DType::f32, options_.device),
+                      Tensor::empty(batch.labels.shape(), DType::i64, options_.device)};
+            buf.copy_to_device_async(out.images.raw_data(), 0, image_bytes);
+            buf.copy_to_device_async(out.labels.raw_data(), align_up(image_bytes), label_bytes);
+            return out;
+        }
+        return batch;
+    }
+
+    std::unique_ptr<Slot> slot;
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_cv_.wait(lock, [&] { return ready_.count(next_return_) > 0; });
+        auto it = ready_.find(next_return_);
+        slot = std::move(it->second);
+        ready_.erase(it);
+        ++next_return_;
+        permutations_.erase(permutations_.begin(),
+                            permutations_.lower_bound(next_return_ / batches_per_epoch_));
+    }
+    work_cv_.notify_all();
+    Batch out;
+    std::exception_ptr error = slot->error;
+    if (slot->buffer >= 0) {
+        try {
+            if (!error) {
+                Shape shape{slot->length};
+                shape.insert(shape.end(), sample_shape_.begin(), sample_shape_.end());
+                out.images = Tensor::empty(shape, DType::f32, options_.device);
+                out.labels = Tensor::empty({slot->length}, DType::i64, options_.device);
+                const size_t image_stride = align_up(
+                    static_cast<size_t>(options_.batch_size * sample_numel_) * sizeof(float));
+                PinnedBuffer& buf = buffers_[static_cast<size_t>(slot->buffer)];
+                buf.copy_to_device_async(out.images.raw_data(), 0, out.images.nbytes());
+                buf.copy_to_device_async(out.labels.raw_data(), image_stride, out.labels.nbytes());
+            }
+        } catch (...) {
+            error = std::current_exception();
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            free_buffers_.push_back(slot->buffer);
+        }
+        work_cv_.notify_all();
+    } else {
+        out.images = slot->images;
+        out.labels = slot->labels;
+    }
+    if (error) std::rethrow_exception(error);
+    return out;
+}
+
+int64_t Loader::epoch() const { return state().epoch; }
+
+LoaderState Loader::state() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {next_return_ / batches_per_epoch_, next_return_ % batches_per_epoch_};
+}
+
+void Loader::set_state(LoaderState state) {
+    CBNN_CHECK(state.epoch >= 0 && state.batch >= 0 && state.batch < batches_per_epoch_,
+               "loader: state (epoch ", state.epoch, ", batch ", state.batch,
+               ") outside epoch >= 0, batch in [0, ", batches_per_epoch_, ")");
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++generation_;
+        for (auto& [g, slot] : ready_) {
+            if (slot->buffer >= 0) free_buffers_.push_back(slot->buffer);
+        }
+        ready_.clear();
+        next_issue_ = next_return_ = state.epoch * batches_per_epoch_ + state.batch;
+    }
+    work_cv_.notify_all();
+}
+
+// ---- PinnedBuffer without CUDA: plain aligned host memory
+// ----------------------------------------
+#ifndef CBNN_WITH_CUDA
+PinnedBuffer::PinnedBuffer(size_t nbytes) : nbytes_(nbytes) {
+    if (nbytes == 0) return;
+    data_ = std::aligned_alloc(kStagingAlignment, align_up(nbytes));
+    CBNN_CHECK(data_ != nullptr, "pinned buffer: out of host memory for ", nbytes, " bytes");
+}
+PinnedBuffer::~PinnedBuffer() { release(); }
+PinnedBuffer::PinnedBuffer(PinnedBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      nbytes_(std::exchange(other.nbytes_, 0)),
+      pinned_(std::exchange(other.pinned_, false)),
+      event_(std::exchange(other.event_, nullptr)) {}
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
+    if (this != &other) {
+        release();
+        data_ = std::exchange(other.data_, nullptr);
+        nbytes_ = std::exchange(other.nbytes_, 0);
+        pinned_ = std::exchange(other.pinned_, false);
+        event_ = std::exchange(other.event_, nullptr);
+    }
+    return *this;
+}
+void PinnedBuffer::release() noexcept {
+    std::free(data_);
+    data_ = nullptr;
+}
+void PinnedBuffer::copy_to_device_async(void*, size_t, size_t) {
+    CBNN_FAIL("pinned buffer: this build of cbnn has no CUDA backend");
+}
+void PinnedBuffer::wait() {}
+#endif
+
+}  // namespace cbnn
