@@ -369,14 +369,15 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
     return y;
 }
 
-BatchNorm2d::BatchNorm2d(int64_t channels, double momentum, double eps)
+BatchNorm2d::BatchNorm2d(int64_t channels, double momentum, double eps, DType dtype)
     : channels_(channels), momentum_(momentum), eps_(eps) {
     CBNN_CHECK(channels >= 1, type_name(), ": channels must be >= 1, got ", channels);
     check_hyperparameters(momentum, eps, type_name());
-    weight_ = register_parameter("weight", Tensor::ones({channels}));
-    bias_ = register_parameter("bias", Tensor::zeros({channels}));
-    running_mean_ = register_buffer("running_mean", Tensor::zeros({channels}));
-    running_var_ = register_buffer("running_var", Tensor::ones({channels}));
+    CBNN_CHECK(is_floating(dtype), type_name(), ": parameters must be floating, got dtype ", dtype);
+    weight_ = register_parameter("weight", Tensor::ones({channels}, dtype));
+    bias_ = register_parameter("bias", Tensor::zeros({channels}, dtype));
+    running_mean_ = register_buffer("running_mean", Tensor::zeros({channels}, dtype));
+    running_var_ = register_buffer("running_var", Tensor::ones({channels}, dtype));
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {

@@ -94,7 +94,9 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
 // training mode (Module::train) and the running ones in eval mode.
 class BatchNorm2d : public Layer {
   public:
-    explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5);
+    // Parameters and buffers are created on the CPU in `dtype` (f32, or f64 for gradient checks).
+    explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5,
+                         DType dtype = DType::f32);
     std::string type_name() const override { return "BatchNorm2d"; }
     Tensor forward(const Tensor& x) override;
 

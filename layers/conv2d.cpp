@@ -397,17 +397,18 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
 // ---- module ------------------------------------------------------------------------------------
 
 Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,
-               int64_t padding, bool bias, Generator& gen)
+               int64_t padding, bool bias, Generator& gen, DType dtype)
     : stride_(stride), padding_(padding) {
     CBNN_CHECK(in_channels > 0 && out_channels > 0 && kernel_size > 0,
                "Conv2d: in_channels, out_channels and kernel_size must be positive, got ",
                in_channels, ", ", out_channels, ", ", kernel_size);
     CBNN_CHECK(stride > 0, "Conv2d: stride must be positive, got ", stride);
     CBNN_CHECK(padding >= 0, "Conv2d: padding must be >= 0, got ", padding);
-    Tensor weight = Tensor::empty({out_channels, in_channels, kernel_size, kernel_size});
+    CBNN_CHECK(is_floating(dtype), "Conv2d: parameters must be floating, got dtype ", dtype);
+    Tensor weight = Tensor::empty({out_channels, in_channels, kernel_size, kernel_size}, dtype);
     glorot_uniform_(weight, gen);
     weight_ = register_parameter("weight", weight);
-    if (bias) bias_ = register_parameter("bias", Tensor::zeros({out_channels}));
+    if (bias) bias_ = register_parameter("bias", Tensor::zeros({out_channels}, dtype));
 }
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight_, bias_, stride_, padding_); }

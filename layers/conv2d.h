@@ -91,11 +91,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
               int64_t stride = 1, int64_t padding = 0);
 
 // Conv2d layer: parameters "weight" (K, C, R, R), Glorot-uniform (TF1's default, the paper's
-// code), and "bias" (K), zeros, when bias is true.
+// code), and "bias" (K), zeros, when bias is true. Parameters are created on the CPU in `dtype`
+// (f32, or f64 for gradient checks); move the module with to(device).
 class Conv2d : public Layer {
   public:
     Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,
-           int64_t padding, bool bias, Generator& gen);
+           int64_t padding, bool bias, Generator& gen, DType dtype = DType::f32);
     std::string type_name() const override { return "Conv2d"; }
     Tensor forward(const Tensor& x) override;
 
