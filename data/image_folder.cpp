@@ -11,6 +11,7 @@
 #include <iterator>
 #include <thread>
 
+#include "data/jpeg_guard.h"
 #include "tensor/error.h"
 
 namespace cbnn {
@@ -68,6 +69,8 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& n
     CBNN_CHECK(size <= static_cast<size_t>(INT32_MAX), "image ", name, " is too large (", size,
                " bytes)");
     const int len = static_cast<int>(size);
+    CBNN_CHECK(jpeg_huffman_tables_safe(data, size), "image ", name,
+               " is a corrupt JPEG (a Huffman table with more than 256 codes)");
     int w = 0, h = 0, c = 0;
     if (!stbi_info_from_memory(data, len, &w, &h, &c)) {
         CBNN_FAIL("image ", name, " is not a JPEG or PNG image stb_image can read (",
