@@ -11,7 +11,7 @@
 #include <iterator>
 #include <thread>
 
-#include "data/jpeg_guard.h"
+#include "data/stb_guard.h"
 #include "tensor/error.h"
 
 namespace cbnn {
@@ -65,6 +65,11 @@ void report_skipped(const std::string& root, const std::vector<std::string>& bad
 
 Image decode_image_memory(const uint8_t* data, size_t size, const std::string& name,
                           ImageLayout layout) {
+    std::vector<uint8_t> cleaned;
+    if (png_drop_empty_idat(data, size, cleaned)) {
+        data = cleaned.data();
+        size = cleaned.size();
+    }
     CBNN_CHECK(size > 0, "image ", name, " is empty");
     CBNN_CHECK(size <= static_cast<size_t>(INT32_MAX), "image ", name, " is too large (", size,
                " bytes)");

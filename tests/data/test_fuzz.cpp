@@ -192,5 +192,26 @@ TEST(Fuzz, JpegHuffmanTableWithTooManyCodesIsRejected) {
         {"dht.jpg", "Huffman table"}));
 }
 
+// The other stb_image 2.27 finding: an empty IDAT chunk before the image data made stb call
+// memcpy(NULL, ..., 0) (UBSan: null pointer passed as argument 1). Such chunks are dropped first;
+// the image decodes exactly as without them.
+TEST(Fuzz, PngWithEmptyIdatChunkDecodesUnchanged) {
+    const Bytes png = cbnn::testing::encode_image(cbnn::testing::pattern(6, 4, 2), 6, 4, 0);
+    size_t at = 8;  // first chunk after the signature; find the first IDAT
+    while (at + 8 <= png.size() &&
+           std::string(png.begin() + at + 4, png.begin() + at + 8) != "IDAT")
+        at += 12 + (size_t{png[at]} << 24 | size_t{png[at + 1]} << 16 | size_t{png[at + 2]} << 8 |
+                    png[at + 3]);
+    ASSERT_LT(at + 8, png.size());
+    Bytes with = png;
+    const Bytes empty_idat = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xaf, 0x06, 0x1e};
+    with.insert(with.begin() + static_cast<std::ptrdiff_t>(at), empty_idat.begin(),
+                empty_idat.end());
+    const Image a = decode_image_memory(png.data(), png.size(), "a.png");
+    const Image b = decode_image_memory(with.data(), with.size(), "b.png");
+    EXPECT_EQ(a.pixels, b.pixels);
+    EXPECT_EQ(b.width, 6);
+}
+
 }  // namespace
 }  // namespace cbnn

@@ -1,5 +1,7 @@
 #pragma once
-// A guard for a memory-safety bug of stb_image 2.27 (the version Debian/Ubuntu ship as libstb-dev):
+// Guards for two bugs of stb_image 2.27 found by tests/data/test_fuzz.cpp under ASan/UBSan.
+//
+// 1. A memory-safety bug of stb_image 2.27 (the version Debian/Ubuntu ship as libstb-dev):
 // a JPEG Huffman table (DHT) whose 16 code-length counts add up to more than 256 makes
 // stbi__build_huffman write past its 257-byte size array (fixed upstream in 2.28 with an
 // "n > 256" check; found here by tests/data/test_fuzz.cpp under UBSan). This pre-check rejects
@@ -13,11 +15,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace cbnn {
 
 // False when the bytes are a JPEG with a Huffman table stb_image 2.27 would overflow on.
 // Non-JPEG data returns true (there is nothing to guard).
 bool jpeg_huffman_tables_safe(const uint8_t* data, size_t size);
+
+// 2. A PNG whose first IDAT chunk is empty makes stb call memcpy(NULL, ..., 0) (undefined
+// behaviour UBSan reports, harmless in practice). Empty IDAT chunks carry no data, so dropping
+// them leaves the image unchanged: when the chunk walk (stb's: 8-byte signature, then length,
+// type, data, CRC) finds one, `without` receives the bytes less those chunks and true is returned.
+bool png_drop_empty_idat(const uint8_t* data, size_t size, std::vector<uint8_t>& without);
 
 }  // namespace cbnn

@@ -1,4 +1,6 @@
-#include "data/jpeg_guard.h"
+#include "data/stb_guard.h"
+
+#include <cstring>
 
 namespace cbnn {
 
@@ -70,6 +72,28 @@ bool jpeg_huffman_tables_safe(const uint8_t* data, size_t size) {
         if (data[i] == 0xff && data[i + 1] == 0xc4 && !dht_safe(Reader{data, size, i + 2}))
             return false;
     }
+    return true;
+}
+
+bool png_drop_empty_idat(const uint8_t* data, size_t size, std::vector<uint8_t>& without) {
+    static const uint8_t kSignature[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+    if (size < 8 || std::memcmp(data, kSignature, 8) != 0) return false;
+    std::vector<size_t> empty;  // offsets of empty IDAT chunks
+    for (size_t pos = 8; pos + 12 <= size;) {
+        const size_t length = size_t{data[pos]} << 24 | size_t{data[pos + 1]} << 16 |
+                              size_t{data[pos + 2]} << 8 | size_t{data[pos + 3]};
+        if (length == 0 && std::memcmp(data + pos + 4, "IDAT", 4) == 0) empty.push_back(pos);
+        if (std::memcmp(data + pos + 4, "IEND", 4) == 0 || length > size - pos - 12) break;
+        pos += 12 + length;
+    }
+    if (empty.empty()) return false;
+    without.clear();
+    size_t from = 0;
+    for (size_t at : empty) {
+        without.insert(without.end(), data + from, data + at);
+        from = at + 12;
+    }
+    without.insert(without.end(), data + from, data + size);
     return true;
 }
 
