@@ -3,6 +3,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <sstream>
 #include <vector>
 
@@ -38,6 +39,8 @@ std::string header_value(const std::string& header, const std::string& key,
 
 Shape parse_shape(const std::string& text, const std::string& path) {
     Shape shape;
+    CBNN_CHECK(text.size() >= 2 && text.front() == '(' && text.back() == ')', path,
+               ": .npy shape '", text, "' is not a tuple");
     std::string inner = text.substr(1, text.size() - 2);
     std::stringstream ss(inner);
     std::string item;
@@ -109,7 +112,16 @@ Tensor read_npy(const std::string& path) {
     const Shape shape = parse_shape(header_value(header, "shape", path), path);
 
     const size_t data_start = header_start + header_len;
-    const size_t expected = static_cast<size_t>(shape_numel(shape)) * descr.itemsize;
+    // Checked before shape_numel: a corrupt shape must not overflow int64 (undefined behaviour)
+    // or wrap around to a size that happens to match the data.
+    int64_t numel = 1;
+    for (int64_t d : shape) {
+        CBNN_CHECK(d == 0 || numel <= std::numeric_limits<int64_t>::max() /
+                                          static_cast<int64_t>(descr.itemsize) / d,
+                   path, ": .npy shape ", shape, " is too large");
+        numel *= d;
+    }
+    const size_t expected = static_cast<size_t>(numel) * descr.itemsize;
     const size_t present = bytes.size() - data_start;
     CBNN_CHECK(present == expected, path, ": .npy data has ", present, " bytes, but shape ", shape,
                " of ", descr.itemsize, "-byte elements needs ", expected,
