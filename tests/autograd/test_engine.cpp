@@ -11,9 +11,9 @@
 #include "autograd/node.h"
 #include "gtest/gtest.h"
 #include "tensor/unary.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
-#include "tests/support/expect_error.h"
 
 namespace cbnn {
 namespace {

@@ -11,8 +11,8 @@
 #include "gtest/gtest.h"
 #include "tensor/binary.h"
 #include "tensor/unary.h"
-#include "tests/support/random.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/random.h"
 
 namespace cbnn {
 namespace {

@@ -7,8 +7,8 @@
 #include "autograd/grad_mode.h"
 #include "gtest/gtest.h"
 #include "tensor/copy.h"
-#include "tests/support/tolerance.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/tolerance.h"
 
 namespace cbnn {
 namespace {

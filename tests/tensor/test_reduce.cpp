@@ -9,9 +9,9 @@
 #include "autograd/gradcheck.h"
 #include "gtest/gtest.h"
 #include "tensor/reduce.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
-#include "tests/support/expect_error.h"
 
 namespace cbnn {
 namespace {

@@ -7,9 +7,9 @@
 #include "autograd/grad_mode.h"
 #include "autograd/gradcheck.h"
 #include "gtest/gtest.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
-#include "tests/support/expect_error.h"
 
 namespace cbnn {
 namespace {
