@@ -305,38 +305,4 @@ void Loader::set_state(LoaderState state) {
     work_cv_.notify_all();
 }
 
-// ---- PinnedBuffer without CUDA: plain aligned host memory
-// ----------------------------------------
-#ifndef CBNN_WITH_CUDA
-PinnedBuffer::PinnedBuffer(size_t nbytes) : nbytes_(nbytes) {
-    if (nbytes == 0) return;
-    data_ = std::aligned_alloc(kStagingAlignment, align_up(nbytes));
-    CBNN_CHECK(data_ != nullptr, "pinned buffer: out of host memory for ", nbytes, " bytes");
-}
-PinnedBuffer::~PinnedBuffer() { release(); }
-PinnedBuffer::PinnedBuffer(PinnedBuffer&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)),
-      nbytes_(std::exchange(other.nbytes_, 0)),
-      pinned_(std::exchange(other.pinned_, false)),
-      event_(std::exchange(other.event_, nullptr)) {}
-PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
-    if (this != &other) {
-        release();
-        data_ = std::exchange(other.data_, nullptr);
-        nbytes_ = std::exchange(other.nbytes_, 0);
-        pinned_ = std::exchange(other.pinned_, false);
-        event_ = std::exchange(other.event_, nullptr);
-    }
-    return *this;
-}
-void PinnedBuffer::release() noexcept {
-    std::free(data_);
-    data_ = nullptr;
-}
-void PinnedBuffer::copy_to_device_async(void*, size_t, size_t) {
-    CBNN_FAIL("pinned buffer: this build of cbnn has no CUDA backend");
-}
-void PinnedBuffer::wait() {}
-#endif
-
 }  // namespace cbnn

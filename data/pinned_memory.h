@@ -6,11 +6,17 @@
 // at run time) the buffer is plain 64-byte-aligned host memory and is_pinned() is false.
 // copy_to_device_async queues the copy on cbnn's stream and records an event; wait() blocks until
 // the copies queued from this buffer are done, so the host may overwrite it. Definitions:
-// data/pinned_memory_cuda.cpp (CUDA builds) and data/loader.cpp (CPU-only builds).
+// data/pinned_memory.cpp (moves, destructor, and the CPU-only build) and
+// data/pinned_memory_cuda.cpp (allocation, release and copies in CUDA builds).
 
 #include <cstddef>
 
 namespace cbnn {
+
+namespace detail {
+// 64-byte-aligned host memory of at least nbytes (nbytes rounded up); throws when out of memory.
+void* aligned_host_alloc(size_t nbytes);
+}  // namespace detail
 
 class PinnedBuffer {
   public:

@@ -1,5 +1,6 @@
-// PinnedBuffer for CUDA builds (data/pinned_memory.h): cudaHostAlloc when a GPU is usable, plain
-// aligned memory otherwise; an event per buffer tracks its queued copies.
+// The CUDA half of PinnedBuffer (data/pinned_memory.h): cudaHostAlloc when a GPU is usable, plain
+// aligned memory otherwise; an event per buffer tracks its queued copies. Moves and the
+// destructor are in data/pinned_memory.cpp.
 #include <cuda_runtime_api.h>
 
 #include <cstdlib>
@@ -12,39 +13,15 @@
 
 namespace cbnn {
 
-namespace {
-constexpr size_t kAlignment = 64;
-size_t aligned_size(size_t nbytes) { return (nbytes + kAlignment - 1) / kAlignment * kAlignment; }
-}  // namespace
-
 PinnedBuffer::PinnedBuffer(size_t nbytes) : nbytes_(nbytes) {
     if (nbytes == 0) return;
     if (cuda_available()) {
         CBNN_CUDA_CHECK(cudaHostAlloc(&data_, nbytes, cudaHostAllocDefault));
         pinned_ = true;
     } else {
-        data_ = std::aligned_alloc(kAlignment, aligned_size(nbytes));
+        data_ = detail::aligned_host_alloc(nbytes);
         CBNN_CHECK(data_ != nullptr, "pinned buffer: out of host memory for ", nbytes, " bytes");
     }
-}
-
-PinnedBuffer::~PinnedBuffer() { release(); }
-
-PinnedBuffer::PinnedBuffer(PinnedBuffer&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)),
-      nbytes_(std::exchange(other.nbytes_, 0)),
-      pinned_(std::exchange(other.pinned_, false)),
-      event_(std::exchange(other.event_, nullptr)) {}
-
-PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
-    if (this != &other) {
-        release();
-        data_ = std::exchange(other.data_, nullptr);
-        nbytes_ = std::exchange(other.nbytes_, 0);
-        pinned_ = std::exchange(other.pinned_, false);
-        event_ = std::exchange(other.event_, nullptr);
-    }
-    return *this;
 }
 
 void PinnedBuffer::release() noexcept {

@@ -80,6 +80,12 @@ std::vector<Tensor> Module::parameters() const {
     return out;
 }
 
+Tensor Module::parameter(const std::string& name) const {
+    for (const auto& [n, t] : named_parameters())
+        if (n == name) return t;
+    CBNN_FAIL(type_name(), ": no parameter named '", name, "'");
+}
+
 int64_t Module::parameter_count() const {
     int64_t n = 0;
     for (const auto& [name, t] : named_parameters()) n += t.numel();

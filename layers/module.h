@@ -40,6 +40,8 @@ class Module {
     NamedTensors named_parameters() const;
     NamedTensors named_buffers() const;
     std::vector<Tensor> parameters() const;
+    // The parameter with this dotted name ("fc.bias"); throws naming it when there is none.
+    Tensor parameter(const std::string& name) const;
     int64_t parameter_count() const;  // number of elements over all parameters
     const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
         return children_;

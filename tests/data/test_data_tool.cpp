@@ -1,32 +1,20 @@
 // The cbnn-data tool, run as a user runs it: exit status and output, good and bad input.
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "gtest/gtest.h"
 #include "tests/data/data_test_support.h"
+#include "tests/support/run_tool.h"
 
 namespace cbnn {
 namespace {
 
-struct ToolRun {
-    int status;
-    std::string output;  // stdout and stderr
-};
+using testing::ToolRun;
 
 // stderr is merged into the output unless json_only (warnings go to stderr, JSON to stdout).
 ToolRun run_data_tool(const std::string& args, bool json_only = false) {
-    const std::string tool = std::string(CBNN_BINARY_DIR) + "/cbnn-data";
-    if (!std::filesystem::exists(tool)) return {-1, tool + " is not built"};
-    FILE* pipe = popen((tool + " " + args + (json_only ? " 2>/dev/null" : " 2>&1")).c_str(), "r");
-    if (pipe == nullptr) return {-1, "popen failed"};
-    std::string out;
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-    const int status = pclose(pipe);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+    return testing::run_tool("cbnn-data", args, json_only);
 }
 
 nlohmann::json run_json(const std::string& args) {

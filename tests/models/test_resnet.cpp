@@ -25,13 +25,6 @@ ResNetOptions options_for(int64_t depth, int64_t classes) {
 
 std::vector<double> values(const Tensor& t) { return t.to(DType::f64).to_vector<double>(); }
 
-Tensor parameter(const Module& m, const std::string& name) {
-    for (const auto& [n, t] : m.named_parameters())
-        if (n == name) return t;
-    ADD_FAILURE() << "no parameter " << name;
-    return Tensor();
-}
-
 struct Moments {
     double mean, stddev, max_abs;
 };
@@ -88,9 +81,9 @@ TEST(ResNet, NamesStridePlacementAndProjections) {
     EXPECT_EQ(params[params.size() - 2].second.shape(), (Shape{1000, 2048}));
     EXPECT_EQ(params.back().first, "fc.bias");
     EXPECT_TRUE(params.back().second.is_same(m.head_bias()));
-    EXPECT_EQ(parameter(m, "stage1.0.shortcut.conv.weight").shape(), (Shape{256, 64, 1, 1}));
-    EXPECT_EQ(parameter(m, "stage4.0.shortcut.conv.weight").shape(), (Shape{2048, 1024, 1, 1}));
-    EXPECT_EQ(parameter(m, "stage3.5.conv3.weight").shape(), (Shape{1024, 256, 1, 1}));
+    EXPECT_EQ(m.parameter("stage1.0.shortcut.conv.weight").shape(), (Shape{256, 64, 1, 1}));
+    EXPECT_EQ(m.parameter("stage4.0.shortcut.conv.weight").shape(), (Shape{2048, 1024, 1, 1}));
+    EXPECT_EQ(m.parameter("stage3.5.conv3.weight").shape(), (Shape{1024, 256, 1, 1}));
 
     // Only the first block of each stage projects; the stride sits on the 3x3 conv (TF TPU code).
     for (int s = 0; s < 4; ++s) {
@@ -108,16 +101,16 @@ TEST(ResNet, NamesStridePlacementAndProjections) {
 TEST(ResNet, KaimingConvsNarrowHeadAndBatchNormDefaults) {
     const ResNet& m = resnet50();
     // 2.4M draws: the sample standard deviation lies within 1% of sqrt(2 / fan_in).
-    const Moments k = moments(parameter(m, "stage4.0.conv2.weight"));
+    const Moments k = moments(m.parameter("stage4.0.conv2.weight"));
     EXPECT_NEAR(k.stddev, std::sqrt(2.0 / (512 * 9)), 0.01 * std::sqrt(2.0 / (512 * 9)));
     EXPECT_NEAR(k.mean, 0.0, 1e-4);
-    const Moments stem = moments(parameter(m, "stem.conv.weight"));
+    const Moments stem = moments(m.parameter("stem.conv.weight"));
     EXPECT_NEAR(stem.stddev, std::sqrt(2.0 / 147), 0.05 * std::sqrt(2.0 / 147));
-    const Moments fc = moments(parameter(m, "fc.weight"));
+    const Moments fc = moments(m.parameter("fc.weight"));
     EXPECT_NEAR(fc.stddev, 0.01, 1e-4);
     EXPECT_NEAR(fc.mean, 0.0, 1e-4);
     for (double b : values(m.head_bias())) ASSERT_EQ(b, 0.0);
-    for (double g : values(parameter(m, "stage2.3.bn3.weight"))) ASSERT_EQ(g, 1.0);
+    for (double g : values(m.parameter("stage2.3.bn3.weight"))) ASSERT_EQ(g, 1.0);
 }
 
 TEST(ResNet, GlorotOptionZeroLastGammaAndPriorBias) {
@@ -128,7 +121,7 @@ TEST(ResNet, GlorotOptionZeroLastGammaAndPriorBias) {
     o.head_init = HeadInit::prior;
     const ResNet m(o, gen);
     const double a = std::sqrt(6.0 / (256 * 9 + 256 * 9));
-    const Moments g = moments(parameter(m, "stage3.2.conv2.weight"));
+    const Moments g = moments(m.parameter("stage3.2.conv2.weight"));
     EXPECT_LE(g.max_abs, a);
     EXPECT_GT(g.max_abs, 0.95 * a);
     EXPECT_NEAR(g.stddev, a / std::sqrt(3.0), 0.02 * a / std::sqrt(3.0));

@@ -39,13 +39,6 @@ ResNetCifarOptions options_for(int64_t depth, int64_t classes, HeadInit head = H
 
 std::vector<double> values(const Tensor& t) { return t.to(DType::f64).to_vector<double>(); }
 
-Tensor parameter(const Module& m, const std::string& name) {
-    for (const auto& [n, t] : m.named_parameters())
-        if (n == name) return t;
-    ADD_FAILURE() << "no parameter " << name;
-    return Tensor();
-}
-
 void for_each_module(const Module& m, const std::function<void(const Module&)>& f) {
     f(m);
     for (const auto& [name, child] : m.children()) for_each_module(*child, f);
@@ -77,9 +70,9 @@ TEST(ResNetCifar, ParameterNamesAreReadable) {
     EXPECT_EQ(params[params.size() - 2].first, "fc.weight");
     EXPECT_EQ(params.back().first, "fc.bias");
     EXPECT_TRUE(params.back().second.is_same(model.head_bias()));
-    EXPECT_EQ(parameter(model, "stage2.0.conv1.weight").shape(), (Shape{32, 16, 3, 3}));
-    EXPECT_EQ(parameter(model, "stage3.0.conv1.weight").shape(), (Shape{64, 32, 3, 3}));
-    EXPECT_EQ(parameter(model, "fc.weight").shape(), (Shape{10, 64}));
+    EXPECT_EQ(model.parameter("stage2.0.conv1.weight").shape(), (Shape{32, 16, 3, 3}));
+    EXPECT_EQ(model.parameter("stage3.0.conv1.weight").shape(), (Shape{64, 32, 3, 3}));
+    EXPECT_EQ(model.parameter("fc.weight").shape(), (Shape{10, 64}));
     // Every BN has its two running statistics.
     EXPECT_EQ(model.named_buffers().size(), 2u * (1u + 15u * 2u));
     EXPECT_EQ(model.named_buffers()[0].first, "stem.bn.running_mean");
@@ -143,8 +136,8 @@ TEST(ResNetCifar, StridedBlockOfTheModelUsesTheAveragingShortcut) {
     ResNetCifar model(options_for(8, 10, HeadInit::zero, DType::f64), gen);
     {
         NoGradGuard no_grad;
-        parameter(model, "stage2.0.bn2.weight").fill_(0.0);
-        parameter(model, "stage2.0.bn2.bias").fill_(0.0);
+        model.parameter("stage2.0.bn2.weight").fill_(0.0);
+        model.parameter("stage2.0.bn2.bias").fill_(0.0);
     }
     std::vector<double> v(2 * 16 * 4 * 4);
     for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<double>(k % 256) * 0.25;
@@ -208,11 +201,11 @@ TEST(ResNetCifar, GlorotUniformConvAndDenseWeightsAndBatchNormDefaults) {
         EXPECT_NEAR(sum / n, 0.0, 4 * a / std::sqrt(3 * n));
         EXPECT_NEAR(sum2 / n, a * a / 3, 0.05 * a * a / 3);
     };
-    check_glorot(parameter(model, "stage3.4.conv2.weight"), 64 * 9, 64 * 9);
-    check_glorot(parameter(model, "stage2.0.conv1.weight"), 16 * 9, 32 * 9);
-    check_glorot(parameter(model, "stem.conv.weight"), 3 * 9, 16 * 9);
+    check_glorot(model.parameter("stage3.4.conv2.weight"), 64 * 9, 64 * 9);
+    check_glorot(model.parameter("stage2.0.conv1.weight"), 16 * 9, 32 * 9);
+    check_glorot(model.parameter("stem.conv.weight"), 3 * 9, 16 * 9);
     const double a_fc = std::sqrt(6.0 / (64 + 10));
-    for (double w : values(parameter(model, "fc.weight"))) EXPECT_LE(std::fabs(w), a_fc);
+    for (double w : values(model.parameter("fc.weight"))) EXPECT_LE(std::fabs(w), a_fc);
 
     for (const auto& [name, t] : model.named_parameters()) {
         if (name.find(".bn") == std::string::npos && name.rfind("stem.bn", 0) != 0) continue;

@@ -1,6 +1,4 @@
 // The command-line tools, run as a user runs them: exit status and output, good and bad input.
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -9,25 +7,13 @@
 #include "gtest/gtest.h"
 #include "tensor/backend.h"
 #include "tensor/npy.h"
+#include "tests/support/run_tool.h"
 
 namespace cbnn {
 namespace {
 
-struct ToolRun {
-    int status;
-    std::string output;  // stdout and stderr
-};
-
-ToolRun run(const std::string& tool, const std::string& args) {
-    const std::string cmd = std::string(CBNN_BINARY_DIR) + "/" + tool + " " + args + " 2>&1";
-    FILE* pipe = popen(cmd.c_str(), "r");
-    if (pipe == nullptr) return {-1, "popen failed"};
-    std::string out;
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-    const int status = pclose(pipe);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using testing::run_tool;
+using testing::ToolRun;
 
 std::string temp(const std::string& name) {
     const auto dir = std::filesystem::temp_directory_path() / "cbnn_test_tools";
@@ -38,8 +24,8 @@ std::string temp(const std::string& name) {
 const char* kCifar10Counts = "5000,2997,1796,1077,645,387,232,139,83,50";
 
 TEST(WeightsTool, PrintsThePaperWeightsAsJson) {
-    const ToolRun r =
-        run("cbnn-weights", std::string("--counts ") + kCifar10Counts + " --beta 0.9999 --json");
+    const ToolRun r = run_tool("cbnn-weights",
+                               std::string("--counts ") + kCifar10Counts + " --beta 0.9999 --json");
     ASSERT_EQ(r.status, 0) << r.output;
     const auto j = nlohmann::json::parse(r.output);
     const std::vector<double> expected = {0.0506, 0.0769, 0.1211, 0.1950, 0.3188,
@@ -57,19 +43,19 @@ TEST(WeightsTool, PrintsThePaperWeightsAsJson) {
 }
 
 TEST(WeightsTool, TableOutputAndBadInput) {
-    const ToolRun table = run("cbnn-weights", "--counts 10,5 --beta 0");
+    const ToolRun table = run_tool("cbnn-weights", "--counts 10,5 --beta 0");
     ASSERT_EQ(table.status, 0) << table.output;
     EXPECT_NE(table.output.find("1.000000000"), std::string::npos) << table.output;
 
-    const ToolRun zero = run("cbnn-weights", "--counts 10,0,5 --beta 0.99");
+    const ToolRun zero = run_tool("cbnn-weights", "--counts 10,0,5 --beta 0.99");
     EXPECT_NE(zero.status, 0);
     EXPECT_NE(zero.output.find("cbnn-weights:"), std::string::npos) << zero.output;
     EXPECT_NE(zero.output.find("class 1"), std::string::npos) << zero.output;
 
-    EXPECT_NE(run("cbnn-weights", "--counts 10,5 --beta 1").status, 0);
-    EXPECT_NE(run("cbnn-weights", "--counts 10,abc --beta 0.9").status, 0);
-    EXPECT_NE(run("cbnn-weights", "--beta 0.9").status, 0);  // --counts is required
-    const ToolRun help = run("cbnn-weights", "--help");
+    EXPECT_NE(run_tool("cbnn-weights", "--counts 10,5 --beta 1").status, 0);
+    EXPECT_NE(run_tool("cbnn-weights", "--counts 10,abc --beta 0.9").status, 0);
+    EXPECT_NE(run_tool("cbnn-weights", "--beta 0.9").status, 0);  // --counts is required
+    const ToolRun help = run_tool("cbnn-weights", "--help");
     EXPECT_EQ(help.status, 0);
     EXPECT_NE(help.output.find("--counts"), std::string::npos);
 }
@@ -90,7 +76,8 @@ class LossToolTest : public ::testing::Test {
 
 TEST_F(LossToolTest, FocalExampleLossAndGradient) {
     const std::string dlogits = temp("dlogits.npy");
-    const ToolRun r = run("cbnn-loss", base("focal", "--gamma 1 --json --dlogits-out " + dlogits));
+    const ToolRun r =
+        run_tool("cbnn-loss", base("focal", "--gamma 1 --json --dlogits-out " + dlogits));
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_NEAR(nlohmann::json::parse(r.output).at("loss").get<double>(), 0.705703, 1e-6);
     const std::vector<float> g = read_npy(dlogits).to_vector<float>();
@@ -111,14 +98,14 @@ TEST_F(LossToolTest, SoftmaxExampleWithInt32LabelsAndFloat64Logits) {
         out << std::string("\x93NUMPY\x01\x00", 8) << static_cast<char>(header.size()) << '\0'
             << header << std::string(4, '\0');
     }
-    const ToolRun r = run("cbnn-loss", base("softmax", "--json"));
+    const ToolRun r = run_tool("cbnn-loss", base("softmax", "--json"));
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_NEAR(nlohmann::json::parse(r.output).at("loss").get<double>(), 0.241311, 1e-6);
 }
 
 TEST_F(LossToolTest, BadFilesAndFlagsGiveOneClearMessage) {
     const auto expect_failure = [&](const std::string& args, const std::string& fragment) {
-        const ToolRun r = run("cbnn-loss", args);
+        const ToolRun r = run_tool("cbnn-loss", args);
         EXPECT_NE(r.status, 0) << args;
         EXPECT_NE(r.output.find(fragment), std::string::npos) << args << "\n" << r.output;
     };
