@@ -19,6 +19,20 @@ namespace cbnn {
 
 namespace cpu {
 
+namespace {
+// y = g (x - mean) invstd + b over channel c of (N, C, HW), in double.
+template <class T>
+void normalize_channel(const T* x, T* y, int64_t N, int64_t C, int64_t HW, int64_t c, double mean,
+                       double invstd, double g, double b) {
+    for (int64_t i = 0; i < N; ++i) {
+        for (int64_t k = 0; k < HW; ++k) {
+            const int64_t at = (i * C + c) * HW + k;
+            y[at] = static_cast<T>(g * (static_cast<double>(x[at]) - mean) * invstd + b);
+        }
+    }
+}
+}  // namespace
+
 template <class T>
 void batchnorm2d_forward_training(const T* x, const T* gamma, const T* beta, T* y, T* running_mean,
                                   T* running_var, T* save_mean, T* save_invstd, int64_t N,
@@ -46,12 +60,7 @@ void batchnorm2d_forward_training(const T* x, const T* gamma, const T* beta, T* 
         running_var[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[c]) +
                                         momentum * var * n / (n - 1.0));
         const double g = static_cast<double>(gamma[c]), b = static_cast<double>(beta[c]);
-        for (int64_t i = 0; i < N; ++i) {
-            for (int64_t k = 0; k < HW; ++k) {
-                const int64_t at = (i * C + c) * HW + k;
-                y[at] = static_cast<T>(g * (static_cast<double>(x[at]) - mean) * invstd + b);
-            }
-        }
+        normalize_channel(x, y, N, C, HW, c, mean, invstd, g, b);
     }
 }
 
@@ -64,12 +73,7 @@ void batchnorm2d_forward_inference(const T* x, const T* gamma, const T* beta, co
         const double mean = static_cast<double>(running_mean[c]);
         const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
         const double g = static_cast<double>(gamma[c]), b = static_cast<double>(beta[c]);
-        for (int64_t i = 0; i < N; ++i) {
-            for (int64_t k = 0; k < HW; ++k) {
-                const int64_t at = (i * C + c) * HW + k;
-                y[at] = static_cast<T>(g * (static_cast<double>(x[at]) - mean) * invstd + b);
-            }
-        }
+        normalize_channel(x, y, N, C, HW, c, mean, invstd, g, b);
     }
 }
 
