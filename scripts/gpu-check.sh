@@ -15,7 +15,11 @@
 #
 # Environment:
 #   CBNN_BUILD_DIR        build folder, relative to the repository root or absolute (default: build)
-#   LOGDIR                where logs go (default: $OUT when set, else ./gpu-logs)
+#   LOGDIR                where logs go (default: ./gpu-logs)
+#   OUT                   when set (the device tool's output folder, which returns at most 8
+#                         files), the whole log folder is also packed into $OUT/gpu-logs.tar.gz
+#                         and the summary copied to $OUT/summary.txt: two files, however many
+#                         benchmarks there are
 #   CBNN_TEST_TIMEOUT     seconds for the whole CUDA test binary (default: 300)
 #   CBNN_BENCH_TIMEOUT    seconds per benchmark binary (default: 120)
 #   CBNN_BENCH_MIN_TIME   --benchmark_min_time in seconds of GPU (manual) time (default: 0.01).
@@ -30,7 +34,7 @@ set -uo pipefail  # no -e: every step runs, and failures are counted instead
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-logdir=${LOGDIR:-${OUT:-./gpu-logs}}
+logdir=${LOGDIR:-./gpu-logs}
 if ! mkdir -p "$logdir" || ! logdir=$(cd "$logdir" && pwd); then
     echo "gpu-check: cannot create the log folder $logdir" >&2
     exit 1
@@ -188,4 +192,7 @@ add_summary "logs" "$logdir"
     printf '\n===== gpu-check summary =====\n'
     printf '%s\n' "${summary[@]}"
 } | tee "$logdir/summary.txt"
+if [[ -n ${OUT:-} && -d $OUT && $(cd "$OUT" && pwd) != "$logdir" ]]; then
+    tar -czf "$OUT/gpu-logs.tar.gz" -C "$logdir" . && cp "$logdir/summary.txt" "$OUT/summary.txt"
+fi
 ((failures == 0))
