@@ -287,6 +287,7 @@ namespace {
 
 constexpr double kChartWidth = 720, kChartHeight = 300;
 constexpr double kMarginLeft = 64, kMarginRight = 64, kMarginTop = 30, kMarginBottom = 46;
+constexpr double kLegendRow = 16;
 constexpr size_t kMaxMarkers = 60;  // point markers only while a curve has few points
 constexpr const char* kBlue = "#1f77b4";
 constexpr const char* kOrange = "#ff7f0e";
@@ -488,6 +489,7 @@ std::string class_accuracy_chart(const EvalResult& r) {
     f.x.hi = static_cast<double>(c) - 0.5;
     std::erase_if(f.x.ticks, [&](double t) { return t > static_cast<double>(c - 1); });
     f.y = Axis::fit(0, 1, false);
+    f.top += kLegendRow;  // the legend sits between the title and the plot
     std::ostringstream os;
     f.open(os, "Per-class test accuracy and training images per class");
     f.axes(os, "class index", "test accuracy", true);
@@ -530,15 +532,16 @@ std::string class_accuracy_chart(const EvalResult& r) {
            << (a.log ? " (log scale)" : "") << "</text>\n";
         double lx = f.left + 8;
         for (ShotGroup g : {ShotGroup::many, ShotGroup::medium, ShotGroup::few}) {
-            os << "<rect x=\"" << lx << "\" y=\"" << f.top + 6
+            os << "<rect x=\"" << lx << "\" y=\"" << f.top - kLegendRow + 2
                << "\" width=\"10\" height=\"10\" fill=\"" << group_color(g)
-               << "\"/><text class=\"legend\" x=\"" << lx + 14 << "\" y=\"" << f.top + 15 << "\">"
-               << shot_group_name(g) << "</text>";
+               << "\"/><text class=\"legend\" x=\"" << lx + 14 << "\" y=\""
+               << f.top - kLegendRow + 11 << "\">" << shot_group_name(g) << "</text>";
             lx += 80;
         }
-        os << "<line x1=\"" << lx << "\" y1=\"" << f.top + 11 << "\" x2=\"" << lx + 16 << "\" y2=\""
-           << f.top + 11 << "\" stroke=\"#222\" stroke-width=\"1.5\"/><text class=\"legend\" x=\""
-           << lx + 20 << "\" y=\"" << f.top + 15 << "\">training images</text>\n";
+        os << "<line x1=\"" << lx << "\" y1=\"" << f.top - kLegendRow + 7 << "\" x2=\"" << lx + 16
+           << "\" y2=\"" << f.top - kLegendRow + 7
+           << "\" stroke=\"#222\" stroke-width=\"1.5\"/><text class=\"legend\" x=\"" << lx + 20
+           << "\" y=\"" << f.top - kLegendRow + 11 << "\">training images</text>\n";
     }
     os << "</svg>\n";
     return os.str();
