@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Checks a run's report.html: every inline <svg> is well-formed XML, the page references nothing
+# on the network (no http(s):// URL, no <script>, <link> or @import), and, when a Chromium-family
+# browser is installed, that it loads headless and its DOM holds the charts. Without a browser
+# the browser step is skipped with a message (exit 0); any failed check exits 1.
+#
+# Usage: scripts/check-report.sh [REPORT.html | RUN_DIR]
+#   default: the example that `cbnn_tests --gtest_filter=RunWriter.WritesExampleReport` writes to
+#   $CBNN_BUILD_DIR/test-output/report-example/report.html (CBNN_BUILD_DIR defaults to build)
+set -euo pipefail
+
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$CBNN_ROOT"
+
+build_dir=${CBNN_BUILD_DIR:-build}
+report=${1:-$build_dir/test-output/report-example/report.html}
+[[ -d $report ]] && report=$report/report.html
+if [[ ! -f $report ]]; then
+    echo "check-report: $report not found (run a training, or" \
+        "$build_dir/cbnn_tests --gtest_filter=RunWriter.WritesExampleReport)" >&2
+    exit 1
+fi
+report=$(cd "$(dirname "$report")" && pwd)/$(basename "$report")
+
+cbnn_log "static checks of $report"
+python3 - "$report" <<'PY'
+import re, sys, xml.etree.ElementTree as ET
+html = open(sys.argv[1], encoding="utf-8").read()
+problems = []
+for pattern in (r"https?://", r"<script", r"<link", r"@import", r"url\("):
+    if re.search(pattern, html, re.I):
+        problems.append(f"network reference or script: {pattern}")
+svgs = re.findall(r"<svg\b.*?</svg>", html, re.S)
+if not svgs:
+    problems.append("no <svg> chart")
+for i, svg in enumerate(svgs):
+    try:
+        ET.fromstring(svg.replace("&ndash;", "-"))
+    except ET.ParseError as e:
+        problems.append(f"svg #{i} is not well-formed: {e}")
+if problems:
+    print("\n".join(problems), file=sys.stderr)
+    sys.exit(1)
+print(f"{len(svgs)} charts, {html.count('<polyline')} curves, {html.count('<table')} tables: ok")
+PY
+
+browser=""
+for name in chromium chromium-browser google-chrome google-chrome-stable chrome-headless-shell; do
+    if command -v "$name" >/dev/null 2>&1; then
+        browser=$name
+        break
+    fi
+done
+if [[ -z $browser ]]; then
+    cbnn_log "no Chromium-family browser installed: headless render check skipped"
+    exit 0
+fi
+
+cbnn_log "rendering with $browser --headless"
+dom=$(timeout 60 "$browser" --headless --disable-gpu --no-sandbox --no-first-run \
+    --dump-dom "file://$report" 2>/dev/null) || {
+    echo "check-report: $browser failed to load $report" >&2
+    exit 1
+}
+svg_in_file=$(grep -o '<svg' "$report" | wc -l)
+svg_in_dom=$(grep -o '<svg' <<<"$dom" | wc -l)
+if [[ $svg_in_dom -ne $svg_in_file ]]; then
+    echo "check-report: the browser's DOM has $svg_in_dom <svg> elements, the file $svg_in_file" >&2
+    exit 1
+fi
+cbnn_log "rendered: $svg_in_dom charts in the DOM"

@@ -1,0 +1,105 @@
+#pragma once
+// The output folder of a training run and the terminal progress line.
+//
+// Folder layout (all written by RunWriter):
+//   config.json    {"settings": <what the trainer passed>, "versions": build_versions()}
+//   metrics.jsonl  one JSON object per epoch (EpochRecord::to_json), appended and flushed line by
+//                  line so a killed run keeps every finished epoch; NaN values are written as null
+//   report.html    self-contained page (inline CSS + SVG, no scripts, no fonts, no URLs): loss,
+//                  error and LR curves, per-class test accuracy against the training count, a
+//                  many/medium/few table and a final summary; rewritten atomically (temporary
+//                  file in the same folder + rename) by write_report()
+//
+// Typical use by a trainer:
+//   RunWriter run(out_dir, resume, resume ? checkpoint_epoch : 0);
+//   run.write_config(settings_json);
+//   for each epoch e (1-based): ... run.append_epoch(record); run.write_report(&eval_result);
+//
+// Resume: RunWriter(dir, true, last_epoch) keeps the metrics.jsonl lines with epoch <= last_epoch
+// (the epochs the checkpoint covers) and drops the rest, including a torn last line, so the
+// resumed run appends without duplicates. Without resume, a folder that already holds a
+// config.json is refused with a cbnn::Error (never silently overwritten).
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "train/metrics.h"
+
+namespace cbnn::train {
+
+// One line of metrics.jsonl. Values not measured in an epoch (no test evaluation, no top-5)
+// stay NaN and are written as null. Errors and accuracies are fractions in [0, 1].
+struct EpochRecord {
+    int64_t epoch = 0;  // 1-based
+    double loss = 0.0;  // mean training loss
+    double lr = 0.0;    // learning rate at the end of the epoch
+    double train_error = 0.0;
+    double test_error = 0.0;
+    double top5 = 0.0;  // top-5 test error
+    double seconds = 0.0;
+    double images_per_second = 0.0;
+    double many = 0.0, medium = 0.0, few = 0.0;  // shot-group test accuracies
+
+    EpochRecord();  // every measured value NaN, epoch 0
+    nlohmann::json to_json() const;
+    static EpochRecord from_json(const nlohmann::json& j);  // null -> NaN; missing -> NaN
+};
+
+// cbnn version (CBNN_VERSION if the build defines it, else "unknown"), compiler, C++ standard,
+// and in CUDA builds the CUDA runtime/driver and cuDNN versions and the GPU name (absent
+// fields when no GPU); "device" is the GPU name, or the CPU model name from /proc/cpuinfo.
+nlohmann::json build_versions();
+
+// What report.html shows. last_eval may be null (no evaluation yet).
+struct ReportInput {
+    std::string title = "cbnn run";
+    nlohmann::json settings;  // shown as a key/value table (objects flattened one level)
+    std::vector<EpochRecord> epochs;
+    const EvalResult* last_eval = nullptr;
+};
+std::string render_report_html(const ReportInput& input);
+
+class RunWriter {
+  public:
+    // Creates `dir` if missing. resume == false: throws if dir/config.json exists. resume ==
+    // true: truncates metrics.jsonl to epochs <= resume_epoch and reloads them for the report.
+    RunWriter(std::filesystem::path dir, bool resume = false, int64_t resume_epoch = 0);
+
+    const std::filesystem::path& dir() const { return dir_; }
+    std::filesystem::path config_path() const { return dir_ / "config.json"; }
+    std::filesystem::path metrics_path() const { return dir_ / "metrics.jsonl"; }
+    std::filesystem::path report_path() const { return dir_ / "report.html"; }
+
+    // Writes config.json atomically: {"settings": settings, "versions": build_versions()}.
+    void write_config(const nlohmann::json& settings);
+    // Appends one line to metrics.jsonl and flushes it. Epochs must increase.
+    void append_epoch(const EpochRecord& record);
+    // Regenerates report.html atomically from the epochs so far and the given evaluation.
+    void write_report(const EvalResult* last_eval = nullptr, const std::string& title = "");
+
+    const std::vector<EpochRecord>& epochs() const { return epochs_; }
+
+  private:
+    std::filesystem::path dir_;
+    nlohmann::json settings_;
+    std::vector<EpochRecord> epochs_;
+};
+
+// Writes `contents` to `path` atomically: a temporary file in the same folder, flushed and
+// fsync'ed, then renamed over `path`. Throws cbnn::Error on failure (the temporary is removed).
+void write_file_atomic(const std::filesystem::path& path, const std::string& contents);
+
+// "epoch 12/200  batch 57/96  loss 0.8123  18,250 img/s  ETA 1:02:13". The ETA is h:mm:ss
+// (rounded to whole seconds); a negative or non-finite ETA prints "ETA --:--:--", a
+// non-finite loss "loss nan"/"loss inf", images_per_second is rounded and grouped by thousands.
+std::string format_progress(int64_t epoch, int64_t epochs, int64_t batch, int64_t batches,
+                            double loss, double images_per_second, double eta_seconds);
+// h:mm:ss of a non-negative number of seconds (e.g. 3733 -> "1:02:13").
+std::string format_duration(double seconds);
+// 18250.4 -> "18,250".
+std::string format_thousands(double value);
+
+}  // namespace cbnn::train
