@@ -10,7 +10,9 @@
 // Cost: global_grad_norm computes each gradient's sum of squares on its device with the existing
 // ops (square, sum_all) and adds them there, then reads the one total back: one host read (a
 // device sync) per call. Only when the total is not finite does it read each gradient back to
-// name the offending parameter (the run is stopping anyway).
+// name the offending parameter (the run is stopping anyway). That read is a host sync, which the
+// design keeps out of a training step: a trainer that wants an unsynchronised step calls
+// check_gradients every k steps (the loss it reads for logging is a sync already).
 //
 //   trainer:  loss = criterion(model(x), y);
 //             check_loss(loss_value, step);          // loss_value: the host copy it logs anyway
@@ -21,6 +23,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "layers/module.h"
 #include "tensor/error.h"

@@ -156,6 +156,15 @@ TEST(Sgd, StepWorksWithoutGradModeGuardAndKeepsHandles) {
     EXPECT_TRUE(autograd::grad_enabled());
 }
 
+TEST(Sgd, StepInvalidatesGraphsThatSavedTheParameter) {
+    Net net;
+    Sgd sgd(net.named_parameters(), SgdOptions{});
+    const Tensor loss = sum(net.w_ * net.w_);
+    net.w_.set_grad(vec({1.0, 1.0}));
+    sgd.step(0.1);
+    EXPECT_TRUE(throws_error([&] { loss.backward(); }, {"version"}));
+}
+
 TEST(SgdUpdate, FloatMatchesDouble) {
     const int64_t n = 1000;
     for (bool nesterov : {false, true}) {
