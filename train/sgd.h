@@ -1,0 +1,121 @@
+#pragma once
+// SGD with momentum (heavy-ball or Nesterov) and L2 weight decay, the optimiser of the paper
+// (PAPER.md 3.3: momentum 0.9, not Nesterov, for CIFAR; 3.5: Nesterov for ImageNet/iNat).
+//
+// Update of one parameter p with gradient g and momentum buffer v (dampening 0, as TF's
+// MomentumOptimizer and PyTorch's SGD; v starts at 0):
+//   d = g + wd p                       (TF l2_loss wd ||p||^2 / 2 = PyTorch weight_decay;
+//                                       PAPER.md 1.4; wd = 0 for excluded parameters)
+//   v = momentum v + d
+//   heavy-ball:  p = p - lr v
+//   Nesterov:    p = p - lr (d + momentum v)     (with the updated v, as PyTorch)
+// Layout: p, g, v contiguous, n elements, same dtype; f32/f64 on the CPU, f32 on CUDA. The scalar
+// formula (sgd_update_element) is shared by the CPU reference and the CUDA kernel; the CUDA build
+// may contract it into FMAs, so the two agree within rounding, not bit for bit.
+//
+// Usage (the trainer):
+//   SgdOptions opt;
+//   opt.momentum = 0.9;
+//   opt.weight_decay = 2e-4;
+//   opt.no_decay_names = {"fc.bias"};                       // sigmoid / focal losses
+//   opt.no_decay_names = batchnorm_parameter_names(model);  // ImageNet: + every BN parameter
+//   Sgd sgd(model.named_parameters(), opt);
+//   for (each step) {
+//       sgd.zero_grad();
+//       loss.backward();
+//       sgd.step(schedule.lr(epoch));
+//   }
+//   save(sgd.state()) ... sgd.load_state(loaded);         // checkpoints
+//
+// step() writes the parameters in place under NoGradGuard and bumps their version counters, so
+// the module's and the optimiser's handles stay valid and a graph that saved a parameter before
+// the step is detected as stale by the autograd engine.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "layers/module.h"
+#include "tensor/hd.h"
+#include "tensor/tensor.h"
+
+namespace cbnn {
+
+template <class T>
+CBNN_HD void sgd_update_element(T& p, T g, T& v, T lr, T momentum, T wd, bool nesterov) {
+    const T d = g + wd * p;
+    v = momentum * v + d;
+    p -= lr * (nesterov ? d + momentum * v : v);
+}
+
+namespace cpu {
+template <class T>
+void sgd_update(T* p, const T* g, T* v, int64_t n, T lr, T momentum, T wd, bool nesterov);
+}  // namespace cpu
+
+namespace cuda {
+// One launch per parameter (a multi-tensor launch is issue 7's job).
+void sgd_update(float* p, const float* g, float* v, int64_t n, float lr, float momentum, float wd,
+                bool nesterov);
+}  // namespace cuda
+
+namespace ops {
+// One in-place update of p and v from g (all contiguous, same shape, dtype and device). The caller
+// holds NoGradGuard if p requires grad; p's version is bumped.
+void sgd_update(const Tensor& p, const Tensor& g, const Tensor& v, double lr, double momentum,
+                double weight_decay, bool nesterov);
+}  // namespace ops
+
+struct SgdOptions {
+    double momentum = 0.9;      // in [0, 1)
+    double weight_decay = 0.0;  // >= 0
+    bool nesterov = false;      // requires momentum > 0
+    // Parameters that get no weight decay: exact dotted names ("fc.bias"), name suffixes (".bias"
+    // matches every bias), and an optional predicate on the name. A name listed in no_decay_names
+    // that the parameter set does not contain is an error (a typo would silently decay it).
+    std::vector<std::string> no_decay_names;
+    std::vector<std::string> no_decay_suffixes;
+    std::function<bool(const std::string&)> no_decay;
+};
+
+// Dotted names of every parameter of every BatchNorm2d inside `module` (for no_decay_names:
+// PAPER.md 3.5 excludes BN parameters from weight decay on ImageNet/iNat).
+std::vector<std::string> batchnorm_parameter_names(const Module& module);
+
+class Sgd {
+  public:
+    // `parameters`: a module's named_parameters() (handles; the optimiser updates them in place).
+    // Throws on invalid options (naming the value), duplicate names, non-floating or
+    // non-requires-grad tensors, and unknown no_decay_names.
+    Sgd(NamedTensors parameters, SgdOptions options);
+
+    // One update with learning rate `lr` (>= 0, finite) of every parameter that has a grad;
+    // parameters without a grad (unused in this step's graph) and their momentum are untouched.
+    void step(double lr);
+    // Drops every parameter's accumulated gradient.
+    void zero_grad();
+
+    // Whether weight decay applies to the parameter with this name.
+    bool decays(const std::string& name) const;
+    const SgdOptions& options() const { return options_; }
+    const NamedTensors& parameters() const { return parameters_; }
+
+    // The momentum buffers, one per parameter, named like the parameters (zeros for a parameter
+    // not yet stepped), on the parameters' devices. For checkpoints.
+    NamedTensors state() const;
+    // Loads buffers saved by state(): the names must be exactly the parameters' names and the
+    // shapes must match (copied to each parameter's device and dtype). Throws naming the first
+    // mismatch; nothing is changed then.
+    void load_state(const NamedTensors& state);
+
+  private:
+    Tensor& buffer_for(size_t i);
+
+    NamedTensors parameters_;
+    std::vector<bool> decay_;
+    std::vector<Tensor> momentum_;  // undefined until the first step that reaches the parameter
+    SgdOptions options_;
+};
+
+}  // namespace cbnn
