@@ -238,7 +238,10 @@ TrainResult train_cifar(const TrainConfig& c, std::ostream& log) {
                 const Tensor logits = model.forward(batch.images);
                 const Tensor loss = criterion(logits, batch.labels);
                 loss.backward();
-                if ((step + 1) % c.grad_check_every == 0) check_gradients(params, step);
+                // Also at each epoch's last step, so a non-finite update never reaches a
+                // checkpoint.
+                if ((step + 1) % c.grad_check_every == 0 || b + 1 == batches)
+                    check_gradients(params, step);
                 sgd.step(lr);
                 {
                     NoGradGuard no_grad;

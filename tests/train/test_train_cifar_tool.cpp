@@ -68,5 +68,16 @@ TEST(TrainCifarTool, SmokeRunPrintsSeedConfigAndFinalError) {
     EXPECT_TRUE(std::filesystem::exists(out + "/metrics.jsonl"));
 }
 
+TEST(TrainCifarTool, DivergenceExitsWithStatus3) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const std::string out = testing::scratch_dir("tool_diverges") + "/run";
+    const ToolRun r = run_tool(
+        kTool, "--preset smoke --epochs 1 --lr 1e30 --warmup-epochs 0 --progress-every 1 --data " +
+                   testing::data_dir() + "/cifar10-mini --out " + out);
+    EXPECT_EQ(r.status, 3) << r.output;
+    EXPECT_NE(r.output.find("cbnn-train-cifar: step "), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out + "/checkpoint.bin"));
+}
+
 }  // namespace
 }  // namespace cbnn

@@ -69,27 +69,9 @@ void expect_bitwise_equal(const NamedTensors& a, const NamedTensors& b) {
         EXPECT_EQ(bytes_of(a[i].second), bytes_of(b[i].second)) << a[i].first;
 }
 
-TEST(Trainer, TwoEpochsLowerTheLossAndFillTheRunFolder) {
-    CBNN_REQUIRE_DATA("cifar10-mini");
-    const TrainConfig c = small_config("trainer_two_epochs");
-    std::ostringstream log;
-    const TrainResult r = train_cifar(c, log);
-    ASSERT_FALSE(r.diverged) << r.message;
-    EXPECT_EQ(r.epochs_done, 2);
-    ASSERT_EQ(r.epoch_losses.size(), 2u);
-    EXPECT_LT(r.epoch_losses[1], r.epoch_losses[0]) << log.str();
-    EXPECT_GE(r.final_test_error, 0.0);
-    EXPECT_LE(r.final_test_error, 1.0);
-    EXPECT_EQ(r.final_eval.samples, 200);
-    const std::filesystem::path dir(c.out_dir);
-    EXPECT_TRUE(std::filesystem::exists(dir / "config.json"));
-    EXPECT_TRUE(std::filesystem::exists(dir / "report.html"));
-    EXPECT_TRUE(std::filesystem::exists(dir / "checkpoint.bin"));
-    EXPECT_EQ(lines_of(dir / "metrics.jsonl"), 2);
-    EXPECT_NE(log.str().find("epoch 2/2"), std::string::npos) << log.str();
-}
-
-TEST(Trainer, ResumeEqualsTheUninterruptedRun) {
+// Two epochs straight: the loss falls and the run folder is complete. Then 1 epoch + resume +
+// 1 epoch gives the same weights, BN statistics and momentum bit for bit.
+TEST(Trainer, TwoEpochsLowerTheLossAndResumeEqualsTheUninterruptedRun) {
     CBNN_REQUIRE_DATA("cifar10-mini");
     // Focal loss on a long-tailed subset: exercises the class weights, the prior head bias and
     // the fc.bias weight-decay exclusion too.
@@ -107,7 +89,20 @@ TEST(Trainer, ResumeEqualsTheUninterruptedRun) {
     };
     std::ostringstream log;
     const TrainConfig straight = configure("trainer_straight");
-    ASSERT_FALSE(train_cifar(straight, log).diverged);
+    const TrainResult r = train_cifar(straight, log);
+    ASSERT_FALSE(r.diverged) << r.message;
+    EXPECT_EQ(r.epochs_done, 2);
+    ASSERT_EQ(r.epoch_losses.size(), 2u);
+    EXPECT_LT(r.epoch_losses[1], r.epoch_losses[0]) << log.str();
+    EXPECT_GE(r.final_test_error, 0.0);
+    EXPECT_LE(r.final_test_error, 1.0);
+    EXPECT_EQ(r.final_eval.samples, 200);
+    const std::filesystem::path dir(straight.out_dir);
+    EXPECT_TRUE(std::filesystem::exists(dir / "config.json"));
+    EXPECT_TRUE(std::filesystem::exists(dir / "report.html"));
+    EXPECT_TRUE(std::filesystem::exists(dir / "checkpoint.bin"));
+    EXPECT_EQ(lines_of(dir / "metrics.jsonl"), 2);
+    EXPECT_NE(log.str().find("epoch 2/2"), std::string::npos) << log.str();
 
     TrainConfig first = configure("trainer_resumed");
     first.epochs = 1;
@@ -132,6 +127,20 @@ TEST(Trainer, ResumeEqualsTheUninterruptedRun) {
     changed.epochs = 3;
     changed.seed = 1;
     EXPECT_TRUE(testing::throws_error([&] { train_cifar(changed, log); }, {"--resume"}));
+}
+
+TEST(Trainer, DivergenceStopsTheRunWithoutACheckpoint) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    TrainConfig c = small_config("trainer_diverges");
+    c.lr = 1e30;
+    c.progress_every = 1;
+    std::ostringstream log;
+    const TrainResult r = train_cifar(c, log);
+    EXPECT_TRUE(r.diverged);
+    EXPECT_NE(r.message.find("step "), std::string::npos) << r.message;
+    EXPECT_EQ(r.epochs_done, 0);
+    EXPECT_NE(log.str().find("training diverged"), std::string::npos) << log.str();
+    EXPECT_FALSE(std::filesystem::exists(checkpoint_path(c)));
 }
 
 TEST(Trainer, BadConfigurationsAreRejected) {
