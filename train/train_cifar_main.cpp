@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "tensor/error.h"
 #include "train/trainer.h"
@@ -46,13 +47,19 @@ TrainConfig smoke_preset() {
     return c;
 }
 
-std::string default_data_dir() {
-    if (const char* env = std::getenv("CBNN_DATA_DIR")) {
-        const std::string dir = std::string(env) + "/cifar10-jpg";
-        if (std::filesystem::exists(dir)) return dir;
-    }
-    const std::string dir = "../shared/data/cifar10-jpg";
-    return std::filesystem::exists(dir) ? dir : "";
+// shared/data/<name> from $CBNN_DATA_DIR, ../shared/data (run from the repository root's build
+// folder's parent) or beside the source tree as seen from the binary (build/../../shared/data).
+std::string default_data_dir(const std::string& name) {
+    std::vector<std::filesystem::path> roots;
+    if (const char* env = std::getenv("CBNN_DATA_DIR")) roots.emplace_back(env);
+    roots.emplace_back("../shared/data");
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) roots.push_back(exe.parent_path() / "../../shared/data");
+    for (const auto& root : roots)
+        if (std::filesystem::exists(root / name, ec))
+            return (root / name).lexically_normal().string();
+    return "";
 }
 
 }  // namespace
@@ -73,12 +80,13 @@ int main(int argc, char** argv) {
     app.add_option("--preset", preset,
                    "paper: PAPER.md 3.3 (200 epochs, batch 128, lr 0.1, wd 2e-4, warm-up 5, "
                    "x0.01/x0.0001 at 160/180, depth 32); smoke: a quick CPU demo (3 epochs, "
-                   "batch 64, depth 8, warm-up 1, x0.1 at 2)")
+                   "batch 64, depth 8, warm-up 1, x0.1 at 2; data cifar10-mini by default)")
         ->check(CLI::IsMember({"paper", "smoke"}));
     app.add_option(
         "--data", c.data_dir,
         "CIFAR folder: binary files or an image folder train/<class>/, test/<class>/ "
-        "(default: $CBNN_DATA_DIR/cifar10-jpg or ../shared/data/cifar10-jpg if present)");
+        "(default: shared/data/cifar10-jpg, with --preset smoke shared/data/cifar10-mini, "
+        "looked for in $CBNN_DATA_DIR, ../shared/data and beside the source tree)");
     app.add_option("--dataset", c.dataset, "cifar10 or cifar100")
         ->check(CLI::IsMember({"cifar10", "cifar100"}))
         ->capture_default_str();
@@ -149,10 +157,10 @@ int main(int argc, char** argv) {
             for (const auto& [flag, apply] : from_preset)
                 if (app.count(flag) == 0) apply();
         }
-        if (c.data_dir.empty()) c.data_dir = default_data_dir();
-        CBNN_CHECK(!c.data_dir.empty(),
-                   "no --data given and no cifar10-jpg found in $CBNN_DATA_DIR or "
-                   "../shared/data");
+        const std::string default_data = preset == "smoke" ? "cifar10-mini" : "cifar10-jpg";
+        if (c.data_dir.empty()) c.data_dir = default_data_dir(default_data);
+        CBNN_CHECK(!c.data_dir.empty(), "no --data given and no ", default_data,
+                   " found in $CBNN_DATA_DIR, ../shared/data or the source tree's shared/data");
         c.validate();
         std::printf("seed %llu\nconfig %s\n", static_cast<unsigned long long>(c.seed),
                     c.to_json().dump(2).c_str());

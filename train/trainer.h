@@ -21,7 +21,10 @@
 // each checkpoint_every-th epoch holds model, buffers, momentum, step and loader state; resuming
 // (config.resume) from <out_dir>/checkpoint.bin continues bit for bit as the uninterrupted run on
 // the CPU. The resumed config must equal the saved one except for epochs, eval_every,
-// checkpoint_every, threads, progress_every and resume.
+// checkpoint_every, grad_check_every, progress_every, threads, data_dir, out_dir and resume.
+//
+// Epochs: an epoch is ceil(N / B) steps (the last batch may be partial); the schedule sees the
+// fractional epoch step * B / N, per step (PAPER.md 3.3).
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
