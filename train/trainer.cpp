@@ -99,7 +99,6 @@ void TrainConfig::validate() const {
                "': expected cifar10 or cifar100");
     CBNN_CHECK(!data_dir.empty(), "no data folder given");
     CBNN_CHECK(!out_dir.empty(), "no output folder given");
-    parse_loss_type(loss);
     LossConfig{parse_loss_type(loss), beta, gamma}.validate();
     CBNN_CHECK(epochs >= 1, "epochs ", epochs, ": must be >= 1");
     CBNN_CHECK(batch_size >= 1, "batch size ", batch_size, ": must be >= 1");
