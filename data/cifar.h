@@ -17,12 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "data/augment.h"  // kCifarImageBytes
 #include "data/dataset.h"
 #include "data/image_folder.h"
 
 namespace cbnn {
-
-constexpr int64_t kCifarImageBytes = 3 * 32 * 32;
 
 // Parses CIFAR records from memory: label_bytes = 1 (CIFAR-10) or 2 (CIFAR-100). Class names are
 // left empty (the caller sets them). `name` is used in error messages.

@@ -97,8 +97,10 @@ template <class T>
 CBNN_HD T philox_normal_value(const PhiloxBlock& r, T mean, T stddev) {
     const double u1 = (static_cast<double>(r.x[0]) + 1.0) * kTwoPow32Inv;
     const double u2 = static_cast<double>(r.x[1]) * kTwoPow32Inv;
-    const double z = sqrt(-2.0 * log(u1)) * cos(kTwoPi * u2);
-    return static_cast<T>(fma(static_cast<double>(stddev), z, static_cast<double>(mean)));
+    // Qualified: cbnn::log etc. (autograd/functions.h) would otherwise hide the C functions for a
+    // file that includes that header first.
+    const double z = ::sqrt(-2.0 * ::log(u1)) * ::cos(kTwoPi * u2);
+    return static_cast<T>(::fma(static_cast<double>(stddev), z, static_cast<double>(mean)));
 }
 
 }  // namespace cbnn

@@ -1,0 +1,83 @@
+// cbnn-train-cifar run as a user runs it: --help, bad flags and values, a one-epoch smoke run.
+#include <filesystem>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tests/data/data_test_support.h"
+#include "tests/support/run_tool.h"
+
+namespace cbnn {
+namespace {
+
+using testing::run_tool;
+using testing::ToolRun;
+
+const char* kTool = "cbnn-train-cifar";
+
+TEST(TrainCifarTool, HelpDocumentsEveryFlag) {
+    const ToolRun help = run_tool(kTool, "--help");
+    ASSERT_EQ(help.status, 0) << help.output;
+    for (const char* flag :
+         {"--data",          "--dataset",   "--out",         "--loss",       "--beta",
+          "--gamma",         "--epochs",    "--batch-size",  "--lr",         "--weight-decay",
+          "--warmup-epochs", "--lr-steps",  "--lr-factors",  "--seed",       "--device",
+          "--depth",         "--imbalance", "--subset-list", "--eval-every", "--resume",
+          "--threads",       "--preset",    "paper",         "smoke",        "overrides"})
+        EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
+}
+
+TEST(TrainCifarTool, BadInputGivesOneMessageAndFails) {
+    const std::string out = testing::scratch_dir("tool_bad_input");
+    const std::string data = testing::data_dir() + "/cifar10-mini";
+    const std::string base = "--data " + data + " --out " + out + "/run";
+
+    const ToolRun loss = run_tool(kTool, base + " --loss hinge");
+    EXPECT_NE(loss.status, 0);
+    EXPECT_NE(loss.output.find("hinge"), std::string::npos) << loss.output;
+
+    const ToolRun depth = run_tool(kTool, base + " --depth 10");
+    EXPECT_NE(depth.status, 0);
+    EXPECT_NE(depth.output.find("cbnn-train-cifar: depth 10"), std::string::npos) << depth.output;
+
+    const ToolRun steps = run_tool(kTool, base + " --lr-steps 1,2 --lr-factors 0.1");
+    EXPECT_NE(steps.status, 0);
+    EXPECT_NE(steps.output.find("lr-steps"), std::string::npos) << steps.output;
+
+    const ToolRun beta = run_tool(kTool, base + " --beta 1");
+    EXPECT_NE(beta.status, 0);
+    EXPECT_NE(beta.output.find("beta"), std::string::npos) << beta.output;
+
+    EXPECT_NE(run_tool(kTool, "--data " + data).status, 0);  // --out is required
+    EXPECT_NE(run_tool(kTool, base + " --epochs abc").status, 0);
+    const ToolRun missing = run_tool(kTool, "--data " + out + "/nothing --out " + out + "/r2");
+    EXPECT_NE(missing.status, 0);
+    EXPECT_NE(missing.output.find("cbnn-train-cifar:"), std::string::npos) << missing.output;
+}
+
+TEST(TrainCifarTool, SmokeRunPrintsSeedConfigAndFinalError) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const std::string out = testing::scratch_dir("tool_smoke") + "/run";
+    const ToolRun r = run_tool(kTool, "--preset smoke --epochs 1 --data " + testing::data_dir() +
+                                          "/cifar10-mini --out " + out + " --seed 3 --threads 1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("seed 3"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("\"depth\": 8"), std::string::npos) << r.output;   // from the preset
+    EXPECT_NE(r.output.find("\"epochs\": 1"), std::string::npos) << r.output;  // explicit flag wins
+    EXPECT_NE(r.output.find("final test error"), std::string::npos) << r.output;
+    EXPECT_TRUE(std::filesystem::exists(out + "/checkpoint.bin"));
+    EXPECT_TRUE(std::filesystem::exists(out + "/metrics.jsonl"));
+}
+
+TEST(TrainCifarTool, DivergenceExitsWithStatus3) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const std::string out = testing::scratch_dir("tool_diverges") + "/run";
+    const ToolRun r = run_tool(
+        kTool, "--preset smoke --epochs 1 --lr 1e30 --warmup-epochs 0 --progress-every 1 --data " +
+                   testing::data_dir() + "/cifar10-mini --out " + out);
+    EXPECT_EQ(r.status, 3) << r.output;
+    EXPECT_NE(r.output.find("cbnn-train-cifar: step "), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out + "/checkpoint.bin"));
+}
+
+}  // namespace
+}  // namespace cbnn

@@ -1,0 +1,161 @@
+// The CIFAR trainer on the CPU, on the 200-image cifar10-mini sample: the loss falls over two
+// epochs, the run folder is complete, and 1 epoch + resume + 1 epoch equals 2 epochs bit for bit.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "models/resnet_cifar.h"
+#include "tests/data/data_test_support.h"
+#include "tests/support/expect_error.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace cbnn::train {
+namespace {
+
+TrainConfig small_config(const std::string& out) {
+    TrainConfig c;
+    c.data_dir = testing::data_dir() + "/cifar10-mini";
+    c.out_dir = testing::scratch_dir(out);
+    c.depth = 8;
+    c.epochs = 2;
+    c.batch_size = 32;
+    c.lr = 0.4;  // 0.1 at batch 32
+    c.warmup_epochs = 0;
+    c.lr_steps = {};
+    c.lr_factors = {};
+    c.threads = 1;
+    return c;
+}
+
+int64_t lines_of(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    int64_t n = 0;
+    for (std::string line; std::getline(in, line);) n += line.empty() ? 0 : 1;
+    return n;
+}
+
+std::vector<uint8_t> bytes_of(const Tensor& t) {
+    const Tensor h = t.detach().cpu().contiguous();
+    const auto* p = static_cast<const uint8_t*>(h.raw_data());
+    return {p, p + h.nbytes()};
+}
+
+struct Loaded {
+    NamedTensors params, buffers, momentum;
+    nlohmann::json meta;
+};
+
+Loaded load(const TrainConfig& c) {
+    ResNetCifarOptions o;
+    o.depth = c.depth;
+    o.num_classes = 10;
+    Generator gen(99);
+    auto model = std::make_shared<ResNetCifar>(o, gen);
+    Sgd sgd(model->named_parameters(), SgdOptions{});
+    Loaded l;
+    l.meta = load_checkpoint(checkpoint_path(c), *model, sgd);
+    l.params = model->named_parameters();
+    l.buffers = model->named_buffers();
+    l.momentum = sgd.state();
+    return l;
+}
+
+void expect_bitwise_equal(const NamedTensors& a, const NamedTensors& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+        EXPECT_EQ(bytes_of(a[i].second), bytes_of(b[i].second)) << a[i].first;
+}
+
+// Two epochs straight: the loss falls and the run folder is complete. Then 1 epoch + resume +
+// 1 epoch gives the same weights, BN statistics and momentum bit for bit.
+TEST(Trainer, TwoEpochsLowerTheLossAndResumeEqualsTheUninterruptedRun) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    // Focal loss on a long-tailed subset: exercises the class weights, the prior head bias and
+    // the fc.bias weight-decay exclusion too.
+    auto configure = [](const std::string& name) {
+        TrainConfig c = small_config(name);
+        c.loss = "focal";
+        c.beta = 0.99;
+        c.gamma = 1.0;
+        c.imbalance = 5;
+        c.warmup_epochs = 1;
+        c.lr_steps = {1.5};
+        c.lr_factors = {0.1};
+        c.eval_every = 2;
+        return c;
+    };
+    std::ostringstream log;
+    const TrainConfig straight = configure("trainer_straight");
+    const TrainResult r = train_cifar(straight, log);
+    ASSERT_FALSE(r.diverged) << r.message;
+    EXPECT_EQ(r.epochs_done, 2);
+    ASSERT_EQ(r.epoch_losses.size(), 2u);
+    EXPECT_LT(r.epoch_losses[1], r.epoch_losses[0]) << log.str();
+    EXPECT_GE(r.final_test_error, 0.0);
+    EXPECT_LE(r.final_test_error, 1.0);
+    EXPECT_EQ(r.final_eval.samples, 200);
+    const std::filesystem::path dir(straight.out_dir);
+    EXPECT_TRUE(std::filesystem::exists(dir / "config.json"));
+    EXPECT_TRUE(std::filesystem::exists(dir / "report.html"));
+    EXPECT_TRUE(std::filesystem::exists(dir / "checkpoint.bin"));
+    EXPECT_EQ(lines_of(dir / "metrics.jsonl"), 2);
+    EXPECT_NE(log.str().find("epoch 2/2"), std::string::npos) << log.str();
+
+    TrainConfig first = configure("trainer_resumed");
+    first.epochs = 1;
+    ASSERT_FALSE(train_cifar(first, log).diverged);
+    TrainConfig second = first;
+    second.epochs = 2;
+    second.resume = true;
+    const TrainResult resumed = train_cifar(second, log);
+    ASSERT_FALSE(resumed.diverged);
+    EXPECT_EQ(resumed.epochs_done, 2);
+    EXPECT_EQ(lines_of(std::filesystem::path(second.out_dir) / "metrics.jsonl"), 2);
+
+    const Loaded a = load(straight), b = load(second);
+    EXPECT_EQ(a.meta.at("step"), b.meta.at("step"));
+    EXPECT_EQ(a.meta.at("loader"), b.meta.at("loader"));
+    expect_bitwise_equal(a.params, b.params);
+    expect_bitwise_equal(a.buffers, b.buffers);
+    expect_bitwise_equal(a.momentum, b.momentum);
+
+    // A resumed run must keep the settings that decide the result.
+    TrainConfig changed = second;
+    changed.epochs = 3;
+    changed.seed = 1;
+    EXPECT_TRUE(testing::throws_error([&] { train_cifar(changed, log); }, {"--resume"}));
+}
+
+TEST(Trainer, DivergenceStopsTheRunWithoutACheckpoint) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    TrainConfig c = small_config("trainer_diverges");
+    c.lr = 1e30;
+    c.progress_every = 1;
+    std::ostringstream log;
+    const TrainResult r = train_cifar(c, log);
+    EXPECT_TRUE(r.diverged);
+    EXPECT_NE(r.message.find("step "), std::string::npos) << r.message;
+    EXPECT_EQ(r.epochs_done, 0);
+    EXPECT_NE(log.str().find("training diverged"), std::string::npos) << log.str();
+    EXPECT_FALSE(std::filesystem::exists(checkpoint_path(c)));
+}
+
+TEST(Trainer, BadConfigurationsAreRejected) {
+    TrainConfig c;
+    c.data_dir = "x";
+    c.out_dir = "y";
+    c.depth = 10;
+    EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"depth 10"}));
+    c.depth = 8;
+    c.loss = "hinge";
+    EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"hinge"}));
+    c.loss = "softmax";
+    c.lr_factors = {0.1};
+    EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"lr-steps"}));
+}
+
+}  // namespace
+}  // namespace cbnn::train

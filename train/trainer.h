@@ -1,0 +1,88 @@
+#pragma once
+// The CIFAR training loop (PAPER.md 3.3): a long-tailed CIFAR-10/100 training set, ResNet-(6n+2),
+// a class-balanced loss, SGD with momentum, the warm-up + multistep schedule computed per step,
+// evaluation, the run folder (train/report.h) and checkpoints (train/checkpoint.h).
+//
+//   TrainConfig config;                  // every field has the paper's default
+//   config.data_dir = "shared/data/cifar10-jpg";
+//   config.out_dir = "runs/cb_focal";
+//   TrainResult r = train_cifar(config, std::cerr);
+//
+// Per step (no host synchronisation inside a step): forward, loss, backward, SGD step with
+// lr = schedule.lr(step * B / N); the batch loss is added to a device-side running sum. Every
+// progress_every steps and at the end of each epoch the sum is read (one sync) for the progress
+// line, and checked for NaN/Inf (train/guard.h check_loss: any non-finite batch loss since the last
+// read makes the sum non-finite); every grad_check_every steps the gradient norm is checked. A
+// DivergenceError stops the run: the message is logged, TrainResult::diverged is set and the last
+// checkpoint written (from a finite epoch) is kept.
+//
+// Determinism and resume: data order and augmentation are pure functions of (seed, epoch, batch)
+// (data/loader.h), the model is initialised from Generator(seed), and the checkpoint written after
+// each checkpoint_every-th epoch holds model, buffers, momentum, step and loader state; resuming
+// (config.resume) from <out_dir>/checkpoint.bin continues bit for bit as the uninterrupted run on
+// the CPU. The resumed config must equal the saved one except for epochs, eval_every,
+// checkpoint_every, grad_check_every, progress_every, threads, data_dir, out_dir and resume.
+//
+// Epochs: an epoch is ceil(N / B) steps (the last batch may be partial); the schedule sees the
+// fractional epoch step * B / N, per step (PAPER.md 3.3).
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "train/metrics.h"
+
+namespace cbnn::train {
+
+struct TrainConfig {
+    std::string data_dir;             // CIFAR binary files or image folder
+    std::string dataset = "cifar10";  // cifar10 | cifar100
+    std::string out_dir;              // run folder
+    std::string loss = "softmax";     // softmax | sigmoid | focal
+    double beta = 0.0;                // class-balanced beta in [0, 1); 0: unweighted
+    double gamma = 0.0;               // focal gamma >= 0
+    int64_t epochs = 200;             //
+    int64_t batch_size = 128;         //
+    double lr = 0.1;                  // base LR at batch 128 (scaled by batch_size / 128)
+    double weight_decay = 2e-4;       //
+    double warmup_epochs = 5.0;       //
+    std::vector<double> lr_steps = {160, 180};
+    std::vector<double> lr_factors = {0.01, 0.0001};  // relative to the base LR
+    uint64_t seed = 0;
+    std::string device = "cpu";     // cpu | cuda | cuda:N
+    int64_t depth = 32;             // 6n + 2
+    double imbalance = 1.0;         // IF >= 1; 1: the training set as it is
+    std::string subset_list;        // a list file instead of --imbalance
+    int64_t eval_every = 1;         // epochs between test evaluations (and at the end)
+    int64_t checkpoint_every = 1;   // epochs between checkpoints (and at the end)
+    int64_t grad_check_every = 50;  // steps between gradient-norm checks
+    int64_t progress_every = 20;    // steps between progress lines (and at epoch ends)
+    bool resume = false;
+    int threads = 2;  // loader worker threads (0: in the training thread)
+
+    // Throws a cbnn::Error naming the first bad value.
+    void validate() const;
+    int64_t num_classes() const { return dataset == "cifar100" ? 100 : 10; }
+    nlohmann::json to_json() const;
+};
+
+struct TrainResult {
+    int64_t epochs_done = 0;  // completed epochs (counting those before a resume)
+    int64_t steps_done = 0;
+    bool diverged = false;
+    std::string message;            // the divergence message when diverged
+    double final_test_error = 0.0;  // NaN when never evaluated
+    EvalResult final_eval;
+    std::vector<double> epoch_losses;  // mean training loss of each epoch run in this call
+    std::vector<int64_t> train_counts;
+};
+
+// Runs (or resumes) the configured training; progress and summaries go to `log`.
+TrainResult train_cifar(const TrainConfig& config, std::ostream& log);
+
+// <out_dir>/checkpoint.bin
+std::string checkpoint_path(const TrainConfig& config);
+
+}  // namespace cbnn::train
