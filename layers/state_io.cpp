@@ -166,33 +166,8 @@ Entry read_entry(Reader& r, uint64_t index) {
 
 // Every entry of the file, after the header and checksum checks.
 std::vector<Entry> read_file_entries(const std::vector<uint8_t>& bytes, const std::string& prefix) {
-    const size_t size = bytes.size();
-    if (size > 0 &&
-        std::memcmp(bytes.data(), kStateMagic, std::min(size, sizeof(kStateMagic))) != 0) {
-        CBNN_FAIL(prefix, "not a cbnn state file (it does not start with \"CBNNSTAT\")");
-    }
-    if (size < kHeaderBytes + kChecksumBytes) {
-        CBNN_FAIL(prefix, "truncated: ", size, " bytes, a state file has at least ",
-                  kHeaderBytes + kChecksumBytes);
-    }
-    uint32_t version;
-    std::memcpy(&version, bytes.data() + 8, sizeof(version));
-    if (version != kStateFormatVersion) {
-        CBNN_FAIL(prefix, "format version ", version, ", this build reads version ",
-                  kStateFormatVersion);
-    }
-    const size_t body = size - kChecksumBytes;
-    uint64_t stored;
-    std::memcpy(&stored, bytes.data() + body, sizeof(stored));
-    const uint64_t computed = fnv1a64(bytes.data(), body);
-    if (stored != computed) {
-        char hex[80];
-        std::snprintf(hex, sizeof(hex), "stored 0x%016llx, computed 0x%016llx",
-                      static_cast<unsigned long long>(stored),
-                      static_cast<unsigned long long>(computed));
-        CBNN_FAIL(prefix, "corrupt or truncated: checksum mismatch (", hex, ")");
-    }
-
+    const size_t body = check_container(bytes, kStateMagic, kStateFormatVersion,
+                                        kHeaderBytes + kChecksumBytes, "cbnn state file", prefix);
     Reader r(bytes, body, prefix);
     r.take(12, "header");
     const uint64_t count = r.get<uint64_t>("entry count");
@@ -268,6 +243,34 @@ uint64_t fnv1a64(const uint8_t* data, size_t n) {
         h *= 0x100000001b3ULL;
     }
     return h;
+}
+
+size_t check_container(const std::vector<uint8_t>& bytes, const char (&magic)[8], uint32_t version,
+                       size_t minimum_size, const std::string& kind, const std::string& prefix) {
+    const size_t size = bytes.size();
+    if (size > 0 && std::memcmp(bytes.data(), magic, std::min(size, sizeof(magic))) != 0) {
+        CBNN_FAIL(prefix, "not a ", kind, " (it does not start with \"", std::string(magic, 8),
+                  "\")");
+    }
+    if (size < minimum_size)
+        CBNN_FAIL(prefix, "truncated: ", size, " bytes, a ", kind, " has at least ", minimum_size);
+    uint32_t stored_version;
+    std::memcpy(&stored_version, bytes.data() + 8, sizeof(stored_version));
+    if (stored_version != version)
+        CBNN_FAIL(prefix, "format version ", stored_version, ", this build reads version ",
+                  version);
+    const size_t body = size - sizeof(uint64_t);
+    uint64_t stored;
+    std::memcpy(&stored, bytes.data() + body, sizeof(stored));
+    const uint64_t computed = fnv1a64(bytes.data(), body);
+    if (stored != computed) {
+        char hex[80];
+        std::snprintf(hex, sizeof(hex), "stored 0x%016llx, computed 0x%016llx",
+                      static_cast<unsigned long long>(stored),
+                      static_cast<unsigned long long>(computed));
+        CBNN_FAIL(prefix, "corrupt or truncated: checksum mismatch (", hex, ")");
+    }
+    return body;
 }
 
 std::vector<uint8_t> serialize_state(const Module& module) {

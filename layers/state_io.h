@@ -50,6 +50,14 @@ inline constexpr uint32_t kStateFormatVersion = 1;
 // FNV-1a 64 of n bytes: the checksum of the format.
 uint64_t fnv1a64(const uint8_t* data, size_t n);
 
+// The checks every cbnn container file (this format, train/checkpoint.h's) starts with: the
+// 8-byte magic, at least `minimum_size` bytes, the u32 format version at offset 8, and the
+// trailing FNV-1a 64 checksum. Returns the size of the body (everything before the checksum);
+// failures throw "<prefix>not a <kind> (it does not start with "<magic>")", "truncated: ...",
+// "format version ...", "corrupt or truncated: checksum mismatch (...)".
+size_t check_container(const std::vector<uint8_t>& bytes, const char (&magic)[8], uint32_t version,
+                       size_t minimum_size, const std::string& kind, const std::string& prefix);
+
 // The file's bytes, in memory.
 std::vector<uint8_t> serialize_state(const Module& module);
 // Checks and loads bytes in the format above; `source` names them in error messages.

@@ -133,30 +133,9 @@ std::vector<uint8_t> serialize_checkpoint(const Module& model, const Sgd& optimi
 nlohmann::json deserialize_checkpoint(const std::vector<uint8_t>& bytes, Module& model,
                                       Sgd& optimizer, const std::string& source) {
     const std::string prefix = "load_checkpoint: '" + source + "': ";
-    const size_t size = bytes.size();
-    if (size > 0 &&
-        std::memcmp(bytes.data(), kCheckpointMagic, std::min(size, sizeof(kCheckpointMagic))) != 0)
-        CBNN_FAIL(prefix, "not a cbnn checkpoint (it does not start with \"CBNNCKPT\")");
     constexpr size_t kMinimum = 8 + 4 + 8 + 8 + 8 + kChecksumBytes;
-    if (size < kMinimum)
-        CBNN_FAIL(prefix, "truncated: ", size, " bytes, a checkpoint has at least ", kMinimum);
-    uint32_t version;
-    std::memcpy(&version, bytes.data() + 8, sizeof(version));
-    if (version != kCheckpointVersion)
-        CBNN_FAIL(prefix, "format version ", version, ", this build reads version ",
-                  kCheckpointVersion);
-    const size_t body = size - kChecksumBytes;
-    uint64_t stored;
-    std::memcpy(&stored, bytes.data() + body, sizeof(stored));
-    const uint64_t computed = fnv1a64(bytes.data(), body);
-    if (stored != computed) {
-        char hex[80];
-        std::snprintf(hex, sizeof(hex), "stored 0x%016llx, computed 0x%016llx",
-                      static_cast<unsigned long long>(stored),
-                      static_cast<unsigned long long>(computed));
-        CBNN_FAIL(prefix, "corrupt or truncated: checksum mismatch (", hex, ")");
-    }
-
+    const size_t body = check_container(bytes, kCheckpointMagic, kCheckpointVersion, kMinimum,
+                                        "cbnn checkpoint", prefix);
     Reader r(bytes, body, prefix);
     r.take(12, "header");
     const uint64_t meta_length = r.get<uint64_t>("meta length");
