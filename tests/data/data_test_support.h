@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/support/scratch.h"
 
 namespace cbnn::testing {
 
@@ -32,14 +33,6 @@ inline bool have_data(const std::string& sub) {
             GTEST_SKIP() << "real data " << ::cbnn::testing::data_dir() << "/" << (sub) \
                          << " not found (set CBNN_DATA_DIR to the shared/data folder)"; \
     } while (0)
-
-// A fresh, empty scratch folder for one test.
-inline std::string scratch_dir(const std::string& name) {
-    const auto dir = std::filesystem::temp_directory_path() / "cbnn_test_data" / name;
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-    return dir.string();
-}
 
 inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());

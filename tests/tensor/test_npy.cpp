@@ -6,17 +6,14 @@
 
 #include "gtest/gtest.h"
 #include "tensor/npy.h"
+#include "tests/support/scratch.h"
 
 namespace cbnn {
 namespace {
 
 class NpyTest : public ::testing::Test {
   protected:
-    std::string path(const std::string& name) {
-        const auto dir = std::filesystem::temp_directory_path() / "cbnn_test_npy";
-        std::filesystem::create_directories(dir);
-        return (dir / name).string();
-    }
+    std::string path(const std::string& name) { return testing::scratch_path("npy", name); }
     // magic, version 1.0, little-endian header length, header text padded as NumPy pads it.
     std::string write_raw(const std::string& name, const std::string& dict, const std::string& data,
                           char major = 1) {

@@ -8,6 +8,7 @@
 #include "tensor/backend.h"
 #include "tensor/npy.h"
 #include "tests/support/run_tool.h"
+#include "tests/support/scratch.h"
 
 namespace cbnn {
 namespace {
@@ -15,11 +16,7 @@ namespace {
 using testing::run_tool;
 using testing::ToolRun;
 
-std::string temp(const std::string& name) {
-    const auto dir = std::filesystem::temp_directory_path() / "cbnn_test_tools";
-    std::filesystem::create_directories(dir);
-    return (dir / name).string();
-}
+std::string temp(const std::string& name) { return testing::scratch_path("tools", name); }
 
 const char* kCifar10Counts = "5000,2997,1796,1077,645,387,232,139,83,50";
 

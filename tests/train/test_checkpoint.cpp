@@ -10,6 +10,7 @@
 #include "models/resnet_cifar.h"
 #include "tensor/rng.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/scratch.h"
 #include "train/checkpoint.h"
 
 namespace cbnn::train {
@@ -17,11 +18,7 @@ namespace {
 
 using testing::throws_error;
 
-std::string temp(const std::string& name) {
-    const auto dir = std::filesystem::temp_directory_path() / "cbnn_test_checkpoint";
-    std::filesystem::create_directories(dir);
-    return (dir / name).string();
-}
+std::string temp(const std::string& name) { return testing::scratch_path("checkpoint", name); }
 
 ResNetCifar make_model(uint64_t seed, int64_t classes = 10) {
     ResNetCifarOptions o;

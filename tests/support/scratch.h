@@ -1,0 +1,29 @@
+#pragma once
+// Scratch folders for tests that write files. The folder name carries the process id: CTest runs
+// each test in its own process, two at a time (-j2), and tests must never share a file.
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+namespace cbnn::testing {
+
+// A fresh, empty folder <tmp>/cbnn_test_<pid>/<name>.
+inline std::string scratch_dir(const std::string& name) {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("cbnn_test_" + std::to_string(::getpid())) / name;
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir.string();
+}
+
+// <tmp>/cbnn_test_<pid>/<group>/<file>, creating the folder (without emptying it).
+inline std::string scratch_path(const std::string& group, const std::string& file) {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("cbnn_test_" + std::to_string(::getpid())) / group;
+    std::filesystem::create_directories(dir);
+    return (dir / file).string();
+}
+
+}  // namespace cbnn::testing
