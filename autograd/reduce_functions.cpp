@@ -17,7 +17,7 @@ namespace {
 // g has the reduced shape (dim dropped, or kept as 1; no dims at all for dim = -1); returns g
 // broadcast back to `shape`.
 Tensor expand_back(const Tensor& g_in, const Shape& shape, int64_t dim) {
-    const Tensor g = g_in.is_contiguous() ? g_in : ops::contiguous_copy(g_in);
+    const Tensor g = ops::dense(g_in);
     Tensor out = Tensor::empty(shape, g.dtype(), g.device());
     if (dim < 0) {
         ops::copy_into(out, g);  // a 0-d gradient broadcasts to any shape

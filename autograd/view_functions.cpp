@@ -34,7 +34,7 @@ Tensor record(const char* name, const Tensor& x, Tensor y, F backward) {
     return y;
 }
 
-Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : ops::contiguous_copy(t); }
+using ops::dense;
 
 Shape infer_shape(const Shape& requested, int64_t numel, const char* op) {
     Shape shape = requested;
@@ -69,9 +69,7 @@ Tensor Tensor::view(const Shape& requested) const {
                   [from](const Tensor& g) { return dense(g).view(from); });
 }
 
-Tensor Tensor::reshape(const Shape& requested) const {
-    return is_contiguous() ? view(requested) : contiguous().view(requested);
-}
+Tensor Tensor::reshape(const Shape& requested) const { return contiguous().view(requested); }
 
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
     if (dim() == 0) return reshape({1});

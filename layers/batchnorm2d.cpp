@@ -160,7 +160,7 @@ void check_running_stat(const Tensor& t, const char* name, const char* op) {
                " must be contiguous (it is updated in place), got ", t.description());
 }
 
-Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : ops::contiguous_copy(t); }
+using ops::dense;
 
 // Sum over (N, H, W) of an (N, C, H, W) tensor: (C).
 Tensor channel_sum(const Tensor& t) { return ops::sum(ops::sum(ops::sum(t, 3), 2), 0); }

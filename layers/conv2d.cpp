@@ -235,8 +235,6 @@ namespace ops {
 
 namespace {
 
-Tensor contiguous(const Tensor& t) { return t.is_contiguous() ? t : contiguous_copy(t); }
-
 // The checks shared by every conv2d op function on its tensor operands: defined, same floating
 // dtype, same device, f32 on CUDA.
 void check_operands(const char* op, std::initializer_list<std::pair<const char*, Tensor>> ts) {
@@ -270,8 +268,8 @@ Tensor conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in
         CBNN_CHECK(b_in.shape() == Shape{s.K}, "conv2d: bias has shape ", b_in.shape(),
                    ", expected [", s.K, "] (one per output channel of weight ", w_in.shape(), ")");
     }
-    const Tensor x = contiguous(x_in), w = contiguous(w_in);
-    const Tensor b = b_in.defined() ? contiguous(b_in) : Tensor();
+    const Tensor x = dense(x_in), w = dense(w_in);
+    const Tensor b = b_in.defined() ? dense(b_in) : Tensor();
     Tensor y = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device());
     if (y.numel() == 0) return y;
     if (x.is_cuda()) {
@@ -293,7 +291,7 @@ Tensor conv2d_backward_data(const Tensor& dy_in, const Tensor& w_in, const Shape
     check_operands(op, {{"dy", dy_in}, {"weight", w_in}});
     const Conv2dShape s = conv2d_shape(x_shape, w_in.shape(), stride, padding);
     check_dy(dy_in, s, op);
-    const Tensor dy = contiguous(dy_in), w = contiguous(w_in);
+    const Tensor dy = dense(dy_in), w = dense(w_in);
     Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
     if (dx.numel() == 0) return dx;
     if (dy.is_cuda()) {
@@ -313,7 +311,7 @@ Tensor conv2d_backward_filter(const Tensor& x_in, const Tensor& dy_in, const Sha
     check_operands(op, {{"input", x_in}, {"dy", dy_in}});
     const Conv2dShape s = conv2d_shape(x_in.shape(), w_shape, stride, padding);
     check_dy(dy_in, s, op);
-    const Tensor x = contiguous(x_in), dy = contiguous(dy_in);
+    const Tensor x = dense(x_in), dy = dense(dy_in);
     Tensor dw = Tensor::empty(w_shape, x.dtype(), x.device());
     if (s.N == 0) return dw.zero_();
     if (x.is_cuda()) {
@@ -331,7 +329,7 @@ Tensor conv2d_backward_bias(const Tensor& dy_in) {
     const char* op = "conv2d backward bias";
     check_operands(op, {{"dy", dy_in}});
     CBNN_CHECK(dy_in.dim() == 4, op, ": expected dy of rank 4 (N, K, P, Q), got ", dy_in.shape());
-    const Tensor dy = contiguous(dy_in);
+    const Tensor dy = dense(dy_in);
     // Only N, K, P, Q are read by the bias kernels.
     const Conv2dShape s{dy.size(0), 0, 0, 0, dy.size(1), 0, 0, 1, 0, dy.size(2), dy.size(3)};
     Tensor db = Tensor::empty({s.K}, dy.dtype(), dy.device());

@@ -133,8 +133,6 @@ namespace ops {
 
 namespace {
 
-Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : contiguous_copy(t); }
-
 void check_input(const Tensor& x, const char* op) {
     check_defined(x, op);
     CBNN_CHECK(is_floating(x.dtype()), op, ": expected an f32 or f64 input, got ", x.description());

@@ -69,8 +69,6 @@ namespace ops {
 
 namespace {
 
-Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : contiguous_copy(t); }
-
 void check_inputs(const Tensor& logits, const Tensor& labels, const Tensor& weights) {
     constexpr const char* op = "class_balanced_loss";
     check_defined(logits, op);

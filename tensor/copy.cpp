@@ -48,13 +48,15 @@ Tensor cast(const Tensor& src, DType dtype) {
 
 Tensor contiguous_copy(const Tensor& src) { return cast(src, src.dtype()); }
 
+Tensor dense(const Tensor& src) { return src.is_contiguous() ? src : contiguous_copy(src); }
+
 Tensor to_device(const Tensor& src, Device device) {
     check_defined(src, "to");
     if (src.device() == device) return src;
-    const Tensor dense = src.is_contiguous() ? src : contiguous_copy(src);
+    const Tensor from = dense(src);
     Tensor out = Tensor::empty(src.shape(), src.dtype(), device);
     CBNN_ON_CUDA(
-        cuda::copy_bytes(out.raw_data(), device, dense.raw_data(), dense.device(), dense.nbytes()));
+        cuda::copy_bytes(out.raw_data(), device, from.raw_data(), from.device(), from.nbytes()));
     return out;
 }
 

@@ -30,8 +30,11 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 }  // namespace cuda
 
 namespace ops {
-// A contiguous copy on the same device, with dtype `dtype` (the source's when omitted).
+// A contiguous copy on the same device, with the source's dtype.
 Tensor contiguous_copy(const Tensor& src);
+// `src` itself when it is contiguous, else contiguous_copy(src): what kernels that take dense
+// pointers need. Records no graph (Tensor::contiguous() is the differentiable twin).
+Tensor dense(const Tensor& src);
 Tensor cast(const Tensor& src, DType dtype);
 Tensor to_device(const Tensor& src, Device device);
 // Writes src (broadcast to dst's shape, converted to dst's dtype, from any device) into dst,

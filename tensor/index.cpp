@@ -122,8 +122,6 @@ namespace ops {
 
 namespace {
 
-Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : ops::contiguous_copy(t); }
-
 // What an index selects from, for error messages: "dimension 1 (size 3) of x f32[2, 3] cpu".
 struct IndexTarget {
     const char* op;

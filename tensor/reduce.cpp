@@ -78,8 +78,6 @@ ReduceGeometry geometry(const Tensor& x, int64_t dim, bool keepdim, const char* 
     return g;
 }
 
-Tensor dense(const Tensor& x) { return x.is_contiguous() ? x : contiguous_copy(x); }
-
 }  // namespace
 
 Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {

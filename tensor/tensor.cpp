@@ -117,8 +117,7 @@ template <class T>
 std::vector<T> Tensor::to_vector() const {
     CBNN_CHECK(dtype() == dtype_of<T>(), "tensor: to_vector<", dtype_of<T>(), ">() called on ",
                description());
-    const Tensor host =
-        ops::to_device(is_contiguous() ? *this : ops::contiguous_copy(*this), Device::cpu());
+    const Tensor host = ops::to_device(ops::dense(*this), Device::cpu());
     const T* p = host.data<T>();
     return std::vector<T>(p, p + numel());
 }

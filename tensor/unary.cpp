@@ -41,7 +41,7 @@ Tensor unary(UnaryOp op, const Tensor& x_in, double alpha) {
     const char* name = unary_op_name(op);
     check_defined(x_in, name);
     check_cuda_float(x_in, name);
-    const Tensor x = x_in.is_contiguous() ? x_in : contiguous_copy(x_in);
+    const Tensor x = dense(x_in);
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     if (x.is_cuda()) {
         CBNN_ON_CUDA(cuda::unary_forward(op, x.data<float>(), y.data<float>(), x.numel(),
@@ -60,9 +60,9 @@ Tensor unary_backward(UnaryOp op, const Tensor& x_in, const Tensor& y_in, const 
     CBNN_CHECK(x_in.shape() == dy_in.shape() && y_in.shape() == dy_in.shape(), name,
                " backward: shapes differ: x ", x_in.shape(), ", y ", y_in.shape(), ", dy ",
                dy_in.shape());
-    const Tensor x = x_in.is_contiguous() ? x_in : contiguous_copy(x_in);
-    const Tensor y = y_in.is_contiguous() ? y_in : contiguous_copy(y_in);
-    const Tensor dy = dy_in.is_contiguous() ? dy_in : contiguous_copy(dy_in);
+    const Tensor x = dense(x_in);
+    const Tensor y = dense(y_in);
+    const Tensor dy = dense(dy_in);
     Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
     if (x.is_cuda()) {
         CBNN_ON_CUDA(cuda::unary_backward(op, x.data<float>(), y.data<float>(), dy.data<float>(),

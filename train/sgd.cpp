@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "autograd/grad_mode.h"
+#include "tensor/copy.h"
 #include "tensor/dispatch.h"
 
 namespace cbnn {
@@ -165,9 +166,8 @@ void Sgd::step(double lr) {
         CBNN_CHECK(g.shape() == p.shape() && g.device() == p.device() && g.dtype() == p.dtype(),
                    "sgd: gradient of '", name, "' is ", g.description(), ", parameter is ",
                    p.description());
-        ops::sgd_update(p, g.is_contiguous() ? g : g.contiguous(), buffer_for(i), lr,
-                        options_.momentum, decay_[i] ? options_.weight_decay : 0.0,
-                        options_.nesterov);
+        ops::sgd_update(p, ops::dense(g), buffer_for(i), lr, options_.momentum,
+                        decay_[i] ? options_.weight_decay : 0.0, options_.nesterov);
     }
 }
 
