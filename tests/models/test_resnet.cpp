@@ -9,6 +9,7 @@
 #include "models/resnet.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/random.h"
+#include "tests/support/tolerance.h"
 
 namespace cbnn {
 namespace {
@@ -23,13 +24,11 @@ ResNetOptions options_for(int64_t depth, int64_t classes) {
     return o;
 }
 
-std::vector<double> values(const Tensor& t) { return t.to(DType::f64).to_vector<double>(); }
-
 struct Moments {
     double mean, stddev, max_abs;
 };
 Moments moments(const Tensor& t) {
-    const std::vector<double> v = values(t);
+    const std::vector<double> v = testing::host_values(t);
     double s = 0.0, s2 = 0.0, m = 0.0;
     for (double x : v) {
         s += x;
@@ -109,8 +108,8 @@ TEST(ResNet, KaimingConvsNarrowHeadAndBatchNormDefaults) {
     const Moments fc = moments(m.parameter("fc.weight"));
     EXPECT_NEAR(fc.stddev, 0.01, 1e-4);
     EXPECT_NEAR(fc.mean, 0.0, 1e-4);
-    for (double b : values(m.head_bias())) ASSERT_EQ(b, 0.0);
-    for (double g : values(m.parameter("stage2.3.bn3.weight"))) ASSERT_EQ(g, 1.0);
+    for (double b : testing::host_values(m.head_bias())) ASSERT_EQ(b, 0.0);
+    for (double g : testing::host_values(m.parameter("stage2.3.bn3.weight"))) ASSERT_EQ(g, 1.0);
 }
 
 TEST(ResNet, GlorotOptionZeroLastGammaAndPriorBias) {
@@ -131,11 +130,11 @@ TEST(ResNet, GlorotOptionZeroLastGammaAndPriorBias) {
                            name.find(".bn1.weight") != std::string::npos ||
                            name.find(".bn2.weight") != std::string::npos;
         if (!gamma) continue;
-        for (double x : values(t)) ASSERT_EQ(x, last_gamma ? 0.0 : 1.0) << name;
+        for (double x : testing::host_values(t)) ASSERT_EQ(x, last_gamma ? 0.0 : 1.0) << name;
     }
     const float want = static_cast<float>(-std::log(99.0));
-    for (double b : values(m.head_bias())) ASSERT_EQ(b, want);
-    EXPECT_NEAR(values(m.head_bias())[0], -4.5951, 5e-5);
+    for (double b : testing::host_values(m.head_bias())) ASSERT_EQ(b, want);
+    EXPECT_NEAR(testing::host_values(m.head_bias())[0], -4.5951, 5e-5);
 }
 
 TEST(ResNet, Resnet50ForwardOnATinyInput) {
@@ -144,7 +143,7 @@ TEST(ResNet, Resnet50ForwardOnATinyInput) {
     const Tensor x = random_tensor({1, 3, 64, 64}, -1, 1, 5, DType::f32);
     const Tensor y = m.forward(x);
     EXPECT_EQ(y.shape(), (Shape{1, 10}));
-    for (double v : values(y)) EXPECT_TRUE(std::isfinite(v));
+    for (double v : testing::host_values(y)) EXPECT_TRUE(std::isfinite(v));
     EXPECT_TRUE(throws_error(
         [&] {
             m.forward(Tensor::zeros({1, 3, 16, 16}));

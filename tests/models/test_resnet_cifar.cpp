@@ -37,8 +37,6 @@ ResNetCifarOptions options_for(int64_t depth, int64_t classes, HeadInit head = H
     return o;
 }
 
-std::vector<double> values(const Tensor& t) { return t.to(DType::f64).to_vector<double>(); }
-
 void for_each_module(const Module& m, const std::function<void(const Module&)>& f) {
     f(m);
     for (const auto& [name, child] : m.children()) for_each_module(*child, f);
@@ -175,12 +173,12 @@ TEST(ResNetCifar, HeadBiasInitialisation) {
     for (int64_t classes : {10, 100}) {
         ResNetCifar prior(options_for(8, classes, HeadInit::prior), gen);
         const float want = static_cast<float>(-std::log(static_cast<double>(classes - 1)));
-        for (double b : values(prior.head_bias())) EXPECT_EQ(b, want);
+        for (double b : testing::host_values(prior.head_bias())) EXPECT_EQ(b, want);
         ResNetCifar zero(options_for(8, classes), gen);
-        for (double b : values(zero.head_bias())) EXPECT_EQ(b, 0.0);
+        for (double b : testing::host_values(zero.head_bias())) EXPECT_EQ(b, 0.0);
     }
     ResNetCifar c10(options_for(8, 10, HeadInit::prior), gen);
-    EXPECT_NEAR(values(c10.head_bias())[0], -2.1972, 5e-5);
+    EXPECT_NEAR(testing::host_values(c10.head_bias())[0], -2.1972, 5e-5);
 }
 
 TEST(ResNetCifar, GlorotUniformConvAndDenseWeightsAndBatchNormDefaults) {
@@ -188,7 +186,7 @@ TEST(ResNetCifar, GlorotUniformConvAndDenseWeightsAndBatchNormDefaults) {
     ResNetCifar model(options_for(32, 10), gen);
     const auto check_glorot = [](const Tensor& w, double fan_in, double fan_out) {
         const double a = std::sqrt(6.0 / (fan_in + fan_out));
-        const std::vector<double> v = values(w);
+        const std::vector<double> v = testing::host_values(w);
         double max_abs = 0.0, sum = 0.0, sum2 = 0.0;
         for (double x : v) {
             max_abs = std::max(max_abs, std::fabs(x));
@@ -205,16 +203,17 @@ TEST(ResNetCifar, GlorotUniformConvAndDenseWeightsAndBatchNormDefaults) {
     check_glorot(model.parameter("stage2.0.conv1.weight"), 16 * 9, 32 * 9);
     check_glorot(model.parameter("stem.conv.weight"), 3 * 9, 16 * 9);
     const double a_fc = std::sqrt(6.0 / (64 + 10));
-    for (double w : values(model.parameter("fc.weight"))) EXPECT_LE(std::fabs(w), a_fc);
+    for (double w : testing::host_values(model.parameter("fc.weight")))
+        EXPECT_LE(std::fabs(w), a_fc);
 
     for (const auto& [name, t] : model.named_parameters()) {
         if (name.find(".bn") == std::string::npos && name.rfind("stem.bn", 0) != 0) continue;
         const bool gamma = name.size() > 7 && name.substr(name.size() - 7) == ".weight";
-        for (double x : values(t)) ASSERT_EQ(x, gamma ? 1.0 : 0.0) << name;
+        for (double x : testing::host_values(t)) ASSERT_EQ(x, gamma ? 1.0 : 0.0) << name;
     }
     for (const auto& [name, t] : model.named_buffers()) {
         const bool var = name.find("running_var") != std::string::npos;
-        for (double x : values(t)) ASSERT_EQ(x, var ? 1.0 : 0.0) << name;
+        for (double x : testing::host_values(t)) ASSERT_EQ(x, var ? 1.0 : 0.0) << name;
     }
     for_each_module(model, [](const Module& m) {
         if (const auto* bn = dynamic_cast<const BatchNorm2d*>(&m)) {
@@ -239,16 +238,17 @@ TEST(ResNetCifar, TrainAndEvalReachEveryBatchNorm) {
     // Evaluation uses running statistics: a sample's logits do not depend on its batch, and the
     // statistics do not move.
     const Tensor x = random_tensor({4, 3, 16, 16}, -1, 1, 8, DType::f32);
-    const std::vector<double> before = values(model.named_buffers()[0].second);
-    const std::vector<double> batch = values(model.forward(x));
-    const std::vector<double> alone = values(model.forward(x.narrow(0, 2, 1).contiguous()));
+    const std::vector<double> before = testing::host_values(model.named_buffers()[0].second);
+    const std::vector<double> batch = testing::host_values(model.forward(x));
+    const std::vector<double> alone =
+        testing::host_values(model.forward(x.narrow(0, 2, 1).contiguous()));
     for (int j = 0; j < 10; ++j) EXPECT_EQ(alone[j], batch[2 * 10 + j]);
-    EXPECT_EQ(values(model.named_buffers()[0].second), before);
+    EXPECT_EQ(testing::host_values(model.named_buffers()[0].second), before);
 
     model.train();
     for_each_module(model, [](const Module& m) { EXPECT_TRUE(m.is_training()) << m.type_name(); });
     model.forward(x);
-    EXPECT_NE(values(model.named_buffers()[0].second), before);
+    EXPECT_NE(testing::host_values(model.named_buffers()[0].second), before);
 }
 
 TEST(ResNetCifar, SameSeedSameWeightsAndStateRoundTrip) {
@@ -260,8 +260,9 @@ TEST(ResNetCifar, SameSeedSameWeightsAndStateRoundTrip) {
                        pc = c.named_parameters();
     ASSERT_EQ(pa.size(), pb.size());
     for (size_t i = 0; i < pa.size(); ++i)
-        EXPECT_EQ(values(pa[i].second), values(pb[i].second)) << pa[i].first;
-    EXPECT_NE(values(pa[0].second), values(pc[0].second));
+        EXPECT_EQ(testing::host_values(pa[i].second), testing::host_values(pb[i].second))
+            << pa[i].first;
+    EXPECT_NE(testing::host_values(pa[0].second), testing::host_values(pc[0].second));
 
     // Move a's running statistics away from their initial values, then copy its state into c.
     const Tensor x = random_tensor({4, 3, 16, 16}, -1, 1, 9, DType::f32);
@@ -269,10 +270,11 @@ TEST(ResNetCifar, SameSeedSameWeightsAndStateRoundTrip) {
     a.forward(x * 0.5);
     deserialize_state(c, serialize_state(a));
     for (size_t i = 0; i < pa.size(); ++i)
-        EXPECT_EQ(values(pa[i].second), values(pc[i].second)) << pa[i].first;
+        EXPECT_EQ(testing::host_values(pa[i].second), testing::host_values(pc[i].second))
+            << pa[i].first;
     a.eval();
     c.eval();
-    EXPECT_EQ(values(a.forward(x)), values(c.forward(x)));
+    EXPECT_EQ(testing::host_values(a.forward(x)), testing::host_values(c.forward(x)));
     // A model of another shape refuses the state, naming the entry.
     ResNetCifar d(options_for(8, 100), g3);
     EXPECT_TRUE(throws_error([&] { deserialize_state(d, serialize_state(a)); }, {"fc.weight"}));
@@ -306,7 +308,7 @@ TEST(ResNetCifar, GradcheckFloat64ThroughTheWholeNetwork) {
     std::vector<std::vector<double>> grads;
     for (const Tensor& p : params) {
         ASSERT_TRUE(p.grad().defined());
-        grads.push_back(values(p.grad()));
+        grads.push_back(testing::host_values(p.grad()));
     }
     std::mt19937_64 rng(13);
     std::uniform_real_distribution<double> uniform(-1.0, 1.0);
@@ -319,14 +321,14 @@ TEST(ResNetCifar, GradcheckFloat64ThroughTheWholeNetwork) {
                 e = uniform(rng);
                 norm2 += e * e;
             }
-            for (double e : values(p)) scale = std::max(scale, std::fabs(e));
+            for (double e : testing::host_values(p)) scale = std::max(scale, std::fabs(e));
             dir.push_back(Tensor::from_vector<double>(v, p.shape()));
         }
         const double norm = std::sqrt(norm2);
         const double h = 1e-6 * scale;
         double analytic = 0.0;
         for (size_t i = 0; i < params.size(); ++i) {
-            const std::vector<double> v = values(dir[i]);
+            const std::vector<double> v = testing::host_values(dir[i]);
             for (size_t j = 0; j < v.size(); ++j) analytic += grads[i][j] * v[j] / norm;
         }
         const auto shift = [&](double amount) {

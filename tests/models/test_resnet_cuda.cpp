@@ -18,6 +18,7 @@
 #include "models/resnet_cifar.h"
 #include "tests/support/gpu.h"
 #include "tests/support/random.h"
+#include "tests/support/tolerance.h"
 
 namespace cbnn {
 namespace {
@@ -25,11 +26,9 @@ namespace {
 using testing::random_labels;
 using testing::random_tensor;
 
-std::vector<double> values(const Tensor& t) { return t.cpu().to(DType::f64).to_vector<double>(); }
-
 ::testing::AssertionResult relative_close(const Tensor& cuda, const Tensor& cpu, double bound,
                                           const std::string& what) {
-    const std::vector<double> a = values(cuda), b = values(cpu);
+    const std::vector<double> a = testing::host_values(cuda), b = testing::host_values(cpu);
     if (a.size() != b.size()) return ::testing::AssertionFailure() << what << ": sizes differ";
     double diff2 = 0.0, ref2 = 0.0;
     for (size_t i = 0; i < a.size(); ++i) {

@@ -4,6 +4,10 @@
 
 namespace cbnn::testing {
 
+std::vector<double> host_values(const Tensor& t) {
+    return t.cpu().to(DType::f64).to_vector<double>();
+}
+
 ::testing::AssertionResult all_close(const std::vector<double>& actual,
                                      const std::vector<double>& expected, Tolerance tol) {
     if (actual.size() != expected.size()) {
@@ -41,8 +45,7 @@ namespace cbnn::testing {
         return ::testing::AssertionFailure()
                << "shapes differ: " << actual.shape() << " vs " << expected.shape();
     }
-    return all_close(actual.cpu().to(DType::f64).to_vector<double>(),
-                     expected.cpu().to(DType::f64).to_vector<double>(), tol);
+    return all_close(host_values(actual), host_values(expected), tol);
 }
 
 }  // namespace cbnn::testing

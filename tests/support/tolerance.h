@@ -33,6 +33,9 @@ inline Tolerance f32_sum_tolerance(int64_t terms) {
     return {1e-5, 1e-4 + static_cast<double>(terms) * 6e-8};
 }
 
+// The elements of t as doubles, row-major, copied to the host whatever its device and dtype.
+std::vector<double> host_values(const Tensor& t);
+
 // Compares every element (after converting both to f64 on the CPU); reports the worst element.
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, Tolerance tol);
 ::testing::AssertionResult all_close(const std::vector<double>& actual,

@@ -31,8 +31,6 @@ Tensor idx(const std::vector<int64_t>& v, const Shape& shape) {
 Tensor f64(const std::vector<double>& v, const Shape& shape) {
     return Tensor::from_vector<double>(v, shape);
 }
-std::vector<double> values(const Tensor& t) { return t.to(DType::f64).to_vector<double>(); }
-
 // x[a][b][c] = a * 6 + b * 2 + c, shape (2, 3, 2).
 Tensor x232(DType dtype = DType::f64) { return Tensor::arange(12, dtype).view({2, 3, 2}); }
 
@@ -52,27 +50,29 @@ TEST(Gather, HandComputedDim0AndDim1) {
     const Tensor x = f64({1, 2, 3, 4, 5, 6}, {2, 3});
     const Tensor y1 = gather(x, 1, idx({2, 0, 1, 1}, {2, 2}));
     EXPECT_EQ(y1.shape(), (Shape{2, 2}));
-    EXPECT_EQ(values(y1), (std::vector<double>{3, 1, 5, 5}));
+    EXPECT_EQ(testing::host_values(y1), (std::vector<double>{3, 1, 5, 5}));
     // Along dim 0 a column picks its row.
-    EXPECT_EQ(values(gather(x, 0, idx({1, 1, 0, 0, 0, 1}, {2, 3}))),
+    EXPECT_EQ(testing::host_values(gather(x, 0, idx({1, 1, 0, 0, 0, 1}, {2, 3}))),
               (std::vector<double>{4, 5, 3, 1, 2, 6}));
-    EXPECT_EQ(values(gather(x, 0, idx({1, 0, 1}, {1, 3}))), (std::vector<double>{4, 2, 6}));
+    EXPECT_EQ(testing::host_values(gather(x, 0, idx({1, 0, 1}, {1, 3}))),
+              (std::vector<double>{4, 2, 6}));
     // Negative dim counts from the end; the losses' pattern gather(logits, 1, labels.unsqueeze(1)).
     const Tensor labels = idx({2, 0}, {2});
     const Tensor picked = gather(x, -1, labels.unsqueeze(1));
     EXPECT_EQ(picked.shape(), (Shape{2, 1}));
-    EXPECT_EQ(values(picked), (std::vector<double>{3, 4}));
+    EXPECT_EQ(testing::host_values(picked), (std::vector<double>{3, 4}));
 }
 
 TEST(Gather, IndexMayBeSmallerOutsideDimAndAnySizeAlongDim) {
     const Tensor x = f64({1, 2, 3, 4, 5, 6}, {2, 3});
     // PyTorch semantics: index.size(d) <= x.size(d) for d != dim, any size along dim.
-    EXPECT_EQ(values(gather(x, 1, idx({1}, {1, 1}))), (std::vector<double>{2}));
-    EXPECT_EQ(values(gather(x, 1, idx({0, 2, 2, 1}, {1, 4}))), (std::vector<double>{1, 3, 3, 2}));
-    EXPECT_EQ(values(gather(x, 0, idx({1, 0}, {1, 2}))), (std::vector<double>{4, 2}));
+    EXPECT_EQ(testing::host_values(gather(x, 1, idx({1}, {1, 1}))), (std::vector<double>{2}));
+    EXPECT_EQ(testing::host_values(gather(x, 1, idx({0, 2, 2, 1}, {1, 4}))),
+              (std::vector<double>{1, 3, 3, 2}));
+    EXPECT_EQ(testing::host_values(gather(x, 0, idx({1, 0}, {1, 2}))), (std::vector<double>{4, 2}));
     const Tensor y = gather(x232(), 2, idx({1, 1, 0, 0, 1, 0}, {1, 2, 3}));
     EXPECT_EQ(y.shape(), (Shape{1, 2, 3}));
-    EXPECT_EQ(values(y), (std::vector<double>{1, 1, 0, 2, 3, 2}));
+    EXPECT_EQ(testing::host_values(y), (std::vector<double>{1, 1, 0, 2, 3, 2}));
     // Empty index: empty result of the index's shape.
     EXPECT_EQ(gather(x, 1, Tensor::zeros({2, 0}, DType::i64)).shape(), (Shape{2, 0}));
 }
@@ -82,12 +82,12 @@ TEST(Gather, HandComputed3DForwardAndBackward) {
     // out[a][k][c] = x[a][index[a][k][c]][c] = a * 6 + index * 2 + c
     const Tensor y = gather(x232(), 1, index);
     EXPECT_EQ(y.shape(), (Shape{2, 2, 2}));
-    EXPECT_EQ(values(y), (std::vector<double>{4, 1, 2, 3, 6, 11, 10, 11}));
+    EXPECT_EQ(testing::host_values(y), (std::vector<double>{4, 1, 2, 3, 6, 11, 10, 11}));
     // dy[a][k][c] = 1 + a * 4 + k * 2 + c; dx[a][r][c] = sum of dy[a][k][c] over index == r.
     const Tensor g = Tensor::arange(8, DType::f64).view({2, 2, 2}) + 1.0;
     const Tensor dx = backward_of(x232(), g, [&](const Tensor& x) { return gather(x, 1, index); });
     EXPECT_EQ(dx.shape(), (Shape{2, 3, 2}));
-    EXPECT_EQ(values(dx), (std::vector<double>{0, 2, 3, 4, 1, 0, 5, 0, 0, 0, 7, 14}));
+    EXPECT_EQ(testing::host_values(dx), (std::vector<double>{0, 2, 3, 4, 1, 0, 5, 0, 0, 0, 7, 14}));
 }
 
 TEST(Gather, BackwardWithSmallerIndexFillsOnlyTheLeadingBlock) {
@@ -96,7 +96,7 @@ TEST(Gather, BackwardWithSmallerIndexFillsOnlyTheLeadingBlock) {
     const Tensor dx = backward_of(x, f64({1, 10, 100}, {1, 3}),
                                   [&](const Tensor& t) { return gather(t, 1, index); });
     EXPECT_EQ(dx.shape(), (Shape{2, 3}));
-    EXPECT_EQ(values(dx), (std::vector<double>{100, 0, 11, 0, 0, 0}));
+    EXPECT_EQ(testing::host_values(dx), (std::vector<double>{100, 0, 11, 0, 0, 0}));
 }
 
 TEST(Gather, NonContiguousOperandsGiveTheSameResult) {
@@ -121,9 +121,9 @@ TEST(Gather, ScatterAddOpHandComputed) {
     const Tensor src = f64({1, 2, 3, 4, 5, 6}, {2, 3});
     const Tensor out = ops::scatter_add(src, 1, idx({0, 0, 2, 1, 1, 1}, {2, 3}), Shape{2, 4});
     EXPECT_EQ(out.shape(), (Shape{2, 4}));
-    EXPECT_EQ(values(out), (std::vector<double>{3, 0, 3, 0, 0, 15, 0, 0}));
+    EXPECT_EQ(testing::host_values(out), (std::vector<double>{3, 0, 3, 0, 0, 15, 0, 0}));
     const Tensor out0 = ops::scatter_add(f64({1, 2}, {1, 2}), 0, idx({2, 2}, {1, 2}), Shape{3, 3});
-    EXPECT_EQ(values(out0), (std::vector<double>{0, 0, 0, 0, 0, 0, 1, 2, 0}));
+    EXPECT_EQ(testing::host_values(out0), (std::vector<double>{0, 0, 0, 0, 0, 0, 1, 2, 0}));
 }
 
 TEST(Gather, GradcheckFloat64WithRepeatedIndices) {
@@ -160,20 +160,20 @@ TEST(IndexSelect, HandComputedDim0Dim1AndRepeats) {
     const Tensor x = f64({1, 2, 3, 4, 5, 6}, {2, 3});
     const Tensor y0 = index_select(x, 0, idx({1, 1, 0}, {3}));
     EXPECT_EQ(y0.shape(), (Shape{3, 3}));
-    EXPECT_EQ(values(y0), (std::vector<double>{4, 5, 6, 4, 5, 6, 1, 2, 3}));
+    EXPECT_EQ(testing::host_values(y0), (std::vector<double>{4, 5, 6, 4, 5, 6, 1, 2, 3}));
     const Tensor y1 = index_select(x, 1, idx({2, 0, 2, 2}, {4}));
     EXPECT_EQ(y1.shape(), (Shape{2, 4}));
-    EXPECT_EQ(values(y1), (std::vector<double>{3, 1, 3, 3, 6, 4, 6, 6}));
+    EXPECT_EQ(testing::host_values(y1), (std::vector<double>{3, 1, 3, 3, 6, 4, 6, 6}));
     EXPECT_EQ(index_select(x, -1, Tensor::zeros({0}, DType::i64)).shape(), (Shape{2, 0}));
 }
 
 TEST(IndexSelect, HandComputed3D) {
     const Tensor y = index_select(x232(), 1, idx({2, 0}, {2}));
     EXPECT_EQ(y.shape(), (Shape{2, 2, 2}));
-    EXPECT_EQ(values(y), (std::vector<double>{4, 5, 0, 1, 10, 11, 6, 7}));
-    EXPECT_EQ(values(index_select(x232(), 0, idx({1}, {1}))),
+    EXPECT_EQ(testing::host_values(y), (std::vector<double>{4, 5, 0, 1, 10, 11, 6, 7}));
+    EXPECT_EQ(testing::host_values(index_select(x232(), 0, idx({1}, {1}))),
               (std::vector<double>{6, 7, 8, 9, 10, 11}));
-    EXPECT_EQ(values(index_select(x232(), 2, idx({1, 1, 0}, {3}))),
+    EXPECT_EQ(testing::host_values(index_select(x232(), 2, idx({1, 1, 0}, {3}))),
               (std::vector<double>{1, 1, 0, 3, 3, 2, 5, 5, 4, 7, 7, 6, 9, 9, 8, 11, 11, 10}));
 }
 
@@ -181,22 +181,23 @@ TEST(IndexSelect, BackwardAccumulatesRepeatedIndices) {
     // Class weights w (C) gathered by labels (N).
     const Tensor w = f64({0.5, 1, 2, 4}, {4});
     const Tensor labels = idx({3, 0, 3, 1, 3}, {5});
-    EXPECT_EQ(values(index_select(w, 0, labels)), (std::vector<double>{4, 0.5, 4, 1, 4}));
+    EXPECT_EQ(testing::host_values(index_select(w, 0, labels)),
+              (std::vector<double>{4, 0.5, 4, 1, 4}));
     const Tensor dw = backward_of(w, f64({1, 10, 100, 1000, 10000}, {5}),
                                   [&](const Tensor& t) { return index_select(t, 0, labels); });
-    EXPECT_EQ(values(dw), (std::vector<double>{10, 1000, 0, 10101}));
+    EXPECT_EQ(testing::host_values(dw), (std::vector<double>{10, 1000, 0, 10101}));
     // dim 1: dx[o][r] = sum of dy[o][j] over index[j] == r.
     const Tensor index = idx({2, 0, 2, 2}, {4});
     const Tensor dx =
         backward_of(f64({1, 2, 3, 4, 5, 6}, {2, 3}), f64({1, 2, 3, 4, 5, 6, 7, 8}, {2, 4}),
                     [&](const Tensor& t) { return index_select(t, 1, index); });
-    EXPECT_EQ(values(dx), (std::vector<double>{2, 0, 8, 6, 0, 20}));
+    EXPECT_EQ(testing::host_values(dx), (std::vector<double>{2, 0, 8, 6, 0, 20}));
 }
 
 TEST(IndexSelect, IndexAddOpHandComputed) {
     const Tensor out =
         ops::index_add(f64({1, 2, 3, 4, 5, 6}, {3, 2}), 0, idx({1, 1, 0}, {3}), Shape{3, 2});
-    EXPECT_EQ(values(out), (std::vector<double>{5, 6, 4, 6, 0, 0}));
+    EXPECT_EQ(testing::host_values(out), (std::vector<double>{5, 6, 4, 6, 0, 0}));
 }
 
 TEST(IndexSelect, GradcheckFloat64WithRepeatedIndices) {

@@ -44,8 +44,6 @@ Tensor vec(std::vector<double> v) {
     return Tensor::from_vector<double>(v, {n});
 }
 
-std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
-
 TEST(Sgd, HeavyBallWithWeightDecayHandComputed) {
     Net net;
     SgdOptions opt;
@@ -56,12 +54,13 @@ TEST(Sgd, HeavyBallWithWeightDecayHandComputed) {
     // d = g + wd p = [0.51, 0.23]; v = d; p = [1, -2] - 0.1 v.
     net.w_.set_grad(vec({0.5, 0.25}));
     sgd.step(0.1);
-    EXPECT_TRUE(all_close(values(net.w_), {0.949, -2.023}, kF64Exact));
+    EXPECT_TRUE(all_close(testing::host_values(net.w_), {0.949, -2.023}, kF64Exact));
     EXPECT_GT(net.w_.version(), version);
     // d = [0.50949, 0.22977]; v = 0.9 [0.51, 0.23] + d = [0.96849, 0.43677].
     sgd.step(0.1);
-    EXPECT_TRUE(all_close(values(net.w_), {0.852151, -2.066677}, kF64Exact));
-    EXPECT_TRUE(all_close(values(sgd.state()[0].second), {0.96849, 0.43677}, kF64Exact));
+    EXPECT_TRUE(all_close(testing::host_values(net.w_), {0.852151, -2.066677}, kF64Exact));
+    EXPECT_TRUE(
+        all_close(testing::host_values(sgd.state()[0].second), {0.96849, 0.43677}, kF64Exact));
 }
 
 TEST(Sgd, NesterovHandComputed) {
@@ -73,10 +72,10 @@ TEST(Sgd, NesterovHandComputed) {
     net.w_.set_grad(vec({0.5, 0.25}));
     // v = g; p -= 0.1 (g + 0.9 v) = 0.19 g.
     sgd.step(0.1);
-    EXPECT_TRUE(all_close(values(net.w_), {0.905, -2.0475}, kF64Exact));
+    EXPECT_TRUE(all_close(testing::host_values(net.w_), {0.905, -2.0475}, kF64Exact));
     // v = 1.9 g; p -= 0.1 (g + 0.9 * 1.9 g) = 0.271 g.
     sgd.step(0.1);
-    EXPECT_TRUE(all_close(values(net.w_), {0.7695, -2.11525}, kF64Exact));
+    EXPECT_TRUE(all_close(testing::host_values(net.w_), {0.7695, -2.11525}, kF64Exact));
 }
 
 TEST(Sgd, ZeroMomentumIsPlainGradientDescent) {
@@ -87,7 +86,7 @@ TEST(Sgd, ZeroMomentumIsPlainGradientDescent) {
     Sgd sgd(net.named_parameters(), opt);
     net.w_.set_grad(vec({1.0, 1.0}));
     sgd.step(0.5);  // p -= 0.5 (1 + 0.5 p)
-    EXPECT_TRUE(all_close(values(net.w_), {0.25, -2.0}, kF64Exact));
+    EXPECT_TRUE(all_close(testing::host_values(net.w_), {0.25, -2.0}, kF64Exact));
 }
 
 TEST(Sgd, ExcludedNamesGetNoWeightDecay) {
@@ -108,12 +107,13 @@ TEST(Sgd, ExcludedNamesGetNoWeightDecay) {
     // With a zero gradient only weight decay moves a parameter.
     for (const auto& [name, p] : net.named_parameters())
         p.set_grad(Tensor::zeros(p.shape(), p.dtype()));
-    const std::vector<double> w0 = values(net.w_), bias0 = values(net.bias_);
-    const std::vector<double> fc_bias0 = values(net.parameter("fc.bias"));
+    const std::vector<double> w0 = testing::host_values(net.w_),
+                              bias0 = testing::host_values(net.bias_);
+    const std::vector<double> fc_bias0 = testing::host_values(net.parameter("fc.bias"));
     sgd.step(1.0);
-    EXPECT_EQ(values(net.bias_), bias0);
-    EXPECT_EQ(values(net.parameter("fc.bias")), fc_bias0);
-    EXPECT_TRUE(all_close(values(net.w_), {w0[0] * 0.9, w0[1] * 0.9}, kF64Exact));
+    EXPECT_EQ(testing::host_values(net.bias_), bias0);
+    EXPECT_EQ(testing::host_values(net.parameter("fc.bias")), fc_bias0);
+    EXPECT_TRUE(all_close(testing::host_values(net.w_), {w0[0] * 0.9, w0[1] * 0.9}, kF64Exact));
 }
 
 TEST(Sgd, BatchNormParameterNames) {
@@ -133,13 +133,13 @@ TEST(Sgd, ParametersWithoutGradAreUntouched) {
     SgdOptions opt;
     opt.weight_decay = 0.1;
     Sgd sgd(net.named_parameters(), opt);
-    const std::vector<double> bias0 = values(net.bias_);
+    const std::vector<double> bias0 = testing::host_values(net.bias_);
     const uint64_t bias_version = net.bias_.version();
     net.w_.set_grad(vec({1.0, 1.0}));
     sgd.step(0.1);
-    EXPECT_EQ(values(net.bias_), bias0);
+    EXPECT_EQ(testing::host_values(net.bias_), bias0);
     EXPECT_EQ(net.bias_.version(), bias_version);
-    EXPECT_EQ(values(sgd.state()[1].second), (std::vector<double>{0.0, 0.0}));
+    EXPECT_EQ(testing::host_values(sgd.state()[1].second), (std::vector<double>{0.0, 0.0}));
     sgd.zero_grad();
     EXPECT_FALSE(net.w_.grad().defined());
 }
@@ -246,8 +246,8 @@ TEST(Sgd, StateRoundTripContinuesIdentically) {
         sgd_a.step(0.05);
         sgd_b.step(0.05);
     }
-    EXPECT_EQ(values(a.w_), values(b.w_));
-    EXPECT_EQ(values(a.bias_), values(b.bias_));
+    EXPECT_EQ(testing::host_values(a.w_), testing::host_values(b.w_));
+    EXPECT_EQ(testing::host_values(a.bias_), testing::host_values(b.bias_));
     // load_state copies: the loaded buffers do not alias the saved tensors.
     EXPECT_FALSE(sgd_b.state()[0].second.shares_storage(saved[0].second));
 }
