@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "tensor/error.h"
+#include "tensor/file_io.h"
 
 namespace cbnn {
 namespace fs = std::filesystem;
@@ -17,12 +18,7 @@ const std::vector<std::string> kCifar10Names = {"airplane", "automobile", "bird"
 std::vector<uint8_t> read_file(const fs::path& path) {
     std::error_code ec;
     CBNN_CHECK(fs::is_regular_file(path, ec), "CIFAR file ", path.string(), " does not exist");
-    std::ifstream in(path, std::ios::binary);
-    CBNN_CHECK(in.good(), "cannot open CIFAR file ", path.string());
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                               std::istreambuf_iterator<char>());
-    CBNN_CHECK(!in.bad(), "cannot read CIFAR file ", path.string());
-    return bytes;
+    return read_file_bytes(path.string(), "CIFAR file");
 }
 
 // Non-empty lines of a names file, trailing '\r' and spaces removed.

@@ -13,20 +13,12 @@
 
 #include "data/stb_guard.h"
 #include "tensor/error.h"
+#include "tensor/file_io.h"
 
 namespace cbnn {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<uint8_t> read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    CBNN_CHECK(in.good(), "cannot open image ", path);
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                               std::istreambuf_iterator<char>());
-    CBNN_CHECK(!in.bad(), "cannot read image ", path);
-    return bytes;
-}
 
 // Runs body(i) for i in [0, n) on `threads` threads; indices are handed out one at a time so a
 // slow file does not hold back a whole chunk. body must not throw.
@@ -106,7 +98,7 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& n
 }
 
 Image decode_image(const std::string& path, ImageLayout layout) {
-    const std::vector<uint8_t> bytes = read_bytes(path);
+    const std::vector<uint8_t> bytes = read_file_bytes(path, "image");
     return decode_image_memory(bytes.data(), bytes.size(), path, layout);
 }
 
@@ -222,7 +214,7 @@ ImageList check_image_headers(const ImageList& list, const DecodeOptions& option
     parallel_for(n, options.threads, [&](int64_t i) {
         const std::string path = list.path(i);
         try {
-            const std::vector<uint8_t> bytes = read_bytes(path);
+            const std::vector<uint8_t> bytes = read_file_bytes(path, "image");
             int w = 0, h = 0, c = 0;
             CBNN_CHECK(!bytes.empty() && bytes.size() <= static_cast<size_t>(INT32_MAX), "image ",
                        path, " is empty or too large");

@@ -1,19 +1,14 @@
 #include "layers/state_io.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "autograd/grad_mode.h"
 #include "tensor/copy.h"
+#include "tensor/file_io.h"
 
 namespace cbnn {
 
@@ -212,28 +207,6 @@ void check_matches(const std::vector<Entry>& file, const std::vector<Entry>& mod
     }
 }
 
-std::string errno_text() { return std::strerror(errno); }
-
-void write_all(int fd, const std::vector<uint8_t>& bytes, const std::string& tmp) {
-    size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) CBNN_FAIL("save_state: cannot write '", tmp, "': ", errno_text());
-        done += static_cast<size_t>(n);
-    }
-}
-
-// Best effort: makes the rename itself durable. Failure here loses nothing already written.
-void sync_directory_of(const std::string& path) {
-    std::filesystem::path dir = std::filesystem::path(path).parent_path();
-    if (dir.empty()) dir = std::filesystem::path(".");
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    ::fsync(fd);
-    ::close(fd);
-}
-
 }  // namespace
 
 uint64_t fnv1a64(const uint8_t* data, size_t n) {
@@ -314,40 +287,11 @@ void deserialize_state(Module& module, const std::vector<uint8_t>& bytes,
 
 void save_state(const Module& module, const std::string& path) {
     const std::vector<uint8_t> bytes = serialize_state(module);
-    const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) CBNN_FAIL("save_state: cannot create '", tmp, "': ", errno_text());
-    try {
-        write_all(fd, bytes, tmp);
-        if (::fsync(fd) != 0) CBNN_FAIL("save_state: cannot sync '", tmp, "': ", errno_text());
-    } catch (...) {
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    if (::close(fd) != 0) {
-        const std::string why = errno_text();
-        ::unlink(tmp.c_str());
-        CBNN_FAIL("save_state: cannot close '", tmp, "': ", why);
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        const std::string why = errno_text();
-        ::unlink(tmp.c_str());
-        CBNN_FAIL("save_state: cannot rename '", tmp, "' to '", path, "': ", why);
-    }
-    sync_directory_of(path);
+    write_file_atomic(path, bytes.data(), bytes.size(), "save_state");
 }
 
 void load_state(Module& module, const std::string& path) {
-    CBNN_CHECK(!std::filesystem::is_directory(path), "load_state: '", path, "' is a directory");
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) CBNN_FAIL("load_state: cannot open '", path, "': ", errno_text());
-    const std::streamoff size = in.tellg();
-    in.seekg(0);
-    std::vector<uint8_t> bytes(static_cast<size_t>(std::max<std::streamoff>(size, 0)));
-    in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    CBNN_CHECK(size >= 0 && in.gcount() == size, "load_state: cannot read '", path, "'");
-    deserialize_state(module, bytes, path);
+    deserialize_state(module, read_file_bytes(path, "load_state"), path);
 }
 
 }  // namespace cbnn

@@ -3,12 +3,11 @@
 #include <bit>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <map>
 
 #include "layers/state_io.h"
 #include "tensor/error.h"
+#include "tensor/file_io.h"
 #include "train/report.h"
 
 namespace cbnn::train {
@@ -185,15 +184,11 @@ nlohmann::json deserialize_checkpoint(const std::vector<uint8_t>& bytes, Module&
 void save_checkpoint(const std::string& path, const Module& model, const Sgd& optimizer,
                      const nlohmann::json& meta) {
     const std::vector<uint8_t> bytes = serialize_checkpoint(model, optimizer, meta);
-    write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+    write_file_atomic(path, bytes.data(), bytes.size(), "save_checkpoint");
 }
 
 nlohmann::json load_checkpoint(const std::string& path, Module& model, Sgd& optimizer) {
-    std::ifstream in(path, std::ios::binary);
-    CBNN_CHECK(in.good(), "load_checkpoint: cannot open '", path, "'");
-    const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in),
-                                     std::istreambuf_iterator<char>()};
-    return deserialize_checkpoint(bytes, model, optimizer, path);
+    return deserialize_checkpoint(read_file_bytes(path, "load_checkpoint"), model, optimizer, path);
 }
 
 }  // namespace cbnn::train

@@ -14,7 +14,7 @@
 //   checksum       u64      FNV-1a 64 (layers/state_io.h fnv1a64) over every preceding byte
 //
 // save_checkpoint writes the bytes atomically (temporary file in the same folder, fsync, rename:
-// train/report.h write_file_atomic), so a crash leaves the previous checkpoint intact.
+// tensor/file_io.h write_file_atomic), so a crash leaves the previous checkpoint intact.
 // load_checkpoint checks magic, version, checksum and structure, then that the model state and the
 // optimiser buffers match the given model and optimiser (names, dtypes, shapes), and only then
 // writes into them; every error is a cbnn::Error "load_checkpoint: '<path>': <first problem>" and

@@ -1,8 +1,5 @@
 #include "train/report.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -14,6 +11,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/error.h"
+#include "tensor/file_io.h"
 
 #ifdef CBNN_WITH_CUDA
 #include <cuda_runtime_api.h>
@@ -160,34 +158,6 @@ nlohmann::json build_versions() {
     return v;
 }
 
-void write_file_atomic(const std::filesystem::path& path, const std::string& contents) {
-    const std::filesystem::path tmp =
-        path.parent_path() / (path.filename().string() + ".tmp." + std::to_string(::getpid()));
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    CBNN_CHECK(fd >= 0, "cannot create ", tmp.string(), ": ", std::strerror(errno));
-    size_t done = 0;
-    bool ok = true;
-    while (ok && done < contents.size()) {
-        const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        ok = n > 0;
-        if (ok) done += static_cast<size_t>(n);
-    }
-    const int saved_errno = errno;
-    ok = ok && ::fsync(fd) == 0;
-    ok = (::close(fd) == 0) && ok;
-    if (!ok) {
-        std::filesystem::remove(tmp);
-        CBNN_FAIL("cannot write ", tmp.string(), ": ", std::strerror(saved_errno));
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::filesystem::remove(tmp);
-        CBNN_FAIL("cannot rename ", tmp.string(), " to ", path.string(), ": ", ec.message());
-    }
-}
-
 RunWriter::RunWriter(std::filesystem::path dir, bool resume, int64_t resume_epoch)
     : dir_(std::move(dir)) {
     std::error_code ec;
@@ -207,7 +177,7 @@ RunWriter::RunWriter(std::filesystem::path dir, bool resume, int64_t resume_epoc
         epochs_ = read_metrics(metrics_path(), resume_epoch);
         std::string kept;
         for (const EpochRecord& r : epochs_) kept += r.to_json().dump() + "\n";
-        write_file_atomic(metrics_path(), kept);
+        write_file_atomic(metrics_path().string(), kept, "metrics.jsonl");
     }
 }
 
@@ -216,7 +186,7 @@ void RunWriter::write_config(const nlohmann::json& settings) {
     nlohmann::json config = nlohmann::json::object();
     config["settings"] = settings;
     config["versions"] = build_versions();
-    write_file_atomic(config_path(), config.dump(2) + "\n");
+    write_file_atomic(config_path().string(), config.dump(2) + "\n", "config.json");
 }
 
 void RunWriter::append_epoch(const EpochRecord& record) {
@@ -239,7 +209,7 @@ void RunWriter::write_report(const EvalResult* last_eval, const std::string& tit
     input.settings = settings_;
     input.epochs = epochs_;
     input.last_eval = last_eval;
-    write_file_atomic(report_path(), render_report_html(input));
+    write_file_atomic(report_path().string(), render_report_html(input), "report.html");
 }
 
 std::string format_duration(double seconds) {

@@ -88,10 +88,6 @@ class RunWriter {
     std::vector<EpochRecord> epochs_;
 };
 
-// Writes `contents` to `path` atomically: a temporary file in the same folder, flushed and
-// fsync'ed, then renamed over `path`. Throws cbnn::Error on failure (the temporary is removed).
-void write_file_atomic(const std::filesystem::path& path, const std::string& contents);
-
 // "epoch 12/200  batch 57/96  loss 0.8123  18,250 img/s  ETA 1:02:13". The ETA is h:mm:ss
 // (rounded to whole seconds); a negative or non-finite ETA prints "ETA --:--:--", a
 // non-finite loss "loss nan"/"loss inf", images_per_second is rounded and grouped by thousands.

@@ -257,17 +257,6 @@ TEST(RunWriter, WritesExampleReport) {
     EXPECT_TRUE(fs::exists(run.report_path()));
 }
 
-TEST(WriteFileAtomic, ReplacesContentsAndFailsClearly) {
-    TempDir tmp;
-    fs::create_directories(tmp.path());
-    const fs::path p = tmp.path() / "a.txt";
-    write_file_atomic(p, "one");
-    write_file_atomic(p, "two");
-    EXPECT_EQ(read_text(p), "two");
-    EXPECT_EQ(std::distance(fs::directory_iterator(tmp.path()), fs::directory_iterator()), 1);
-    EXPECT_THROW(write_file_atomic(tmp.path() / "missing" / "a.txt", "x"), Error);
-}
-
 TEST(Progress, FormatsTheTerminalLine) {
     EXPECT_EQ(format_progress(12, 200, 57, 96, 0.81234, 18250.4, 3733),
               "epoch 12/200  batch 57/96  loss 0.8123  18,250 img/s  ETA 1:02:13");
