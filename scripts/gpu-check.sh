@@ -7,6 +7,9 @@
 #   3. every build/bench_* (Google Benchmark), each under a timeout, console output in
 #      $LOGDIR/<name>.log and results in $LOGDIR/<name>.json
 #   4. build/cbnn-demo --device cuda, when it exists
+#   5. a short CIFAR training run on the GPU (build/cbnn-train-cifar --device cuda), when
+#      CBNN_TRAIN_DATA names a tar of a CIFAR image folder (../shared/GPU.md: a training list plus
+#      test/); its run folder (metrics.jsonl, report.html, ...) lands in $LOGDIR/train
 # It keeps going after a failure, prints a short summary last (also in $LOGDIR/summary.txt) and
 # exits non-zero if anything failed. cuDNN and NCCL come from Python's site-packages
 # (nvidia/{cudnn,nccl}/lib) when there; $CBNN_BUILD_DIR/lib (shared libraries that
@@ -29,6 +32,10 @@
 #   CBNN_BENCH_FILTER     --benchmark_filter regex (default: all benchmarks)
 #   CBNN_GTEST_FILTER     --gtest_filter for the CUDA tests (default: all tests)
 #   CBNN_DEMO_TIMEOUT     seconds for cbnn-demo (default: 120)
+#   CBNN_TRAIN_DATA       tar of a CIFAR image folder for step 5 (default: none, step 5 skipped)
+#   CBNN_TRAIN_ARGS       cbnn-train-cifar flags for step 5 (default: --preset paper --epochs 3
+#                         --loss focal --beta 0.9999 --gamma 1)
+#   CBNN_TRAIN_TIMEOUT    seconds for step 5 (default: 180)
 set -uo pipefail  # no -e: every step runs, and failures are counted instead
 
 # shellcheck source=scripts/common.sh
@@ -179,6 +186,34 @@ if [[ -x $demo ]]; then
     with_timeout "$demo_timeout" "$demo" --device cuda 2>&1 | tee "$logdir/cbnn-demo.log" || rc=$?
     ((rc != 0)) && failures=$((failures + 1))
     add_summary "cbnn-demo --device cuda" "$(describe "$rc" "$((SECONDS - start))")"
+fi
+
+# ---- 5. training ------------------------------------------------------------------------------
+train_bin="$build_dir/cbnn-train-cifar"
+if [[ -n ${CBNN_TRAIN_DATA:-} ]]; then
+    section "cbnn-train-cifar --device cuda"
+    data_dir=$(mktemp -d)
+    read -r -a train_args <<<"${CBNN_TRAIN_ARGS:---preset paper --epochs 3 --loss focal --beta 0.9999 --gamma 1}"
+    start=$SECONDS
+    rc=0
+    if [[ ! -x $train_bin ]]; then
+        echo "gpu-check: $train_bin not found"
+        rc=127
+    elif ! tar -xf "$CBNN_TRAIN_DATA" -C "$data_dir"; then
+        echo "gpu-check: cannot unpack $CBNN_TRAIN_DATA"
+        rc=1
+    else
+        with_timeout "${CBNN_TRAIN_TIMEOUT:-180}" "$train_bin" --device cuda --data "$data_dir" \
+            --out "$logdir/train" "${train_args[@]}" 2>&1 | tee "$logdir/train.log" || rc=$?
+    fi
+    rm -rf "$data_dir"
+    ((rc != 0)) && failures=$((failures + 1))
+    add_summary "training" "$(describe "$rc" "$((SECONDS - start))")"
+    # The last progress line (loss, img/s) and the last test error.
+    last_progress=$(grep 'img/s' "$logdir/train.log" 2>/dev/null | tail -n 1)
+    last_eval=$(grep 'test error' "$logdir/train.log" 2>/dev/null | tail -n 1)
+    [[ -n $last_progress ]] && add_summary "training progress" "$last_progress"
+    [[ -n $last_eval ]] && add_summary "training result" "$last_eval"
 fi
 
 # ---- summary ---------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs what scripts/gpu-check.sh needs from a finished build into a small folder to carry to the
-# GPU test machine: the CUDA test binary, the bench_* binaries and cbnn-demo, plus, in lib/, the
+# GPU test machine: the CUDA test binary, the bench_* binaries and the cbnn-* tools, plus, in lib/, the
 # shared libraries they load that the GPU machine lacks (Debian's libbenchmark.so.1debian above
 # all: the GPU machine has upstream Google Benchmark 1.8.3, whose soname differs). System
 # libraries (glibc, libstdc++, libgcc) and the CUDA libraries (cudart, cuBLAS, cuDNN, NCCL; the GPU
@@ -21,7 +21,7 @@ build_dir=${CBNN_BUILD_DIR:-build}
 out_dir=${CBNN_GPU_DIR:-.gpu/build}
 
 binaries=()
-for bin in "$build_dir/cbnn_cuda_tests" "$build_dir"/bench_* "$build_dir/cbnn-demo"; do
+for bin in "$build_dir/cbnn_cuda_tests" "$build_dir"/bench_* "$build_dir"/cbnn-*; do
     [[ -f $bin && -x $bin ]] && binaries+=("$bin")
 done
 if ((${#binaries[@]} == 0)); then

@@ -1,13 +1,20 @@
 // ResNet-32 and ResNet-50 on CUDA against the CPU: Module::to(cuda), forward logits, running
 // statistics and backward gradients of a class-balanced softmax loss. Skips without a GPU.
 //
-// Tolerance (UNVERIFIED: written without access to a GPU, never run): the comparisons are
-// norm-relative, ||cuda - cpu|| / ||cpu||, because a deep network's elementwise errors do not stay
-// at one f32 rounding: cuDNN picks other convolution algorithms (other summation orders) and 31
-// batch norms rescale each difference by 1/std of their channel. Bounds: 1e-4 for logits and
-// running statistics, 1e-3 for gradients (a backward through 33 layers compounds the forward's
-// errors once more). FP32 math throughout (TF32 off, the default).
+// Forward: norm-relative error ||cuda - cpu|| / ||cpu|| <= 1e-4 for logits and running statistics
+// (cuDNN's other summation orders; FP32 math, TF32 off).
+//
+// Backward: both the CUDA and the CPU f32 gradients are compared with a CPU float64 model started
+// from the same Generator, and the CUDA error may be at most 4x the CPU f32 error (or 1e-3, when
+// the CPU's is tiny). A fixed bound against the f32 CPU does not work: measured on an H100
+// (2026-11-26), CUDA and CPU f32 gradients of stages 1-2 differed by 0.4-1.8 % (dx 0.71 %), and the
+// CPU f32 gradients themselves are 0.57-1.4 % away from float64 (measured here on the CPU): with
+// 8 images per batch norm, the backward's cancellations (dy - mean(dy) - xhat mean(dy xhat)) and
+// (probably) pre-ReLU values within rounding of zero make the deep gradients ill-conditioned in
+// f32. Stage 3 and the head are accurate to ~6e-6 in both. The errors of each tensor are printed.
+#include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -60,11 +67,39 @@ TEST(ResNetCifarCuda, ToCudaMovesEveryTensorInPlace) {
     EXPECT_EQ(y.shape(), (Shape{2, 10}));
 }
 
+double relative_error(const Tensor& got, const Tensor& ref) {
+    const std::vector<double> a = testing::host_values(got), b = testing::host_values(ref);
+    double diff2 = 0.0, ref2 = 0.0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        diff2 += (a[i] - b[i]) * (a[i] - b[i]);
+        ref2 += b[i] * b[i];
+    }
+    return std::sqrt(diff2) / std::max(std::sqrt(ref2), 1e-30);
+}
+
+// The CUDA gradient's error against float64, bounded by the CPU f32 gradient's error (see the
+// file comment).
+::testing::AssertionResult as_accurate_as_cpu(const Tensor& cuda, const Tensor& cpu,
+                                              const Tensor& f64, const std::string& what) {
+    if (cuda.numel() != f64.numel() || cpu.numel() != f64.numel())
+        return ::testing::AssertionFailure() << what << ": sizes differ";
+    for (double v : testing::host_values(cuda))
+        if (!std::isfinite(v)) return ::testing::AssertionFailure() << what << ": not finite";
+    const double e_cuda = relative_error(cuda, f64), e_cpu = relative_error(cpu, f64);
+    const double bound = std::max(kGradBound, 4.0 * e_cpu);
+    std::cout << what << ": error vs f64 cuda " << e_cuda << ", cpu f32 " << e_cpu << "\n";
+    if (e_cuda <= bound) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << what << ": CUDA error vs float64 " << e_cuda << " > "
+                                         << bound << " (CPU f32 error " << e_cpu << ")";
+}
+
 TEST(ResNetCifarCuda, Resnet32ForwardAndBackwardMatchTheCpu) {
     CBNN_REQUIRE_GPU();
-    Generator g_cpu(3), g_cuda(3);
+    Generator g_cpu(3), g_cuda(3), g_f64(3);
     ResNetCifarOptions o;
-    ResNetCifar cpu_model(o, g_cpu), cuda_model(o, g_cuda);
+    ResNetCifarOptions o64 = o;
+    o64.dtype = DType::f64;
+    ResNetCifar cpu_model(o, g_cpu), cuda_model(o, g_cuda), f64_model(o64, g_f64);
     cuda_model.to(Device::cuda());
     const Tensor x = random_tensor({8, 3, 32, 32}, -1, 1, 4, DType::f32);
     const Tensor labels = random_labels(8, 10, 5);
@@ -72,17 +107,21 @@ TEST(ResNetCifarCuda, Resnet32ForwardAndBackwardMatchTheCpu) {
 
     const Tensor x_cpu = x.clone().set_requires_grad();
     const Tensor x_cuda = x.cuda().set_requires_grad();
+    const Tensor x_f64 = x.to(DType::f64).set_requires_grad();
     const Tensor logits_cpu = cpu_model.forward(x_cpu);
     const Tensor logits_cuda = cuda_model.forward(x_cuda);
+    const Tensor logits_f64 = f64_model.forward(x_f64);
     EXPECT_TRUE(relative_close(logits_cuda, logits_cpu, kLogitBound, "logits"));
     class_balanced_loss(logits_cpu, labels, weights, LossType::softmax).backward();
     class_balanced_loss(logits_cuda, labels.cuda(), weights.cuda(), LossType::softmax).backward();
+    class_balanced_loss(logits_f64, labels, weights.to(DType::f64), LossType::softmax).backward();
 
-    EXPECT_TRUE(relative_close(x_cuda.grad(), x_cpu.grad(), kGradBound, "dx"));
-    const NamedTensors pc = cpu_model.named_parameters(), pg = cuda_model.named_parameters();
+    EXPECT_TRUE(as_accurate_as_cpu(x_cuda.grad(), x_cpu.grad(), x_f64.grad(), "dx"));
+    const NamedTensors pc = cpu_model.named_parameters(), pg = cuda_model.named_parameters(),
+                       pf = f64_model.named_parameters();
     for (size_t i = 0; i < pc.size(); ++i)
-        EXPECT_TRUE(relative_close(pg[i].second.grad(), pc[i].second.grad(), kGradBound,
-                                   "d" + pc[i].first));
+        EXPECT_TRUE(as_accurate_as_cpu(pg[i].second.grad(), pc[i].second.grad(),
+                                       pf[i].second.grad(), "d" + pc[i].first));
     const NamedTensors bc = cpu_model.named_buffers(), bg = cuda_model.named_buffers();
     for (size_t i = 0; i < bc.size(); ++i)
         EXPECT_TRUE(relative_close(bg[i].second, bc[i].second, kLogitBound, bc[i].first));
