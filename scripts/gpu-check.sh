@@ -7,6 +7,7 @@
 #   3. every build/bench_* (Google Benchmark), each under a timeout, console output in
 #      $LOGDIR/<name>.log and results in $LOGDIR/<name>.json
 #   4. build/cbnn-demo --device cuda, when it exists
+#   3b. compute-sanitizer memcheck over the CUDA tests named by CBNN_SANITIZE_FILTER, when set
 #   5. a short CIFAR training run on the GPU (build/cbnn-train-cifar --device cuda), when
 #      CBNN_TRAIN_DATA names a tar of a CIFAR image folder (../shared/GPU.md: a training list plus
 #      test/); its run folder (metrics.jsonl, report.html, ...) lands in $LOGDIR/train
@@ -32,6 +33,8 @@
 #   CBNN_BENCH_FILTER     --benchmark_filter regex (default: all benchmarks)
 #   CBNN_GTEST_FILTER     --gtest_filter for the CUDA tests (default: all tests)
 #   CBNN_DEMO_TIMEOUT     seconds for cbnn-demo (default: 120)
+#   CBNN_SANITIZE_FILTER  --gtest_filter for a compute-sanitizer memcheck run of the CUDA tests
+#                         (default: none, step 3b skipped); CBNN_SANITIZE_TIMEOUT seconds (120)
 #   CBNN_TRAIN_DATA       tar of a CIFAR image folder for step 5 (default: none, step 5 skipped)
 #   CBNN_TRAIN_ARGS       cbnn-train-cifar flags for step 5 (default: --preset paper --epochs 3
 #                         --loss focal --beta 0.9999 --gamma 1)
@@ -151,6 +154,25 @@ else
     echo "gpu-check: $tests_bin not found (a build without the CUDA backend?)"
     add_summary "cuda tests" "MISSING ($tests_bin)"
     failures=$((failures + 1))
+fi
+
+# ---- 3b. memcheck -----------------------------------------------------------------------------
+if [[ -n ${CBNN_SANITIZE_FILTER:-} ]]; then
+    section "compute-sanitizer memcheck: $CBNN_SANITIZE_FILTER"
+    start=$SECONDS
+    rc=0
+    sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+    if [[ ! -x $sanitizer ]]; then
+        echo "gpu-check: compute-sanitizer not found"
+        rc=127
+    else
+        with_timeout "${CBNN_SANITIZE_TIMEOUT:-120}" "$sanitizer" --tool memcheck \
+            --error-exitcode 9 "$tests_bin" --gtest_brief=1 "--gtest_filter=$CBNN_SANITIZE_FILTER" \
+            2>&1 | tee "$logdir/memcheck.log" || rc=$?
+    fi
+    summary_line=$(grep -E 'ERROR SUMMARY' "$logdir/memcheck.log" 2>/dev/null | tail -n 1)
+    ((rc != 0)) && failures=$((failures + 1))
+    add_summary "memcheck" "${summary_line:-no summary}; $(describe "$rc" "$((SECONDS - start))")"
 fi
 
 # ---- 3. benchmarks ---------------------------------------------------------------------------
