@@ -3,6 +3,8 @@
 //   forward           ops::conv2d_forward                              2 N K C R S P Q flops
 //   forward_backward  forward + backward data + backward filter        3x that
 // (no bias: the ResNets' convolutions have none). Counter: TFLOP/s over the GPU (event) time.
+// forward_backward also runs with the timed algorithm search (fp32_timed, tf32_timed: cuDNN's
+// measured choice, layers/conv2d.h) beside the default heuristic choice.
 // Before timing, each benchmark checks the batch-128 results against the CPU float64 reference on
 // the first two images: y and dx of those images depend on them alone, and dw is checked with a dy
 // that is zero beyond image 2, so the algorithms cuDNN picked for the timed shape are the ones
@@ -131,9 +133,10 @@ void BM_ConvForward(benchmark::State& state, bool tf32) {
         forward_flops(s) * 1e-12 * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 
-void BM_ConvForwardBackward(benchmark::State& state, bool tf32) {
+void BM_ConvForwardBackward(benchmark::State& state, bool tf32, ConvAlgorithmSearch search) {
     if (skip_without_gpu(state)) return;
     const Tf32Setting mode(tf32);
+    const ConvAlgorithmSearchSetting search_mode(search);
     const Problem p = make_problem(state);
     const std::string bad = check(p, true);
     if (!bad.empty()) return skip_with(state, bad);
@@ -161,8 +164,15 @@ void conv_shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK_CAPTURE(BM_ConvForward, fp32, false)->Apply(conv_shapes);
 BENCHMARK_CAPTURE(BM_ConvForward, tf32, true)->Apply(conv_shapes);
-BENCHMARK_CAPTURE(BM_ConvForwardBackward, fp32, false)->Apply(conv_shapes);
-BENCHMARK_CAPTURE(BM_ConvForwardBackward, tf32, true)->Apply(conv_shapes);
+BENCHMARK_CAPTURE(BM_ConvForwardBackward, fp32, false, ConvAlgorithmSearch::heuristic)
+    ->Apply(conv_shapes);
+BENCHMARK_CAPTURE(BM_ConvForwardBackward, tf32, true, ConvAlgorithmSearch::heuristic)
+    ->Apply(conv_shapes);
+// The algorithms cuDNN's own timing picks (time_cuda's untimed warm-up calls do the search).
+BENCHMARK_CAPTURE(BM_ConvForwardBackward, fp32_timed, false, ConvAlgorithmSearch::timed)
+    ->Apply(conv_shapes);
+BENCHMARK_CAPTURE(BM_ConvForwardBackward, tf32_timed, true, ConvAlgorithmSearch::timed)
+    ->Apply(conv_shapes);
 
 }  // namespace
 }  // namespace cbnn::bench

@@ -3,6 +3,7 @@
 #include "layers/conv2d.h"
 
 #include <algorithm>
+#include <atomic>
 #include <initializer_list>
 #include <utility>
 #include <vector>
@@ -14,6 +15,19 @@
 #include "tensor/matmul.h"
 
 namespace cbnn {
+
+namespace {
+std::atomic<ConvAlgorithmSearch> g_search{ConvAlgorithmSearch::heuristic};
+}  // namespace
+
+void set_conv_algorithm_search(ConvAlgorithmSearch search) { g_search = search; }
+ConvAlgorithmSearch conv_algorithm_search() { return g_search; }
+
+ConvAlgorithmSearch parse_conv_algorithm_search(const std::string& name) {
+    if (name == "heuristic") return ConvAlgorithmSearch::heuristic;
+    if (name == "timed") return ConvAlgorithmSearch::timed;
+    CBNN_FAIL("conv algorithm search '", name, "' is not one of heuristic, timed");
+}
 
 Conv2dShape conv2d_shape(const Shape& x, const Shape& w, int64_t stride, int64_t padding) {
     CBNN_CHECK(x.size() == 4, "conv2d: expected NCHW input (rank 4), got ", x);

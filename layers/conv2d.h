@@ -20,10 +20,12 @@
 //                             image at a time; the op functions use this path on the CPU. Each
 //                             call allocates its own column buffer of C*R*S*P*Q elements.
 //   cuda::conv2d_*            cuDNN (layers/conv2d_cudnn.cpp), float; algorithm choice cached per
-//                             shape and math mode (TF32 only when allow_tf32(), tensor/backend.h)
+//                             shape, math mode (TF32 only when allow_tf32(), tensor/backend.h)
+//                             and search mode (set_conv_algorithm_search below)
 // All three families take the same parameter lists. b and db may be null (no bias).
 
 #include <cstdint>
+#include <string>
 
 #include "layers/module.h"
 #include "tensor/rng.h"
@@ -66,10 +68,42 @@ void conv2d_forward(const float* x, const float* w, const float* b, float* y, co
 void conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dShape& s);
 void conv2d_backward_filter(const float* x, const float* dy, float* dw, const Conv2dShape& s);
 void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s);
-// How many algorithm selections (cuDNN heuristic queries) have run in this process: one per new
-// (shape, math mode, device, direction); a repeated shape reuses the cached choice.
+// How many algorithm selections (cuDNN heuristic queries or timings) have run in this process: one
+// per new (shape, math mode, search mode, device, direction); a repeated shape reuses the cached
+// choice.
 int64_t conv2d_algorithm_selections();
 }  // namespace cuda
+
+// How cuDNN algorithms are chosen the first time a convolution shape is seen (per math mode,
+// device and direction; the choice is cached for the process):
+//   heuristic  cuDNN's heuristics (cudnnGet*Algorithm_v7): a host-side query, the same choice on
+//              every run and usable while a CUDA graph is being captured. The default.
+//   timed      cuDNN times every candidate on the GPU once (cudnnFind*Algorithm, like PyTorch's
+//              cudnn.benchmark): often faster algorithms, at the price of a synchronising search
+//              (~10-100 ms per new shape, with its own scratch memory) and a choice that may differ
+//              between runs. While a graph is being captured it falls back to the heuristics.
+// Either way deterministic algorithms are preferred, and FP32 stays FP32 (layers/conv2d_cudnn.cpp).
+// No effect on the CPU.
+enum class ConvAlgorithmSearch { heuristic, timed };
+void set_conv_algorithm_search(ConvAlgorithmSearch search);
+ConvAlgorithmSearch conv_algorithm_search();
+// "heuristic" | "timed"; anything else throws naming the value.
+ConvAlgorithmSearch parse_conv_algorithm_search(const std::string& name);
+
+// Sets the search mode for a scope and restores the previous one when the scope ends.
+class ConvAlgorithmSearchSetting {
+  public:
+    explicit ConvAlgorithmSearchSetting(ConvAlgorithmSearch search)
+        : previous_(conv_algorithm_search()) {
+        set_conv_algorithm_search(search);
+    }
+    ~ConvAlgorithmSearchSetting() { set_conv_algorithm_search(previous_); }
+    ConvAlgorithmSearchSetting(const ConvAlgorithmSearchSetting&) = delete;
+    ConvAlgorithmSearchSetting& operator=(const ConvAlgorithmSearchSetting&) = delete;
+
+  private:
+    ConvAlgorithmSearch previous_;
+};
 
 namespace ops {
 // No autograd. f32/f64 on the CPU, f32 on CUDA; all operands on one device; b may be undefined.

@@ -2,19 +2,21 @@
 // BackwardFilter / BackwardBias: the legacy API, deprecated in cuDNN 9 but still shipped).
 // Math and layout in layers/conv2d.h.
 //
-// Algorithm choice: the cudnnGet*Algorithm_v7 heuristics, once per (shape, math mode, device,
-// direction), cached for the life of the process with the descriptors. Heuristics rather than
-// cudnnFind*AlgorithmEx because:
-//   - Find times every algorithm on the GPU: it synchronises, needs a scratch workspace as large
-//     as the hungriest algorithm, and cannot run while a training step is captured as a CUDA
-//     graph; the heuristics are a host-side query;
-//   - Find ranks by measured time, so two runs of one program can pick different algorithms (and
-//     round differently); the heuristics depend only on the shape, the math mode and the GPU.
-// The price is that the heuristics' pick is not always the fastest; bench/bench_conv.cpp measures
-// what they pick. Among the candidates, in the heuristics' order, the first one is taken that
-// reports success, needs at most kMaxWorkspaceBytes, and is accepted by cuDNN under the pinned
-// math type; deterministic candidates (same bits on every run) come before nondeterministic ones,
-// and under FP32 those the heuristics list with CUDNN_FMA_MATH before those it is imposed on.
+// Algorithm choice, once per (shape, math mode, search mode, device, direction), cached for the
+// life of the process with the descriptors. Two search modes (conv_algorithm_search(),
+// layers/conv2d.h):
+//   heuristic (default): the cudnnGet*Algorithm_v7 heuristics, a host-side query. Chosen as the
+//     default over cudnnFind*Algorithm because Find times every algorithm on the GPU: it
+//     synchronises, allocates scratch memory as large as the hungriest algorithm, cannot run
+//     while a training step is captured as a CUDA graph, and ranks by measured time, so two runs
+//     of one program can pick different algorithms (and round differently).
+//   timed: cudnnFind*Algorithm (cuDNN allocates the scratch buffers itself), candidates ranked by
+//     measured time; the heuristics are used instead while the stream is being captured.
+// The candidates of either list are then filtered the same way, in their order: the first one is
+// taken that reports success, needs at most kMaxWorkspaceBytes, and is accepted by cuDNN under
+// the pinned math type; deterministic candidates (same bits on every run) come before
+// nondeterministic ones, and under FP32 those listed with CUDNN_FMA_MATH before those it is
+// imposed on. bench/bench_conv.cpp measures both modes.
 //
 // Math: FP32 is pinned with CUDNN_FMA_MATH, because cuDNN's default math lets FP32 convolutions
 // run on TF32 tensor cores. With allow_tf32() (tensor/backend.h) the descriptor asks for
@@ -34,6 +36,7 @@
 
 #include "layers/conv2d.h"
 #include "tensor/backend.h"
+#include "tensor/cuda_check.h"
 #include "tensor/cuda_context.h"
 #include "tensor/cudnn_context.h"
 
@@ -113,8 +116,9 @@ struct Choice {
 // Descriptors of one (shape, math mode, device), one convolution descriptor per direction since
 // each direction's algorithm may need its own math type.
 struct Plan {
-    Plan(const Conv2dShape& s, bool allow_tf32)
+    Plan(const Conv2dShape& s, bool allow_tf32, bool timed_search)
         : tf32(allow_tf32),
+          timed(timed_search),
           x(s.N, s.C, s.H, s.W),
           y(s.N, s.K, s.P, s.Q),
           w(s),
@@ -123,6 +127,7 @@ struct Plan {
           bwd_filter(s, math()) {}
     cudnnMathType_t math() const { return tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
     bool tf32;
+    bool timed;  // rank candidates by cudnnFind* timings instead of the heuristics
     TensorDesc x, y;
     FilterDesc w;
     ConvDesc fwd, bwd_data, bwd_filter;
@@ -134,12 +139,13 @@ std::mutex g_mutex;  // guards the plan cache and each plan's choices
 // The plan of this shape under the current math mode on the current device; created on first use.
 // Plans are never removed, so the reference stays valid.
 Plan& plan_for(const Conv2dShape& s) {
-    static std::map<std::array<int64_t, 11>, std::unique_ptr<Plan>> plans;
+    static std::map<std::array<int64_t, 12>, std::unique_ptr<Plan>> plans;
     const bool tf32 = allow_tf32();
-    const std::array<int64_t, 11> key{
-        s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, tf32, current_device()};
+    const bool timed = conv_algorithm_search() == ConvAlgorithmSearch::timed;
+    const std::array<int64_t, 12> key{s.N, s.C,      s.H,   s.W,  s.K,   s.R,
+                                      s.S, s.stride, s.pad, tf32, timed, current_device()};
     std::unique_ptr<Plan>& plan = plans[key];
-    if (!plan) plan = std::make_unique<Plan>(s, tf32);
+    if (!plan) plan = std::make_unique<Plan>(s, tf32, timed);
     return *plan;
 }
 
@@ -174,14 +180,28 @@ Choice choose(const std::vector<Perf>& candidates, bool tf32, cudnnConvolutionDe
               " math within a workspace of ", kMaxWorkspaceBytes, " bytes");
 }
 
+// Timing runs kernels and synchronises, which a stream being captured as a CUDA graph forbids.
+bool use_timing(const Plan& p) {
+    if (!p.timed) return false;
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    CBNN_CUDA_CHECK(cudaStreamIsCapturing(current_stream(), &status));
+    return status == cudaStreamCaptureStatusNone;
+}
+
 Choice forward_choice(Plan& p, const Conv2dShape& s) {
     if (p.fwd_choice) return *p.fwd_choice;
     // Twice the algorithm count: the heuristics may list an algorithm once per math type.
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     int count = 0;
-    CBNN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-        cudnn_handle(), p.x.get(), p.w.get(), p.fwd.get(), p.y.get(), static_cast<int>(perf.size()),
-        &count, perf.data()));
+    if (use_timing(p)) {
+        CBNN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(
+            cudnn_handle(), p.x.get(), p.w.get(), p.fwd.get(), p.y.get(),
+            static_cast<int>(perf.size()), &count, perf.data()));
+    } else {
+        CBNN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+            cudnn_handle(), p.x.get(), p.w.get(), p.fwd.get(), p.y.get(),
+            static_cast<int>(perf.size()), &count, perf.data()));
+    }
     perf.resize(static_cast<size_t>(count));
     p.fwd_choice = choose(
         perf, p.tf32, p.fwd.get(),
@@ -197,9 +217,15 @@ Choice backward_data_choice(Plan& p, const Conv2dShape& s) {
     if (p.data_choice) return *p.data_choice;
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(2 * CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
     int count = 0;
-    CBNN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-        cudnn_handle(), p.w.get(), p.y.get(), p.bwd_data.get(), p.x.get(),
-        static_cast<int>(perf.size()), &count, perf.data()));
+    if (use_timing(p)) {
+        CBNN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(
+            cudnn_handle(), p.w.get(), p.y.get(), p.bwd_data.get(), p.x.get(),
+            static_cast<int>(perf.size()), &count, perf.data()));
+    } else {
+        CBNN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+            cudnn_handle(), p.w.get(), p.y.get(), p.bwd_data.get(), p.x.get(),
+            static_cast<int>(perf.size()), &count, perf.data()));
+    }
     perf.resize(static_cast<size_t>(count));
     p.data_choice = choose(
         perf, p.tf32, p.bwd_data.get(),
@@ -216,9 +242,15 @@ Choice backward_filter_choice(Plan& p, const Conv2dShape& s) {
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(2 *
                                                           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
     int count = 0;
-    CBNN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-        cudnn_handle(), p.x.get(), p.y.get(), p.bwd_filter.get(), p.w.get(),
-        static_cast<int>(perf.size()), &count, perf.data()));
+    if (use_timing(p)) {
+        CBNN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(
+            cudnn_handle(), p.x.get(), p.y.get(), p.bwd_filter.get(), p.w.get(),
+            static_cast<int>(perf.size()), &count, perf.data()));
+    } else {
+        CBNN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+            cudnn_handle(), p.x.get(), p.y.get(), p.bwd_filter.get(), p.w.get(),
+            static_cast<int>(perf.size()), &count, perf.data()));
+    }
     perf.resize(static_cast<size_t>(count));
     p.filter_choice = choose(
         perf, p.tf32, p.bwd_filter.get(),

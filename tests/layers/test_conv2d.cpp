@@ -435,5 +435,18 @@ TEST(Conv2dModule, InvalidHyperparametersAreClearErrors) {
         {"input has 4 channels, weight expects 3"}));
 }
 
+TEST(Conv2d, AlgorithmSearchSettingParsesAndRestores) {
+    EXPECT_EQ(conv_algorithm_search(), ConvAlgorithmSearch::heuristic);  // the default
+    EXPECT_EQ(parse_conv_algorithm_search("timed"), ConvAlgorithmSearch::timed);
+    EXPECT_EQ(parse_conv_algorithm_search("heuristic"), ConvAlgorithmSearch::heuristic);
+    EXPECT_TRUE(testing::throws_error([] { parse_conv_algorithm_search("fastest"); },
+                                      {"'fastest'", "heuristic, timed"}));
+    {
+        const ConvAlgorithmSearchSetting timed(ConvAlgorithmSearch::timed);
+        EXPECT_EQ(conv_algorithm_search(), ConvAlgorithmSearch::timed);
+    }
+    EXPECT_EQ(conv_algorithm_search(), ConvAlgorithmSearch::heuristic);
+}
+
 }  // namespace
 }  // namespace cbnn

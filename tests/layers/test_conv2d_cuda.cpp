@@ -225,6 +225,32 @@ TEST(Conv2dCuda, AlgorithmChoiceIsCachedPerShapeAndMathMode) {
     EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 6);
 }
 
+// The timed search (cudnnFind*) picks among other candidates; its results obey the same bound,
+// its choice is cached per shape, and it is cached apart from the heuristic choice.
+TEST(Conv2dCuda, TimedAlgorithmSearchMatchesCpuAndIsCached) {
+    CBNN_REQUIRE_GPU();
+    const Tf32Setting fp32(false);
+    const ConvAlgorithmSearchSetting timed(ConvAlgorithmSearch::timed);
+    uint64_t seed = 6000;
+    for (const Case& c : kResNetCases) {
+        const Problem p = make_problem(c, seed += 10);
+        expect_fp32_close(on_gpu(p, c), p, c);
+    }
+    const Case c{3, 6, 11, 13, 5, 3, 3, 1, 1};  // a shape no other test uses
+    const Problem p = make_problem(c, 6500);
+    const Tensor x = p.x.cuda(), w = p.w.cuda(), b = p.b.cuda(), dy = p.dy.cuda();
+    const int64_t before = cuda::conv2d_algorithm_selections();
+    run(x, w, b, dy, c);
+    EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 3);
+    run(x, w, b, dy, c);
+    EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 3);
+    {
+        const ConvAlgorithmSearchSetting heuristic(ConvAlgorithmSearch::heuristic);
+        run(x, w, b, dy, c);
+        EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 6);
+    }
+}
+
 TEST(Conv2dCuda, AutogradMatchesCpu) {
     CBNN_REQUIRE_GPU();
     const Tf32Setting fp32(false);
