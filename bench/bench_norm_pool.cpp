@@ -1,6 +1,7 @@
-// BatchNorm2d (cuDNN) and pooling kernels on the GPU at the ResNets' real shapes, batch 128:
+// BatchNorm2d and pooling kernels on the GPU at the ResNets' real shapes, batch 128:
 //   bn_fwd        training forward (batch statistics + running-stat update)
 //   bn_fwd_bwd    training forward + backward (dx, dgamma, dbeta)
+//                 each with cuDNN's kernels and with cbnn's own (layers/batchnorm2d.h)
 //   maxpool_fwd / maxpool_bwd   ResNet-50's stem: 3x3 stride 2 padding 1 on 64x112x112
 //   shortcut_fwd / shortcut_bwd ResNet-32's option-A shortcut: 2x2 average pool stride 2, then
 //                 zero padding of the channels (16 -> 32 and 32 -> 64)
@@ -86,8 +87,9 @@ std::string check_bn(Shape shape, bool backward) {
     return compare(bn_step(gpu, backward), bn_step(cpu, backward), 1e-4);
 }
 
-void BM_BatchNorm(benchmark::State& state, bool backward) {
+void BM_BatchNorm(benchmark::State& state, bool backward, BatchNormKernels kernels) {
     if (skip_without_gpu(state)) return;
+    const BatchNormKernelsSetting use(kernels);
     const Shape shape{state.range(0), state.range(1), state.range(2), state.range(3)};
     const std::string bad = check_bn(shape, backward);
     if (!bad.empty()) return skip_with(state, bad);
@@ -186,8 +188,12 @@ void shortcut_shapes(benchmark::internal::Benchmark* b) {
     b->ArgNames({"N", "C", "H", "W"})->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
 
-BENCHMARK_CAPTURE(BM_BatchNorm, fwd, false)->Apply(resnet_bn_shapes);
-BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd, true)->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cudnn, false, BatchNormKernels::cudnn)->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cbnn, false, BatchNormKernels::cbnn)->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cudnn, true, BatchNormKernels::cudnn)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cbnn, true, BatchNormKernels::cbnn)
+    ->Apply(resnet_bn_shapes);
 BENCHMARK_CAPTURE(BM_MaxPool, fwd, false)->Apply(stem_shape);
 BENCHMARK_CAPTURE(BM_MaxPool, bwd, true)->Apply(stem_shape);
 BENCHMARK_CAPTURE(BM_Shortcut, fwd, false)->Apply(shortcut_shapes);

@@ -2,6 +2,7 @@
 // layers/batchnorm2d.h; the cuDNN twins are in layers/batchnorm2d_cudnn.cpp).
 #include "layers/batchnorm2d.h"
 
+#include <atomic>
 #include <cmath>
 #include <initializer_list>
 #include <memory>
@@ -165,7 +166,26 @@ using ops::dense;
 // Sum over (N, H, W) of an (N, C, H, W) tensor: (C).
 Tensor channel_sum(const Tensor& t) { return ops::sum(ops::sum(ops::sum(t, 3), 2), 0); }
 
+#ifdef CBNN_WITH_CUDA
+// Device scratch for cbnn's own kernels, from the caching allocator; released when the op
+// returns, which is safe because all cbnn work is queued on one stream.
+Tensor cuda_scratch(int64_t N, int64_t C, Device device) {
+    return Tensor::empty({cuda::batchnorm2d_scratch_floats(N, C)}, DType::f32, device);
+}
+#endif
+
+std::atomic<BatchNormKernels> g_kernels{BatchNormKernels::cudnn};
+
 }  // namespace
+
+void set_batchnorm_kernels(BatchNormKernels kernels) { g_kernels = kernels; }
+BatchNormKernels batchnorm_kernels() { return g_kernels; }
+
+BatchNormKernels parse_batchnorm_kernels(const std::string& name) {
+    if (name == "cudnn") return BatchNormKernels::cudnn;
+    if (name == "cbnn") return BatchNormKernels::cbnn;
+    CBNN_FAIL("batch-norm kernels '", name, "' are not one of cudnn, cbnn");
+}
 
 namespace ops {
 
@@ -193,10 +213,22 @@ BatchNormForward batch_norm2d_training(const Tensor& x_in, const Tensor& gamma_i
     r.save_mean = Tensor::empty({C}, x.dtype(), x.device());
     r.save_invstd = Tensor::empty({C}, x.dtype(), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(cuda::batchnorm2d_forward_training(
-            x.data<float>(), gamma.data<float>(), beta.data<float>(), r.y.data<float>(),
-            running_mean.data<float>(), running_var.data<float>(), r.save_mean.data<float>(),
-            r.save_invstd.data<float>(), N, C, H, W, momentum, eps));
+        CBNN_ON_CUDA({
+            if (batchnorm_kernels() == BatchNormKernels::cudnn) {
+                cuda::cudnn_batchnorm2d_forward_training(
+                    x.data<float>(), gamma.data<float>(), beta.data<float>(), r.y.data<float>(),
+                    running_mean.data<float>(), running_var.data<float>(),
+                    r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W, momentum,
+                    eps);
+            } else {
+                const Tensor scratch = cuda_scratch(N, C, x.device());
+                cuda::batchnorm2d_forward_training(
+                    x.data<float>(), gamma.data<float>(), beta.data<float>(), r.y.data<float>(),
+                    running_mean.data<float>(), running_var.data<float>(),
+                    r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W, momentum,
+                    eps, scratch.data<float>());
+            }
+        });
     } else {
         dispatch_floating(x.dtype(), op, [&]<class T>() {
             cpu::batchnorm2d_forward_training<T>(
@@ -226,9 +258,14 @@ Tensor batch_norm2d_inference(const Tensor& x_in, const Tensor& gamma_in, const 
     const Tensor running_mean = dense(running_mean_in), running_var = dense(running_var_in);
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(cuda::batchnorm2d_forward_inference(
-            x.data<float>(), gamma.data<float>(), beta.data<float>(), running_mean.data<float>(),
-            running_var.data<float>(), y.data<float>(), N, C, H, W, eps));
+        CBNN_ON_CUDA({
+            const auto inference = batchnorm_kernels() == BatchNormKernels::cudnn
+                                       ? cuda::cudnn_batchnorm2d_forward_inference
+                                       : cuda::batchnorm2d_forward_inference;
+            inference(x.data<float>(), gamma.data<float>(), beta.data<float>(),
+                      running_mean.data<float>(), running_var.data<float>(), y.data<float>(), N, C,
+                      H, W, eps);
+        });
     } else {
         dispatch_floating(x.dtype(), op, [&]<class T>() {
             cpu::batchnorm2d_forward_inference<T>(x.data<T>(), gamma.data<T>(), beta.data<T>(),
@@ -259,10 +296,20 @@ BatchNormGrads batch_norm2d_backward(const Tensor& x_in, const Tensor& dy_in,
     g.dgamma = Tensor::empty({C}, x.dtype(), x.device());
     g.dbeta = Tensor::empty({C}, x.dtype(), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(cuda::batchnorm2d_backward(
-            x.data<float>(), dy.data<float>(), gamma.data<float>(), save_mean.data<float>(),
-            save_invstd.data<float>(), g.dx.data<float>(), g.dgamma.data<float>(),
-            g.dbeta.data<float>(), N, C, H, W, eps));
+        CBNN_ON_CUDA({
+            if (batchnorm_kernels() == BatchNormKernels::cudnn) {
+                cuda::cudnn_batchnorm2d_backward(
+                    x.data<float>(), dy.data<float>(), gamma.data<float>(), save_mean.data<float>(),
+                    save_invstd.data<float>(), g.dx.data<float>(), g.dgamma.data<float>(),
+                    g.dbeta.data<float>(), N, C, H, W, eps);
+            } else {
+                const Tensor scratch = cuda_scratch(N, C, x.device());
+                cuda::batchnorm2d_backward(
+                    x.data<float>(), dy.data<float>(), gamma.data<float>(), save_mean.data<float>(),
+                    save_invstd.data<float>(), g.dx.data<float>(), g.dgamma.data<float>(),
+                    g.dbeta.data<float>(), N, C, H, W, scratch.data<float>());
+            }
+        });
     } else {
         dispatch_floating(x.dtype(), op, [&]<class T>() {
             cpu::batchnorm2d_backward<T>(x.data<T>(), dy.data<T>(), gamma.data<T>(),

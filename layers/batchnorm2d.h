@@ -17,8 +17,11 @@
 //           dbeta = sum dy (composed from elementwise ops and sums in batchnorm2d.cpp)
 //
 // Layout: x, y, dy, dx (N, C, H, W) contiguous; gamma, beta, running and saved statistics (C).
-// The CPU reference accumulates in double; the CUDA twins (batchnorm2d_cudnn.cpp) call cuDNN's
-// CUDNN_BATCHNORM_SPATIAL API with exponentialAverageFactor = momentum.
+// The CPU reference accumulates in double. Two CUDA twins, f32, chosen by set_batchnorm_kernels
+// (below): cuDNN's CUDNN_BATCHNORM_SPATIAL API with exponentialAverageFactor = momentum
+// (cuda::cudnn_batchnorm2d_*, batchnorm2d_cudnn.cpp) and cbnn's own deterministic kernels
+// (cuda::batchnorm2d_*, batchnorm2d_cuda.cu), which need device scratch of
+// batchnorm2d_scratch_floats(N, C) floats.
 
 #include <cstdint>
 #include <string>
@@ -44,18 +47,53 @@ void batchnorm2d_backward(const T* x, const T* dy, const T* gamma, const T* save
 }  // namespace cpu
 
 namespace cuda {
+void cudnn_batchnorm2d_forward_training(const float* x, const float* gamma, const float* beta,
+                                        float* y, float* running_mean, float* running_var,
+                                        float* save_mean, float* save_invstd, int64_t N, int64_t C,
+                                        int64_t H, int64_t W, double momentum, double eps);
+void cudnn_batchnorm2d_forward_inference(const float* x, const float* gamma, const float* beta,
+                                         const float* running_mean, const float* running_var,
+                                         float* y, int64_t N, int64_t C, int64_t H, int64_t W,
+                                         double eps);
+void cudnn_batchnorm2d_backward(const float* x, const float* dy, const float* gamma,
+                                const float* save_mean, const float* save_invstd, float* dx,
+                                float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t H,
+                                int64_t W, double eps);
+
+int64_t batchnorm2d_scratch_floats(int64_t N, int64_t C);
 void batchnorm2d_forward_training(const float* x, const float* gamma, const float* beta, float* y,
                                   float* running_mean, float* running_var, float* save_mean,
                                   float* save_invstd, int64_t N, int64_t C, int64_t H, int64_t W,
-                                  double momentum, double eps);
+                                  double momentum, double eps, float* scratch);
 void batchnorm2d_forward_inference(const float* x, const float* gamma, const float* beta,
                                    const float* running_mean, const float* running_var, float* y,
                                    int64_t N, int64_t C, int64_t H, int64_t W, double eps);
 void batchnorm2d_backward(const float* x, const float* dy, const float* gamma,
                           const float* save_mean, const float* save_invstd, float* dx,
                           float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t H, int64_t W,
-                          double eps);
+                          float* scratch);
 }  // namespace cuda
+
+// Which CUDA kernels run batch norm (no effect on the CPU): cuDNN's (the default) or cbnn's own.
+enum class BatchNormKernels { cudnn, cbnn };
+void set_batchnorm_kernels(BatchNormKernels kernels);
+BatchNormKernels batchnorm_kernels();
+// "cudnn" | "cbnn"; anything else throws naming the value.
+BatchNormKernels parse_batchnorm_kernels(const std::string& name);
+
+// Sets the kernels for a scope and restores the previous choice when the scope ends.
+class BatchNormKernelsSetting {
+  public:
+    explicit BatchNormKernelsSetting(BatchNormKernels kernels) : previous_(batchnorm_kernels()) {
+        set_batchnorm_kernels(kernels);
+    }
+    ~BatchNormKernelsSetting() { set_batchnorm_kernels(previous_); }
+    BatchNormKernelsSetting(const BatchNormKernelsSetting&) = delete;
+    BatchNormKernelsSetting& operator=(const BatchNormKernelsSetting&) = delete;
+
+  private:
+    BatchNormKernels previous_;
+};
 
 namespace ops {
 struct BatchNormForward {

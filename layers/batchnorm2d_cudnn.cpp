@@ -1,8 +1,9 @@
-// cuDNN twins of the BatchNorm2d references (layers/batchnorm2d.cpp): CUDNN_BATCHNORM_SPATIAL,
-// f32 NCHW, per-channel (1, C, 1, 1) parameter and statistics tensors. cuDNN 9 still ships these
-// (legacy) calls; exponentialAverageFactor = momentum gives the running-stat update of the header
-// (cuDNN keeps the unbiased variance in running_var, like the reference), and the saved mean and
-// inverse std of the forward feed the backward. Alpha 1, beta 0: outputs are overwritten.
+// cuDNN twins (one of two CUDA choices, layers/batchnorm2d.h) of the BatchNorm2d references
+// (layers/batchnorm2d.cpp): CUDNN_BATCHNORM_SPATIAL, f32 NCHW, per-channel (1, C, 1, 1) parameter
+// and statistics tensors. cuDNN 9 still ships these (legacy) calls; exponentialAverageFactor =
+// momentum gives the running-stat update of the header (cuDNN keeps the unbiased variance in
+// running_var, like the reference), and the saved mean and inverse std of the forward feed the
+// backward. Alpha 1, beta 0: outputs are overwritten.
 #include <climits>
 
 #include "layers/batchnorm2d.h"
@@ -48,29 +49,30 @@ constexpr float kOne = 1.0f, kZero = 0.0f;
 
 }  // namespace
 
-void batchnorm2d_forward_training(const float* x, const float* gamma, const float* beta, float* y,
-                                  float* running_mean, float* running_var, float* save_mean,
-                                  float* save_invstd, int64_t N, int64_t C, int64_t H, int64_t W,
-                                  double momentum, double eps) {
+void cudnn_batchnorm2d_forward_training(const float* x, const float* gamma, const float* beta,
+                                        float* y, float* running_mean, float* running_var,
+                                        float* save_mean, float* save_invstd, int64_t N, int64_t C,
+                                        int64_t H, int64_t W, double momentum, double eps) {
     const Descriptors d(N, C, H, W);
     CBNN_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
         cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, d.x, x, d.x, y, d.channel, gamma,
         beta, momentum, running_mean, running_var, eps, save_mean, save_invstd));
 }
 
-void batchnorm2d_forward_inference(const float* x, const float* gamma, const float* beta,
-                                   const float* running_mean, const float* running_var, float* y,
-                                   int64_t N, int64_t C, int64_t H, int64_t W, double eps) {
+void cudnn_batchnorm2d_forward_inference(const float* x, const float* gamma, const float* beta,
+                                         const float* running_mean, const float* running_var,
+                                         float* y, int64_t N, int64_t C, int64_t H, int64_t W,
+                                         double eps) {
     const Descriptors d(N, C, H, W);
     CBNN_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(
         cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, d.x, x, d.x, y, d.channel, gamma,
         beta, running_mean, running_var, eps));
 }
 
-void batchnorm2d_backward(const float* x, const float* dy, const float* gamma,
-                          const float* save_mean, const float* save_invstd, float* dx,
-                          float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t H, int64_t W,
-                          double eps) {
+void cudnn_batchnorm2d_backward(const float* x, const float* dy, const float* gamma,
+                                const float* save_mean, const float* save_invstd, float* dx,
+                                float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t H,
+                                int64_t W, double eps) {
     const Descriptors d(N, C, H, W);
     CBNN_CUDNN_CHECK(cudnnBatchNormalizationBackward(
         cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, &kOne, &kZero, d.x, x, d.x, dy, d.x,

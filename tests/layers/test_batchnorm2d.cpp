@@ -324,5 +324,18 @@ TEST(BatchNorm2d, BadInputsAreClearErrors) {
         {"batch_norm2d_backward", "dy", "[2, 3, 2, 1]"}));
 }
 
+TEST(BatchNorm2d, KernelChoiceParsesAndRestores) {
+    EXPECT_EQ(batchnorm_kernels(), BatchNormKernels::cudnn);  // the default
+    EXPECT_EQ(parse_batchnorm_kernels("cbnn"), BatchNormKernels::cbnn);
+    EXPECT_EQ(parse_batchnorm_kernels("cudnn"), BatchNormKernels::cudnn);
+    EXPECT_TRUE(testing::throws_error([] { parse_batchnorm_kernels("miopen"); },
+                                      {"'miopen'", "cudnn, cbnn"}));
+    {
+        const BatchNormKernelsSetting own(BatchNormKernels::cbnn);
+        EXPECT_EQ(batchnorm_kernels(), BatchNormKernels::cbnn);
+    }
+    EXPECT_EQ(batchnorm_kernels(), BatchNormKernels::cudnn);
+}
+
 }  // namespace
 }  // namespace cbnn

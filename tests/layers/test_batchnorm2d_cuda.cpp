@@ -1,6 +1,8 @@
-// CUDA twin of tests/layers/test_batchnorm2d.cpp: the cuDNN forward (training and inference),
-// running-stat updates over two steps and backward against the CPU f64 reference on ResNet-32's
-// layer shapes (batch 8) and odd shapes; eval-mode autograd and the module on the device.
+// CUDA twin of tests/layers/test_batchnorm2d.cpp, for both CUDA kernel families (cuDNN's and
+// cbnn's own, layers/batchnorm2d.h): forward (training and inference), running-stat updates over
+// two steps and backward against the CPU f64 reference on ResNet-32's layer shapes (batch 8 and
+// 128: the own kernels split a channel into several slices of images), uneven slices and odd
+// shapes; eval-mode autograd and the module on the device.
 // Per-channel results reduce over n = N*H*W values, hence f32_sum_tolerance(n).
 #include <vector>
 
@@ -19,12 +21,17 @@ using testing::all_close;
 constexpr double kMomentum = 0.1, kEps = 1e-5;
 
 // ResNet-32's three stage widths at batch 8, then odd shapes, batch 1, and two values a channel.
-const Shape kShapes[] = {{8, 16, 32, 32}, {8, 32, 16, 16}, {8, 64, 8, 8},
-                         {3, 5, 7, 9},    {1, 4, 3, 5},    {2, 3, 1, 1}};
+const Shape kShapes[] = {{8, 16, 32, 32}, {8, 32, 16, 16}, {8, 64, 8, 8}, {128, 16, 32, 32},
+                         {128, 48, 4, 4}, {3, 5, 7, 9},    {1, 4, 3, 5},  {2, 3, 1, 1}};
+
+class BatchNorm2dCuda : public ::testing::TestWithParam<BatchNormKernels> {
+  protected:
+    BatchNormKernelsSetting kernels_{GetParam()};
+};
 
 Tensor f64(const Tensor& t) { return t.cpu().to(DType::f64); }
 
-TEST(BatchNorm2dCuda, TrainingForwardRunningStatsAndBackwardMatchTheCpu) {
+TEST_P(BatchNorm2dCuda, TrainingForwardRunningStatsAndBackwardMatchTheCpu) {
     CBNN_REQUIRE_GPU();
     uint64_t seed = 1;
     for (const Shape& shape : kShapes) {
@@ -63,7 +70,7 @@ TEST(BatchNorm2dCuda, TrainingForwardRunningStatsAndBackwardMatchTheCpu) {
     }
 }
 
-TEST(BatchNorm2dCuda, InferenceForwardAndEvalBackwardMatchTheCpu) {
+TEST_P(BatchNorm2dCuda, InferenceForwardAndEvalBackwardMatchTheCpu) {
     CBNN_REQUIRE_GPU();
     uint64_t seed = 100;
     for (const Shape& shape : kShapes) {
@@ -93,7 +100,7 @@ TEST(BatchNorm2dCuda, InferenceForwardAndEvalBackwardMatchTheCpu) {
     }
 }
 
-TEST(BatchNorm2dCuda, ModuleOnTheDeviceMatchesTheCpuModule) {
+TEST_P(BatchNorm2dCuda, ModuleOnTheDeviceMatchesTheCpuModule) {
     CBNN_REQUIRE_GPU();
     BatchNorm2d on_gpu(16), on_cpu(16);
     on_gpu.to(Device::cuda());
@@ -117,6 +124,12 @@ TEST(BatchNorm2dCuda, ModuleOnTheDeviceMatchesTheCpuModule) {
     const Tensor x = testing::random_tensor(shape, -1, 2, 400, DType::f32);
     EXPECT_TRUE(all_close(on_gpu(x.cuda()), on_cpu(x), testing::kCudaVsCpu));
 }
+
+INSTANTIATE_TEST_SUITE_P(Kernels, BatchNorm2dCuda,
+                         ::testing::Values(BatchNormKernels::cudnn, BatchNormKernels::cbnn),
+                         [](const ::testing::TestParamInfo<BatchNormKernels>& info) {
+                             return info.param == BatchNormKernels::cudnn ? "cudnn" : "cbnn";
+                         });
 
 }  // namespace
 }  // namespace cbnn
