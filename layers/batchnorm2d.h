@@ -27,6 +27,7 @@
 #include <string>
 
 #include "layers/module.h"
+#include "tensor/scoped_setting.h"
 #include "tensor/tensor.h"
 
 namespace cbnn {
@@ -81,19 +82,9 @@ BatchNormKernels batchnorm_kernels();
 // "cudnn" | "cbnn"; anything else throws naming the value.
 BatchNormKernels parse_batchnorm_kernels(const std::string& name);
 
-// Sets the kernels for a scope and restores the previous choice when the scope ends.
-class BatchNormKernelsSetting {
-  public:
-    explicit BatchNormKernelsSetting(BatchNormKernels kernels) : previous_(batchnorm_kernels()) {
-        set_batchnorm_kernels(kernels);
-    }
-    ~BatchNormKernelsSetting() { set_batchnorm_kernels(previous_); }
-    BatchNormKernelsSetting(const BatchNormKernelsSetting&) = delete;
-    BatchNormKernelsSetting& operator=(const BatchNormKernelsSetting&) = delete;
-
-  private:
-    BatchNormKernels previous_;
-};
+// Sets the kernels for a scope (tensor/scoped_setting.h).
+using BatchNormKernelsSetting =
+    ScopedSetting<BatchNormKernels, batchnorm_kernels, set_batchnorm_kernels>;
 
 namespace ops {
 struct BatchNormForward {

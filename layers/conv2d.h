@@ -29,6 +29,7 @@
 
 #include "layers/module.h"
 #include "tensor/rng.h"
+#include "tensor/scoped_setting.h"
 #include "tensor/tensor.h"
 
 namespace cbnn {
@@ -90,20 +91,9 @@ ConvAlgorithmSearch conv_algorithm_search();
 // "heuristic" | "timed"; anything else throws naming the value.
 ConvAlgorithmSearch parse_conv_algorithm_search(const std::string& name);
 
-// Sets the search mode for a scope and restores the previous one when the scope ends.
-class ConvAlgorithmSearchSetting {
-  public:
-    explicit ConvAlgorithmSearchSetting(ConvAlgorithmSearch search)
-        : previous_(conv_algorithm_search()) {
-        set_conv_algorithm_search(search);
-    }
-    ~ConvAlgorithmSearchSetting() { set_conv_algorithm_search(previous_); }
-    ConvAlgorithmSearchSetting(const ConvAlgorithmSearchSetting&) = delete;
-    ConvAlgorithmSearchSetting& operator=(const ConvAlgorithmSearchSetting&) = delete;
-
-  private:
-    ConvAlgorithmSearch previous_;
-};
+// Sets the search mode for a scope (tensor/scoped_setting.h).
+using ConvAlgorithmSearchSetting =
+    ScopedSetting<ConvAlgorithmSearch, conv_algorithm_search, set_conv_algorithm_search>;
 
 namespace ops {
 // No autograd. f32/f64 on the CPU, f32 on CUDA; all operands on one device; b may be undefined.

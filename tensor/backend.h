@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "tensor/scoped_setting.h"
+
 namespace cbnn {
 
 bool built_with_cuda();
@@ -20,18 +22,8 @@ void cuda_synchronize();
 void set_allow_tf32(bool allow);
 bool allow_tf32();
 
-// Sets allow_tf32 for a scope and restores the previous setting when the scope ends, however it
-// ends (benchmarks and tests of the TF32 paths).
-class Tf32Setting {
-  public:
-    explicit Tf32Setting(bool allow) : previous_(allow_tf32()) { set_allow_tf32(allow); }
-    ~Tf32Setting() { set_allow_tf32(previous_); }
-    Tf32Setting(const Tf32Setting&) = delete;
-    Tf32Setting& operator=(const Tf32Setting&) = delete;
-
-  private:
-    bool previous_;
-};
+// Sets allow_tf32 for a scope (tensor/scoped_setting.h).
+using Tf32Setting = ScopedSetting<bool, allow_tf32, set_allow_tf32>;
 // CBNN_CUDA_SYNC=1 in the environment: synchronise and check after every kernel launch, so an
 // asynchronous error is reported at the launch that caused it.
 bool cuda_sync_after_launch();
