@@ -271,6 +271,7 @@ BENCHMARK(BM_TrainStep)
 
 // ---------------------------------------------------------------------------------------------
 // Breakdown: CUDA events at every op boundary, booked per (op kind, phase).
+#ifdef CBNN_WITH_CUDA
 
 enum class Phase : uint8_t { forward, backward, other };
 
@@ -303,7 +304,6 @@ std::string op_kind(const std::string& name) {
     return name;
 }
 
-#ifdef CBNN_WITH_CUDA
 // Records a CUDA event at each op boundary of a step; each event closes the interval since the
 // previous one and books it to a (kind, phase) row. Events come from a pool reused every step.
 class Timeline : public autograd::GraphObserver {
