@@ -1,5 +1,6 @@
 #include "autograd/engine.h"
 
+#include <atomic>
 #include <unordered_map>
 #include <vector>
 
@@ -11,6 +12,10 @@
 namespace cbnn::autograd {
 
 namespace {
+
+std::atomic<GraphObserver*> g_observer{nullptr};
+
+GraphObserver* observer() { return g_observer.load(std::memory_order_relaxed); }
 
 // Adds incoming gradients into a leaf's .grad. Holds the leaf; the leaf holds it weakly.
 class AccumulateGrad : public Node {
@@ -45,6 +50,8 @@ class AccumulateGrad : public Node {
 };
 
 }  // namespace
+
+GraphObserver* set_graph_observer(GraphObserver* observer) { return g_observer.exchange(observer); }
 
 Edge gradient_edge(const Tensor& t) {
     if (!t.defined() || !t.requires_grad()) return {};
@@ -86,6 +93,7 @@ void connect(const std::shared_ptr<Node>& node, const std::vector<Tensor>& input
         impl.grad_fn = node;
         impl.output_nr = nr++;
     }
+    if (GraphObserver* obs = observer()) obs->on_record(*node);
 }
 
 void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
@@ -106,6 +114,7 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
     }
 
     NoGradGuard no_grad;
+    GraphObserver* const obs = observer();
     const Edge root_edge = gradient_edge(root);
 
     // Pass 1: how many edges lead into each reachable node.
@@ -142,7 +151,11 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
         bool any_defined = false;
         for (const Tensor& g : grad_outputs) any_defined = any_defined || g.defined();
         std::vector<Tensor> grad_inputs;
-        if (any_defined) grad_inputs = node->apply(std::move(grad_outputs));
+        if (any_defined) {
+            if (obs) obs->on_apply_begin(*node);
+            grad_inputs = node->apply(std::move(grad_outputs));
+            if (obs) obs->on_apply_end(*node);
+        }
         if (!retain_graph) node->release_saved();
         grad_inputs.resize(node->next_edges().size());
 

@@ -5,8 +5,6 @@
 //   BM_GpuLoader/<N>            the GPU-resident loader, images/s over CUDA-event time
 // Each benchmark first checks one batch against the plain CPU reference (no threads).
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <vector>
 
 #include "bench/bench_util.h"
@@ -18,24 +16,7 @@ namespace {
 
 constexpr int64_t kBatch = 128;
 
-const Dataset& dataset(int64_t n) {
-    static std::map<int64_t, std::unique_ptr<Dataset>> cache;
-    auto& slot = cache[n];
-    if (!slot) {
-        slot = std::make_unique<Dataset>();
-        for (int c = 0; c < 10; ++c) slot->class_names.push_back(std::to_string(c));
-        slot->channels = 3;
-        slot->height = slot->width = 32;
-        slot->images.resize(static_cast<size_t>(n * kCifarImageBytes));
-        uint32_t x = 12345;
-        for (uint8_t& b : slot->images) {
-            x = x * 1664525u + 1013904223u;
-            b = static_cast<uint8_t>(x >> 24);
-        }
-        for (int64_t i = 0; i < n; ++i) slot->labels.push_back(i % 10);
-    }
-    return *slot;
-}
+const Dataset& dataset(int64_t n) { return synthetic_cifar(n); }
 
 LoaderOptions options(int threads) {
     LoaderOptions o;

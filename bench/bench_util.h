@@ -9,10 +9,15 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
 
+#include "data/augment.h"
+#include "data/dataset.h"
 #include "tensor/backend.h"
 #include "tensor/tensor.h"
 
@@ -51,29 +56,66 @@ inline void set_bandwidth(benchmark::State& state, double bytes_per_call) {
     state.SetBytesProcessed(static_cast<int64_t>(bytes_per_call) * state.iterations());
 }
 
-// Seconds per call of `work` on the GPU: CUDA events around `repeats` calls after a warm-up
-// (allocator cache, cuBLAS/cuDNN handles), so microsecond kernels are not lost in event overhead.
+// Seconds per call of `work`, over `repeats` calls: on the GPU (CUDA events recorded on cbnn's
+// stream around them) and on the host (wall time until the last call returned, before waiting for
+// the GPU). Host time close to device time means the host's launches are the bottleneck.
+struct CallSeconds {
+    double device = 0.0;
+    double host = 0.0;
+};
+
 template <class F>
-double cuda_seconds_per_call(F&& work, int repeats) {
+CallSeconds cuda_and_host_seconds_per_call(F&& work, int repeats) {
 #ifdef CBNN_WITH_CUDA
     cudaStream_t stream = cuda::current_stream();
     cudaEvent_t start, stop;
     CBNN_CUDA_CHECK(cudaEventCreate(&start));
     CBNN_CUDA_CHECK(cudaEventCreate(&stop));
+    const auto host_start = std::chrono::steady_clock::now();
     CBNN_CUDA_CHECK(cudaEventRecord(start, stream));
     for (int r = 0; r < repeats; ++r) work();
     CBNN_CUDA_CHECK(cudaEventRecord(stop, stream));
+    const auto host_stop = std::chrono::steady_clock::now();
     CBNN_CUDA_CHECK(cudaEventSynchronize(stop));
     float ms = 0.f;
     CBNN_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
     CBNN_CUDA_CHECK_NOTHROW(cudaEventDestroy(start));
     CBNN_CUDA_CHECK_NOTHROW(cudaEventDestroy(stop));
-    return ms * 1e-3 / repeats;
+    return {ms * 1e-3 / repeats,
+            std::chrono::duration<double>(host_stop - host_start).count() / repeats};
 #else
     (void)work;
     (void)repeats;
     CBNN_FAIL("GPU timing needs the CUDA backend");
 #endif
+}
+
+// Seconds per call of `work` on the GPU: CUDA events around `repeats` calls after a warm-up
+// (allocator cache, cuBLAS/cuDNN handles), so microsecond kernels are not lost in event overhead.
+template <class F>
+double cuda_seconds_per_call(F&& work, int repeats) {
+    return cuda_and_host_seconds_per_call(work, repeats).device;
+}
+
+// A synthetic CIFAR-shaped dataset of n images (10 classes, label i % 10, pseudo-random pixels),
+// built once per n: 12,406 is the size of CIFAR-10-LT IF 100, 50,000 the full training set.
+inline const Dataset& synthetic_cifar(int64_t n) {
+    static std::map<int64_t, std::unique_ptr<Dataset>> cache;
+    auto& slot = cache[n];
+    if (!slot) {
+        slot = std::make_unique<Dataset>();
+        for (int c = 0; c < 10; ++c) slot->class_names.push_back(std::to_string(c));
+        slot->channels = 3;
+        slot->height = slot->width = 32;
+        slot->images.resize(static_cast<size_t>(n * kCifarImageBytes));
+        uint32_t x = 12345;
+        for (uint8_t& b : slot->images) {
+            x = x * 1664525u + 1013904223u;
+            b = static_cast<uint8_t>(x >> 24);
+        }
+        for (int64_t i = 0; i < n; ++i) slot->labels.push_back(i % 10);
+    }
+    return *slot;
 }
 
 // Manual-time loop: each benchmark iteration times `repeats` calls and reports time per call.

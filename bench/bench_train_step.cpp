@@ -1,0 +1,525 @@
+// One whole training step on the GPU (issue 7: measure first): forward, class-balanced loss
+// (losses/cb_loss.h, beta 0.9999; softmax, or focal with gamma 1), backward, SGD step (momentum
+// 0.9, weight decay; train/sgd.h), on synthetic data that is already on the GPU.
+//
+//   BM_TrainStep/depth/batch/tf32/loss/augment
+//     depth 32: ResNet-32 (models/resnet_cifar.h), 3 x 32 x 32, 10 classes
+//     depth 50: ResNet-50 (models/resnet.h), 3 x 224 x 224, 1000 classes
+//     tf32 0: FP32 math, 1: TF32 tensor cores for convolutions and matmuls (tensor/backend.h)
+//     loss 0: CB softmax, 2: CB focal (LossType order)
+//     augment 1 (ResNet-32 only): each step first takes its batch from the GPU-resident loader
+//       (data/gpu_loader.h: crop + flip + x/128 - 1) over a synthetic 12,406-image uint8 set, as
+//       the CIFAR trainer does; augment 0: one fixed random batch
+//   Time: ms per step over CUDA events around `repeats` steps after kWarmupSteps (manual time);
+//   items_per_second is images per second. Counters: host_ms, the host's time to queue one step
+//   (close to the step time: the GPU waits for launches); allocs, tensor allocations per step
+//   (tensor/allocator.h; cache hits included); cudaMalloc, raw allocations per step (0 once warm);
+//   mem_GB, the memory the allocator holds (in use + cached: the case's high-water mark, as the
+//   cache starts empty and never gives blocks back); loss, the last step's loss (a non-finite
+//   loss after the warm-up skips the case). An error (out of memory) skips only its case.
+//
+//   BM_StepBreakdown/...: the same step, with a table of where the time goes, per op kind:
+//   forward and backward of conv, bn, relu, add, pool, ..., the loss, the SGD update, the
+//   augmentation; share of the step. Events are recorded at every op boundary through the graph
+//   observer (autograd/engine.h), so the instrumented step is slower than the plain one (both are
+//   printed; the benchmark's time is the plain step). Forward time of an op is the time from the
+//   previous op's end to its own end, so host gaps (launch-bound steps) are charged to the op that
+//   waited; "engine" is the backward time outside the nodes (summing gradients of tensors used
+//   twice, host gaps). It also prints tensor allocations per phase, and per phase whether the
+//   step can be captured as a CUDA graph: a host synchronisation (or a raw cudaMalloc) inside a
+//   phase makes stream capture fail, and the first such call is named with its file and line.
+//
+// Without a GPU every case is skipped with a message.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/engine.h"
+#include "autograd/node.h"
+#include "bench/bench_util.h"
+#include "data/gpu_loader.h"
+#include "data/long_tail.h"
+#include "layers/module.h"
+#include "losses/cb_loss.h"
+#include "models/resnet.h"
+#include "models/resnet_cifar.h"
+#include "tensor/allocator.h"
+#include "tensor/rng.h"
+#include "train/sgd.h"
+
+namespace cbnn::bench {
+namespace {
+
+constexpr int kWarmupSteps = 3;
+constexpr double kLr = 0.01;
+constexpr int64_t kAugmentedSetSize = 12406;  // CIFAR-10-LT IF 100
+
+struct Case {
+    int64_t depth = 32;
+    int64_t batch = 128;
+    bool tf32 = false;
+    LossType loss = LossType::softmax;
+    bool augment = false;
+
+    bool cifar() const { return depth != 50; }
+    int64_t classes() const { return cifar() ? 10 : 1000; }
+    int64_t size() const { return cifar() ? 32 : 224; }
+    // Steps per timed iteration: enough for stable event timing, few enough for a short run.
+    int repeats() const { return cifar() ? 20 : 4; }
+};
+
+Case case_of(const benchmark::State& state) {
+    Case c;
+    c.depth = state.range(0);
+    c.batch = state.range(1);
+    c.tf32 = state.range(2) != 0;
+    c.loss = static_cast<LossType>(state.range(3));
+    c.augment = state.range(4) != 0;
+    return c;
+}
+
+std::string describe(const Case& c) {
+    return std::string(c.cifar() ? "ResNet-" + std::to_string(c.depth) : "ResNet-50") + ", batch " +
+           std::to_string(c.batch) + ", " + (c.tf32 ? "TF32" : "FP32") + ", CB " +
+           loss_type_name(c.loss) + (c.augment ? ", GPU augmentation" : ", fixed batch");
+}
+
+std::shared_ptr<Layer> make_model(const Case& c) {
+    Generator gen(0);
+    std::shared_ptr<Layer> model;
+    if (c.cifar()) {
+        ResNetCifarOptions o;
+        o.depth = c.depth;
+        o.num_classes = c.classes();
+        o.head_init = head_init_for(c.loss);
+        model = std::make_shared<ResNetCifar>(o, gen);
+    } else {
+        ResNetOptions o;
+        o.num_classes = c.classes();
+        o.head_init = head_init_for(c.loss);
+        model = std::make_shared<ResNet>(o, gen);
+    }
+    model->to(Device::cuda());
+    model->train();
+    return model;
+}
+
+LossConfig loss_config(const Case& c) {
+    LossConfig config;
+    config.type = c.loss;
+    config.beta = 0.9999;
+    config.gamma = c.loss == LossType::focal ? 1.0 : 0.0;
+    return config;
+}
+
+SgdOptions sgd_options(const Case& c) {
+    SgdOptions o;
+    o.momentum = 0.9;
+    o.weight_decay = c.cifar() ? 2e-4 : 1e-4;
+    if (c.loss != LossType::softmax) o.no_decay_names = {"fc.bias"};
+    return o;
+}
+
+LoaderOptions loader_options(const Case& c) {
+    LoaderOptions o;
+    o.batch_size = c.batch;
+    o.seed = 1;
+    o.num_threads = 0;
+    o.device = Device::cuda();
+    // Every batch full: a partial last batch would change the shapes (new cuDNN plans) and the
+    // images per step. The epoch's permutation upload stays in the step that crosses the epoch.
+    o.drop_last = true;
+    return o;
+}
+
+// A model, its loss and optimiser, and the data of one case, all on the GPU.
+class TrainStep {
+  public:
+    explicit TrainStep(const Case& c)
+        : model_(make_model(c)),
+          criterion_(loss_config(c), long_tail_counts(c.cifar() ? 5000 : 1000, c.classes(), 100.0),
+                     DType::f32, Device::cuda()),
+          sgd_(model_->named_parameters(), sgd_options(c)) {
+        if (c.augment) {
+            CBNN_CHECK(c.cifar(), "bench_train_step: augmentation is for CIFAR-shaped inputs");
+            loader_ = std::make_unique<GpuCifarLoader>(synthetic_cifar(kAugmentedSetSize),
+                                                       loader_options(c));
+        } else {
+            Generator gen(1);
+            images_ = Tensor::empty({c.batch, 3, c.size(), c.size()}, DType::f32, Device::cuda());
+            normal_(images_, gen);
+            std::vector<int64_t> labels(static_cast<size_t>(c.batch));
+            for (size_t i = 0; i < labels.size(); ++i)
+                labels[i] = static_cast<int64_t>((i * 7919) % static_cast<size_t>(c.classes()));
+            labels_ = Tensor::from_vector(labels, {c.batch}).to(Device::cuda());
+        }
+    }
+
+    // The phases of a step, for the breakdown; run() is all of them.
+    void load_batch() {
+        if (!loader_) return;
+        Batch batch = loader_->next();
+        images_ = std::move(batch.images);
+        labels_ = std::move(batch.labels);
+    }
+    Tensor forward_loss() {
+        sgd_.zero_grad();
+        return criterion_(model_->forward(images_), labels_);
+    }
+    void update() { sgd_.step(kLr); }
+    void run() {
+        load_batch();
+        last_loss_ = forward_loss();
+        last_loss_.backward();
+        update();
+    }
+
+    double last_loss() const { return last_loss_.cpu().item<float>(); }
+    bool has_loader() const { return loader_ != nullptr; }
+
+  private:
+    std::shared_ptr<Layer> model_;
+    ClassBalancedLoss criterion_;
+    Sgd sgd_;
+    std::unique_ptr<GpuCifarLoader> loader_;
+    Tensor images_, labels_, last_loss_;
+};
+
+// Warm-up steps (cuDNN plans, allocator cache, momentum buffers); false (and the case skipped)
+// when the loss is not finite afterwards.
+bool warm_up(benchmark::State& state, TrainStep& step) {
+    for (int i = 0; i < kWarmupSteps; ++i) step.run();
+    const double loss = step.last_loss();
+    if (std::isfinite(loss)) return true;
+    skip_with(state, "the loss is not finite after the warm-up steps: " + std::to_string(loss));
+    return false;
+}
+
+int64_t allocations(const AllocatorStats& s) { return s.raw_allocations + s.cache_hits; }
+
+// Runs one case; an error (out of memory, say) skips that case with its message instead of ending
+// the whole binary. The allocator's cache is emptied after each case, so that the next one (a
+// ResNet-50 after a ResNet-32) starts from an empty cache.
+template <class F>
+void run_case(benchmark::State& state, F&& body) {
+    if (skip_without_gpu(state)) return;
+    try {
+        body();
+    } catch (const std::exception& e) {
+        if (!state.error_occurred()) skip_with(state, e.what());
+    }
+    cuda_empty_cache();
+}
+
+void BM_TrainStep(benchmark::State& state) {
+    run_case(state, [&] {
+        const Case c = case_of(state);
+        Tf32Setting tf32(c.tf32);
+        TrainStep step(c);
+        if (!warm_up(state, step)) return;
+        const AllocatorStats before = cuda_memory_stats();
+        double host_seconds = 0.0;
+        int64_t steps = 0;
+        for (auto _ : state) {
+            const CallSeconds t = cuda_and_host_seconds_per_call([&] { step.run(); }, c.repeats());
+            state.SetIterationTime(t.device);
+            host_seconds += t.host * c.repeats();
+            steps += c.repeats();
+        }
+        const AllocatorStats after = cuda_memory_stats();
+        const double n = static_cast<double>(steps);
+        state.SetItemsProcessed(state.iterations() * c.batch);
+        state.counters["host_ms"] = 1e3 * host_seconds / n;
+        state.counters["allocs"] =
+            static_cast<double>(allocations(after) - allocations(before)) / n;
+        state.counters["cudaMalloc"] =
+            static_cast<double>(after.raw_allocations - before.raw_allocations) / n;
+        state.counters["mem_GB"] =
+            static_cast<double>(after.in_use_bytes + after.cached_bytes) * 1e-9;
+        state.counters["loss"] = step.last_loss();
+        state.SetLabel(describe(c));
+    });
+}
+
+// ResNet-32 at both batch sizes and precisions, focal next to softmax, with and without the
+// augmentation; ResNet-50 at 128 and 64. Args: depth, batch, tf32, loss, augment.
+BENCHMARK(BM_TrainStep)
+    ->ArgNames({"depth", "batch", "tf32", "loss", "augment"})
+    ->Args({32, 128, 0, 0, 0})
+    ->Args({32, 128, 1, 0, 0})
+    ->Args({32, 128, 0, 2, 0})
+    ->Args({32, 512, 0, 0, 0})
+    ->Args({32, 512, 1, 0, 0})
+    ->Args({32, 128, 0, 0, 1})
+    ->Args({32, 128, 1, 0, 1})
+    ->Args({32, 128, 0, 2, 1})
+    ->Args({32, 512, 0, 0, 1})
+    ->Args({50, 128, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0})
+    ->Args({50, 64, 0, 0, 0})
+    ->Args({50, 64, 1, 0, 0})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+// ---------------------------------------------------------------------------------------------
+// Breakdown: CUDA events at every op boundary, booked per (op kind, phase).
+#ifdef CBNN_WITH_CUDA
+
+enum class Phase : uint8_t { forward, backward, other };
+
+// Node names (autograd Node::name()) to the kinds of the table; unknown names stand for
+// themselves.
+std::string op_kind(const std::string& name) {
+    static const std::vector<std::pair<std::string, std::string>> kinds = {
+        {"conv2d", "conv"},
+        {"batch_norm2d", "bn"},
+        {"relu", "relu"},
+        {"add", "add"},
+        {"max_pool2d", "pool"},
+        {"avg_pool2d", "pool"},
+        {"mean", "pool"},
+        {"pad_channels", "shortcut pad"},
+        {"matmul", "linear"},
+        {"cb_softmax_loss", "loss"},
+        {"cb_sigmoid_loss", "loss"},
+        {"cb_focal_loss", "loss"},
+        {"AccumulateGrad", "grad accumulate"},
+        {"view", "view"},
+        {"transpose", "view"},
+        {"flatten", "view"},
+        {"squeeze", "view"},
+        {"unsqueeze", "view"},
+        {"narrow", "view"},
+    };
+    for (const auto& [node, kind] : kinds)
+        if (name == node) return kind;
+    return name;
+}
+
+// Records a CUDA event at each op boundary of a step; each event closes the interval since the
+// previous one and books it to a (kind, phase) row. Events come from a pool reused every step.
+class Timeline : public autograd::GraphObserver {
+  public:
+    Timeline() = default;
+    Timeline(const Timeline&) = delete;
+    Timeline& operator=(const Timeline&) = delete;
+    ~Timeline() override {
+        for (cudaEvent_t e : pool_) CBNN_CUDA_CHECK_NOTHROW(cudaEventDestroy(e));
+    }
+
+    // The start of a step: books nothing.
+    void start() { mark(Phase::other, ""); }
+    void mark(Phase phase, const std::string& kind) {
+        if (used_ == pool_.size()) {
+            cudaEvent_t e;
+            CBNN_CUDA_CHECK(cudaEventCreate(&e));
+            pool_.push_back(e);
+        }
+        cudaEvent_t e = pool_[used_++];
+        CBNN_CUDA_CHECK(cudaEventRecord(e, cuda::current_stream()));
+        marks_.push_back({e, phase, kind});
+    }
+    void on_record(const autograd::Node& node) override {
+        mark(Phase::forward, op_kind(node.name()));
+    }
+    void on_apply_begin(const autograd::Node&) override { mark(Phase::backward, "engine"); }
+    void on_apply_end(const autograd::Node& node) override {
+        mark(Phase::backward, op_kind(node.name()));
+    }
+
+    // Waits for the step's events and adds its intervals to the rows.
+    void collect() {
+        if (marks_.empty()) return;
+        CBNN_CUDA_CHECK(cudaEventSynchronize(marks_.back().event));
+        for (size_t i = 1; i < marks_.size(); ++i) {
+            float ms = 0.f;
+            CBNN_CUDA_CHECK(cudaEventElapsedTime(&ms, marks_[i - 1].event, marks_[i].event));
+            Row& row = row_for(marks_[i].kind);
+            row.ms[static_cast<int>(marks_[i].phase)] += ms;
+            if (marks_[i].phase != Phase::backward || marks_[i].kind != "engine") ++row.count;
+        }
+        marks_.clear();
+        used_ = 0;
+        ++steps_;
+    }
+
+    // The table, per step (averaged over the collected steps), rows in order of first appearance.
+    void print(const std::string& title, double plain_step_ms) const {
+        double step_ms = 0.0;
+        for (const Row& r : rows_) step_ms += r.total();
+        step_ms /= static_cast<double>(steps_);
+        std::printf("\n%s: instrumented step %.3f ms (plain step %.3f ms), mean of %d steps\n",
+                    title.c_str(), step_ms, plain_step_ms, steps_);
+        std::printf("%-16s %6s %12s %12s %12s %12s %7s\n", "kind", "calls", "forward ms",
+                    "backward ms", "other ms", "total ms", "share");
+        for (const Row& r : rows_) {
+            const double n = static_cast<double>(steps_);
+            std::printf("%-16s %6lld %12.3f %12.3f %12.3f %12.3f %6.1f%%\n", r.kind.c_str(),
+                        static_cast<long long>(r.count / steps_), r.ms[0] / n, r.ms[1] / n,
+                        r.ms[2] / n, r.total() / n, 100.0 * r.total() / n / step_ms);
+        }
+    }
+
+  private:
+    struct Mark {
+        cudaEvent_t event;
+        Phase phase;
+        std::string kind;
+    };
+    struct Row {
+        std::string kind;
+        int64_t count = 0;
+        double ms[3] = {0.0, 0.0, 0.0};
+        double total() const { return ms[0] + ms[1] + ms[2]; }
+    };
+    Row& row_for(const std::string& kind) {
+        for (Row& r : rows_)
+            if (r.kind == kind) return r;
+        rows_.push_back({kind});
+        return rows_.back();
+    }
+
+    std::vector<cudaEvent_t> pool_;
+    size_t used_ = 0;
+    std::vector<Mark> marks_;
+    std::vector<Row> rows_;
+    int steps_ = 0;
+};
+
+// Installs the timeline for a scope.
+class Observing {
+  public:
+    explicit Observing(Timeline& t) : previous_(autograd::set_graph_observer(&t)) {}
+    ~Observing() { autograd::set_graph_observer(previous_); }
+    Observing(const Observing&) = delete;
+    Observing& operator=(const Observing&) = delete;
+
+  private:
+    autograd::GraphObserver* previous_;
+};
+
+// Runs `work` under CUDA stream capture (never launched: nothing runs on the GPU) and returns
+// "" if it could be captured, else why not: the first host synchronisation, raw allocation or
+// other call that capture forbids, as the error it raised (with file and line).
+std::string capture_blocker(const std::function<void()>& work) {
+    const cudaStream_t stream = cuda::current_stream();
+    CBNN_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    std::string blocker;
+    try {
+        work();
+    } catch (const std::exception& e) {
+        blocker = e.what();
+    }
+    cudaGraph_t graph = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+    if (graph != nullptr) CBNN_CUDA_CHECK_NOTHROW(cudaGraphDestroy(graph));
+    cudaGetLastError();  // the capture's errors are not sticky; clear them for the next launch
+    if (blocker.empty() && end != cudaSuccess)
+        blocker = std::string("capture ended with ") + cudaGetErrorName(end);
+    return blocker;
+}
+
+// Per phase of a step: whether it can be captured (phases before it run for real, so each phase
+// sees the state of a normal step), and its tensor allocations in a normal step.
+void print_capture_and_allocations(TrainStep& step) {
+    std::printf("CUDA graph capture per phase (the first forbidden call; none: capturable):\n");
+    auto report = [](const char* phase, const std::string& blocker) {
+        std::printf("  %-15s %s\n", phase, blocker.empty() ? "none" : blocker.c_str());
+    };
+    if (step.has_loader()) report("augment", capture_blocker([&] { step.load_batch(); }));
+    step.load_batch();
+    report("forward + loss", capture_blocker([&] { step.forward_loss(); }));
+    Tensor loss = step.forward_loss();
+    report("backward", capture_blocker([&] { loss.backward(); }));
+    loss = step.forward_loss();
+    loss.backward();
+    report("sgd", capture_blocker([&] { step.update(); }));
+    cuda_synchronize();
+
+    std::printf("tensor allocations per phase (cudaMalloc in brackets):");
+    AllocatorStats last = cuda_memory_stats();
+    auto count = [&](const char* phase) {
+        const AllocatorStats now = cuda_memory_stats();
+        std::printf(" %s %lld (%lld)", phase,
+                    static_cast<long long>(allocations(now) - allocations(last)),
+                    static_cast<long long>(now.raw_allocations - last.raw_allocations));
+        last = now;
+    };
+    if (step.has_loader()) {
+        step.load_batch();
+        count("augment");
+    }
+    loss = step.forward_loss();
+    count("forward+loss");
+    loss.backward();
+    count("backward");
+    step.update();
+    count("sgd");
+    std::printf("\n");
+    cuda_synchronize();
+}
+#endif
+
+void BM_StepBreakdown(benchmark::State& state) {
+#ifdef CBNN_WITH_CUDA
+    run_case(state, [&] {
+        const Case c = case_of(state);
+        Tf32Setting tf32(c.tf32);
+        TrainStep step(c);
+        if (!warm_up(state, step)) return;
+        const double plain_ms =
+            1e3 * cuda_seconds_per_call([&] { step.run(); }, std::max(2, c.repeats() / 4));
+        std::printf("\n== %s ==\n", describe(c).c_str());
+        print_capture_and_allocations(step);
+        Timeline timeline;
+        for (auto _ : state) {
+            Observing observing(timeline);
+            for (int i = 0; i < std::max(2, c.repeats() / 4); ++i) {
+                timeline.start();
+                if (step.has_loader()) {
+                    step.load_batch();
+                    timeline.mark(Phase::other, "augment");
+                }
+                Tensor loss = step.forward_loss();
+                timeline.mark(Phase::forward, "other");
+                loss.backward();
+                timeline.mark(Phase::backward, "engine");
+                step.update();
+                timeline.mark(Phase::other, "sgd");
+                timeline.collect();
+            }
+            state.SetIterationTime(plain_ms * 1e-3);
+        }
+        timeline.print(describe(c), plain_ms);
+        std::fflush(stdout);
+        state.SetItemsProcessed(state.iterations() * c.batch);
+        state.SetLabel(describe(c));
+    });
+#else
+    skip_without_gpu(state);
+#endif
+}
+
+// The paper's CIFAR training (ResNet-32, batch 128, FP32, augmentation), ResNet-32 at batch 512,
+// ResNet-50 at batch 128 with TF32. Args: depth, batch, tf32, loss, augment.
+BENCHMARK(BM_StepBreakdown)
+    ->ArgNames({"depth", "batch", "tf32", "loss", "augment"})
+    ->Args({32, 128, 0, 0, 1})
+    ->Args({32, 512, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0})
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace cbnn::bench
+
+BENCHMARK_MAIN();
