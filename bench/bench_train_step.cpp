@@ -2,7 +2,7 @@
 // (losses/cb_loss.h, beta 0.9999; softmax, or focal with gamma 1), backward, SGD step (momentum
 // 0.9, weight decay; train/sgd.h), on synthetic data that is already on the GPU.
 //
-//   BM_TrainStep/depth/batch/tf32/loss/augment
+//   BM_TrainStep/depth/batch/tf32/loss/augment/tuned
 //     depth 32: ResNet-32 (models/resnet_cifar.h), 3 x 32 x 32, 10 classes
 //     depth 50: ResNet-50 (models/resnet.h), 3 x 224 x 224, 1000 classes
 //     tf32 0: FP32 math, 1: TF32 tensor cores for convolutions and matmuls (tensor/backend.h)
@@ -10,6 +10,8 @@
 //     augment 1 (ResNet-32 only): each step first takes its batch from the GPU-resident loader
 //       (data/gpu_loader.h: crop + flip + x/128 - 1) over a synthetic 12,406-image uint8 set, as
 //       the CIFAR trainer does; augment 0: one fixed random batch
+//     tuned 1: cuDNN's timed algorithm search (layers/conv2d.h) and cbnn's own batch-norm kernels
+//       (layers/batchnorm2d.h); tuned 0: the defaults (heuristic search, cuDNN's batch norm)
 //   Time: ms per step over CUDA events around `repeats` steps after kWarmupSteps (manual time);
 //   items_per_second is images per second. Counters: host_ms, the host's time to queue one step
 //   (close to the step time: the GPU waits for launches); allocs, tensor allocations per step
@@ -47,6 +49,8 @@
 #include "bench/bench_util.h"
 #include "data/gpu_loader.h"
 #include "data/long_tail.h"
+#include "layers/batchnorm2d.h"
+#include "layers/conv2d.h"
 #include "layers/module.h"
 #include "losses/cb_loss.h"
 #include "models/resnet.h"
@@ -68,12 +72,24 @@ struct Case {
     bool tf32 = false;
     LossType loss = LossType::softmax;
     bool augment = false;
+    // The tuned kernels: cuDNN's timed algorithm search and cbnn's own batch norm (else the
+    // defaults: heuristic search, cuDNN's batch norm).
+    bool tuned = false;
 
     bool cifar() const { return depth != 50; }
     int64_t classes() const { return cifar() ? 10 : 1000; }
     int64_t size() const { return cifar() ? 32 : 224; }
     // Steps per timed iteration: enough for stable event timing, few enough for a short run.
     int repeats() const { return cifar() ? 20 : 4; }
+};
+
+// The process-wide kernel choices of a case, for the case's scope.
+struct KernelSettings {
+    explicit KernelSettings(const Case& c)
+        : search(c.tuned ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic),
+          bn(c.tuned ? BatchNormKernels::cbnn : BatchNormKernels::cudnn) {}
+    ConvAlgorithmSearchSetting search;
+    BatchNormKernelsSetting bn;
 };
 
 Case case_of(const benchmark::State& state) {
@@ -83,13 +99,15 @@ Case case_of(const benchmark::State& state) {
     c.tf32 = state.range(2) != 0;
     c.loss = static_cast<LossType>(state.range(3));
     c.augment = state.range(4) != 0;
+    c.tuned = state.range(5) != 0;
     return c;
 }
 
 std::string describe(const Case& c) {
     return std::string(c.cifar() ? "ResNet-" + std::to_string(c.depth) : "ResNet-50") + ", batch " +
            std::to_string(c.batch) + ", " + (c.tf32 ? "TF32" : "FP32") + ", CB " +
-           loss_type_name(c.loss) + (c.augment ? ", GPU augmentation" : ", fixed batch");
+           loss_type_name(c.loss) + (c.augment ? ", GPU augmentation" : ", fixed batch") +
+           (c.tuned ? ", timed conv search + cbnn batch norm" : "");
 }
 
 std::shared_ptr<Layer> make_model(const Case& c) {
@@ -223,6 +241,7 @@ void BM_TrainStep(benchmark::State& state) {
     run_case(state, [&] {
         const Case c = case_of(state);
         Tf32Setting tf32(c.tf32);
+        const KernelSettings kernels(c);
         TrainStep step(c);
         if (!warm_up(state, step)) return;
         const AllocatorStats before = cuda_memory_stats();
@@ -250,22 +269,27 @@ void BM_TrainStep(benchmark::State& state) {
 }
 
 // ResNet-32 at both batch sizes and precisions, focal next to softmax, with and without the
-// augmentation; ResNet-50 at 128 and 64. Args: depth, batch, tf32, loss, augment.
+// augmentation; ResNet-50 at 128 and 64; the main cases again with the tuned kernels.
+// Args: depth, batch, tf32, loss, augment, tuned.
 BENCHMARK(BM_TrainStep)
-    ->ArgNames({"depth", "batch", "tf32", "loss", "augment"})
-    ->Args({32, 128, 0, 0, 0})
-    ->Args({32, 128, 1, 0, 0})
-    ->Args({32, 128, 0, 2, 0})
-    ->Args({32, 512, 0, 0, 0})
-    ->Args({32, 512, 1, 0, 0})
-    ->Args({32, 128, 0, 0, 1})
-    ->Args({32, 128, 1, 0, 1})
-    ->Args({32, 128, 0, 2, 1})
-    ->Args({32, 512, 0, 0, 1})
-    ->Args({50, 128, 0, 0, 0})
-    ->Args({50, 128, 1, 0, 0})
-    ->Args({50, 64, 0, 0, 0})
-    ->Args({50, 64, 1, 0, 0})
+    ->ArgNames({"depth", "batch", "tf32", "loss", "augment", "tuned"})
+    ->Args({32, 128, 0, 0, 0, 0})
+    ->Args({32, 128, 1, 0, 0, 0})
+    ->Args({32, 128, 0, 2, 0, 0})
+    ->Args({32, 512, 0, 0, 0, 0})
+    ->Args({32, 512, 1, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 0})
+    ->Args({32, 128, 1, 0, 1, 0})
+    ->Args({32, 128, 0, 2, 1, 0})
+    ->Args({32, 512, 0, 0, 1, 0})
+    ->Args({32, 128, 0, 0, 1, 1})
+    ->Args({32, 128, 1, 0, 1, 1})
+    ->Args({32, 512, 0, 0, 1, 1})
+    ->Args({50, 128, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 1})
+    ->Args({50, 64, 0, 0, 0, 0})
+    ->Args({50, 64, 1, 0, 0, 0})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
@@ -473,6 +497,7 @@ void BM_StepBreakdown(benchmark::State& state) {
     run_case(state, [&] {
         const Case c = case_of(state);
         Tf32Setting tf32(c.tf32);
+        const KernelSettings kernels(c);
         TrainStep step(c);
         if (!warm_up(state, step)) return;
         const double plain_ms =
@@ -509,12 +534,14 @@ void BM_StepBreakdown(benchmark::State& state) {
 }
 
 // The paper's CIFAR training (ResNet-32, batch 128, FP32, augmentation), ResNet-32 at batch 512,
-// ResNet-50 at batch 128 with TF32. Args: depth, batch, tf32, loss, augment.
+// ResNet-50 at batch 128 with TF32; the first with the tuned kernels too.
+// Args: depth, batch, tf32, loss, augment, tuned.
 BENCHMARK(BM_StepBreakdown)
-    ->ArgNames({"depth", "batch", "tf32", "loss", "augment"})
-    ->Args({32, 128, 0, 0, 1})
-    ->Args({32, 512, 0, 0, 0})
-    ->Args({50, 128, 1, 0, 0})
+    ->ArgNames({"depth", "batch", "tf32", "loss", "augment", "tuned"})
+    ->Args({32, 128, 0, 0, 1, 0})
+    ->Args({32, 128, 0, 0, 1, 1})
+    ->Args({32, 512, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 0})
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
