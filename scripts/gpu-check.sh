@@ -10,7 +10,8 @@
 #   3b. compute-sanitizer memcheck over the CUDA tests named by CBNN_SANITIZE_FILTER, when set
 #   5. a short CIFAR training run on the GPU (build/cbnn-train-cifar --device cuda), when
 #      CBNN_TRAIN_DATA names a tar of a CIFAR image folder (../shared/GPU.md: a training list plus
-#      test/); its run folder (metrics.jsonl, report.html, ...) lands in $LOGDIR/train
+#      test/); one run per ';'-separated group of flags in CBNN_TRAIN_ARGS, its run folder
+#      (metrics.jsonl, report.html, ...) in $LOGDIR/train-<k>
 # It keeps going after a failure, prints a short summary last (also in $LOGDIR/summary.txt) and
 # exits non-zero if anything failed. cuDNN and NCCL come from Python's site-packages
 # (nvidia/{cudnn,nccl}/lib) when there; $CBNN_BUILD_DIR/lib (shared libraries that
@@ -36,9 +37,10 @@
 #   CBNN_SANITIZE_FILTER  --gtest_filter for a compute-sanitizer memcheck run of the CUDA tests
 #                         (default: none, step 3b skipped); CBNN_SANITIZE_TIMEOUT seconds (120)
 #   CBNN_TRAIN_DATA       tar of a CIFAR image folder for step 5 (default: none, step 5 skipped)
-#   CBNN_TRAIN_ARGS       cbnn-train-cifar flags for step 5 (default: --preset paper --epochs 3
+#   CBNN_TRAIN_ARGS       cbnn-train-cifar flags for step 5, runs separated by ';' (default:
+#                         one run, --preset paper --epochs 3
 #                         --loss focal --beta 0.9999 --gamma 1)
-#   CBNN_TRAIN_TIMEOUT    seconds for step 5 (default: 180)
+#   CBNN_TRAIN_TIMEOUT    seconds for step 5 (default: 180), per run
 set -uo pipefail  # no -e: every step runs, and failures are counted instead
 
 # shellcheck source=scripts/common.sh
@@ -211,31 +213,40 @@ if [[ -x $demo ]]; then
 fi
 
 # ---- 5. training ------------------------------------------------------------------------------
+# One run per ';'-separated group of flags in CBNN_TRAIN_ARGS, in $LOGDIR/train-<k>.
 train_bin="$build_dir/cbnn-train-cifar"
 if [[ -n ${CBNN_TRAIN_DATA:-} ]]; then
-    section "cbnn-train-cifar --device cuda"
     data_dir=$(mktemp -d)
-    read -r -a train_args <<<"${CBNN_TRAIN_ARGS:---preset paper --epochs 3 --loss focal --beta 0.9999 --gamma 1}"
-    start=$SECONDS
-    rc=0
-    if [[ ! -x $train_bin ]]; then
-        echo "gpu-check: $train_bin not found"
-        rc=127
-    elif ! tar -xf "$CBNN_TRAIN_DATA" -C "$data_dir"; then
-        echo "gpu-check: cannot unpack $CBNN_TRAIN_DATA"
-        rc=1
-    else
-        with_timeout "${CBNN_TRAIN_TIMEOUT:-180}" "$train_bin" --device cuda --data "$data_dir" \
-            --out "$logdir/train" "${train_args[@]}" 2>&1 | tee "$logdir/train.log" || rc=$?
-    fi
+    unpacked=1
+    tar -xf "$CBNN_TRAIN_DATA" -C "$data_dir" || unpacked=0
+    IFS=';' read -r -a train_runs <<<"${CBNN_TRAIN_ARGS:---preset paper --epochs 3 --loss focal --beta 0.9999 --gamma 1}"
+    k=0
+    for run_flags in "${train_runs[@]}"; do
+        k=$((k + 1))
+        read -r -a train_args <<<"$run_flags"
+        section "cbnn-train-cifar --device cuda ${train_args[*]}"
+        start=$SECONDS
+        rc=0
+        if [[ ! -x $train_bin ]]; then
+            echo "gpu-check: $train_bin not found"
+            rc=127
+        elif ((unpacked == 0)); then
+            echo "gpu-check: cannot unpack $CBNN_TRAIN_DATA"
+            rc=1
+        else
+            with_timeout "${CBNN_TRAIN_TIMEOUT:-180}" "$train_bin" --device cuda --data "$data_dir" \
+                --out "$logdir/train-$k" "${train_args[@]}" 2>&1 | tee "$logdir/train-$k.log" ||
+                rc=$?
+        fi
+        ((rc != 0)) && failures=$((failures + 1))
+        add_summary "training $k" "${train_args[*]}: $(describe "$rc" "$((SECONDS - start))")"
+        # The last progress line (loss, img/s) and the last test error.
+        last_progress=$(grep 'img/s' "$logdir/train-$k.log" 2>/dev/null | tail -n 1)
+        last_eval=$(grep 'test error' "$logdir/train-$k.log" 2>/dev/null | tail -n 1)
+        [[ -n $last_progress ]] && add_summary "  progress" "$last_progress"
+        [[ -n $last_eval ]] && add_summary "  result" "$last_eval"
+    done
     rm -rf "$data_dir"
-    ((rc != 0)) && failures=$((failures + 1))
-    add_summary "training" "$(describe "$rc" "$((SECONDS - start))")"
-    # The last progress line (loss, img/s) and the last test error.
-    last_progress=$(grep 'img/s' "$logdir/train.log" 2>/dev/null | tail -n 1)
-    last_eval=$(grep 'test error' "$logdir/train.log" 2>/dev/null | tail -n 1)
-    [[ -n $last_progress ]] && add_summary "training progress" "$last_progress"
-    [[ -n $last_eval ]] && add_summary "training result" "$last_eval"
 fi
 
 # ---- summary ---------------------------------------------------------------------------------
