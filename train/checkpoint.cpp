@@ -52,6 +52,7 @@ class Reader {
         return p;
     }
     size_t pos() const { return pos_; }
+    size_t end() const { return end_; }
     const std::string& prefix() const { return prefix_; }
 
   private:
@@ -129,19 +130,41 @@ std::vector<uint8_t> serialize_checkpoint(const Module& model, const Sgd& optimi
     return out;
 }
 
-nlohmann::json deserialize_checkpoint(const std::vector<uint8_t>& bytes, Module& model,
-                                      Sgd& optimizer, const std::string& source) {
-    const std::string prefix = "load_checkpoint: '" + source + "': ";
-    constexpr size_t kMinimum = 8 + 4 + 8 + 8 + 8 + kChecksumBytes;
-    const size_t body = check_container(bytes, kCheckpointMagic, kCheckpointVersion, kMinimum,
-                                        "cbnn checkpoint", prefix);
-    Reader r(bytes, body, prefix);
+namespace {
+
+// The meta block after the 12-byte header; leaves `r` just after it.
+nlohmann::json read_meta(Reader& r) {
     r.take(12, "header");
     const uint64_t meta_length = r.get<uint64_t>("meta length");
     const auto* meta_text = reinterpret_cast<const char*>(r.take(meta_length, "meta"));
     nlohmann::json meta = nlohmann::json::parse(meta_text, meta_text + meta_length, nullptr, false);
     if (meta.is_discarded() || !meta.is_object())
-        CBNN_FAIL(prefix, "malformed: the meta block is not a JSON object");
+        CBNN_FAIL(r.prefix(), "malformed: the meta block is not a JSON object");
+    return meta;
+}
+
+// A reader over the body, once magic, version and checksum have passed.
+Reader checked_reader(const std::vector<uint8_t>& bytes, const std::string& source) {
+    const std::string prefix = "load_checkpoint: '" + source + "': ";
+    constexpr size_t kMinimum = 8 + 4 + 8 + 8 + 8 + kChecksumBytes;
+    const size_t body = check_container(bytes, kCheckpointMagic, kCheckpointVersion, kMinimum,
+                                        "cbnn checkpoint", prefix);
+    return Reader(bytes, body, prefix);
+}
+
+}  // namespace
+
+nlohmann::json checkpoint_meta(const std::vector<uint8_t>& bytes, const std::string& source) {
+    Reader r = checked_reader(bytes, source);
+    return read_meta(r);
+}
+
+nlohmann::json deserialize_checkpoint(const std::vector<uint8_t>& bytes, Module& model,
+                                      Sgd& optimizer, const std::string& source) {
+    Reader r = checked_reader(bytes, source);
+    const std::string& prefix = r.prefix();
+    const size_t body = r.end();
+    nlohmann::json meta = read_meta(r);
     const uint64_t model_length = r.get<uint64_t>("model length");
     const uint8_t* model_data = r.take(model_length, "model state");
     const std::vector<uint8_t> model_bytes(model_data, model_data + model_length);

@@ -39,6 +39,10 @@ std::vector<uint8_t> serialize_checkpoint(const Module& model, const Sgd& optimi
 nlohmann::json deserialize_checkpoint(const std::vector<uint8_t>& bytes, Module& model,
                                       Sgd& optimizer, const std::string& source);
 
+// The meta JSON alone, after the same container checks (magic, version, checksum) as
+// deserialize_checkpoint: for tools that need the run's config to build the model first.
+nlohmann::json checkpoint_meta(const std::vector<uint8_t>& bytes, const std::string& source);
+
 void save_checkpoint(const std::string& path, const Module& model, const Sgd& optimizer,
                      const nlohmann::json& meta);
 // Returns the meta JSON.

@@ -19,13 +19,14 @@
 #endif
 
 namespace cbnn::train {
-namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 nlohmann::json number_or_null(double v) {
     return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 double number_or_nan(const nlohmann::json& j, const char* key) {
     const auto it = j.find(key);

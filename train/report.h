@@ -30,6 +30,10 @@
 
 namespace cbnn::train {
 
+// The JSON value of a measurement: the number, or null when it is NaN or infinite (JSON has no
+// NaN), as in metrics.jsonl.
+nlohmann::json number_or_null(double v);
+
 // One line of metrics.jsonl. Values not measured in an epoch (no test evaluation, no top-5)
 // stay NaN and are written as null. Errors and accuracies are fractions in [0, 1].
 struct EpochRecord {

@@ -17,6 +17,7 @@
 #include "tensor/backend.h"
 #include "tensor/error.h"
 #include "train/checkpoint.h"
+#include "train/evaluate.h"
 #include "train/guard.h"
 #include "train/lr_schedule.h"
 #include "train/report.h"
@@ -54,7 +55,9 @@ class TrainLoader {
     std::unique_ptr<GpuCifarLoader> gpu_;
 };
 
-Dataset training_set(const TrainConfig& c, const Dataset& full) {
+}  // namespace
+
+Dataset cifar_training_set(const TrainConfig& c, const Dataset& full) {
     if (!c.subset_list.empty()) {
         const auto list = read_subset_list(c.subset_list);
         return full.subset(
@@ -64,27 +67,15 @@ Dataset training_set(const TrainConfig& c, const Dataset& full) {
     return full.subset(select_long_tail(full.labels, full.num_classes(), c.imbalance, c.seed));
 }
 
-EvalResult evaluate(ResNetCifar& model, const Dataset& test, const ClassBalancedLoss& criterion,
-                    const std::vector<int64_t>& train_counts, const TrainConfig& c, Device device) {
-    LoaderOptions o;
-    o.batch_size = c.batch_size;
-    o.shuffle = false;
-    o.train = false;
-    o.seed = c.seed;
-    o.num_threads = 0;
-    o.device = device;
-    Loader loader(test, o);
-    Evaluator evaluator(test.num_classes(), train_counts);
-    NoGradGuard no_grad;
-    model.eval();
-    for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
-        const Batch batch = loader.next();
-        const Tensor logits = model.forward(batch.images);
-        evaluator.add(logits, batch.labels, criterion(logits, batch.labels).cpu().item<float>());
-    }
-    model.train();
-    return evaluator.result();
+ResNetCifarOptions cifar_model_options(const TrainConfig& c) {
+    ResNetCifarOptions o;
+    o.depth = c.depth;
+    o.num_classes = c.num_classes();
+    o.head_init = head_init_for(parse_loss_type(c.loss));
+    return o;
 }
+
+namespace {
 
 nlohmann::json resume_key(const nlohmann::json& config) {
     nlohmann::json key = config;
@@ -161,17 +152,14 @@ TrainResult train_cifar(const TrainConfig& c, std::ostream& log) {
     const int classes = static_cast<int>(c.num_classes());
 
     const CifarLoad train_load = load_cifar(c.data_dir, true, classes);
-    const Dataset train = training_set(c, train_load.dataset);
+    const Dataset train = cifar_training_set(c, train_load.dataset);
     const Dataset test = load_cifar(c.data_dir, false, classes).dataset;
     const std::vector<int64_t> counts = train.class_counts();
     log << "data: " << train_load.description << "; training on " << train.size()
         << " images, testing on " << test.size() << "\n";
 
     const LossConfig loss_config{parse_loss_type(c.loss), c.beta, c.gamma};
-    ResNetCifarOptions model_options;
-    model_options.depth = c.depth;
-    model_options.num_classes = classes;
-    model_options.head_init = head_init_for(loss_config.type);
+    const ResNetCifarOptions model_options = cifar_model_options(c);
     Generator init(c.seed);
     ResNetCifar model(model_options, init);
     model.to(device);
@@ -272,7 +260,8 @@ TrainResult train_cifar(const TrainConfig& c, std::ostream& log) {
             record.lr = lr;
             result.epoch_losses.push_back(record.loss);
             if ((epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs) {
-                last_eval = evaluate(model, test, criterion, counts, c, device);
+                last_eval =
+                    evaluate(model, test, counts, {c.batch_size, c.seed, device}, &criterion);
                 have_eval = true;
                 record.test_error = last_eval.top1_error;
                 record.top5 = last_eval.top5_error;
@@ -302,6 +291,7 @@ TrainResult train_cifar(const TrainConfig& c, std::ostream& log) {
                      {{"fractional_epoch", fractional_epoch(step, c.batch_size, train.size())},
                       {"lr", lr},
                       {"describe", schedule.describe()}}},
+                    {"train_counts", counts},
                     {"config", c.to_json()}};
                 save_checkpoint(ckpt, model, sgd, meta);
             }

@@ -18,7 +18,8 @@
 //
 // Determinism and resume: data order and augmentation are pure functions of (seed, epoch, batch)
 // (data/loader.h), the model is initialised from Generator(seed), and the checkpoint written after
-// each checkpoint_every-th epoch holds model, buffers, momentum, step and loader state; resuming
+// each checkpoint_every-th epoch holds model, buffers, momentum, step and loader state (and, for
+// cbnn-eval, the run's config and training images per class in meta "train_counts"); resuming
 // (config.resume) from <out_dir>/checkpoint.bin continues bit for bit as the uninterrupted run on
 // the CPU. The resumed config must equal the saved one except for epochs, eval_every,
 // checkpoint_every, grad_check_every, progress_every, threads, data_dir, out_dir and resume.
@@ -32,6 +33,8 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.h"
+#include "models/resnet_cifar.h"
 #include "train/metrics.h"
 
 namespace cbnn::train {
@@ -81,6 +84,14 @@ struct TrainResult {
 
 // Runs (or resumes) the configured training; progress and summaries go to `log`.
 TrainResult train_cifar(const TrainConfig& config, std::ostream& log);
+
+// The training set the run uses: the images of config.subset_list, else the long-tailed subset of
+// config.imbalance (seeded by config.seed), else `full` as it is.
+Dataset cifar_training_set(const TrainConfig& config, const Dataset& full);
+
+// The run's model: ResNet-(config.depth) for the dataset's classes, head initialised for the loss
+// (train_cifar builds it from Generator(config.seed)).
+ResNetCifarOptions cifar_model_options(const TrainConfig& config);
 
 // <out_dir>/checkpoint.bin
 std::string checkpoint_path(const TrainConfig& config);

@@ -19,31 +19,14 @@
 #include "tests/data/data_test_support.h"
 #include "tests/support/gpu.h"
 #include "tests/support/scratch.h"
+#include "tests/train/trainer_test_support.h"
 #include "train/trainer.h"
 
 namespace cbnn::train {
 namespace {
 
 TrainConfig trajectory_config(const std::string& device) {
-    TrainConfig c;
-    c.data_dir = testing::data_dir() + "/cifar10-mini";
-    c.out_dir = testing::scratch_dir("trainer_trajectory_" + device);
-    c.device = device;
-    c.depth = 8;
-    c.epochs = 2;
-    c.batch_size = 32;
-    c.lr = 0.4;  // 0.1 at batch 32
-    c.warmup_epochs = 1;
-    c.lr_steps = {};
-    c.lr_factors = {};
-    c.loss = "focal";
-    c.beta = 0.99;
-    c.gamma = 1.0;
-    c.imbalance = 5;
-    c.eval_every = 2;
-    c.checkpoint_every = 2;
-    c.threads = 0;
-    return c;
+    return testing::mini_focal_config(testing::scratch_dir("trainer_trajectory_" + device), device);
 }
 
 TEST(TrainerCuda, LossTrajectoryMatchesTheCpu) {
