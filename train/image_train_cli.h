@@ -98,9 +98,9 @@ inline int image_train_main(ImageDataset dataset, int argc, char** argv) {
                    "training crop size; evaluation resizes the shorter side to size x 256/224 "
                    "and crops the centre (paper: 224)")
         ->capture_default_str();
-    app.add_option("--zero-init-residual", c.zero_init_residual,
-                   "initialise each block's last BN gamma to 0: true or false (paper: true)")
-        ->capture_default_str();
+    app.add_flag("--zero-init-residual", c.zero_init_residual,
+                 "initialise each block's last BN gamma to 0 (paper: on, the default; "
+                 "--zero-init-residual=false turns it off)");
     app.add_flag("--skip-bad-images", c.skip_bad_images,
                  "leave out unreadable or missing image files with a warning instead of failing");
     app.add_option("--eval-every", c.eval_every, "epochs between test evaluations (and at the end)")

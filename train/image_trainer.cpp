@@ -32,19 +32,23 @@ struct ImageSets {
 };
 
 ImageSets read_sets(const ImageTrainConfig& c) {
+    ImageSets sets;
     if (c.dataset == ImageDataset::inat) {
         // With skip_bad_images the lazy loader's header check drops missing files instead.
         const bool check_files = !c.skip_bad_images;
-        return {read_inat(c.train_json, c.data_dir, check_files),
+        sets = {read_inat(c.train_json, c.data_dir, check_files),
                 read_inat(c.val_json, c.data_dir, check_files),
                 "iNaturalist " + c.train_json + " / " + c.val_json + " under " + c.data_dir};
+    } else {
+        const std::filesystem::path root(c.data_dir);
+        sets = {list_image_folder((root / "train").string()),
+                list_image_folder((root / "val").string()), "image folder " + c.data_dir};
     }
-    const std::filesystem::path root(c.data_dir);
-    ImageSets sets{list_image_folder((root / "train").string()),
-                   list_image_folder((root / "val").string()), "image folder " + c.data_dir};
-    CBNN_CHECK(sets.train.class_names == sets.val.class_names, "image folder ", c.data_dir,
-               ": train/ has ", sets.train.class_names.size(), " class folders and val/ has ",
-               sets.val.class_names.size(), "; they must have the same class folders");
+    // Labels are positions in the class list: the two lists must agree or labels would mix.
+    CBNN_CHECK(sets.train.class_names == sets.val.class_names, sets.description,
+               ": the training set has ", sets.train.class_names.size(),
+               " classes and the validation set ", sets.val.class_names.size(),
+               "; they must list the same classes");
     return sets;
 }
 

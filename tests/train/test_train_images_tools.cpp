@@ -84,6 +84,14 @@ TEST(TrainImagesTools, BadInputGivesOneMessageAndFails) {
     EXPECT_EQ(no_json.status, 1) << no_json.output;
     EXPECT_NE(no_json.output.find("train2018.json"), std::string::npos) << no_json.output;
 
+    // A class folder only in val/ would shift the labels: refused.
+    testing::write_bytes(set.root + "/val/class9/extra.png",
+                         testing::encode_image(testing::pattern(8, 8, 0), 8, 8, 0));
+    const ToolRun classes = run_tool("cbnn-train-imagenet",
+                                     "--data " + set.root + " --out " + out + "/h --image-size 32");
+    EXPECT_EQ(classes.status, 1) << classes.output;
+    EXPECT_NE(classes.output.find("same classes"), std::string::npos) << classes.output;
+
     EXPECT_NE(run_tool("cbnn-train-imagenet", "--data " + set.root).status, 0);   // no --out
     EXPECT_NE(run_tool("cbnn-train-imagenet", "--out " + out + "/f").status, 0);  // no --data
     EXPECT_NE(
