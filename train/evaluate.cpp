@@ -19,12 +19,20 @@ EvalResult evaluate(Layer& model, const Dataset& test, const std::vector<int64_t
     o.num_threads = 0;
     o.device = options.device;
     Loader loader(test, o);
-    Evaluator evaluator(test.num_classes(), train_counts);
+    return evaluate_batches(
+        model, loader.batches_per_epoch(), [&] { return loader.next(); }, test.num_classes(),
+        train_counts, criterion);
+}
+
+EvalResult evaluate_batches(Layer& model, int64_t batches, const std::function<Batch()>& next,
+                            int64_t num_classes, const std::vector<int64_t>& train_counts,
+                            const ClassBalancedLoss* criterion) {
+    Evaluator evaluator(num_classes, train_counts);
     NoGradGuard no_grad;
     const bool was_training = model.is_training();
     model.eval();
-    for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
-        const Batch batch = loader.next();
+    for (int64_t b = 0; b < batches; ++b) {
+        const Batch batch = next();
         const Tensor logits = model.forward(batch.images);
         if (criterion != nullptr)
             evaluator.add(logits, batch.labels,

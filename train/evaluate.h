@@ -12,11 +12,13 @@
 // result's mean_loss is the sample-weighted mean of the batch losses, else NaN.
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "layers/module.h"
 #include "losses/cb_loss.h"
 #include "tensor/device.h"
@@ -33,6 +35,11 @@ struct EvalOptions {
 // train_counts: training images per class for the shot groups (may be empty: groups are NaN).
 EvalResult evaluate(Layer& model, const Dataset& test, const std::vector<int64_t>& train_counts,
                     const EvalOptions& options, const ClassBalancedLoss* criterion = nullptr);
+
+// The same over `batches` batches from `next` (any loader: the image trainers' lazy loader).
+EvalResult evaluate_batches(Layer& model, int64_t batches, const std::function<Batch()>& next,
+                            int64_t num_classes, const std::vector<int64_t>& train_counts,
+                            const ClassBalancedLoss* criterion = nullptr);
 
 // One JSON object (NaN -> null; errors and accuracies are fractions in [0, 1]):
 //   {"samples", "top1_error", "top5_error", "test_loss", "balanced_accuracy",

@@ -36,6 +36,7 @@
 #include "data/dataset.h"
 #include "models/resnet_cifar.h"
 #include "train/metrics.h"
+#include "train/train_loop.h"
 
 namespace cbnn::train {
 
@@ -71,18 +72,8 @@ struct TrainConfig {
     nlohmann::json to_json() const;
 };
 
-struct TrainResult {
-    int64_t epochs_done = 0;  // completed epochs (counting those before a resume)
-    int64_t steps_done = 0;
-    bool diverged = false;
-    std::string message;            // the divergence message when diverged
-    double final_test_error = 0.0;  // NaN when never evaluated
-    EvalResult final_eval;
-    std::vector<double> epoch_losses;  // mean training loss of each epoch run in this call
-    std::vector<int64_t> train_counts;
-};
-
-// Runs (or resumes) the configured training; progress and summaries go to `log`.
+// Runs (or resumes) the configured training (the loop: train/train_loop.h); progress and
+// summaries go to `log`.
 TrainResult train_cifar(const TrainConfig& config, std::ostream& log);
 
 // The training set the run uses: the images of config.subset_list, else the long-tailed subset of

@@ -9,7 +9,7 @@
 #include "models/resnet_cifar.h"
 #include "tests/data/data_test_support.h"
 #include "tests/support/expect_error.h"
-#include "train/checkpoint.h"
+#include "tests/train/run_test_support.h"
 #include "train/trainer.h"
 
 namespace cbnn::train {
@@ -30,43 +30,12 @@ TrainConfig small_config(const std::string& out) {
     return c;
 }
 
-int64_t lines_of(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    int64_t n = 0;
-    for (std::string line; std::getline(in, line);) n += line.empty() ? 0 : 1;
-    return n;
-}
-
-std::vector<uint8_t> bytes_of(const Tensor& t) {
-    const Tensor h = t.detach().cpu().contiguous();
-    const auto* p = static_cast<const uint8_t*>(h.raw_data());
-    return {p, p + h.nbytes()};
-}
-
-struct Loaded {
-    NamedTensors params, buffers, momentum;
-    nlohmann::json meta;
-};
-
-Loaded load(const TrainConfig& c) {
+testing::LoadedRun load(const TrainConfig& c) {
     ResNetCifarOptions o;
     o.depth = c.depth;
     o.num_classes = 10;
     Generator gen(99);
-    auto model = std::make_shared<ResNetCifar>(o, gen);
-    Sgd sgd(model->named_parameters(), SgdOptions{});
-    Loaded l;
-    l.meta = load_checkpoint(checkpoint_path(c), *model, sgd);
-    l.params = model->named_parameters();
-    l.buffers = model->named_buffers();
-    l.momentum = sgd.state();
-    return l;
-}
-
-void expect_bitwise_equal(const NamedTensors& a, const NamedTensors& b) {
-    ASSERT_EQ(a.size(), b.size());
-    for (size_t i = 0; i < a.size(); ++i)
-        EXPECT_EQ(bytes_of(a[i].second), bytes_of(b[i].second)) << a[i].first;
+    return testing::load_run(std::make_shared<ResNetCifar>(o, gen), checkpoint_path(c));
 }
 
 // Two epochs straight: the loss falls and the run folder is complete. Then 1 epoch + resume +
@@ -101,7 +70,7 @@ TEST(Trainer, TwoEpochsLowerTheLossAndResumeEqualsTheUninterruptedRun) {
     EXPECT_TRUE(std::filesystem::exists(dir / "config.json"));
     EXPECT_TRUE(std::filesystem::exists(dir / "report.html"));
     EXPECT_TRUE(std::filesystem::exists(dir / "checkpoint.bin"));
-    EXPECT_EQ(lines_of(dir / "metrics.jsonl"), 2);
+    EXPECT_EQ(testing::lines_of(dir / "metrics.jsonl"), 2);
     EXPECT_NE(log.str().find("epoch 2/2"), std::string::npos) << log.str();
 
     TrainConfig first = configure("trainer_resumed");
@@ -113,14 +82,9 @@ TEST(Trainer, TwoEpochsLowerTheLossAndResumeEqualsTheUninterruptedRun) {
     const TrainResult resumed = train_cifar(second, log);
     ASSERT_FALSE(resumed.diverged);
     EXPECT_EQ(resumed.epochs_done, 2);
-    EXPECT_EQ(lines_of(std::filesystem::path(second.out_dir) / "metrics.jsonl"), 2);
+    EXPECT_EQ(testing::lines_of(std::filesystem::path(second.out_dir) / "metrics.jsonl"), 2);
 
-    const Loaded a = load(straight), b = load(second);
-    EXPECT_EQ(a.meta.at("step"), b.meta.at("step"));
-    EXPECT_EQ(a.meta.at("loader"), b.meta.at("loader"));
-    expect_bitwise_equal(a.params, b.params);
-    expect_bitwise_equal(a.buffers, b.buffers);
-    expect_bitwise_equal(a.momentum, b.momentum);
+    testing::expect_same_run(load(straight), load(second));
 
     // A resumed run must keep the settings that decide the result.
     TrainConfig changed = second;

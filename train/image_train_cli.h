@@ -1,0 +1,155 @@
+#pragma once
+// The command line shared by cbnn-train-imagenet and cbnn-train-inat
+// (train/train_imagenet_main.cpp, train/train_inat_main.cpp): flags, presets and exit codes as
+// cbnn-train-cifar. Progress goes to stderr; the seed and configuration at the start and the final
+// test error at the end go to stdout. Exit status: 0 done, 1 bad input or error, 3 diverged.
+// Header-only: CLI11 is linked into the executables, not into the library.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "tensor/error.h"
+#include "train/image_trainer.h"
+
+namespace cbnn::train {
+
+inline int image_train_main(ImageDataset dataset, int argc, char** argv) {
+    constexpr int kDiverged = 3;
+    const bool inat = dataset == ImageDataset::inat;
+    const std::string tool = inat ? "cbnn-train-inat" : "cbnn-train-imagenet";
+    const ImageTrainConfig paper = ImageTrainConfig::paper(dataset);
+    ImageTrainConfig c = paper;
+    std::string preset;
+    CLI::App app{
+        tool + ": train ResNet-50/101/152 with class-balanced softmax / sigmoid / focal loss " +
+        "(Cui et al., CVPR 2019) on " +
+        (inat ? std::string("iNaturalist 2017/2018 (annotation JSON + image root)")
+              : std::string("an image folder in the ImageNet layout (<data>/train/<class>/*, "
+                            "<data>/val/<class>/*)")) +
+        ", images decoded lazily by worker threads.\n"
+        "Writes <out>/config.json, metrics.jsonl, report.html and checkpoint.bin (every "
+        "--checkpoint-every epochs); --resume continues from checkpoint.bin exactly as the "
+        "uninterrupted run.\n"
+        "Defaults are the paper's protocol (PAPER.md 3.5, the official TPU code): 90 epochs, "
+        "batch 1024, Nesterov momentum 0.9, LR = --lr x batch/256 with --lr " +
+        std::string(inat ? "0.4 (iNaturalist: 1.6 at batch 1024)"
+                         : "0.2 (ImageNet: 0.8 at batch 1024)") +
+        ", linear warm-up 5 epochs, x0.1 at epochs 30, 60, 80, weight decay 1e-4 (not on BN "
+        "parameters nor the final bias), last BN gamma of each block 0, ResNet-50, 224 px "
+        "(evaluation: resize to 256/224 x size, centre crop), mean/std of " +
+        (inat ? "iNaturalist (the paper's code)" : "ImageNet") +
+        ".\n"
+        "--preset paper additionally sets the paper's loss, class-balanced focal with beta "
+        "0.999 and gamma 0.5 (the TPU scripts), and any flag given explicitly overrides its "
+        "preset value (e.g. --preset paper --epochs 10).\n"
+        "Exit status: 0 done, 1 bad input or error, 3 training diverged (last good checkpoint "
+        "kept)."};
+    app.add_option("--preset", preset,
+                   "paper: every value of PAPER.md 3.5 including CB focal loss (beta 0.999, "
+                   "gamma 0.5); the other defaults are already the paper's")
+        ->check(CLI::IsMember({"paper"}));
+    app.add_option("--data", c.data_dir,
+                   inat ? "image root: the annotation files' file_name entries are relative to it"
+                        : "image folder root holding train/<class>/ and val/<class>/")
+        ->required();
+    if (inat) {
+        app.add_option("--train-json", c.train_json,
+                       "training annotation file (default <data>/train2018.json)");
+        app.add_option("--val-json", c.val_json,
+                       "validation annotation file (default <data>/val2018.json)");
+    }
+    app.add_option("--out", c.out_dir, "output folder of the run")->required();
+    app.add_option("--loss", c.loss, "softmax, sigmoid or focal")
+        ->check(CLI::IsMember({"softmax", "sigmoid", "focal"}))
+        ->capture_default_str();
+    app.add_option("--beta", c.beta, "class-balanced beta in [0, 1); 0: no re-weighting")
+        ->capture_default_str();
+    app.add_option("--gamma", c.gamma, "focal-loss gamma >= 0")->capture_default_str();
+    app.add_option("--epochs", c.epochs, "training epochs (paper: 90)")->capture_default_str();
+    app.add_option("--batch-size", c.batch_size, "batch size (paper: 1024)")->capture_default_str();
+    app.add_option("--lr", c.lr,
+                   "base learning rate at batch 256, scaled by batch/256 (paper: 0.2 ImageNet, "
+                   "0.4 iNaturalist)")
+        ->capture_default_str();
+    app.add_option("--weight-decay", c.weight_decay,
+                   "L2 weight decay, not on BN parameters nor fc.bias (paper: 1e-4)")
+        ->capture_default_str();
+    app.add_option("--warmup-epochs", c.warmup_epochs, "linear warm-up epochs, per step (paper: 5)")
+        ->capture_default_str();
+    app.add_option("--lr-steps", c.lr_steps,
+                   "epochs of the LR decays, comma-separated (paper: 30,60,80)")
+        ->delimiter(',')
+        ->capture_default_str();
+    app.add_option("--lr-factors", c.lr_factors,
+                   "LR factors relative to the base LR from each decay on, comma-separated "
+                   "(paper: 0.1,0.01,0.001)")
+        ->delimiter(',')
+        ->capture_default_str();
+    app.add_option("--seed", c.seed, "seed of initialisation, order, augmentation")
+        ->capture_default_str();
+    app.add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
+    app.add_option("--depth", c.depth, "ResNet depth: 50, 101 or 152 (paper: 50)")
+        ->capture_default_str();
+    app.add_option("--image-size", c.image_size,
+                   "training crop size; evaluation resizes the shorter side to size x 256/224 "
+                   "and crops the centre (paper: 224)")
+        ->capture_default_str();
+    app.add_flag("--zero-init-residual", c.zero_init_residual,
+                 "initialise each block's last BN gamma to 0 (paper: on, the default; "
+                 "--zero-init-residual=false turns it off)");
+    app.add_flag("--skip-bad-images", c.skip_bad_images,
+                 "leave out unreadable or missing image files with a warning instead of failing");
+    app.add_option("--eval-every", c.eval_every, "epochs between test evaluations (and at the end)")
+        ->capture_default_str();
+    app.add_option("--checkpoint-every", c.checkpoint_every,
+                   "epochs between checkpoints (and at the end)")
+        ->capture_default_str();
+    app.add_option("--grad-check-every", c.grad_check_every,
+                   "steps between gradient-norm divergence checks")
+        ->capture_default_str();
+    app.add_option("--progress-every", c.progress_every, "steps between progress lines")
+        ->capture_default_str();
+    app.add_flag("--resume", c.resume, "continue from <out>/checkpoint.bin");
+    app.add_option("--threads", c.threads, "image-decoding worker threads (0: none)")
+        ->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
+
+    try {
+        if (preset == "paper") {
+            const std::map<std::string, std::function<void()>> from_preset = {
+                {"--loss", [&] { c.loss = "focal"; }},
+                {"--beta", [&] { c.beta = 0.999; }},
+                {"--gamma", [&] { c.gamma = 0.5; }},
+            };
+            for (const auto& [flag, apply] : from_preset)
+                if (app.count(flag) == 0) apply();
+        }
+        if (inat) {
+            const std::filesystem::path root(c.data_dir);
+            if (c.train_json.empty()) c.train_json = (root / "train2018.json").string();
+            if (c.val_json.empty()) c.val_json = (root / "val2018.json").string();
+        }
+        c.validate();
+        std::printf("seed %llu\nconfig %s\n", static_cast<unsigned long long>(c.seed),
+                    c.to_json().dump(2).c_str());
+        std::fflush(stdout);
+        const TrainResult r = train_images(c, std::cerr);
+        if (r.diverged) {
+            std::fprintf(stderr, "%s: %s\n", tool.c_str(), r.message.c_str());
+            return kDiverged;
+        }
+        std::printf("final test error %.4f (%.2f%%), top-5 %.4f, after %lld epochs\n",
+                    r.final_test_error, 100.0 * r.final_test_error, r.final_eval.top5_error,
+                    static_cast<long long>(r.epochs_done));
+    } catch (const Error& e) {
+        std::fprintf(stderr, "%s: %s\n", tool.c_str(), e.what());
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace cbnn::train

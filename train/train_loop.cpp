@@ -1,0 +1,164 @@
+// The shared epoch loop (design in train/train_loop.h).
+#include "train/train_loop.h"
+
+#include <chrono>
+#include <filesystem>
+#include <limits>
+
+#include "autograd/functions.h"
+#include "autograd/grad_mode.h"
+#include "tensor/error.h"
+#include "train/checkpoint.h"
+#include "train/guard.h"
+#include "train/report.h"
+
+namespace cbnn::train {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+nlohmann::json resume_key(const nlohmann::json& config,
+                          const std::vector<std::string>& may_change) {
+    nlohmann::json key = config;
+    for (const std::string& field : may_change) key.erase(field);
+    return key;
+}
+
+}  // namespace
+
+std::string run_checkpoint_path(const std::string& out_dir) {
+    return (std::filesystem::path(out_dir) / "checkpoint.bin").string();
+}
+
+TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& sgd,
+                         const LrSchedule& schedule, BatchSource& loader,
+                         const std::function<EvalResult()>& evaluate, const LoopSettings& c,
+                         std::ostream& log) {
+    const Device device = criterion.weights().device();  // where the model and loss live
+    const int64_t batches = loader.batches_per_epoch;
+    TrainResult result;
+    int64_t start_epoch = 0, step = 0;
+    const std::string ckpt = run_checkpoint_path(c.out_dir);
+    if (c.resume) {
+        const nlohmann::json meta = load_checkpoint(ckpt, model, sgd);
+        if (resume_key(meta.at("config"), c.resume_may_change) !=
+            resume_key(c.config, c.resume_may_change))
+            CBNN_FAIL("--resume: the configuration differs from the checkpoint's (",
+                      meta.at("config").dump(), ") in a field that must stay the same");
+        start_epoch = meta.at("epoch").get<int64_t>();
+        step = meta.at("step").get<int64_t>();
+        loader.set_state({meta.at("loader").at("epoch").get<int64_t>(),
+                          meta.at("loader").at("batch").get<int64_t>()});
+        log << "resumed from " << ckpt << " after epoch " << start_epoch << " (step " << step
+            << ")\n";
+        CBNN_CHECK(start_epoch < c.epochs, "--resume: the checkpoint already covers ", start_epoch,
+                   " epochs, --epochs is ", c.epochs);
+    }
+    RunWriter run(c.out_dir, c.resume, start_epoch);
+    run.write_config(c.config);
+    result.epochs_done = start_epoch;
+    result.final_test_error = kNaN;
+
+    const NamedTensors params = model.named_parameters();
+    EvalResult last_eval;
+    bool have_eval = false;
+    const auto run_start = std::chrono::steady_clock::now();
+    int64_t images_this_run = 0;
+    try {
+        for (int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
+            const auto epoch_start = std::chrono::steady_clock::now();
+            Tensor loss_sum = Tensor::zeros({}, DType::f32, device);
+            Tensor hits = Tensor::zeros({}, DType::f32, device);
+            int64_t seen = 0;
+            double lr = 0.0;
+            for (int64_t b = 0; b < batches; ++b, ++step) {
+                const Batch batch = loader.next();
+                lr = schedule.lr(fractional_epoch(step, c.batch_size, c.train_size));
+                sgd.zero_grad();
+                const Tensor logits = model.forward(batch.images);
+                const Tensor loss = criterion(logits, batch.labels);
+                loss.backward();
+                // Also at each epoch's last step, so a non-finite update never reaches a
+                // checkpoint.
+                if ((step + 1) % c.grad_check_every == 0 || b + 1 == batches)
+                    check_gradients(params, step);
+                sgd.step(lr);
+                {
+                    NoGradGuard no_grad;
+                    loss_sum = loss_sum + loss.detach() * static_cast<double>(batch.labels.size(0));
+                    hits = hits + sum(eq(argmax(logits.detach(), 1), batch.labels).to(DType::f32));
+                }
+                seen += batch.labels.size(0);
+                images_this_run += batch.labels.size(0);
+                if ((b + 1) % c.progress_every == 0 || b + 1 == batches) {
+                    const double mean = loss_sum.cpu().item<float>() / static_cast<double>(seen);
+                    check_loss(mean, step);
+                    const double elapsed =
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start)
+                            .count();
+                    const double rate = static_cast<double>(images_this_run) / elapsed;
+                    const double remaining =
+                        static_cast<double>((c.epochs - epoch) * batches - b - 1) *
+                        static_cast<double>(c.batch_size);
+                    log << format_progress(epoch + 1, c.epochs, b + 1, batches, mean, rate,
+                                           remaining / rate)
+                        << "\n";
+                }
+            }
+            EpochRecord record;
+            record.epoch = epoch + 1;
+            record.loss = loss_sum.cpu().item<float>() / static_cast<double>(seen);
+            record.train_error =
+                1.0 - static_cast<double>(hits.cpu().item<float>()) / static_cast<double>(seen);
+            record.lr = lr;
+            result.epoch_losses.push_back(record.loss);
+            if ((epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs) {
+                last_eval = evaluate();
+                have_eval = true;
+                record.test_error = last_eval.top1_error;
+                record.top5 = last_eval.top5_error;
+                record.many = last_eval.many.accuracy;
+                record.medium = last_eval.medium.accuracy;
+                record.few = last_eval.few.accuracy;
+                result.final_test_error = last_eval.top1_error;
+                log << "epoch " << epoch + 1 << ": test error " << last_eval.top1_error
+                    << ", training loss " << record.loss << "\n";
+            }
+            record.seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start)
+                    .count();
+            record.images_per_second = static_cast<double>(seen) / record.seconds;
+            run.append_epoch(record);
+            run.write_report(have_eval ? &last_eval : nullptr);
+            result.epochs_done = epoch + 1;
+            result.steps_done = step;
+            if ((epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs) {
+                const LoaderState ls = loader.state();
+                const nlohmann::json meta = {
+                    {"epoch", epoch + 1},
+                    {"step", step},
+                    {"seed", c.seed},
+                    {"loader", {{"epoch", ls.epoch}, {"batch", ls.batch}}},
+                    {"schedule",
+                     {{"fractional_epoch", fractional_epoch(step, c.batch_size, c.train_size)},
+                      {"lr", lr},
+                      {"describe", schedule.describe()}}},
+                    {"config", c.config},
+                    {"train_counts", c.train_counts}};
+                save_checkpoint(ckpt, model, sgd, meta);
+            }
+        }
+    } catch (const DivergenceError& e) {
+        result.diverged = true;
+        result.message = e.what();
+        log << "training diverged: " << e.what() << "; the last good checkpoint ("
+            << (std::filesystem::exists(ckpt) ? ckpt : std::string("none written yet"))
+            << ") is kept\n";
+        return result;
+    }
+    if (have_eval) result.final_eval = last_eval;
+    return result;
+}
+
+}  // namespace cbnn::train

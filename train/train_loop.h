@@ -1,0 +1,171 @@
+#pragma once
+// The epoch loop shared by the dataset trainers (train/trainer.h: CIFAR; train/image_trainer.h:
+// image folders and iNaturalist). A trainer builds the data, model, loss, optimiser and schedule;
+// run_training does the rest:
+//
+//   resume     (settings.resume) load <out_dir>/checkpoint.bin into model and optimiser, check that
+//              the saved config equals settings.config except for settings.resume_may_change,
+//              restore step, epoch and loader state
+//   per step   forward, loss, backward, gradient check every grad_check_every steps and at each
+//              epoch's last step, SGD step with lr = schedule.lr(step * B / N); the batch loss and
+//              top-1 hits are added to device-side sums (no host sync inside a step)
+//   progress   every progress_every steps and at the end of each epoch: one sync reads the loss
+//              sum, check_loss (train/guard.h) and a progress line (train/report.h)
+//   epoch end  evaluate() every eval_every epochs and at the end; one metrics.jsonl line and
+//              report.html (RunWriter); a checkpoint every checkpoint_every epochs and at the end
+//              (meta: epoch, step, seed, loader state, schedule position, config)
+//   divergence a DivergenceError stops the run: logged, TrainResult::diverged set, the last
+//              checkpoint (from a finite epoch) kept
+//
+// Determinism: the loop draws no randomness itself; given a deterministic BatchSource (data/
+// loader.h conventions) and a model initialised from the seed, 1 epoch + resume + 1 epoch equals
+// 2 epochs bit for bit on the CPU.
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "data/loader.h"
+#include "layers/module.h"
+#include "losses/cb_loss.h"
+#include "tensor/device.h"
+#include "tensor/error.h"
+#include "train/lr_schedule.h"
+#include "train/metrics.h"
+#include "train/sgd.h"
+
+namespace cbnn::train {
+
+struct TrainResult {
+    int64_t epochs_done = 0;  // completed epochs (counting those before a resume)
+    int64_t steps_done = 0;
+    bool diverged = false;
+    std::string message;            // the divergence message when diverged
+    double final_test_error = 0.0;  // NaN when never evaluated
+    EvalResult final_eval;
+    std::vector<double> epoch_losses;  // mean training loss of each epoch run in this call
+    std::vector<int64_t> train_counts;
+};
+
+// The training data as the loop sees it (a Loader, GpuCifarLoader or LazyImageLoader).
+struct BatchSource {
+    std::function<Batch()> next;
+    std::function<LoaderState()> state;
+    std::function<void(LoaderState)> set_state;
+    int64_t batches_per_epoch = 0;
+};
+
+struct LoopSettings {
+    int64_t epochs = 1;
+    int64_t batch_size = 1;
+    int64_t train_size = 0;  // N: images per training epoch
+    int64_t eval_every = 1;
+    int64_t checkpoint_every = 1;
+    int64_t grad_check_every = 50;
+    int64_t progress_every = 20;
+    uint64_t seed = 0;
+    bool resume = false;
+    std::string out_dir;
+    nlohmann::json config;  // config.json's settings and the checkpoint's "config"
+    // Fields of `config` a resumed run may change; every other field must equal the checkpoint's.
+    std::vector<std::string> resume_may_change;
+    // Training images per class, stored in each checkpoint ("train_counts") for cbnn-eval.
+    std::vector<int64_t> train_counts;
+};
+
+// A loader with next(), state(), set_state() and batches_per_epoch() as a BatchSource (the loader
+// must outlive it).
+template <class L>
+BatchSource batch_source(L& loader) {
+    return {[&loader] { return loader.next(); }, [&loader] { return loader.state(); },
+            [&loader](LoaderState s) { loader.set_state(s); }, loader.batches_per_epoch()};
+}
+
+// The settings both trainer configs share, as JSON (each config's to_json adds its own; nlohmann
+// objects keep keys sorted, so the merge order does not show).
+template <class Config>
+nlohmann::json common_config_json(const Config& c) {
+    return {{"data_dir", c.data_dir},
+            {"out_dir", c.out_dir},
+            {"loss", c.loss},
+            {"beta", c.beta},
+            {"gamma", c.gamma},
+            {"epochs", c.epochs},
+            {"batch_size", c.batch_size},
+            {"lr", c.lr},
+            {"weight_decay", c.weight_decay},
+            {"warmup_epochs", c.warmup_epochs},
+            {"lr_steps", c.lr_steps},
+            {"lr_factors", c.lr_factors},
+            {"seed", c.seed},
+            {"device", c.device},
+            {"depth", c.depth},
+            {"eval_every", c.eval_every},
+            {"checkpoint_every", c.checkpoint_every},
+            {"grad_check_every", c.grad_check_every},
+            {"progress_every", c.progress_every},
+            {"resume", c.resume},
+            {"threads", c.threads}};
+}
+
+// The loop settings of a trainer config (TrainConfig, ImageTrainConfig: the same field names).
+template <class Config>
+LoopSettings loop_settings(const Config& c, int64_t train_size,
+                           std::vector<std::string> resume_may_change) {
+    LoopSettings s;
+    s.epochs = c.epochs;
+    s.batch_size = c.batch_size;
+    s.train_size = train_size;
+    s.eval_every = c.eval_every;
+    s.checkpoint_every = c.checkpoint_every;
+    s.grad_check_every = c.grad_check_every;
+    s.progress_every = c.progress_every;
+    s.seed = c.seed;
+    s.resume = c.resume;
+    s.out_dir = c.out_dir;
+    s.config = c.to_json();
+    s.resume_may_change = std::move(resume_may_change);
+    return s;
+}
+
+// The checks both trainer configs share, in this order: folders, loss, epochs, batch size, lr,
+// weight decay, the every-N settings, threads, the schedule (LR = lr * batch / lr_reference_batch)
+// and the device. Throws a cbnn::Error naming the first bad value.
+template <class Config>
+void validate_common(const Config& c, double lr_reference_batch) {
+    CBNN_CHECK(!c.data_dir.empty(), "no data folder given");
+    CBNN_CHECK(!c.out_dir.empty(), "no output folder given");
+    LossConfig{parse_loss_type(c.loss), c.beta, c.gamma}.validate();
+    CBNN_CHECK(c.epochs >= 1, "epochs ", c.epochs, ": must be >= 1");
+    CBNN_CHECK(c.batch_size >= 1, "batch size ", c.batch_size, ": must be >= 1");
+    CBNN_CHECK(std::isfinite(c.lr) && c.lr > 0, "lr ", c.lr, ": must be > 0");
+    CBNN_CHECK(std::isfinite(c.weight_decay) && c.weight_decay >= 0, "weight decay ",
+               c.weight_decay, ": must be >= 0");
+    CBNN_CHECK(c.eval_every >= 1, "eval-every ", c.eval_every, ": must be >= 1");
+    CBNN_CHECK(c.checkpoint_every >= 1, "checkpoint-every ", c.checkpoint_every, ": must be >= 1");
+    CBNN_CHECK(c.grad_check_every >= 1, "grad-check-every ", c.grad_check_every, ": must be >= 1");
+    CBNN_CHECK(c.progress_every >= 1, "progress-every ", c.progress_every, ": must be >= 1");
+    CBNN_CHECK(c.threads >= 0 && c.threads <= 256, "threads ", c.threads, ": must be in 0..256");
+    CBNN_CHECK(c.lr_steps.size() == c.lr_factors.size(), "lr-steps has ", c.lr_steps.size(),
+               " values, lr-factors ", c.lr_factors.size(), ": they must pair up");
+    LrSchedule::multistep(c.lr * static_cast<double>(c.batch_size) / lr_reference_batch,
+                          c.warmup_epochs, c.lr_steps, c.lr_factors);
+    Device::parse(c.device);
+}
+
+// Runs epochs [start, settings.epochs) (start = 0, or the checkpoint's epoch when resuming).
+// result.train_counts is left to the caller.
+TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& sgd,
+                         const LrSchedule& schedule, BatchSource& train,
+                         const std::function<EvalResult()>& evaluate, const LoopSettings& settings,
+                         std::ostream& log);
+
+// <out_dir>/checkpoint.bin
+std::string run_checkpoint_path(const std::string& out_dir);
+
+}  // namespace cbnn::train
