@@ -1,9 +1,7 @@
 #pragma once
 // The command line shared by cbnn-train-imagenet and cbnn-train-inat
-// (train/train_imagenet_main.cpp, train/train_inat_main.cpp): flags, presets and exit codes as
-// cbnn-train-cifar. Progress goes to stderr; the seed and configuration at the start and the final
-// test error at the end go to stdout. Exit status: 0 done, 1 bad input or error, 3 diverged.
-// Header-only: CLI11 is linked into the executables, not into the library.
+// (train/train_imagenet_main.cpp, train/train_inat_main.cpp): the dataset flags and presets; the
+// training flags, output and exit statuses are those of every training tool (train/train_cli.h).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -14,11 +12,11 @@
 
 #include "tensor/error.h"
 #include "train/image_trainer.h"
+#include "train/train_cli.h"
 
 namespace cbnn::train {
 
 inline int image_train_main(ImageDataset dataset, int argc, char** argv) {
-    constexpr int kDiverged = 3;
     const bool inat = dataset == ImageDataset::inat;
     const std::string tool = inat ? "cbnn-train-inat" : "cbnn-train-imagenet";
     const ImageTrainConfig paper = ImageTrainConfig::paper(dataset);
@@ -62,36 +60,6 @@ inline int image_train_main(ImageDataset dataset, int argc, char** argv) {
         app.add_option("--val-json", c.val_json,
                        "validation annotation file (default <data>/val2018.json)");
     }
-    app.add_option("--out", c.out_dir, "output folder of the run")->required();
-    app.add_option("--loss", c.loss, "softmax, sigmoid or focal")
-        ->check(CLI::IsMember({"softmax", "sigmoid", "focal"}))
-        ->capture_default_str();
-    app.add_option("--beta", c.beta, "class-balanced beta in [0, 1); 0: no re-weighting")
-        ->capture_default_str();
-    app.add_option("--gamma", c.gamma, "focal-loss gamma >= 0")->capture_default_str();
-    app.add_option("--epochs", c.epochs, "training epochs (paper: 90)")->capture_default_str();
-    app.add_option("--batch-size", c.batch_size, "batch size (paper: 1024)")->capture_default_str();
-    app.add_option("--lr", c.lr,
-                   "base learning rate at batch 256, scaled by batch/256 (paper: 0.2 ImageNet, "
-                   "0.4 iNaturalist)")
-        ->capture_default_str();
-    app.add_option("--weight-decay", c.weight_decay,
-                   "L2 weight decay, not on BN parameters nor fc.bias (paper: 1e-4)")
-        ->capture_default_str();
-    app.add_option("--warmup-epochs", c.warmup_epochs, "linear warm-up epochs, per step (paper: 5)")
-        ->capture_default_str();
-    app.add_option("--lr-steps", c.lr_steps,
-                   "epochs of the LR decays, comma-separated (paper: 30,60,80)")
-        ->delimiter(',')
-        ->capture_default_str();
-    app.add_option("--lr-factors", c.lr_factors,
-                   "LR factors relative to the base LR from each decay on, comma-separated "
-                   "(paper: 0.1,0.01,0.001)")
-        ->delimiter(',')
-        ->capture_default_str();
-    app.add_option("--seed", c.seed, "seed of initialisation, order, augmentation")
-        ->capture_default_str();
-    app.add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
     app.add_option("--depth", c.depth, "ResNet depth: 50, 101 or 152 (paper: 50)")
         ->capture_default_str();
     app.add_option("--image-size", c.image_size,
@@ -103,53 +71,41 @@ inline int image_train_main(ImageDataset dataset, int argc, char** argv) {
                  "--zero-init-residual=false turns it off)");
     app.add_flag("--skip-bad-images", c.skip_bad_images,
                  "leave out unreadable or missing image files with a warning instead of failing");
-    app.add_option("--eval-every", c.eval_every, "epochs between test evaluations (and at the end)")
-        ->capture_default_str();
-    app.add_option("--checkpoint-every", c.checkpoint_every,
-                   "epochs between checkpoints (and at the end)")
-        ->capture_default_str();
-    app.add_option("--grad-check-every", c.grad_check_every,
-                   "steps between gradient-norm divergence checks")
-        ->capture_default_str();
-    app.add_option("--progress-every", c.progress_every, "steps between progress lines")
-        ->capture_default_str();
-    app.add_flag("--resume", c.resume, "continue from <out>/checkpoint.bin");
-    app.add_option("--threads", c.threads, "image-decoding worker threads (0: none)")
-        ->capture_default_str();
+    TrainingFlagHelp help;
+    help.epochs = "training epochs (paper: 90)";
+    help.batch_size = "batch size (paper: 1024)";
+    help.lr =
+        "base learning rate at batch 256, scaled by batch/256 (paper: 0.2 ImageNet, 0.4 "
+        "iNaturalist)";
+    help.weight_decay = "L2 weight decay, not on BN parameters nor fc.bias (paper: 1e-4)";
+    help.warmup_epochs = "linear warm-up epochs, per step (paper: 5)";
+    help.lr_steps = "epochs of the LR decays, comma-separated (paper: 30,60,80)";
+    help.lr_factors =
+        "LR factors relative to the base LR from each decay on, comma-separated (paper: "
+        "0.1,0.01,0.001)";
+    help.threads = "image-decoding worker threads (0: none)";
+    add_training_flags(app, c, help);
     CLI11_PARSE(app, argc, argv);
 
-    try {
-        if (preset == "paper") {
-            const std::map<std::string, std::function<void()>> from_preset = {
-                {"--loss", [&] { c.loss = "focal"; }},
-                {"--beta", [&] { c.beta = 0.999; }},
-                {"--gamma", [&] { c.gamma = 0.5; }},
-            };
-            for (const auto& [flag, apply] : from_preset)
-                if (app.count(flag) == 0) apply();
-        }
-        if (inat) {
-            const std::filesystem::path root(c.data_dir);
-            if (c.train_json.empty()) c.train_json = (root / "train2018.json").string();
-            if (c.val_json.empty()) c.val_json = (root / "val2018.json").string();
-        }
-        c.validate();
-        std::printf("seed %llu\nconfig %s\n", static_cast<unsigned long long>(c.seed),
-                    c.to_json().dump(2).c_str());
-        std::fflush(stdout);
-        const TrainResult r = train_images(c, std::cerr);
-        if (r.diverged) {
-            std::fprintf(stderr, "%s: %s\n", tool.c_str(), r.message.c_str());
-            return kDiverged;
-        }
-        std::printf("final test error %.4f (%.2f%%), top-5 %.4f, after %lld epochs\n",
-                    r.final_test_error, 100.0 * r.final_test_error, r.final_eval.top5_error,
-                    static_cast<long long>(r.epochs_done));
-    } catch (const Error& e) {
-        std::fprintf(stderr, "%s: %s\n", tool.c_str(), e.what());
-        return 1;
-    }
-    return 0;
+    return run_training_tool(
+        tool, c,
+        [&] {
+            if (preset == "paper") {
+                const std::map<std::string, std::function<void()>> from_preset = {
+                    {"--loss", [&] { c.loss = "focal"; }},
+                    {"--beta", [&] { c.beta = 0.999; }},
+                    {"--gamma", [&] { c.gamma = 0.5; }},
+                };
+                for (const auto& [flag, apply] : from_preset)
+                    if (app.count(flag) == 0) apply();
+            }
+            if (inat) {
+                const std::filesystem::path root(c.data_dir);
+                if (c.train_json.empty()) c.train_json = (root / "train2018.json").string();
+                if (c.val_json.empty()) c.val_json = (root / "val2018.json").string();
+            }
+        },
+        train_images);
 }
 
 }  // namespace cbnn::train

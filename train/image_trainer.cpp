@@ -23,9 +23,10 @@ namespace {
 // PAPER.md 3.5: LR = flag * batch / 256.
 constexpr double kLrReferenceBatch = 256.0;
 
-const char* const kResumeMayChange[] = {"epochs",  "eval_every",     "checkpoint_every", "threads",
-                                        "resume",  "progress_every", "grad_check_every", "data_dir",
-                                        "out_dir", "train_json",     "val_json"};
+const char* const kResumeMayChange[] = {
+    "epochs",         "eval_every",       "checkpoint_every", "threads", "resume",
+    "progress_every", "grad_check_every", "data_dir",         "out_dir", "train_json",
+    "val_json",       "conv_search",      "bn_kernels"};
 
 struct ImageSets {
     ImageList train, val;

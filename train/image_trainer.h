@@ -62,6 +62,9 @@ struct ImageTrainConfig {
     int64_t progress_every = 20;
     bool resume = false;
     int threads = 4;  // loader worker threads (0: in the training thread)
+    // CUDA kernel choices (layers/conv2d.h, layers/batchnorm2d.h); no effect on the CPU.
+    std::string conv_search = "heuristic";  // heuristic | timed
+    std::string bn_kernels = "cudnn";       // cudnn | cbnn
 
     // PAPER.md 3.5 for the dataset (the defaults above are ImageNet's).
     static ImageTrainConfig paper(ImageDataset dataset);

@@ -12,13 +12,15 @@
 #include <vector>
 
 #include "tensor/error.h"
+#include "train/train_cli.h"
 #include "train/trainer.h"
 
 namespace {
 
+using cbnn::train::add_training_flags;
+using cbnn::train::run_training_tool;
 using cbnn::train::TrainConfig;
-
-constexpr int kDiverged = 3;
+using cbnn::train::TrainingFlagHelp;
 
 // PAPER.md 3.3 for CIFAR: 200 epochs, batch 128, lr 0.1, wd 2e-4, warm-up 5 epochs, decay
 // x0.01 at 160 and x0.0001 at 180, ResNet-32.
@@ -90,33 +92,6 @@ int main(int argc, char** argv) {
     app.add_option("--dataset", c.dataset, "cifar10 or cifar100")
         ->check(CLI::IsMember({"cifar10", "cifar100"}))
         ->capture_default_str();
-    app.add_option("--out", c.out_dir, "output folder of the run")->required();
-    app.add_option("--loss", c.loss, "softmax, sigmoid or focal")
-        ->check(CLI::IsMember({"softmax", "sigmoid", "focal"}))
-        ->capture_default_str();
-    app.add_option("--beta", c.beta, "class-balanced beta in [0, 1); 0: no re-weighting")
-        ->capture_default_str();
-    app.add_option("--gamma", c.gamma, "focal-loss gamma >= 0")->capture_default_str();
-    app.add_option("--epochs", c.epochs, "training epochs")->capture_default_str();
-    app.add_option("--batch-size", c.batch_size, "batch size")->capture_default_str();
-    app.add_option("--lr", c.lr, "base learning rate at batch 128 (scaled by batch/128)")
-        ->capture_default_str();
-    app.add_option("--weight-decay", c.weight_decay,
-                   "L2 weight decay (not on fc.bias for sigmoid/focal)")
-        ->capture_default_str();
-    app.add_option("--warmup-epochs", c.warmup_epochs, "linear warm-up epochs (per step)")
-        ->capture_default_str();
-    app.add_option("--lr-steps", c.lr_steps, "epochs of the LR decays, comma-separated")
-        ->delimiter(',')
-        ->capture_default_str();
-    app.add_option("--lr-factors", c.lr_factors,
-                   "LR factors relative to the base LR from each decay on, comma-separated")
-        ->delimiter(',')
-        ->capture_default_str();
-    app.add_option("--seed", c.seed,
-                   "seed of initialisation, long-tail subset, order, augmentation")
-        ->capture_default_str();
-    app.add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
     app.add_option("--depth", c.depth, "ResNet depth 6n + 2 (8, 20, 32, 44, 56, 110)")
         ->capture_default_str();
     app.add_option("--imbalance", c.imbalance,
@@ -126,55 +101,35 @@ int main(int argc, char** argv) {
     app.add_option("--subset-list", c.subset_list,
                    "file listing the training images to use (as shared/data/cifar10-lt), instead "
                    "of --imbalance");
-    app.add_option("--eval-every", c.eval_every, "epochs between test evaluations (and at the end)")
-        ->capture_default_str();
-    app.add_option("--checkpoint-every", c.checkpoint_every,
-                   "epochs between checkpoints (and at the end)")
-        ->capture_default_str();
-    app.add_option("--grad-check-every", c.grad_check_every,
-                   "steps between gradient-norm divergence checks")
-        ->capture_default_str();
-    app.add_option("--progress-every", c.progress_every, "steps between progress lines")
-        ->capture_default_str();
-    app.add_flag("--resume", c.resume, "continue from <out>/checkpoint.bin");
-    app.add_option("--threads", c.threads, "data-loader worker threads (0: none)")
-        ->capture_default_str();
+    TrainingFlagHelp help;
+    help.lr = "base learning rate at batch 128 (scaled by batch/128)";
+    help.weight_decay = "L2 weight decay (not on fc.bias for sigmoid/focal)";
+    help.seed = "seed of initialisation, long-tail subset, order, augmentation";
+    add_training_flags(app, c, help);
     CLI11_PARSE(app, argc, argv);
 
-    try {
-        if (!preset.empty()) {
-            const TrainConfig p = preset == "paper" ? paper_preset() : smoke_preset();
-            const std::map<std::string, std::function<void()>> from_preset = {
-                {"--epochs", [&] { c.epochs = p.epochs; }},
-                {"--batch-size", [&] { c.batch_size = p.batch_size; }},
-                {"--lr", [&] { c.lr = p.lr; }},
-                {"--weight-decay", [&] { c.weight_decay = p.weight_decay; }},
-                {"--warmup-epochs", [&] { c.warmup_epochs = p.warmup_epochs; }},
-                {"--lr-steps", [&] { c.lr_steps = p.lr_steps; }},
-                {"--lr-factors", [&] { c.lr_factors = p.lr_factors; }},
-                {"--depth", [&] { c.depth = p.depth; }},
-            };
-            for (const auto& [flag, apply] : from_preset)
-                if (app.count(flag) == 0) apply();
-        }
-        const std::string default_data = preset == "smoke" ? "cifar10-mini" : "cifar10-jpg";
-        if (c.data_dir.empty()) c.data_dir = default_data_dir(default_data);
-        CBNN_CHECK(!c.data_dir.empty(), "no --data given and no ", default_data,
-                   " found in $CBNN_DATA_DIR, ../shared/data or the source tree's shared/data");
-        c.validate();
-        std::printf("seed %llu\nconfig %s\n", static_cast<unsigned long long>(c.seed),
-                    c.to_json().dump(2).c_str());
-        std::fflush(stdout);
-        const cbnn::train::TrainResult r = cbnn::train::train_cifar(c, std::cerr);
-        if (r.diverged) {
-            std::fprintf(stderr, "cbnn-train-cifar: %s\n", r.message.c_str());
-            return kDiverged;
-        }
-        std::printf("final test error %.4f (%.2f%%) after %lld epochs\n", r.final_test_error,
-                    100.0 * r.final_test_error, static_cast<long long>(r.epochs_done));
-    } catch (const cbnn::Error& e) {
-        std::fprintf(stderr, "cbnn-train-cifar: %s\n", e.what());
-        return 1;
-    }
-    return 0;
+    return run_training_tool(
+        "cbnn-train-cifar", c,
+        [&] {
+            if (!preset.empty()) {
+                const TrainConfig p = preset == "paper" ? paper_preset() : smoke_preset();
+                const std::map<std::string, std::function<void()>> from_preset = {
+                    {"--epochs", [&] { c.epochs = p.epochs; }},
+                    {"--batch-size", [&] { c.batch_size = p.batch_size; }},
+                    {"--lr", [&] { c.lr = p.lr; }},
+                    {"--weight-decay", [&] { c.weight_decay = p.weight_decay; }},
+                    {"--warmup-epochs", [&] { c.warmup_epochs = p.warmup_epochs; }},
+                    {"--lr-steps", [&] { c.lr_steps = p.lr_steps; }},
+                    {"--lr-factors", [&] { c.lr_factors = p.lr_factors; }},
+                    {"--depth", [&] { c.depth = p.depth; }},
+                };
+                for (const auto& [flag, apply] : from_preset)
+                    if (app.count(flag) == 0) apply();
+            }
+            const std::string default_data = preset == "smoke" ? "cifar10-mini" : "cifar10-jpg";
+            if (c.data_dir.empty()) c.data_dir = default_data_dir(default_data);
+            CBNN_CHECK(!c.data_dir.empty(), "no --data given and no ", default_data,
+                       " found in $CBNN_DATA_DIR, ../shared/data or the source tree's shared/data");
+        },
+        cbnn::train::train_cifar);
 }

@@ -35,6 +35,8 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                          const LrSchedule& schedule, BatchSource& loader,
                          const std::function<EvalResult()>& evaluate, const LoopSettings& c,
                          std::ostream& log) {
+    const ConvAlgorithmSearchSetting conv_search(c.conv_search);
+    const BatchNormKernelsSetting bn_kernels(c.bn_kernels);
     const Device device = criterion.weights().device();  // where the model and loss live
     const int64_t batches = loader.batches_per_epoch;
     TrainResult result;

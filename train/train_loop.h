@@ -31,6 +31,8 @@
 #include <vector>
 
 #include "data/loader.h"
+#include "layers/batchnorm2d.h"
+#include "layers/conv2d.h"
 #include "layers/module.h"
 #include "losses/cb_loss.h"
 #include "tensor/device.h"
@@ -76,6 +78,9 @@ struct LoopSettings {
     std::vector<std::string> resume_may_change;
     // Training images per class, stored in each checkpoint ("train_counts") for cbnn-eval.
     std::vector<int64_t> train_counts;
+    // CUDA kernel choices, set for the run (training and evaluation) and restored afterwards.
+    ConvAlgorithmSearch conv_search = ConvAlgorithmSearch::heuristic;
+    BatchNormKernels bn_kernels = BatchNormKernels::cudnn;
 };
 
 // A loader with next(), state(), set_state() and batches_per_epoch() as a BatchSource (the loader
@@ -110,7 +115,9 @@ nlohmann::json common_config_json(const Config& c) {
             {"grad_check_every", c.grad_check_every},
             {"progress_every", c.progress_every},
             {"resume", c.resume},
-            {"threads", c.threads}};
+            {"threads", c.threads},
+            {"conv_search", c.conv_search},
+            {"bn_kernels", c.bn_kernels}};
 }
 
 // The loop settings of a trainer config (TrainConfig, ImageTrainConfig: the same field names).
@@ -130,12 +137,14 @@ LoopSettings loop_settings(const Config& c, int64_t train_size,
     s.out_dir = c.out_dir;
     s.config = c.to_json();
     s.resume_may_change = std::move(resume_may_change);
+    s.conv_search = parse_conv_algorithm_search(c.conv_search);
+    s.bn_kernels = parse_batchnorm_kernels(c.bn_kernels);
     return s;
 }
 
 // The checks both trainer configs share, in this order: folders, loss, epochs, batch size, lr,
-// weight decay, the every-N settings, threads, the schedule (LR = lr * batch / lr_reference_batch)
-// and the device. Throws a cbnn::Error naming the first bad value.
+// weight decay, the every-N settings, threads, the schedule (LR = lr * batch / lr_reference_batch),
+// the device and the CUDA kernel choices. Throws a cbnn::Error naming the first bad value.
 template <class Config>
 void validate_common(const Config& c, double lr_reference_batch) {
     CBNN_CHECK(!c.data_dir.empty(), "no data folder given");
@@ -156,6 +165,8 @@ void validate_common(const Config& c, double lr_reference_batch) {
     LrSchedule::multistep(c.lr * static_cast<double>(c.batch_size) / lr_reference_batch,
                           c.warmup_epochs, c.lr_steps, c.lr_factors);
     Device::parse(c.device);
+    parse_conv_algorithm_search(c.conv_search);
+    parse_batchnorm_kernels(c.bn_kernels);
 }
 
 // Runs epochs [start, settings.epochs) (start = 0, or the checkpoint's epoch when resuming).

@@ -22,7 +22,8 @@
 // cbnn-eval, the run's config and training images per class in meta "train_counts"); resuming
 // (config.resume) from <out_dir>/checkpoint.bin continues bit for bit as the uninterrupted run on
 // the CPU. The resumed config must equal the saved one except for epochs, eval_every,
-// checkpoint_every, grad_check_every, progress_every, threads, data_dir, out_dir and resume.
+// checkpoint_every, grad_check_every, progress_every, threads, conv_search, bn_kernels, data_dir,
+// out_dir and resume.
 //
 // Epochs: an epoch is ceil(N / B) steps (the last batch may be partial); the schedule sees the
 // fractional epoch step * B / N, per step (PAPER.md 3.3).
@@ -65,6 +66,9 @@ struct TrainConfig {
     int64_t progress_every = 20;    // steps between progress lines (and at epoch ends)
     bool resume = false;
     int threads = 2;  // loader worker threads (0: in the training thread)
+    // CUDA kernel choices (layers/conv2d.h, layers/batchnorm2d.h); no effect on the CPU.
+    std::string conv_search = "heuristic";  // heuristic | timed
+    std::string bn_kernels = "cudnn";       // cudnn | cbnn
 
     // Throws a cbnn::Error naming the first bad value.
     void validate() const;

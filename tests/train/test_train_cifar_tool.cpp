@@ -22,7 +22,8 @@ TEST(TrainCifarTool, HelpDocumentsEveryFlag) {
           "--gamma",         "--epochs",    "--batch-size",  "--lr",         "--weight-decay",
           "--warmup-epochs", "--lr-steps",  "--lr-factors",  "--seed",       "--device",
           "--depth",         "--imbalance", "--subset-list", "--eval-every", "--resume",
-          "--threads",       "--preset",    "paper",         "smoke",        "overrides"})
+          "--threads",       "--preset",    "paper",         "smoke",        "overrides",
+          "--conv-search",   "timed",       "--bn-kernels",  "cbnn"})
         EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
 }
 

@@ -119,6 +119,16 @@ TEST(Trainer, BadConfigurationsAreRejected) {
     c.loss = "softmax";
     c.lr_factors = {0.1};
     EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"lr-steps"}));
+    c.lr_factors = {0.1, 0.01};  // the default two steps
+    c.conv_search = "fastest";
+    EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'fastest'"}));
+    c.conv_search = "timed";
+    c.bn_kernels = "miopen";
+    EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'miopen'"}));
+    c.bn_kernels = "cbnn";
+    c.validate();
+    EXPECT_EQ(c.to_json().at("conv_search"), "timed");
+    EXPECT_EQ(c.to_json().at("bn_kernels"), "cbnn");
 }
 
 }  // namespace

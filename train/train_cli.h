@@ -1,0 +1,107 @@
+#pragma once
+// The command-line pieces the training tools share (cbnn-train-cifar, cbnn-train-imagenet,
+// cbnn-train-inat): the flags of the training loop, with the same names and checks in every tool,
+// and the run-and-report body with the same exit statuses (0 done, 1 bad input or error,
+// 3 diverged). Progress goes to stderr; the seed and configuration at the start and the final
+// test error at the end go to stdout. Header-only: CLI11 is linked into the executables, not
+// into the library.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "tensor/error.h"
+#include "train/train_loop.h"
+
+namespace cbnn::train {
+
+constexpr int kExitDiverged = 3;
+
+// Help texts of the flags whose defaults or meaning differ between the tools.
+struct TrainingFlagHelp {
+    std::string epochs = "training epochs";
+    std::string batch_size = "batch size";
+    std::string lr;
+    std::string weight_decay;
+    std::string warmup_epochs = "linear warm-up epochs (per step)";
+    std::string lr_steps = "epochs of the LR decays, comma-separated";
+    std::string lr_factors =
+        "LR factors relative to the base LR from each decay on, comma-separated";
+    std::string seed = "seed of initialisation, order, augmentation";
+    std::string threads = "data-loader worker threads (0: none)";
+};
+
+// --out, the loss, the schedule, --seed, --device, the every-N settings, --resume, --threads and
+// the CUDA kernel choices, bound to the same-named fields of a TrainConfig or ImageTrainConfig.
+template <class Config>
+void add_training_flags(CLI::App& app, Config& c, const TrainingFlagHelp& help) {
+    app.add_option("--out", c.out_dir, "output folder of the run")->required();
+    app.add_option("--loss", c.loss, "softmax, sigmoid or focal")
+        ->check(CLI::IsMember({"softmax", "sigmoid", "focal"}))
+        ->capture_default_str();
+    app.add_option("--beta", c.beta, "class-balanced beta in [0, 1); 0: no re-weighting")
+        ->capture_default_str();
+    app.add_option("--gamma", c.gamma, "focal-loss gamma >= 0")->capture_default_str();
+    app.add_option("--epochs", c.epochs, help.epochs)->capture_default_str();
+    app.add_option("--batch-size", c.batch_size, help.batch_size)->capture_default_str();
+    app.add_option("--lr", c.lr, help.lr)->capture_default_str();
+    app.add_option("--weight-decay", c.weight_decay, help.weight_decay)->capture_default_str();
+    app.add_option("--warmup-epochs", c.warmup_epochs, help.warmup_epochs)->capture_default_str();
+    app.add_option("--lr-steps", c.lr_steps, help.lr_steps)->delimiter(',')->capture_default_str();
+    app.add_option("--lr-factors", c.lr_factors, help.lr_factors)
+        ->delimiter(',')
+        ->capture_default_str();
+    app.add_option("--seed", c.seed, help.seed)->capture_default_str();
+    app.add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
+    app.add_option("--eval-every", c.eval_every, "epochs between test evaluations (and at the end)")
+        ->capture_default_str();
+    app.add_option("--checkpoint-every", c.checkpoint_every,
+                   "epochs between checkpoints (and at the end)")
+        ->capture_default_str();
+    app.add_option("--grad-check-every", c.grad_check_every,
+                   "steps between gradient-norm divergence checks")
+        ->capture_default_str();
+    app.add_option("--progress-every", c.progress_every, "steps between progress lines")
+        ->capture_default_str();
+    app.add_flag("--resume", c.resume, "continue from <out>/checkpoint.bin");
+    app.add_option("--threads", c.threads, help.threads)->capture_default_str();
+    app.add_option("--conv-search", c.conv_search,
+                   "CUDA: how cuDNN convolution algorithms are chosen per shape: heuristic (a "
+                   "host query, the same on every run) or timed (cuDNN times the candidates "
+                   "once, like cudnn.benchmark)")
+        ->check(CLI::IsMember({"heuristic", "timed"}))
+        ->capture_default_str();
+    app.add_option("--bn-kernels", c.bn_kernels,
+                   "CUDA: batch-norm kernels, cudnn or cbnn (cbnn's own deterministic kernels)")
+        ->check(CLI::IsMember({"cudnn", "cbnn"}))
+        ->capture_default_str();
+}
+
+// Runs `prepare()` (presets, defaults that depend on other flags), validates the config, prints
+// the seed and the config, runs `train(config, std::cerr)` and prints the final test error; a
+// cbnn::Error becomes one "<tool>: message" line and exit status 1, a divergence exit status
+// kExitDiverged.
+template <class Config, class Prepare, class Train>
+int run_training_tool(const std::string& tool, Config& c, Prepare prepare, Train train) {
+    try {
+        prepare();
+        c.validate();
+        std::printf("seed %llu\nconfig %s\n", static_cast<unsigned long long>(c.seed),
+                    c.to_json().dump(2).c_str());
+        std::fflush(stdout);
+        const TrainResult r = train(c, std::cerr);
+        if (r.diverged) {
+            std::fprintf(stderr, "%s: %s\n", tool.c_str(), r.message.c_str());
+            return kExitDiverged;
+        }
+        std::printf("final test error %.4f (%.2f%%), top-5 %.4f, after %lld epochs\n",
+                    r.final_test_error, 100.0 * r.final_test_error, r.final_eval.top5_error,
+                    static_cast<long long>(r.epochs_done));
+    } catch (const Error& e) {
+        std::fprintf(stderr, "%s: %s\n", tool.c_str(), e.what());
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace cbnn::train
