@@ -46,27 +46,50 @@ print(f"{len(svgs)} charts, {html.count('<polyline')} curves, {html.count('<tabl
 PY
 
 browser=""
-for name in chromium chromium-browser google-chrome google-chrome-stable chrome-headless-shell; do
+for name in chromium chromium-headless-shell chromium-browser google-chrome google-chrome-stable \
+    chrome-headless-shell; do
     if command -v "$name" >/dev/null 2>&1; then
         browser=$name
         break
     fi
 done
 if [[ -z $browser ]]; then
-    cbnn_log "no Chromium-family browser installed: headless render check skipped"
+    cbnn_log "no Chromium-family browser installed: headless render check skipped" \
+        "(Debian: apt-get install chromium-headless-shell)"
     exit 0
 fi
 
+# --no-sandbox: CI machines and containers run as root, where Chromium's sandbox will not start.
+chrome=("$browser" --headless --disable-gpu --no-sandbox --no-first-run --hide-scrollbars)
 cbnn_log "rendering with $browser --headless"
-dom=$(timeout 60 "$browser" --headless --disable-gpu --no-sandbox --no-first-run \
-    --dump-dom "file://$report" 2>/dev/null) || {
+dom=$(timeout 60 "${chrome[@]}" --dump-dom "file://$report" 2>/dev/null) || {
     echo "check-report: $browser failed to load $report" >&2
     exit 1
 }
 svg_in_file=$(grep -o '<svg' "$report" | wc -l)
 svg_in_dom=$(grep -o '<svg' <<<"$dom" | wc -l)
-if [[ $svg_in_dom -ne $svg_in_file ]]; then
-    echo "check-report: the browser's DOM has $svg_in_dom <svg> elements, the file $svg_in_file" >&2
+curves_in_file=$(grep -o '<polyline' "$report" | wc -l)
+curves_in_dom=$(grep -o '<polyline' <<<"$dom" | wc -l)
+if [[ $svg_in_dom -ne $svg_in_file || $curves_in_dom -ne $curves_in_file ]]; then
+    echo "check-report: the browser's DOM has $svg_in_dom <svg> and $curves_in_dom <polyline>," \
+        "the file $svg_in_file and $curves_in_file" >&2
     exit 1
 fi
-cbnn_log "rendered: $svg_in_dom charts in the DOM"
+cbnn_log "DOM: $svg_in_dom charts, $curves_in_dom curves"
+
+shot_dir=$(mktemp -d)
+trap 'rm -rf "$shot_dir"' EXIT
+shot=$shot_dir/report.png
+# 800 x 1300 holds the summary table and the first charts, and keeps the pure-Python PNG
+# decoding below to a few seconds.
+if ! timeout 60 "${chrome[@]}" --window-size=800,1300 --screenshot="$shot" "file://$report" \
+    >/dev/null 2>&1 || [[ ! -s $shot ]]; then
+    echo "check-report: $browser wrote no screenshot of $report" >&2
+    exit 1
+fi
+if [[ -n ${CBNN_REPORT_SCREENSHOT:-} ]]; then
+    cp "$shot" "$CBNN_REPORT_SCREENSHOT"
+    cbnn_log "screenshot kept as $CBNN_REPORT_SCREENSHOT"
+fi
+python3 "$CBNN_ROOT/scripts/png_render_check.py" "$shot"
+cbnn_log "rendered: $report"
