@@ -397,7 +397,9 @@ def parse(argv):
                     "there.",
         epilog="Any other argument goes to every cbnn-train-cifar command, e.g. --device cuda, "
                "or --epochs 1 --depth 8 for a quick check (--epochs also sets what 'complete' "
-               "means). The runner adds --eval-every 10 --checkpoint-every 10 unless given.\n\n"
+               "means; give a quick check its own --runs folder: a run resumes only with the "
+               "settings it started with). The runner adds --eval-every 10 --checkpoint-every 10 "
+               "unless given.\n\n"
                "Examples:\n"
                "  scripts/reproduce.sh --device cuda                      # the whole grid\n"
                "  scripts/reproduce.sh --device cuda --shard 1/4          # a quarter of it\n"
