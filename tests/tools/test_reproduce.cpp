@@ -1,7 +1,8 @@
-// scripts/reproduce.sh (the Table 2 sweep runner), run as a user runs it, on grids of tiny
-// cbnn-train-cifar runs (ResNet-8, 1-2 epochs on cifar10-mini / a CIFAR-100 file written here):
-// a part of the grid, the rest (complete runs skipped), a run killed before its first checkpoint
-// (restarted), a longer schedule (resumed from the checkpoint), shards, and the collected tables.
+// scripts/reproduce.sh (the Table 2 sweep runner) and scripts/demo.sh, run as a user runs them.
+// reproduce.sh on grids of tiny cbnn-train-cifar runs (ResNet-8, 1-2 epochs on cifar10-mini / a
+// CIFAR-100 file written here): a part of the grid, the rest (complete runs skipped), a run killed
+// before its first checkpoint (restarted), a longer schedule (resumed from the checkpoint),
+// shards, and the collected tables.
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -176,6 +177,31 @@ TEST(Reproduce, RunsOnCifar100BinaryFiles) {
     const std::string md = read_text(runs / "results.md");
     EXPECT_NE(md.find("## CIFAR-100-LT"), std::string::npos) << md;
     EXPECT_NE(md.find("| CB sigmoid, β=0.9 | "), std::string::npos) << md;
+}
+
+// scripts/demo.sh finds its data before building anything, so these run without a build. A copy
+// of scripts/ in a scratch folder has no ../shared/data beside it: with an empty cache and a
+// download that cannot connect, the demo stops with one message and exit status 1.
+TEST(DemoScript, HelpAndNoDataOffline) {
+    const ToolRun help =
+        run_command(std::string("bash ") + CBNN_SOURCE_DIR + "/scripts/demo.sh --help");
+    ASSERT_EQ(help.status, 0) << help.output;
+    for (const char* text : {"--data DIR", "--full", "SHORT DEMO", "not the paper protocol",
+                             "219 s and 29.55 %", "cifar-10-binary.tar.gz"})
+        EXPECT_NE(help.output.find(text), std::string::npos) << text << "\n" << help.output;
+
+    const fs::path repo = testing::scratch_dir("demo_offline");
+    fs::create_directories(repo / "repo");
+    fs::copy(fs::path(CBNN_SOURCE_DIR) / "scripts", repo / "repo" / "scripts",
+             fs::copy_options::recursive);
+    const ToolRun offline =
+        run_command("env -u CBNN_DATA_DIR CBNN_CACHE_DIR=" + (repo / "cache").string() +
+                    " CBNN_CIFAR10_URL=http://127.0.0.1:9/cifar-10-binary.tar.gz bash " +
+                    (repo / "repo" / "scripts" / "demo.sh").string());
+    EXPECT_EQ(offline.status, 1) << offline.output;
+    EXPECT_NE(offline.output.find("no CIFAR-10 data found"), std::string::npos) << offline.output;
+    EXPECT_NE(offline.output.find("--data DIR"), std::string::npos) << offline.output;
+    EXPECT_FALSE(fs::exists(repo / "cache" / "cifar-10-binary.tar.gz.part"));
 }
 
 }  // namespace
