@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Checks a run's report.html: every inline <svg> is well-formed XML, the page references nothing
 # on the network (no http(s):// URL, no <script>, <link> or @import), and, when a Chromium-family
-# browser is installed, that it loads headless and its DOM holds the charts. Without a browser
-# the browser step is skipped with a message (exit 0); any failed check exits 1.
+# browser is installed (chromium, chromium-headless-shell, google-chrome, ...), that it loads
+# headless with as many <svg> charts and <polyline> curves in its DOM as the file has, and that
+# a screenshot of it (800 x 1300) shows a rendered page: not one colour, at least 2 % not white,
+# the first chart colour drawn (scripts/png_render_check.py). Without a browser the browser step
+# is skipped with a message (exit 0; CBNN_INSTALL_BROWSER=1 scripts/install-deps.sh installs one);
+# any failed check exits 1.
 #
 # Usage: scripts/check-report.sh [REPORT.html | RUN_DIR]
 #   default: the example that `cbnn_tests --gtest_filter=RunWriter.WritesExampleReport` writes to
 #   $CBNN_BUILD_DIR/test-output/report-example/report.html (CBNN_BUILD_DIR defaults to build)
+# Environment:
+#   CBNN_REPORT_SCREENSHOT=FILE   keep the screenshot there (PNG)
 set -euo pipefail
 
 # shellcheck source=scripts/common.sh
