@@ -204,5 +204,41 @@ TEST(DemoScript, HelpAndNoDataOffline) {
     EXPECT_FALSE(fs::exists(repo / "cache" / "cifar-10-binary.tar.gz.part"));
 }
 
+// scripts/check-report.sh on the report of the H100 run kept in docs/measurements: the static
+// checks always, the headless render (DOM + screenshot) where a Chromium-family browser is
+// installed. A copy with a <script> fails the static check; a copy whose body is hidden fails the
+// render check when there is a browser.
+TEST(CheckReportScript, MeasuredReportPassesBrokenCopiesFail) {
+    const std::string script = std::string("bash ") + CBNN_SOURCE_DIR + "/scripts/check-report.sh ";
+    const fs::path report = fs::path(CBNN_SOURCE_DIR) / "docs/measurements" /
+                            "h100-2026-11-26-cifar10lt-if100-cb-focal-b0.9999-g1/report.html";
+    const ToolRun good = run_command(script + report.string());
+    ASSERT_EQ(good.status, 0) << good.output;
+    EXPECT_NE(good.output.find("4 charts"), std::string::npos) << good.output;
+
+    const fs::path dir = testing::scratch_dir("check_report");
+    const std::string html = read_text(report);
+    testing::write_text((dir / "script/report.html").string(),
+                        std::string(html).insert(html.find("<body"), "<script>x=1</script>"));
+    const ToolRun scripted = run_command(script + (dir / "script").string());
+    EXPECT_EQ(scripted.status, 1) << scripted.output;
+    EXPECT_NE(scripted.output.find("network reference or script"), std::string::npos)
+        << scripted.output;
+
+    if (good.output.find("rendered: ") == std::string::npos) {
+        EXPECT_NE(good.output.find("no Chromium-family browser installed"), std::string::npos)
+            << good.output;
+        return;
+    }
+    EXPECT_NE(good.output.find("pixels of the first chart colour: ok"), std::string::npos)
+        << good.output;
+    std::string hidden = html;
+    hidden.replace(hidden.find("<body>"), 6, "<body style=\"display:none\">");
+    testing::write_text((dir / "hidden/report.html").string(), hidden);
+    const ToolRun blank = run_command(script + (dir / "hidden").string());
+    EXPECT_EQ(blank.status, 1) << blank.output;
+    EXPECT_NE(blank.output.find("nothing rendered"), std::string::npos) << blank.output;
+}
+
 }  // namespace
 }  // namespace cbnn
