@@ -356,6 +356,57 @@ def table2(rows):
     return out
 
 
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def error_vs_if_svg(rows, title):
+    """Mean top-1 error against IF (log axis, decreasing to the right as in Table 2), one line
+    per loss (+ CB beta); a self-contained SVG."""
+    series = {}
+    for r in sorted(rows, key=lambda r: (r["beta"] > 0, r["beta"], list(LOSS_NAMES).index(r["loss"]),
+                                         r["gamma"])):
+        if r["imbalance"] is not None:
+            label = row_label(r["loss"], r["gamma"], r["beta"])
+            series.setdefault(label, {}).setdefault(r["imbalance"], []).append(r["top1_error_pct"])
+    ifs = sorted({i for points in series.values() for i in points})
+    top = 10 * math.ceil(max(e for p in series.values() for v in p.values() for e in v) / 10)
+    width, height, left, right, upper, lower = 760, 420, 60, 540, 40, 360
+    span = math.log(ifs[-1] / ifs[0]) if len(ifs) > 1 else 0.0
+
+    def x(i):
+        return (left + right) / 2 if span == 0 else right - (right - left) * math.log(i / ifs[0]) / span
+
+    def y(e):
+        return lower - (lower - upper) * e / top
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="12"><rect width="{width}" height="{height}" '
+           f'fill="white"/><text x="{width / 2}" y="20" text-anchor="middle" font-weight="bold">'
+           f'{title}</text><rect x="{left}" y="{upper}" width="{right - left}" '
+           f'height="{lower - upper}" fill="none" stroke="#888"/>']
+    for k in range(0, top + 1, 10):
+        out.append(f'<line x1="{left}" x2="{right}" y1="{y(k):.1f}" y2="{y(k):.1f}" '
+                   f'stroke="#e5e5e5"/><text x="{left - 6}" y="{y(k) + 4:.1f}" '
+                   f'text-anchor="end">{k}%</text>')
+    for i in ifs:
+        out.append(f'<text x="{x(i):.1f}" y="{lower + 18}" text-anchor="middle">{num(i)}</text>')
+    out.append(f'<text x="{(left + right) / 2}" y="{lower + 40}" text-anchor="middle">imbalance '
+               f'factor</text><text x="16" y="{(upper + lower) / 2}" text-anchor="middle" '
+               f'transform="rotate(-90 16 {(upper + lower) / 2})">top-1 error</text>')
+    for n, (label, points) in enumerate(series.items()):
+        colour = PALETTE[n % len(PALETTE)]
+        xy = [(x(i), y(sum(v) / len(v))) for i, v in sorted(points.items(), reverse=True)]
+        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+                   + " ".join(f"{a:.1f},{b:.1f}" for a, b in xy) + '"/>')
+        out += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>' for a, b in xy]
+        ly = upper + 8 + 18 * n
+        out.append(f'<line x1="{right + 16}" x2="{right + 36}" y1="{ly}" y2="{ly}" '
+                   f'stroke="{colour}" stroke-width="2"/><text x="{right + 42}" y="{ly + 4}">'
+                   f'{label}</text>')
+    return "\n".join(out + ["</svg>"]) + "\n"
+
+
 def write_results(runs, rows, unfinished):
     fields = ["run", "dataset", "imbalance", "loss", "beta", "gamma", "seed", "epochs",
               "top1_error_pct", "top5_error_pct", "many_acc_pct", "medium_acc_pct",
@@ -370,7 +421,10 @@ def write_results(runs, rows, unfinished):
           "loss of the column.", ""]
     for dataset in sorted({r["dataset"] for r in rows}):
         subset = [r for r in rows if r["dataset"] == dataset]
-        md += [f"## {dataset.upper().replace('CIFAR', 'CIFAR-')}-LT", ""] + table2(subset) + [""]
+        title = f"{dataset.upper().replace('CIFAR', 'CIFAR-')}-LT"
+        plot = f"error_vs_if-{dataset}.svg"
+        (Path(runs) / plot).write_text(error_vs_if_svg(subset, title + ": top-1 error"))
+        md += [f"## {title}", ""] + table2(subset) + ["", f"![error against IF]({plot})", ""]
     md += ["## Every finished run", "",
            "| run | top-1 % | top-5 % | many % | medium % | few % | wall s | train s | card |",
            "|---|---|---|---|---|---|---|---|---|"]

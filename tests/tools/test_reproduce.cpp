@@ -115,6 +115,11 @@ TEST(Reproduce, RunsPartOfAGridSkipsRestartsResumesAndCollects) {
           "| CB softmax, β=0.9999 | ", "| CB focal γ=1, β=0.9999 | ", "| CB gain (points) | "})
         EXPECT_NE(md.find(text), std::string::npos) << text << "\n" << md;
 
+    const std::string plot = read_text(runs / "error_vs_if-cifar10.svg");
+    EXPECT_NE(md.find("![error against IF](error_vs_if-cifar10.svg)"), std::string::npos) << md;
+    EXPECT_EQ(plot.rfind("<svg", 0), 0u) << plot;
+    EXPECT_NE(plot.find("<polyline"), std::string::npos) << plot;
+
     // Everything complete now: nothing runs.
     const ToolRun again = reproduce(runs, grid + " --epochs 1");
     ASSERT_EQ(again.status, 0) << again.output;
