@@ -110,7 +110,8 @@ download_cifar10() {
     cbnn_log "no CIFAR-10 found locally; downloading $cifar10_url"
     local ok=0
     if command -v curl >/dev/null 2>&1; then
-        curl -fL --progress-bar --retry 2 --connect-timeout 20 -o "$archive.part" "$cifar10_url" && ok=1
+        curl -fL --progress-bar --retry 2 --connect-timeout 20 -o "$archive.part" \
+            "$cifar10_url" && ok=1
     elif command -v wget >/dev/null 2>&1; then
         wget -q --tries=2 --timeout=20 -O "$archive.part" "$cifar10_url" && ok=1
     else

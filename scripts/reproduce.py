@@ -64,7 +64,10 @@ def normalise(config):
 
 
 def run_name(c):
-    where = f"list-{Path(c['subset_list']).stem}" if c["subset_list"] else f"if{num(c['imbalance'])}"
+    if c["subset_list"]:
+        where = f"list-{Path(c['subset_list']).stem}"
+    else:
+        where = f"if{num(c['imbalance'])}"
     name = f"{c['dataset']}-{where}-{c['loss']}"
     if c["loss"] == "focal":
         name += f"-g{num(c['gamma'])}"
@@ -101,7 +104,8 @@ def grid_from_args(args):
         fail(f"cannot read the grid {path}: {e}")
     blocks = grid["blocks"] if isinstance(grid, dict) else grid
     if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
-        fail(f"{path}: a grid is a list of blocks (objects of value lists), or {{\"blocks\": [...]}}")
+        fail(f"{path}: a grid is a list of blocks (objects of value lists), "
+             "or {\"blocks\": [...]}")
     return blocks
 
 
@@ -311,6 +315,11 @@ def collect_runs(runs):
     return rows, unfinished
 
 
+def row_key(r):
+    """Table order: plain losses, then class-balanced by beta; softmax, sigmoid, focal by gamma."""
+    return (r["beta"] > 0, r["beta"], list(LOSS_NAMES).index(r["loss"]), r["gamma"])
+
+
 def row_label(loss, gamma, beta):
     label = LOSS_NAMES[loss] + (f" γ={num(gamma)}" if loss == "focal" else "")
     return f"CB {label[0].lower() + label[1:]}, β={num(beta)}" if beta > 0 else label
@@ -333,11 +342,10 @@ def cell(errors):
 def table2(rows):
     """Rows: loss (+ CB beta), columns: IF (descending), cells: mean top-1 error over seeds."""
     ifs = sorted({r["imbalance"] for r in rows if r["imbalance"] is not None}, reverse=True)
-    keys = sorted({(r["beta"] > 0, r["beta"], list(LOSS_NAMES).index(r["loss"]), r["gamma"])
-                   for r in rows})
+    keys = sorted({row_key(r) for r in rows})
     errors = {}
     for r in rows:
-        key = (r["beta"] > 0, r["beta"], list(LOSS_NAMES).index(r["loss"]), r["gamma"])
+        key = row_key(r)
         errors.setdefault((key, r["imbalance"]), []).append(r["top1_error_pct"])
     out = ["| top-1 error % | " + " | ".join(f"IF {num(i)}" for i in ifs) + " |",
            "|---" * (len(ifs) + 1) + "|"]
@@ -364,8 +372,7 @@ def error_vs_if_svg(rows, title):
     """Mean top-1 error against IF (log axis, decreasing to the right as in Table 2), one line
     per loss (+ CB beta); a self-contained SVG."""
     series = {}
-    for r in sorted(rows, key=lambda r: (r["beta"] > 0, r["beta"], list(LOSS_NAMES).index(r["loss"]),
-                                         r["gamma"])):
+    for r in sorted(rows, key=row_key):
         if r["imbalance"] is not None:
             label = row_label(r["loss"], r["gamma"], r["beta"])
             series.setdefault(label, {}).setdefault(r["imbalance"], []).append(r["top1_error_pct"])
@@ -375,7 +382,9 @@ def error_vs_if_svg(rows, title):
     span = math.log(ifs[-1] / ifs[0]) if len(ifs) > 1 else 0.0
 
     def x(i):
-        return (left + right) / 2 if span == 0 else right - (right - left) * math.log(i / ifs[0]) / span
+        if span == 0:
+            return (left + right) / 2
+        return right - (right - left) * math.log(i / ifs[0]) / span
 
     def y(e):
         return lower - (lower - upper) * e / top
@@ -488,7 +497,8 @@ def parse(argv):
                    help="the cbnn-train-cifar binary (default: $CBNN_TRAINER, build/...)")
     p.add_argument("--only", metavar="PATTERN", help="runs whose name matches a glob or contains "
                    "a substring (comma-separated), e.g. '*-if100-*' or focal")
-    p.add_argument("--shard", metavar="I/N", help="the I-th of N interleaved parts of the selection")
+    p.add_argument("--shard", metavar="I/N",
+                   help="the I-th of N interleaved parts of the selection")
     p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     p.add_argument("--list", action="store_true", help="print the selected run names only")
     p.add_argument("--collect-only", action="store_true", help="run nothing, write the tables")

@@ -25,7 +25,9 @@ export CBNN_TRAINER=${CBNN_TRAINER:-$build_dir/cbnn-train-cifar}
 needs_trainer=1
 for arg in "$@"; do
     case $arg in
-        -h | --help | --dry-run | --list | --collect-only | --trainer | --trainer=*) needs_trainer=0 ;;
+        -h | --help | --dry-run | --list | --collect-only | --trainer | --trainer=*)
+            needs_trainer=0
+            ;;
     esac
 done
 if ((needs_trainer == 1)) && [[ ! -x $CBNN_TRAINER ]]; then
