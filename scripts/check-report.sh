@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Checks a run's report.html: every inline <svg> is well-formed XML, the page references nothing
 # on the network (no http(s):// URL, no <script>, <link> or @import), and, when a Chromium-family
-# browser is installed, that it loads headless and its DOM holds the charts. Without a browser
-# the browser step is skipped with a message (exit 0); any failed check exits 1.
+# browser is installed (chromium, chromium-headless-shell, google-chrome, ...), that it loads
+# headless with as many <svg> charts and <polyline> curves in its DOM as the file has, and that
+# a screenshot of it (800 x 1300) shows a rendered page: not one colour, at least 2 % not white,
+# the first chart colour drawn (scripts/png_render_check.py). Without a browser the browser step
+# is skipped with a message (exit 0; CBNN_INSTALL_BROWSER=1 scripts/install-deps.sh installs one);
+# any failed check exits 1.
 #
 # Usage: scripts/check-report.sh [REPORT.html | RUN_DIR]
 #   default: the example that `cbnn_tests --gtest_filter=RunWriter.WritesExampleReport` writes to
 #   $CBNN_BUILD_DIR/test-output/report-example/report.html (CBNN_BUILD_DIR defaults to build)
+# Environment:
+#   CBNN_REPORT_SCREENSHOT=FILE   keep the screenshot there (PNG)
 set -euo pipefail
 
 # shellcheck source=scripts/common.sh
@@ -46,27 +52,50 @@ print(f"{len(svgs)} charts, {html.count('<polyline')} curves, {html.count('<tabl
 PY
 
 browser=""
-for name in chromium chromium-browser google-chrome google-chrome-stable chrome-headless-shell; do
+for name in chromium chromium-headless-shell chromium-browser google-chrome google-chrome-stable \
+    chrome-headless-shell; do
     if command -v "$name" >/dev/null 2>&1; then
         browser=$name
         break
     fi
 done
 if [[ -z $browser ]]; then
-    cbnn_log "no Chromium-family browser installed: headless render check skipped"
+    cbnn_log "no Chromium-family browser installed: headless render check skipped" \
+        "(Debian: apt-get install chromium-headless-shell)"
     exit 0
 fi
 
+# --no-sandbox: CI machines and containers run as root, where Chromium's sandbox will not start.
+chrome=("$browser" --headless --disable-gpu --no-sandbox --no-first-run --hide-scrollbars)
 cbnn_log "rendering with $browser --headless"
-dom=$(timeout 60 "$browser" --headless --disable-gpu --no-sandbox --no-first-run \
-    --dump-dom "file://$report" 2>/dev/null) || {
+dom=$(timeout 60 "${chrome[@]}" --dump-dom "file://$report" 2>/dev/null) || {
     echo "check-report: $browser failed to load $report" >&2
     exit 1
 }
 svg_in_file=$(grep -o '<svg' "$report" | wc -l)
 svg_in_dom=$(grep -o '<svg' <<<"$dom" | wc -l)
-if [[ $svg_in_dom -ne $svg_in_file ]]; then
-    echo "check-report: the browser's DOM has $svg_in_dom <svg> elements, the file $svg_in_file" >&2
+curves_in_file=$(grep -o '<polyline' "$report" | wc -l)
+curves_in_dom=$(grep -o '<polyline' <<<"$dom" | wc -l)
+if [[ $svg_in_dom -ne $svg_in_file || $curves_in_dom -ne $curves_in_file ]]; then
+    echo "check-report: the browser's DOM has $svg_in_dom <svg> and $curves_in_dom <polyline>," \
+        "the file $svg_in_file and $curves_in_file" >&2
     exit 1
 fi
-cbnn_log "rendered: $svg_in_dom charts in the DOM"
+cbnn_log "DOM: $svg_in_dom charts, $curves_in_dom curves"
+
+shot_dir=$(mktemp -d)
+trap 'rm -rf "$shot_dir"' EXIT
+shot=$shot_dir/report.png
+# 800 x 1300 holds the summary table and the first charts, and keeps the pure-Python PNG
+# decoding below to a few seconds.
+if ! timeout 60 "${chrome[@]}" --window-size=800,1300 --screenshot="$shot" "file://$report" \
+    >/dev/null 2>&1 || [[ ! -s $shot ]]; then
+    echo "check-report: $browser wrote no screenshot of $report" >&2
+    exit 1
+fi
+if [[ -n ${CBNN_REPORT_SCREENSHOT:-} ]]; then
+    cp "$shot" "$CBNN_REPORT_SCREENSHOT"
+    cbnn_log "screenshot kept as $CBNN_REPORT_SCREENSHOT"
+fi
+python3 "$CBNN_ROOT/scripts/png_render_check.py" "$shot"
+cbnn_log "rendered: $report"

@@ -8,7 +8,11 @@
 # without nvcc the build is CPU-only.
 #
 # Environment:
-#   CBNN_SKIP_DEPS=1   check nothing, install nothing (for machines managed some other way)
+#   CBNN_SKIP_DEPS=1        check nothing, install nothing (for machines managed some other way)
+#   CBNN_INSTALL_BROWSER=1  also install chromium-headless-shell (optional, off by default), the
+#                           headless browser of scripts/check-report.sh's render check. Off because
+#                           it is about 100 MB to download and 300 MB installed, 19 packages, and
+#                           scripts/test.sh (what CI runs) does not use it.
 set -euo pipefail
 
 # shellcheck source=scripts/common.sh
@@ -53,6 +57,10 @@ have_header stb/stb_image.h || missing+=(libstb-dev)
 have_header nlohmann/json.hpp || missing+=(nlohmann-json3-dev)
 have_header CLI/CLI.hpp || missing+=(libcli11-dev)
 command -v ccache >/dev/null 2>&1 || optional+=(ccache)
+if [[ ${CBNN_INSTALL_BROWSER:-0} == 1 ]] && ! command -v chromium-headless-shell >/dev/null 2>&1 &&
+    ! command -v chromium >/dev/null 2>&1; then
+    optional+=(chromium-headless-shell)
+fi
 
 have_apt=0
 command -v apt-get >/dev/null 2>&1 && have_apt=1

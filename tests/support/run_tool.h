@@ -3,7 +3,7 @@
 //   ToolRun r = run_tool("cbnn-weights", "--counts 10,5 --beta 0.9");
 //   EXPECT_EQ(r.status, 0) << r.output;
 // stderr is merged into `output` unless stdout_only (then it is discarded: warnings go to stderr,
-// JSON to stdout).
+// JSON to stdout). run_command runs any shell command line the same way (for the scripts/ tests).
 
 #include <sys/wait.h>
 
@@ -18,11 +18,8 @@ struct ToolRun {
     std::string output;
 };
 
-inline ToolRun run_tool(const std::string& tool, const std::string& args,
-                        bool stdout_only = false) {
-    const std::string path = std::string(CBNN_BINARY_DIR) + "/" + tool;
-    if (!std::filesystem::exists(path)) return {-1, path + " is not built"};
-    const std::string cmd = path + " " + args + (stdout_only ? " 2>/dev/null" : " 2>&1");
+inline ToolRun run_command(const std::string& command_line, bool stdout_only = false) {
+    const std::string cmd = command_line + (stdout_only ? " 2>/dev/null" : " 2>&1");
     FILE* pipe = popen(cmd.c_str(), "r");
     if (pipe == nullptr) return {-1, "popen failed for " + cmd};
     std::string out;
@@ -30,6 +27,13 @@ inline ToolRun run_tool(const std::string& tool, const std::string& args,
     while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
     const int status = pclose(pipe);
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+inline ToolRun run_tool(const std::string& tool, const std::string& args,
+                        bool stdout_only = false) {
+    const std::string path = std::string(CBNN_BINARY_DIR) + "/" + tool;
+    if (!std::filesystem::exists(path)) return {-1, path + " is not built"};
+    return run_command(path + " " + args, stdout_only);
 }
 
 }  // namespace cbnn::testing

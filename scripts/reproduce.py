@@ -1,0 +1,540 @@
+#!/usr/bin/env python3
+"""Sweep runner of scripts/reproduce.sh (issue 8): runs a grid of cbnn-train-cifar configurations,
+one run folder each, and collects the finished runs into a Table 2-style markdown table and a CSV.
+Python 3 standard library only. `scripts/reproduce.sh --help` documents the options.
+
+Run folders are named from their settings, e.g. cifar10-if100-focal-g1-cb0.9999-s0. A run is
+complete when the last line of its metrics.jsonl is the configured last epoch with a test error;
+complete runs are skipped, interrupted ones continue with --resume when checkpoint.bin exists and
+start again otherwise. <run>/sweep.json records the command, the exit status and the wall time
+(summed over attempts); <run>/train.log the trainer's console output.
+"""
+import argparse
+import csv
+import fnmatch
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PRESET_EPOCHS = {"paper": 200, "smoke": 3}
+# Passed unless the extra arguments name them: evaluating the 10,000 test images every epoch
+# would cost a third of a GPU run, and a checkpoint every 10 epochs bounds what a kill loses.
+RUNNER_DEFAULTS = [("--eval-every", "10"), ("--checkpoint-every", "10")]
+AXES = ("dataset", "imbalance", "subset_list", "loss", "beta", "gamma", "seed")
+DEFAULTS = {"dataset": "cifar10", "imbalance": 100.0, "subset_list": "", "loss": "softmax",
+            "beta": 0.0, "gamma": 1.0, "seed": 0}
+LOSS_NAMES = {"softmax": "Softmax", "sigmoid": "Sigmoid", "focal": "Focal"}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fail(message):
+    sys.exit(f"reproduce: {message}")
+
+
+def num(x):
+    """1.0 -> '1', 0.9999 -> '0.9999' (names and tables)."""
+    return f"{float(x):g}"
+
+
+# --------------------------------------------------------------------------------------------
+# The grid
+# --------------------------------------------------------------------------------------------
+def normalise(config):
+    c = dict(DEFAULTS)
+    c.update(config)
+    c["imbalance"] = float(c["imbalance"])
+    c["beta"] = float(c["beta"])
+    c["seed"] = int(c["seed"])
+    c["gamma"] = float(c["gamma"]) if c["loss"] == "focal" else 0.0  # gamma is focal's only
+    if c["dataset"] not in ("cifar10", "cifar100"):
+        fail(f"dataset {c['dataset']!r}: cifar10 or cifar100")
+    if c["loss"] not in LOSS_NAMES:
+        fail(f"loss {c['loss']!r}: softmax, sigmoid or focal")
+    if not 0.0 <= c["beta"] < 1.0:
+        fail(f"beta {c['beta']} is outside [0, 1)")
+    return c
+
+
+def run_name(c):
+    if c["subset_list"]:
+        where = f"list-{Path(c['subset_list']).stem}"
+    else:
+        where = f"if{num(c['imbalance'])}"
+    name = f"{c['dataset']}-{where}-{c['loss']}"
+    if c["loss"] == "focal":
+        name += f"-g{num(c['gamma'])}"
+    if c["beta"] > 0:
+        name += f"-cb{num(c['beta'])}"
+    return name + f"-s{c['seed']}"
+
+
+def expand(blocks):
+    """Cartesian product of each block's value lists, in order, without repeats."""
+    configs = {}
+    for block in blocks:
+        unknown = set(block) - set(AXES)
+        if unknown:
+            fail(f"unknown grid key(s) {sorted(unknown)}; known: {', '.join(AXES)}")
+        keys = list(block)
+        values = [v if isinstance(v, list) else [v] for v in block.values()]
+        for combo in itertools.product(*values):
+            c = normalise(dict(zip(keys, combo)))
+            configs.setdefault(run_name(c), c)
+    return configs
+
+
+def grid_from_args(args):
+    flags = {axis: getattr(args, axis) for axis in AXES if getattr(args, axis, None) is not None}
+    if flags:
+        if args.grid:
+            fail("give either --grid FILE or grid flags (--loss, --beta, ...), not both")
+        return [{k: v.split(",") for k, v in flags.items()}]
+    path = Path(args.grid) if args.grid else ROOT / "scripts/grids/table2-cifar10.json"
+    try:
+        grid = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        fail(f"cannot read the grid {path}: {e}")
+    blocks = grid["blocks"] if isinstance(grid, dict) else grid
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
+        fail(f"{path}: a grid is a list of blocks (objects of value lists), "
+             "or {\"blocks\": [...]}")
+    return blocks
+
+
+def select(configs, only, shard):
+    names = list(configs)
+    if only:
+        patterns = only.split(",")
+        names = [n for n in names if any(fnmatch.fnmatch(n, p) or p in n for p in patterns)]
+    if shard:
+        m = re.fullmatch(r"(\d+)/(\d+)", shard)
+        if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+            fail(f"--shard {shard!r}: I/N with 1 <= I <= N")
+        i, n = int(m.group(1)), int(m.group(2))
+        names = [name for k, name in enumerate(names) if k % n == i - 1]
+    return names
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------
+def default_data(dataset):
+    if dataset != "cifar10":
+        return None
+    roots = [os.environ.get("CBNN_DATA_DIR"), ROOT.parent / "shared/data", "../shared/data"]
+    for root in roots:
+        if root and (Path(root) / "cifar10-jpg").is_dir():
+            return str((Path(root) / "cifar10-jpg").resolve())
+    return None
+
+
+def flag_value(extra, flag):
+    value = None
+    for k, arg in enumerate(extra):
+        if arg == flag and k + 1 < len(extra):
+            value = extra[k + 1]
+        elif arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def read_metrics(run_dir):
+    lines = []
+    path = Path(run_dir) / "metrics.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut by a kill: the run is not complete
+    return lines
+
+
+def is_complete(run_dir, epochs):
+    lines = read_metrics(run_dir)
+    return bool(lines) and lines[-1].get("epoch", 0) >= epochs and \
+        lines[-1].get("test_error") is not None
+
+
+def trainer_command(args, c, run_dir, extra):
+    data = args.data or default_data(c["dataset"])
+    if not data:
+        fail(f"no --data for {c['dataset']}: " + (
+            "CIFAR-100 is not in shared/data; give --data DIR with train.bin and test.bin"
+            if c["dataset"] == "cifar100" else
+            "no cifar10-jpg in $CBNN_DATA_DIR or ../shared/data; give --data DIR"))
+    cmd = [args.trainer, "--preset", args.preset, "--data", data, "--dataset", c["dataset"],
+           "--loss", c["loss"], "--beta", num(c["beta"]), "--gamma", num(c["gamma"]),
+           "--seed", str(c["seed"]), "--out", str(run_dir)]
+    if c["subset_list"]:
+        cmd += ["--subset-list", c["subset_list"]]
+    else:
+        lists = args.lists
+        if lists is None and c["dataset"] == "cifar10" and (Path(data) / "train").is_dir():
+            lists = Path(data).parent / "cifar10-lt"
+        listed = Path(lists) / f"train_if{num(c['imbalance'])}.txt" if lists else None
+        if listed and listed.is_file():
+            cmd += ["--subset-list", str(listed.resolve())]
+        else:
+            cmd += ["--imbalance", num(c["imbalance"])]
+    for flag, value in RUNNER_DEFAULTS:
+        if flag_value(extra, flag) is None:
+            cmd += [flag, value]
+    return cmd + extra
+
+
+def run_one(cmd, run_dir, record):
+    """Runs the trainer; returns its exit status (130 when interrupted, after recording)."""
+    started = time.monotonic()
+    status = None
+    with open(run_dir / "train.log", "a") as log:
+        log.write(f"$ {' '.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            status = proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            status = 130
+    record["attempts"] = record.get("attempts", 0) + 1
+    record["wall_seconds"] = record.get("wall_seconds", 0.0) + time.monotonic() - started
+    record["exit_status"] = status
+    record["command"] = cmd
+    (run_dir / "sweep.json").write_text(json.dumps(record, indent=2) + "\n")
+    return status
+
+
+def run_grid(args, configs, names, extra):
+    runs = Path(args.runs)
+    epochs_flag = flag_value(extra, "--epochs")
+    epochs = int(epochs_flag) if epochs_flag else PRESET_EPOCHS[args.preset]
+    failed, counts = [], {"done": 0, "run": 0, "resume": 0, "restart": 0}
+    for k, name in enumerate(names, 1):
+        c, run_dir = configs[name], runs / name
+        if is_complete(run_dir, epochs):
+            state = "done"
+        elif (run_dir / "checkpoint.bin").exists():
+            state = "resume"
+        elif run_dir.exists():
+            state = "restart"  # killed before its first checkpoint: nothing to keep
+        else:
+            state = "run"
+        counts[state] += 1
+        cmd = trainer_command(args, c, run_dir, extra) + (["--resume"] if state == "resume" else [])
+        prefix = f"[{k}/{len(names)}] {name}:"
+        if state == "done":
+            print(f"{prefix} complete ({epochs} epochs), skipped", flush=True)
+            continue
+        if args.dry_run:
+            print(f"{prefix} would {state}: {' '.join(cmd)}", flush=True)
+            continue
+        record = {}
+        if state == "restart":
+            shutil.rmtree(run_dir)
+        elif state == "resume" and (run_dir / "sweep.json").exists():
+            record = json.loads((run_dir / "sweep.json").read_text())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        record.update(name=name, settings=c, epochs=epochs)
+        print(f"{prefix} {'resuming' if state == 'resume' else 'running'} ...", flush=True)
+        status = run_one(cmd, run_dir, record)
+        if status == 130:
+            fail(f"interrupted during {name}; run the same command again to resume")
+        lines = read_metrics(run_dir)
+        error = lines[-1].get("test_error") if lines else None
+        if status == 0 and error is not None:
+            print(f"{prefix} done in {record['wall_seconds']:.0f} s, top-1 error "
+                  f"{100 * error:.2f} %", flush=True)
+        else:
+            failed.append(name)
+            print(f"{prefix} FAILED (exit {status}); see {run_dir / 'train.log'}", flush=True)
+    print(f"reproduce: {len(names)} selected: {counts['done']} already complete, "
+          f"{counts['run']} new, {counts['resume']} resumed, {counts['restart']} restarted"
+          + (" (dry run: nothing ran)" if args.dry_run else "")
+          + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""), flush=True)
+    return failed
+
+
+# --------------------------------------------------------------------------------------------
+# Collecting
+# --------------------------------------------------------------------------------------------
+def imbalance_of(settings):
+    if settings.get("subset_list"):
+        m = re.search(r"if(\d+(?:\.\d+)?)", Path(settings["subset_list"]).name)
+        return float(m.group(1)) if m else None
+    return float(settings.get("imbalance", 1.0))
+
+
+def pct(x):
+    return None if x is None else round(100.0 * x, 4)
+
+
+def collect_runs(runs):
+    rows, unfinished = [], []
+    for config_path in sorted(Path(runs).glob("*/config.json")):
+        run_dir = config_path.parent
+        try:
+            config = json.loads(config_path.read_text())
+        except json.JSONDecodeError:
+            unfinished.append(run_dir.name)
+            continue
+        s, versions = config.get("settings", {}), config.get("versions", {})
+        lines = read_metrics(run_dir)
+        last = lines[-1] if lines else {}
+        if not lines or last.get("epoch") != s.get("epochs") or last.get("test_error") is None:
+            unfinished.append(run_dir.name)
+            continue
+        sweep = {}
+        if (run_dir / "sweep.json").exists():
+            sweep = json.loads((run_dir / "sweep.json").read_text())
+        device = s.get("device", "")
+        rows.append({
+            "run": run_dir.name, "dataset": s.get("dataset"), "imbalance": imbalance_of(s),
+            "loss": s.get("loss"), "beta": float(s.get("beta", 0)),
+            "gamma": float(s.get("gamma", 0)), "seed": s.get("seed"), "epochs": s.get("epochs"),
+            "top1_error_pct": pct(last.get("test_error")), "top5_error_pct": pct(last.get("top5")),
+            "many_acc_pct": pct(last.get("many")), "medium_acc_pct": pct(last.get("medium")),
+            "few_acc_pct": pct(last.get("few")),
+            "wall_seconds": sweep.get("wall_seconds") and round(sweep["wall_seconds"], 1),
+            "train_seconds": round(sum(line.get("seconds") or 0 for line in lines), 1),
+            "device": device,
+            "card": versions.get("device") if device.startswith("cuda") else versions.get("cpu"),
+        })
+    return rows, unfinished
+
+
+def row_key(r):
+    """Table order: plain losses, then class-balanced by beta; softmax, sigmoid, focal by gamma."""
+    return (r["beta"] > 0, r["beta"], list(LOSS_NAMES).index(r["loss"]), r["gamma"])
+
+
+def row_label(loss, gamma, beta):
+    label = LOSS_NAMES[loss] + (f" γ={num(gamma)}" if loss == "focal" else "")
+    return f"CB {label[0].lower() + label[1:]}, β={num(beta)}" if beta > 0 else label
+
+
+def fmt(x, digits=2):
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def cell(errors):
+    if not errors:
+        return "–"
+    mean = sum(errors) / len(errors)
+    if len(errors) == 1:
+        return f"{mean:.2f}"
+    sd = math.sqrt(sum((e - mean) ** 2 for e in errors) / (len(errors) - 1))
+    return f"{mean:.2f} ± {sd:.2f} ({len(errors)})"
+
+
+def table2(rows):
+    """Rows: loss (+ CB beta), columns: IF (descending), cells: mean top-1 error over seeds."""
+    ifs = sorted({r["imbalance"] for r in rows if r["imbalance"] is not None}, reverse=True)
+    keys = sorted({row_key(r) for r in rows})
+    errors = {}
+    for r in rows:
+        key = row_key(r)
+        errors.setdefault((key, r["imbalance"]), []).append(r["top1_error_pct"])
+    out = ["| top-1 error % | " + " | ".join(f"IF {num(i)}" for i in ifs) + " |",
+           "|---" * (len(ifs) + 1) + "|"]
+    for key in keys:
+        label = row_label(list(LOSS_NAMES)[key[2]], key[3], key[1])
+        out.append(f"| {label} | " + " | ".join(cell(errors.get((key, i), [])) for i in ifs)
+                   + " |")
+    best = {}
+    for cb in (False, True):
+        best[cb] = [min((sum(v) / len(v) for (k, i), v in errors.items() if k[0] == cb and i == f),
+                        default=None) for f in ifs]
+    out.append("| best plain loss | " + " | ".join(fmt(b) for b in best[False]) + " |")
+    out.append("| best class-balanced | " + " | ".join(fmt(b) for b in best[True]) + " |")
+    gains = [None if p is None or c is None else p - c for p, c in zip(best[False], best[True])]
+    out.append("| CB gain (points) | " + " | ".join(fmt(g) for g in gains) + " |")
+    return out
+
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def error_vs_if_svg(rows, title):
+    """Mean top-1 error against IF (log axis, decreasing to the right as in Table 2), one line
+    per loss (+ CB beta); a self-contained SVG."""
+    series = {}
+    for r in sorted(rows, key=row_key):
+        if r["imbalance"] is not None:
+            label = row_label(r["loss"], r["gamma"], r["beta"])
+            series.setdefault(label, {}).setdefault(r["imbalance"], []).append(r["top1_error_pct"])
+    ifs = sorted({i for points in series.values() for i in points})
+    top = 10 * math.ceil(max(e for p in series.values() for v in p.values() for e in v) / 10)
+    width, height, left, right, upper, lower = 760, 420, 60, 540, 40, 360
+    span = math.log(ifs[-1] / ifs[0]) if len(ifs) > 1 else 0.0
+
+    def x(i):
+        if span == 0:
+            return (left + right) / 2
+        return right - (right - left) * math.log(i / ifs[0]) / span
+
+    def y(e):
+        return lower - (lower - upper) * e / top
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="12"><rect width="{width}" height="{height}" '
+           f'fill="white"/><text x="{width / 2}" y="20" text-anchor="middle" font-weight="bold">'
+           f'{title}</text><rect x="{left}" y="{upper}" width="{right - left}" '
+           f'height="{lower - upper}" fill="none" stroke="#888"/>']
+    for k in range(0, top + 1, 10):
+        out.append(f'<line x1="{left}" x2="{right}" y1="{y(k):.1f}" y2="{y(k):.1f}" '
+                   f'stroke="#e5e5e5"/><text x="{left - 6}" y="{y(k) + 4:.1f}" '
+                   f'text-anchor="end">{k}%</text>')
+    for i in ifs:
+        out.append(f'<text x="{x(i):.1f}" y="{lower + 18}" text-anchor="middle">{num(i)}</text>')
+    out.append(f'<text x="{(left + right) / 2}" y="{lower + 40}" text-anchor="middle">imbalance '
+               f'factor</text><text x="16" y="{(upper + lower) / 2}" text-anchor="middle" '
+               f'transform="rotate(-90 16 {(upper + lower) / 2})">top-1 error</text>')
+    for n, (label, points) in enumerate(series.items()):
+        colour = PALETTE[n % len(PALETTE)]
+        xy = [(x(i), y(sum(v) / len(v))) for i, v in sorted(points.items(), reverse=True)]
+        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+                   + " ".join(f"{a:.1f},{b:.1f}" for a, b in xy) + '"/>')
+        out += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>' for a, b in xy]
+        ly = upper + 8 + 18 * n
+        out.append(f'<line x1="{right + 16}" x2="{right + 36}" y1="{ly}" y2="{ly}" '
+                   f'stroke="{colour}" stroke-width="2"/><text x="{right + 42}" y="{ly + 4}">'
+                   f'{label}</text>')
+    return "\n".join(out + ["</svg>"]) + "\n"
+
+
+def write_results(runs, rows, unfinished):
+    fields = ["run", "dataset", "imbalance", "loss", "beta", "gamma", "seed", "epochs",
+              "top1_error_pct", "top5_error_pct", "many_acc_pct", "medium_acc_pct",
+              "few_acc_pct", "wall_seconds", "train_seconds", "device", "card"]
+    with open(Path(runs) / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    md = [f"# Results of {Path(runs).resolve()}", "",
+          "Top-1 test error (%) at the last epoch; mean ± standard deviation (seeds) where a "
+          "configuration has several seeds. CB gain: best plain loss minus best class-balanced "
+          "loss of the column.", ""]
+    for dataset in sorted({r["dataset"] for r in rows}):
+        subset = [r for r in rows if r["dataset"] == dataset]
+        title = f"{dataset.upper().replace('CIFAR', 'CIFAR-')}-LT"
+        plot = f"error_vs_if-{dataset}.svg"
+        (Path(runs) / plot).write_text(error_vs_if_svg(subset, title + ": top-1 error"))
+        md += [f"## {title}", ""] + table2(subset) + ["", f"![error against IF]({plot})", ""]
+    md += ["## Every finished run", "",
+           "| run | top-1 % | top-5 % | many % | medium % | few % | wall s | train s | card |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        md.append(f"| {r['run']} | {fmt(r['top1_error_pct'])} | {fmt(r['top5_error_pct'])} | "
+                  f"{fmt(r['many_acc_pct'], 1)} | {fmt(r['medium_acc_pct'], 1)} | "
+                  f"{fmt(r['few_acc_pct'], 1)} | {fmt(r['wall_seconds'], 0)} | "
+                  f"{fmt(r['train_seconds'], 0)} | {r['card'] or r['device']} |")
+    if unfinished:
+        md += ["", "Not finished (no final evaluation yet): " + ", ".join(unfinished)]
+    (Path(runs) / "results.md").write_text("\n".join(md) + "\n")
+    return md
+
+
+# --------------------------------------------------------------------------------------------
+def parse(argv):
+    p = argparse.ArgumentParser(
+        prog="scripts/reproduce.sh", allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Runs a grid of cbnn-train-cifar configurations (default: issue 8's Table 2 "
+                    "grid, scripts/grids/table2-cifar10.json, 85 runs) with --preset paper, one "
+                    "folder per run under --runs, skipping complete runs and resuming interrupted "
+                    "ones, then writes <runs>/results.md and results.csv from every finished run "
+                    "there.",
+        epilog="Any other argument goes to every cbnn-train-cifar command, e.g. --device cuda, "
+               "or --epochs 1 --depth 8 for a quick check (--epochs also sets what 'complete' "
+               "means; give a quick check its own --runs folder: a run resumes only with the "
+               "settings it started with). The runner adds --eval-every 10 --checkpoint-every 10 "
+               "unless given.\n\n"
+               "Examples:\n"
+               "  scripts/reproduce.sh --device cuda                      # the whole grid\n"
+               "  scripts/reproduce.sh --device cuda --shard 1/4          # a quarter of it\n"
+               "  scripts/reproduce.sh --device cuda --only '*-if100-*'   # the IF 100 column\n"
+               "  scripts/reproduce.sh --loss softmax,focal --gamma 1 --beta 0,0.9999 "
+               "--imbalance 100 --seed 0,1 --device cuda\n"
+               "  scripts/reproduce.sh --dataset cifar100 --data DIR --imbalance 100 "
+               "--loss focal --beta 0.9 --device cuda\n"
+               "  scripts/reproduce.sh --collect-only")
+    g = p.add_argument_group("grid (a JSON file, or the flags below as comma-separated lists)")
+    g.add_argument("--grid", help="JSON: a list of blocks, or {\"blocks\": [...]}; each block maps "
+                   f"some of {', '.join(AXES)} to a value or a list; blocks are expanded as "
+                   "Cartesian products")
+    for axis, text in [("dataset", "cifar10 (default) or cifar100"),
+                       ("imbalance", "imbalance factors (default 100)"),
+                       ("subset_list", "training-list files, instead of --imbalance"),
+                       ("loss", "softmax, sigmoid, focal (default softmax)"),
+                       ("beta", "class-balanced betas, 0: plain (default 0)"),
+                       ("gamma", "focal gammas (default 1; ignored for other losses)"),
+                       ("seed", "seeds (default 0)")]:
+        g.add_argument("--" + axis.replace("_", "-"), dest=axis, metavar="LIST", help=text)
+    p.add_argument("--data", help="CIFAR folder (default: cifar10-jpg in $CBNN_DATA_DIR or "
+                   "../shared/data; required for cifar100)")
+    p.add_argument("--lists", help="folder of train_if<IF>.txt lists used for --imbalance IF "
+                   "(default: ../cifar10-lt beside an image-folder --data; else --imbalance)")
+    p.add_argument("--preset", default="paper", choices=sorted(PRESET_EPOCHS),
+                   help="cbnn-train-cifar preset (default paper)")
+    p.add_argument("--runs", default=str(ROOT / "runs/reproduce"),
+                   help="folder of the run folders (default: runs/reproduce in the repository)")
+    p.add_argument("--trainer", default=os.environ.get("CBNN_TRAINER",
+                                                       str(ROOT / "build/cbnn-train-cifar")),
+                   help="the cbnn-train-cifar binary (default: $CBNN_TRAINER, build/...)")
+    p.add_argument("--only", metavar="PATTERN", help="runs whose name matches a glob or contains "
+                   "a substring (comma-separated), e.g. '*-if100-*' or focal")
+    p.add_argument("--shard", metavar="I/N",
+                   help="the I-th of N interleaved parts of the selection")
+    p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    p.add_argument("--list", action="store_true", help="print the selected run names only")
+    p.add_argument("--collect-only", action="store_true", help="run nothing, write the tables")
+    return p.parse_known_args(argv)
+
+
+def main(argv):
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends quietly
+    args, extra = parse(argv)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    configs = expand(grid_from_args(args))
+    names = select(configs, args.only, args.shard)
+    if args.list:
+        print("\n".join(names))
+        return 0
+    failed = []
+    if not args.collect_only:
+        if not names:
+            fail("no run of the grid matches --only/--shard")
+        if not args.dry_run and not Path(args.trainer).is_file():
+            fail(f"{args.trainer} is not built (scripts/build.sh, or --trainer PATH)")
+        if not args.dry_run:
+            Path(args.runs).mkdir(parents=True, exist_ok=True)
+        failed = run_grid(args, configs, names, extra)
+    if args.dry_run:
+        return 0
+    if not Path(args.runs).is_dir():
+        fail(f"{args.runs} does not exist: nothing to collect")
+    rows, unfinished = collect_runs(args.runs)
+    md = write_results(args.runs, rows, unfinished)
+    print("\n".join(md[:md.index("## Every finished run")]))
+    print(f"reproduce: {len(rows)} finished runs in {Path(args.runs) / 'results.md'} and "
+          f"results.csv" + (f"; not finished: {len(unfinished)}" if unfinished else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

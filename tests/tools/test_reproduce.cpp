@@ -1,0 +1,249 @@
+// scripts/reproduce.sh (the Table 2 sweep runner) and scripts/demo.sh, run as a user runs them.
+// reproduce.sh on grids of tiny cbnn-train-cifar runs (ResNet-8, 1-2 epochs on cifar10-mini / a
+// CIFAR-100 file written here): a part of the grid, the rest (complete runs skipped), a run killed
+// before its first checkpoint (restarted), a longer schedule (resumed from the checkpoint),
+// shards, and the collected tables.
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/data/data_test_support.h"
+#include "tests/support/run_tool.h"
+
+namespace cbnn {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_command;
+using testing::ToolRun;
+
+// Small and quick: no loader threads (the CPU suite runs two tests at a time on 2 cores).
+const std::string kTiny = " --preset smoke --depth 8 --threads 0 --progress-every 1000";
+
+ToolRun reproduce(const std::string& runs, const std::string& args) {
+    return run_command(std::string("bash ") + CBNN_SOURCE_DIR + "/scripts/reproduce.sh --trainer " +
+                       CBNN_BINARY_DIR + "/cbnn-train-cifar --runs " + runs + " " + args);
+}
+
+std::string read_text(const fs::path& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+nlohmann::json last_metrics(const fs::path& run) {
+    std::ifstream in(run / "metrics.jsonl");
+    std::string line, last;
+    while (std::getline(in, line))
+        if (!line.empty()) last = line;
+    return last.empty() ? nlohmann::json() : nlohmann::json::parse(last);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) out.push_back(line);
+    return out;
+}
+
+TEST(Reproduce, RunsPartOfAGridSkipsRestartsResumesAndCollects) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const fs::path runs = testing::scratch_dir("reproduce_grid");
+    const std::string grid = "--data " + testing::data_dir() +
+                             "/cifar10-mini --imbalance 10 --loss softmax,focal --gamma 1 "
+                             "--beta 0,0.9999 --seed 0" +
+                             kTiny;
+    const std::vector<std::string> names = {
+        "cifar10-if10-softmax-s0", "cifar10-if10-softmax-cb0.9999-s0", "cifar10-if10-focal-g1-s0",
+        "cifar10-if10-focal-g1-cb0.9999-s0"};
+
+    const ToolRun part = reproduce(runs, grid + " --epochs 1 --only softmax");
+    ASSERT_EQ(part.status, 0) << part.output;
+    EXPECT_NE(part.output.find("2 selected: 0 already complete, 2 new"), std::string::npos)
+        << part.output;
+    EXPECT_TRUE(fs::exists(runs / names[0] / "report.html"));
+    EXPECT_TRUE(fs::exists(runs / names[1] / "report.html"));
+    EXPECT_FALSE(fs::exists(runs / names[2]));
+
+    // Killed during its first epoch: config.json written, no checkpoint, no metrics yet.
+    fs::remove(runs / names[0] / "checkpoint.bin");
+    fs::remove(runs / names[0] / "metrics.jsonl");
+    const ToolRun rest = reproduce(runs, grid + " --epochs 1");
+    ASSERT_EQ(rest.status, 0) << rest.output;
+    EXPECT_NE(rest.output.find("4 selected: 1 already complete, 2 new, 0 resumed, 1 restarted"),
+              std::string::npos)
+        << rest.output;
+    for (const auto& name : names) {
+        const nlohmann::json last = last_metrics(runs / name);
+        ASSERT_FALSE(last.is_null()) << name;
+        EXPECT_EQ(last.at("epoch"), 1) << name;
+        EXPECT_TRUE(last.at("test_error").is_number()) << name;
+    }
+
+    // A longer schedule: every run has a checkpoint after epoch 1 and continues from it.
+    const ToolRun longer = reproduce(runs, grid + " --epochs 2 --only focal-g1-s0");
+    ASSERT_EQ(longer.status, 0) << longer.output;
+    EXPECT_NE(longer.output.find("1 selected: 0 already complete, 0 new, 1 resumed"),
+              std::string::npos)
+        << longer.output;
+    EXPECT_EQ(last_metrics(runs / names[2]).at("epoch"), 2);
+    EXPECT_NE(read_text(runs / names[2] / "train.log").find("resumed from"), std::string::npos);
+    const auto sweep = nlohmann::json::parse(read_text(runs / names[2] / "sweep.json"));
+    EXPECT_EQ(sweep.at("attempts"), 2);
+    EXPECT_GT(sweep.at("wall_seconds").get<double>(), 0.0);
+
+    // Collected: one CSV row per finished run (3 at 1 epoch, 1 at 2), the Table 2 layout.
+    const std::vector<std::string> csv = lines_of(read_text(runs / "results.csv"));
+    ASSERT_EQ(csv.size(), 5u) << read_text(runs / "results.csv");
+    EXPECT_EQ(csv[0].rfind("run,dataset,imbalance,loss,beta,gamma,seed,epochs,top1_error_pct", 0),
+              0u);
+    for (const auto& name : names) {
+        bool found = false;
+        for (const auto& row : csv) found = found || row.rfind(name + ",cifar10,10.0,", 0) == 0;
+        EXPECT_TRUE(found) << name << "\n" << read_text(runs / "results.csv");
+    }
+    const std::string md = read_text(runs / "results.md");
+    for (const char* text :
+         {"## CIFAR-10-LT", "| top-1 error % | IF 10 |", "| Softmax | ", "| Focal γ=1 | ",
+          "| CB softmax, β=0.9999 | ", "| CB focal γ=1, β=0.9999 | ", "| CB gain (points) | "})
+        EXPECT_NE(md.find(text), std::string::npos) << text << "\n" << md;
+
+    const std::string plot = read_text(runs / "error_vs_if-cifar10.svg");
+    EXPECT_NE(md.find("![error against IF](error_vs_if-cifar10.svg)"), std::string::npos) << md;
+    EXPECT_EQ(plot.rfind("<svg", 0), 0u) << plot;
+    EXPECT_NE(plot.find("<polyline"), std::string::npos) << plot;
+
+    // Everything complete now: nothing runs.
+    const ToolRun again = reproduce(runs, grid + " --epochs 1");
+    ASSERT_EQ(again.status, 0) << again.output;
+    EXPECT_NE(again.output.find("4 already complete, 0 new"), std::string::npos) << again.output;
+}
+
+TEST(Reproduce, ShardsSplitTheDefaultGridAndBadInputIsRefused) {
+    const fs::path runs = testing::scratch_dir("reproduce_shards");
+    const ToolRun all = reproduce(runs, "--list");
+    ASSERT_EQ(all.status, 0) << all.output;
+    const std::vector<std::string> names = lines_of(all.output);
+    EXPECT_EQ(names.size(), 85u);  // issue 8's grid (scripts/grids/table2-cifar10.json)
+    std::multiset<std::string> shards;
+    for (const char* shard : {"1/3", "2/3", "3/3"}) {
+        const ToolRun part = reproduce(runs, std::string("--list --shard ") + shard);
+        ASSERT_EQ(part.status, 0) << part.output;
+        for (const auto& name : lines_of(part.output)) shards.insert(name);
+    }
+    EXPECT_EQ(shards, std::multiset<std::string>(names.begin(), names.end()));
+    const ToolRun column = reproduce(runs, "--list --only '*-if100-*-s1'");
+    EXPECT_EQ(lines_of(column.output).size(), 10u) << column.output;
+
+    const auto refused = [&](const std::string& args, const std::string& fragment) {
+        const ToolRun r = reproduce(runs, args);
+        EXPECT_NE(r.status, 0) << args;
+        EXPECT_NE(r.output.find(fragment), std::string::npos) << args << "\n" << r.output;
+    };
+    refused("--list --loss hinge", "softmax, sigmoid or focal");
+    refused("--list --beta 1", "outside [0, 1)");
+    refused("--list --shard 3/2", "--shard");
+    refused("--dry-run --dataset cifar100", "CIFAR-100 is not in shared/data");
+    refused("--list --grid " + runs.string() + "/absent.json", "cannot read the grid");
+}
+
+// The CIFAR-100 binary format (1 coarse + 1 fine label byte per record), written here: 100
+// classes, 2 training images and 1 test image each.
+TEST(Reproduce, RunsOnCifar100BinaryFiles) {
+    const fs::path data = testing::scratch_dir("reproduce_cifar100_data");
+    const fs::path runs = testing::scratch_dir("reproduce_cifar100_runs");
+    const auto records = [](int per_class) {
+        std::vector<uint8_t> bytes;
+        for (int i = 0; i < 100 * per_class; ++i) {
+            bytes.push_back(static_cast<uint8_t>(i % 100 / 5));  // coarse
+            bytes.push_back(static_cast<uint8_t>(i % 100));      // fine
+            for (int k = 0; k < 3072; ++k) bytes.push_back(static_cast<uint8_t>((k + 7 * i) % 256));
+        }
+        return bytes;
+    };
+    testing::write_bytes((data / "train.bin").string(), records(2));
+    testing::write_bytes((data / "test.bin").string(), records(1));
+
+    const ToolRun r = reproduce(runs, "--dataset cifar100 --data " + data.string() +
+                                          " --imbalance 2 --loss sigmoid --beta 0.9 --seed 0" +
+                                          kTiny + " --epochs 1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    const fs::path run = runs / "cifar100-if2-sigmoid-cb0.9-s0";
+    EXPECT_TRUE(last_metrics(run).at("test_error").is_number()) << r.output;
+    const auto config = nlohmann::json::parse(read_text(run / "config.json"));
+    EXPECT_EQ(config.at("settings").at("dataset"), "cifar100");
+    const std::string md = read_text(runs / "results.md");
+    EXPECT_NE(md.find("## CIFAR-100-LT"), std::string::npos) << md;
+    EXPECT_NE(md.find("| CB sigmoid, β=0.9 | "), std::string::npos) << md;
+}
+
+// scripts/demo.sh finds its data before building anything, so these run without a build. A copy
+// of scripts/ in a scratch folder has no ../shared/data beside it: with an empty cache and a
+// download that cannot connect, the demo stops with one message and exit status 1.
+TEST(DemoScript, HelpAndNoDataOffline) {
+    const ToolRun help =
+        run_command(std::string("bash ") + CBNN_SOURCE_DIR + "/scripts/demo.sh --help");
+    ASSERT_EQ(help.status, 0) << help.output;
+    for (const char* text : {"--data DIR", "--full", "SHORT DEMO", "not the paper protocol",
+                             "219 s and 29.55 %", "cifar-10-binary.tar.gz"})
+        EXPECT_NE(help.output.find(text), std::string::npos) << text << "\n" << help.output;
+
+    const fs::path repo = testing::scratch_dir("demo_offline");
+    fs::create_directories(repo / "repo");
+    fs::copy(fs::path(CBNN_SOURCE_DIR) / "scripts", repo / "repo" / "scripts",
+             fs::copy_options::recursive);
+    const ToolRun offline =
+        run_command("env -u CBNN_DATA_DIR CBNN_CACHE_DIR=" + (repo / "cache").string() +
+                    " CBNN_CIFAR10_URL=http://127.0.0.1:9/cifar-10-binary.tar.gz bash " +
+                    (repo / "repo" / "scripts" / "demo.sh").string());
+    EXPECT_EQ(offline.status, 1) << offline.output;
+    EXPECT_NE(offline.output.find("no CIFAR-10 data found"), std::string::npos) << offline.output;
+    EXPECT_NE(offline.output.find("--data DIR"), std::string::npos) << offline.output;
+    EXPECT_FALSE(fs::exists(repo / "cache" / "cifar-10-binary.tar.gz.part"));
+}
+
+// scripts/check-report.sh on the report of the H100 run kept in docs/measurements: the static
+// checks always, the headless render (DOM + screenshot) where a Chromium-family browser is
+// installed. A copy with a <script> fails the static check; a copy whose body is hidden fails the
+// render check when there is a browser.
+TEST(CheckReportScript, MeasuredReportPassesBrokenCopiesFail) {
+    const std::string script = std::string("bash ") + CBNN_SOURCE_DIR + "/scripts/check-report.sh ";
+    const fs::path report = fs::path(CBNN_SOURCE_DIR) / "docs/measurements" /
+                            "h100-2026-11-26-cifar10lt-if100-cb-focal-b0.9999-g1/report.html";
+    const ToolRun good = run_command(script + report.string());
+    ASSERT_EQ(good.status, 0) << good.output;
+    EXPECT_NE(good.output.find("4 charts"), std::string::npos) << good.output;
+
+    const fs::path dir = testing::scratch_dir("check_report");
+    const std::string html = read_text(report);
+    testing::write_text((dir / "script/report.html").string(),
+                        std::string(html).insert(html.find("<body"), "<script>x=1</script>"));
+    const ToolRun scripted = run_command(script + (dir / "script").string());
+    EXPECT_EQ(scripted.status, 1) << scripted.output;
+    EXPECT_NE(scripted.output.find("network reference or script"), std::string::npos)
+        << scripted.output;
+
+    if (good.output.find("rendered: ") == std::string::npos) {
+        EXPECT_NE(good.output.find("no Chromium-family browser installed"), std::string::npos)
+            << good.output;
+        return;
+    }
+    EXPECT_NE(good.output.find("pixels of the first chart colour: ok"), std::string::npos)
+        << good.output;
+    std::string hidden = html;
+    hidden.replace(hidden.find("<body>"), 6, "<body style=\"display:none\">");
+    testing::write_text((dir / "hidden/report.html").string(), hidden);
+    const ToolRun blank = run_command(script + (dir / "hidden").string());
+    EXPECT_EQ(blank.status, 1) << blank.output;
+    EXPECT_NE(blank.output.find("nothing rendered"), std::string::npos) << blank.output;
+}
+
+}  // namespace
+}  // namespace cbnn
