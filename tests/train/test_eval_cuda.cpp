@@ -1,6 +1,6 @@
 // Checkpoint evaluation (train/eval_checkpoint.h) on CUDA: a checkpoint trained on the GPU
 // evaluates on the GPU to the trainer's own final evaluation, and on the CPU to nearly the same
-// numbers. Skips without a GPU or without ../shared/data. Not yet run on a GPU.
+// numbers. Skips without a GPU or without ../shared/data. Passed on an H100 (2026-11-26).
 #include <cmath>
 #include <sstream>
 #include <string>
