@@ -11,7 +11,10 @@
 // CPU f32 gradients themselves are 0.57-1.4 % away from float64 (measured here on the CPU): with
 // 8 images per batch norm, the backward's cancellations (dy - mean(dy) - xhat mean(dy xhat)) and
 // (probably) pre-ReLU values within rounding of zero make the deep gradients ill-conditioned in
-// f32. Stage 3 and the head are accurate to ~6e-6 in both. The errors of each tensor are printed.
+// f32. Stage 3 and the head are accurate to ~6e-6 in both. The errors of each tensor are printed;
+// in the H100 run with this test the CUDA errors vs float64 were at most 1.6x the CPU f32 errors
+// (dx: CUDA 0.40 %, CPU f32 0.58 %; the largest, 0.87 %, on a stage-1 BN gradient whose CPU f32
+// error was 1.43 %).
 #include <algorithm>
 #include <cmath>
 #include <iostream>
