@@ -3,6 +3,8 @@
 //   max:  dx = g at the first maximal element along dim, 0 elsewhere
 // logsumexp is composed: m + log(sum(exp(x - m))) with m = max(x) detached. The gradient is exact
 // (softmax(x)) because the terms in m cancel.
+#include <limits>
+
 #include "autograd/functions.h"
 #include "autograd/node.h"
 #include "tensor/binary.h"
@@ -128,7 +130,17 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
     check_defined(x, "logsumexp");
     const int64_t d = normalize_dim(dim, x.dim(), "logsumexp");
-    const Tensor m = ops::max(x, d, /*keepdim=*/true).values;  // constant: no graph
+    // A row of -inf (or one holding +inf) has an infinite maximum, and x - m would be inf - inf =
+    // NaN; clamping m to the largest finite value gives -inf (+inf) for such rows, as it should,
+    // and changes no finite maximum.
+    const double largest = x.dtype() == DType::f64 ? std::numeric_limits<double>::max()
+                                                   : std::numeric_limits<float>::max();
+    const Tensor lo = Tensor::full({}, -largest, x.dtype(), x.device());
+    const Tensor hi = Tensor::full({}, largest, x.dtype(), x.device());
+    const Tensor m =
+        ops::binary(BinaryOp::minimum,
+                    ops::binary(BinaryOp::maximum, ops::max(x, d, /*keepdim=*/true).values, lo),
+                    hi);  // constant: no graph
     Tensor y = add(log(sum(exp(sub(x, m)), d, /*keepdim=*/true)), m);
     return keepdim ? y : y.squeeze(d);
 }

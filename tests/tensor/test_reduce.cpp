@@ -172,6 +172,27 @@ TEST(Reduce, LogsumexpMatchesHandValuesAndDoesNotOverflow) {
                           testing::kF32VsF64));
 }
 
+// Rows of -inf, or holding +inf, have an infinite maximum: x - max would be inf - inf = NaN.
+TEST(Reduce, LogsumexpOfInfiniteRows) {
+    const double inf = std::numeric_limits<double>::infinity();
+    for (DType dtype : {DType::f32, DType::f64}) {
+        const Tensor x =
+            Tensor::from_vector<double>({-inf, -inf, -inf, 0, 1, inf, -inf, std::log(2.0)}, {4, 2})
+                .to(dtype);
+        const std::vector<double> l = testing::host_values(logsumexp(x, 1));
+        EXPECT_EQ(l[0], -inf) << dtype_name(dtype);
+        EXPECT_EQ(l[1], 0.0) << dtype_name(dtype);  // log(0 + e^0)
+        EXPECT_EQ(l[2], inf) << dtype_name(dtype);
+        EXPECT_NEAR(l[3], std::log(2.0), 1e-6) << dtype_name(dtype);
+        // The gradient (softmax) of a row with one -inf entry puts 0 there.
+        Tensor g = x.narrow(0, 3, 1).clone();
+        g.set_requires_grad();
+        sum(logsumexp(g, 1)).backward();
+        EXPECT_EQ(testing::host_values(g.grad()), (std::vector<double>{0.0, 1.0}))
+            << dtype_name(dtype);
+    }
+}
+
 void expect_gradcheck(const autograd::GradcheckFunction& f, const Tensor& x) {
     const autograd::GradcheckResult r = autograd::gradcheck(f, {x});
     EXPECT_TRUE(r.ok) << r.message;
