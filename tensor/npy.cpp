@@ -1,11 +1,11 @@
 #include "tensor/npy.h"
 
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <sstream>
 #include <vector>
+
+#include "tensor/file_io.h"
 
 namespace cbnn {
 
@@ -79,10 +79,8 @@ Descr parse_descr(const std::string& value, const std::string& path) {
 }  // namespace
 
 Tensor read_npy(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    CBNN_CHECK(in.good(), path, ": cannot open file");
-    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                                  std::istreambuf_iterator<char>());
+    const std::vector<uint8_t> file = read_file_bytes(path, "read_npy");
+    const std::vector<char> bytes(file.begin(), file.end());
     CBNN_CHECK(
         bytes.size() >= kMagicLength + 4 && std::memcmp(bytes.data(), kMagic, kMagicLength) == 0,
         path, ": not a .npy file (missing the \\x93NUMPY magic)");
@@ -175,18 +173,14 @@ void write_npy(const std::string& path, const Tensor& tensor) {
     header += '\n';
     CBNN_CHECK(header.size() < 65536, path, ": .npy header too long");
 
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    CBNN_CHECK(out.good(), path, ": cannot open for writing");
-    out.write(kMagic, kMagicLength);
-    const char version[2] = {1, 0};
-    out.write(version, 2);
-    const char len[2] = {static_cast<char>(header.size() & 0xff),
-                         static_cast<char>((header.size() >> 8) & 0xff)};
-    out.write(len, 2);
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(static_cast<const char*>(host.raw_data()),
-              static_cast<std::streamsize>(host.nbytes()));
-    CBNN_CHECK(out.good(), path, ": write failed");
+    // Written whole and renamed into place (tensor/file_io.h), so a crash never leaves half a file.
+    std::string file(kMagic, kMagicLength);
+    file += std::string{1, 0};  // format version 1.0
+    file += static_cast<char>(header.size() & 0xff);
+    file += static_cast<char>((header.size() >> 8) & 0xff);
+    file += header;
+    file.append(static_cast<const char*>(host.raw_data()), host.nbytes());
+    write_file_atomic(path, file, "write_npy");
 }
 
 }  // namespace cbnn
