@@ -196,8 +196,8 @@ void conv2d_forward_im2col(const T* x, const T* w, const T* b, T* y, const Conv2
         if (!pointwise) im2col(xn, col.data(), s, false);
         T* yn = y + n * s.K * PQ;
         // y_n (K, PQ) = w (K, CRS) col (CRS, PQ)
-        gemm<T>(false, false, s.K, PQ, CRS, T(1), w, CRS, pointwise ? xn : col.data(), PQ, T(0), yn,
-                PQ);
+        gemm_parallel<T>(false, false, s.K, PQ, CRS, T(1), w, CRS, pointwise ? xn : col.data(), PQ,
+                         T(0), yn, PQ);
         if (b)
             for (int64_t k = 0; k < s.K; ++k)
                 for (int64_t i = 0; i < PQ; ++i) yn[k * PQ + i] += b[k];
@@ -212,8 +212,8 @@ void conv2d_backward_data_im2col(const T* dy, const T* w, T* dx, const Conv2dSha
     for (int64_t n = 0; n < s.N; ++n) {
         T* dxn = dx + n * s.C * s.H * s.W;
         // dcol (CRS, PQ) = w^T (CRS, K) dy_n (K, PQ)
-        gemm<T>(true, false, CRS, PQ, s.K, T(1), w, CRS, dy + n * s.K * PQ, PQ, T(0),
-                pointwise ? dxn : dcol.data(), PQ);
+        gemm_parallel<T>(true, false, CRS, PQ, s.K, T(1), w, CRS, dy + n * s.K * PQ, PQ, T(0),
+                         pointwise ? dxn : dcol.data(), PQ);
         if (!pointwise) col2im(dcol.data(), dxn, s);
     }
 }
@@ -226,8 +226,8 @@ void conv2d_backward_filter_im2col(const T* x, const T* dy, T* dw, const Conv2dS
     for (int64_t n = 0; n < s.N; ++n) {
         im2col(x + n * s.C * s.H * s.W, col_t.data(), s, true);
         // dw (K, CRS) (+)= dy_n (K, PQ) col_n^T (PQ, CRS)
-        gemm<T>(false, false, s.K, CRS, PQ, T(1), dy + n * s.K * PQ, PQ, col_t.data(), CRS,
-                n == 0 ? T(0) : T(1), dw, CRS);
+        gemm_parallel<T>(false, false, s.K, CRS, PQ, T(1), dy + n * s.K * PQ, PQ, col_t.data(), CRS,
+                         n == 0 ? T(0) : T(1), dw, CRS);
     }
 }
 

@@ -85,8 +85,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                                 B.data.data<float>(), B.ld, 0.0f, y.data<float>(), N));
     } else {
         dispatch_floating(y.dtype(), "matmul", [&]<class T>() {
-            cpu::gemm<T>(A.trans, B.trans, M, N, K, T(1), A.data.data<T>(), A.ld, B.data.data<T>(),
-                         B.ld, T(0), y.data<T>(), N);
+            cpu::gemm_parallel<T>(A.trans, B.trans, M, N, K, T(1), A.data.data<T>(), A.ld,
+                                  B.data.data<T>(), B.ld, T(0), y.data<T>(), N);
         });
     }
     return y;

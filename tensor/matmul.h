@@ -14,9 +14,11 @@
 // So a transposed view (strides (1, M)) is passed as its storage plus a transpose flag.
 //
 // cpu::gemm is the reference (plain loops, i-k-j order so the inner loop runs along rows of B
-// and C; accumulates in T). cuda::gemm calls cuBLAS (tensor/matmul_cublas.cpp) with FP32 math,
-// or TF32 tensor-core math when allow_tf32() (tensor/backend.h) is on. cuBLAS takes int sizes:
-// dimensions or leading dimensions beyond 2^31 - 1 are a cbnn::Error.
+// and C; accumulates in T). cpu::gemm_parallel (tensor/matmul_parallel.cpp), what the CPU op
+// functions call, computes the same sums in the same order, split across threads:
+// bitwise equal to the reference. cuda::gemm calls cuBLAS (tensor/matmul_cublas.cpp) with FP32
+// math, or TF32 tensor-core math when allow_tf32() (tensor/backend.h) is on. cuBLAS takes int
+// sizes: dimensions or leading dimensions beyond 2^31 - 1 are a cbnn::Error.
 
 #include <cstdint>
 
@@ -28,6 +30,9 @@ namespace cpu {
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+template <class T>
+void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 }  // namespace cpu
 
 namespace cuda {
