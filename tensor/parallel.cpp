@@ -1,8 +1,8 @@
 // The worker pool behind parallel_for (tensor/parallel.h). One job at a time: the caller publishes
-// it under the pool mutex, workers and caller take chunk indices from an atomic counter, the last
-// chunk to finish wakes the caller. Workers are created on first use and live for the process:
-// the pool is never destroyed (between jobs its workers only wait on its condition variable, and
-// the process ends them at exit).
+// it under the pool mutex, workers and caller take chunk indices from the job's atomic counter,
+// and the caller waits until every chunk is done and every worker has let go of the job. Workers
+// are created on first use and live for the process: the pool is never destroyed (between jobs its
+// workers only wait on its condition variable, and the process ends them at exit).
 #include "tensor/parallel.h"
 
 #include <algorithm>
@@ -31,70 +31,81 @@ int default_threads() {
 std::atomic<int> g_threads{default_threads()};
 thread_local bool t_inside_chunk = false;
 
+// One parallel_for call. It lives on the caller's stack; the caller returns only when every
+// chunk is done and no worker holds the job any more (active == 0), so workers never see a dead
+// job. fn, n and chunks are written before the job is published under the pool mutex and never
+// change afterwards; pending, active and error change under the mutex.
+struct Job {
+    const std::function<void(int64_t, int64_t)>* fn;
+    int64_t n, chunks;
+    std::atomic<int64_t> next{0};
+    int64_t pending;
+    int active = 0;
+    std::exception_ptr error;
+};
+
 class Pool {
   public:
-    // Runs chunks [0, chunks) of `fn` over [0, n) with `workers` pool threads helping.
+    // Runs the chunks of `fn` over [0, n) with `workers` pool threads helping the caller.
     void run(int64_t n, int64_t chunks, int workers,
              const std::function<void(int64_t, int64_t)>& fn) {
+        Job job{&fn, n, chunks};
+        job.pending = chunks;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             while (static_cast<int>(threads_.size()) < workers)
                 threads_.emplace_back([this] { work(); });
-            fn_ = &fn;
-            n_ = n;
-            chunks_ = chunks;
-            next_.store(0);
-            pending_ = chunks;
-            error_ = nullptr;
+            job_ = &job;
             ++generation_;
         }
         wake_.notify_all();
-        take_chunks();
+        take_chunks(job);
         std::unique_lock<std::mutex> lock(mutex_);
-        done_.wait(lock, [this] { return pending_ == 0; });
-        fn_ = nullptr;
-        if (error_) std::rethrow_exception(error_);
+        done_.wait(lock, [&] { return job.pending == 0 && job.active == 0; });
+        job_ = nullptr;
+        if (job.error) std::rethrow_exception(job.error);
     }
 
   private:
     void work() {
         uint64_t seen = 0;
         for (;;) {
+            Job* job = nullptr;
             {
                 std::unique_lock<std::mutex> lock(mutex_);
-                wake_.wait(lock, [&] { return generation_ != seen && fn_ != nullptr; });
+                wake_.wait(lock, [&] { return job_ != nullptr && generation_ != seen; });
                 seen = generation_;
+                job = job_;
+                ++job->active;
             }
-            take_chunks();
+            take_chunks(*job);
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (--job->active == 0) done_.notify_all();
         }
     }
 
-    void take_chunks() {
+    void take_chunks(Job& job) {
         for (;;) {
-            const int64_t c = next_.fetch_add(1);
-            if (c >= chunks_) return;
-            const int64_t begin = c * n_ / chunks_, end = (c + 1) * n_ / chunks_;
+            const int64_t c = job.next.fetch_add(1);
+            if (c >= job.chunks) return;
             t_inside_chunk = true;
             try {
-                (*fn_)(begin, end);
+                (*job.fn)(c * job.n / job.chunks, (c + 1) * job.n / job.chunks);
             } catch (...) {
                 std::lock_guard<std::mutex> lock(mutex_);
-                if (!error_) error_ = std::current_exception();
+                if (!job.error) job.error = std::current_exception();
             }
             t_inside_chunk = false;
             std::lock_guard<std::mutex> lock(mutex_);
-            if (--pending_ == 0) done_.notify_one();
+            if (--job.pending == 0) done_.notify_all();
         }
     }
 
     std::mutex mutex_;
     std::condition_variable wake_, done_;
     std::vector<std::thread> threads_;
-    const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-    int64_t n_ = 0, chunks_ = 0, pending_ = 0;
-    std::atomic<int64_t> next_{0};
+    Job* job_ = nullptr;
     uint64_t generation_ = 0;
-    std::exception_ptr error_;
 };
 
 Pool& pool() {
