@@ -36,6 +36,8 @@ thread_local bool t_inside_chunk = false;
 // job. fn, n and chunks are written before the job is published under the pool mutex and never
 // change afterwards; pending, active and error change under the mutex.
 struct Job {
+    Job(const std::function<void(int64_t, int64_t)>& f, int64_t size, int64_t count)
+        : fn(&f), n(size), chunks(count), pending(count) {}
     const std::function<void(int64_t, int64_t)>* fn;
     int64_t n, chunks;
     std::atomic<int64_t> next{0};
@@ -49,8 +51,7 @@ class Pool {
     // Runs the chunks of `fn` over [0, n) with `workers` pool threads helping the caller.
     void run(int64_t n, int64_t chunks, int workers,
              const std::function<void(int64_t, int64_t)>& fn) {
-        Job job{&fn, n, chunks};
-        job.pending = chunks;
+        Job job(fn, n, chunks);
         {
             std::lock_guard<std::mutex> lock(mutex_);
             while (static_cast<int>(threads_.size()) < workers)
