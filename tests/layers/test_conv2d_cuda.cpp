@@ -82,9 +82,9 @@ Results on_gpu(const Problem& p, const Case& c) {
 // (x [4, 64, 8, 8], sum|terms| 48.9: 12.7 u sum|terms|), which a relative bound of 1.6e-4 failed
 // and this one passes with room (n = 1024 and 256). A wrong index or a missed term is off by a
 // whole term, ~sum|terms| / sqrt(n), far above it. The worst ratio error / (u sum|terms|) is
-// printed, so each GPU run records it; in the second H100 run (heuristic and timed algorithms)
-// the largest was 19.7 (backward filter, n = 256) and the closest to its bound 0.65 u |term| for
-// a single product (n = 1, bound u).
+// printed, so each GPU run records it; in docs/measurements/h100-2026-11-26-run3-cuda_tests.txt
+// (heuristic and timed algorithms) the largest was 19.7 (backward filter, n = 256) and the
+// closest to its bound 0.65 u |term| for a single product (n = 1, bound u).
 ::testing::AssertionResult within_sum_bound(const Tensor& got, const Tensor& ref,
                                             const Tensor& abs_terms, int64_t n,
                                             const std::string& what) {
