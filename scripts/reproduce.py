@@ -424,7 +424,10 @@ def write_results(runs, rows, unfinished):
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    md = [f"# Results of {Path(runs).resolve()}", "",
+    where = Path(runs).resolve()
+    if where.is_relative_to(ROOT):  # a committed table names its folder as the repository does
+        where = where.relative_to(ROOT)
+    md = [f"# Results of {where}", "",
           "Top-1 test error (%) at the last epoch; mean ± standard deviation (seeds) where a "
           "configuration has several seeds. CB gain: best plain loss minus best class-balanced "
           "loss of the column.", ""]

@@ -215,8 +215,8 @@ TEST(DemoScript, HelpAndNoDataOffline) {
 // render check when there is a browser.
 TEST(CheckReportScript, MeasuredReportPassesBrokenCopiesFail) {
     const std::string script = std::string("bash ") + CBNN_SOURCE_DIR + "/scripts/check-report.sh ";
-    const fs::path report = fs::path(CBNN_SOURCE_DIR) / "docs/measurements" /
-                            "h100-2026-11-26-cifar10lt-if100-cb-focal-b0.9999-g1/report.html";
+    const fs::path report = fs::path(CBNN_SOURCE_DIR) / "docs/measurements/reproduce" /
+                            "cifar10-if100-focal-g1-cb0.9999-s0/report.html";
     const ToolRun good = run_command(script + report.string());
     ASSERT_EQ(good.status, 0) << good.output;
     EXPECT_NE(good.output.find("4 charts"), std::string::npos) << good.output;
