@@ -15,10 +15,14 @@
 #include <cstdint>
 #include <functional>
 
+#include "tensor/scoped_setting.h"
+
 namespace cbnn {
 
 int cpu_threads();
 void set_cpu_threads(int threads);
+// Sets cpu_threads() for a scope (tensor/scoped_setting.h).
+using CpuThreadsSetting = ScopedSetting<int, cpu_threads, set_cpu_threads>;
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 

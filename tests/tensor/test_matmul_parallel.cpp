@@ -15,16 +15,6 @@
 namespace cbnn {
 namespace {
 
-// Restores the thread count when the test ends.
-class CpuThreads {
-  public:
-    explicit CpuThreads(int threads) : previous_(cpu_threads()) { set_cpu_threads(threads); }
-    ~CpuThreads() { set_cpu_threads(previous_); }
-
-  private:
-    int previous_;
-};
-
 template <class T>
 void expect_bitwise_equal_to_reference(uint64_t seed) {
     std::mt19937_64 rng(seed);
@@ -50,7 +40,7 @@ void expect_bitwise_equal_to_reference(uint64_t seed) {
         cpu::gemm<T>(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, expected.data(),
                      ldc);
         for (int threads : {1, 2, 3}) {
-            const CpuThreads use(threads);
+            const CpuThreadsSetting use(threads);
             std::vector<T> got = C;
             cpu::gemm_parallel<T>(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta,
                                   got.data(), ldc);
@@ -76,7 +66,7 @@ TEST(GemmParallel, EmptyDimensions) {
 
 TEST(ParallelFor, EveryIndexOnceInContiguousChunks) {
     for (int threads : {1, 2, 5}) {
-        const CpuThreads use(threads);
+        const CpuThreadsSetting use(threads);
         for (int64_t n : {1, 7, 100, 1000}) {
             std::vector<int> hits(static_cast<size_t>(n), 0);
             parallel_for(n, 10, [&](int64_t begin, int64_t end) {
@@ -89,7 +79,7 @@ TEST(ParallelFor, EveryIndexOnceInContiguousChunks) {
 }
 
 TEST(ParallelFor, NestedCallsRunAndExceptionsReachTheCaller) {
-    const CpuThreads use(3);
+    const CpuThreadsSetting use(3);
     std::vector<int> hits(300, 0);
     parallel_for(3, 1, [&](int64_t b, int64_t e) {
         for (int64_t outer = b; outer < e; ++outer)
