@@ -83,11 +83,14 @@ struct Case {
     int repeats() const { return cifar() ? 20 : 4; }
 };
 
-// The process-wide kernel choices of a case, for the case's scope.
+// The process-wide kernel choices of a case (TF32, convolution search, batch-norm kernels), for
+// the case's scope.
 struct KernelSettings {
     explicit KernelSettings(const Case& c)
-        : search(c.tuned ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic),
+        : tf32(c.tf32),
+          search(c.tuned ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic),
           bn(c.tuned ? BatchNormKernels::cbnn : BatchNormKernels::cudnn) {}
+    Tf32Setting tf32;
     ConvAlgorithmSearchSetting search;
     BatchNormKernelsSetting bn;
 };
@@ -240,7 +243,6 @@ void run_case(benchmark::State& state, F&& body) {
 void BM_TrainStep(benchmark::State& state) {
     run_case(state, [&] {
         const Case c = case_of(state);
-        Tf32Setting tf32(c.tf32);
         const KernelSettings kernels(c);
         TrainStep step(c);
         if (!warm_up(state, step)) return;
@@ -496,7 +498,6 @@ void BM_StepBreakdown(benchmark::State& state) {
 #ifdef CBNN_WITH_CUDA
     run_case(state, [&] {
         const Case c = case_of(state);
-        Tf32Setting tf32(c.tf32);
         const KernelSettings kernels(c);
         TrainStep step(c);
         if (!warm_up(state, step)) return;
