@@ -147,9 +147,7 @@ TrainResult train_images(const ImageTrainConfig& c, std::ostream& log) {
     sgd_options.no_decay_names = batchnorm_parameter_names(model);
     sgd_options.no_decay_names.push_back("fc.bias");
     Sgd sgd(model.named_parameters(), sgd_options);
-    const LrSchedule schedule =
-        LrSchedule::multistep(c.lr * static_cast<double>(c.batch_size) / kLrReferenceBatch,
-                              c.warmup_epochs, c.lr_steps, c.lr_factors);
+    const LrSchedule schedule = schedule_of(c, kLrReferenceBatch);
 
     BatchSource source = batch_source(train);
     auto evaluate = [&] {

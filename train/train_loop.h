@@ -142,6 +142,14 @@ LoopSettings loop_settings(const Config& c, int64_t train_size,
     return s;
 }
 
+// The run's learning-rate schedule: warm-up and multi-step decay of the base LR
+// lr * batch_size / lr_reference_batch (the linear scaling rule of each protocol).
+template <class Config>
+LrSchedule schedule_of(const Config& c, double lr_reference_batch) {
+    return LrSchedule::multistep(c.lr * static_cast<double>(c.batch_size) / lr_reference_batch,
+                                 c.warmup_epochs, c.lr_steps, c.lr_factors);
+}
+
 // The checks both trainer configs share, in this order: folders, loss, epochs, batch size, lr,
 // weight decay, the every-N settings, threads, the schedule (LR = lr * batch / lr_reference_batch),
 // the device and the CUDA kernel choices. Throws a cbnn::Error naming the first bad value.
@@ -162,8 +170,7 @@ void validate_common(const Config& c, double lr_reference_batch) {
     CBNN_CHECK(c.threads >= 0 && c.threads <= 256, "threads ", c.threads, ": must be in 0..256");
     CBNN_CHECK(c.lr_steps.size() == c.lr_factors.size(), "lr-steps has ", c.lr_steps.size(),
                " values, lr-factors ", c.lr_factors.size(), ": they must pair up");
-    LrSchedule::multistep(c.lr * static_cast<double>(c.batch_size) / lr_reference_batch,
-                          c.warmup_epochs, c.lr_steps, c.lr_factors);
+    schedule_of(c, lr_reference_batch);
     Device::parse(c.device);
     parse_conv_algorithm_search(c.conv_search);
     parse_batchnorm_kernels(c.bn_kernels);

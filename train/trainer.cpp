@@ -28,27 +28,6 @@ const char* const kResumeMayChange[] = {
     "epochs",      "eval_every", "checkpoint_every", "threads",  "resume", "progress_every",
     "conv_search", "bn_kernels", "grad_check_every", "data_dir", "out_dir"};
 
-// CPU Loader or GPU-resident GpuCifarLoader behind one interface.
-class TrainLoader {
-  public:
-    TrainLoader(const Dataset& dataset, const LoaderOptions& options, bool gpu) {
-        if (gpu)
-            gpu_ = std::make_unique<GpuCifarLoader>(dataset, options);
-        else
-            cpu_ = std::make_unique<Loader>(dataset, options);
-    }
-    Batch next() { return gpu_ ? gpu_->next() : cpu_->next(); }
-    int64_t batches_per_epoch() const {
-        return gpu_ ? gpu_->batches_per_epoch() : cpu_->batches_per_epoch();
-    }
-    LoaderState state() const { return gpu_ ? gpu_->state() : cpu_->state(); }
-    void set_state(LoaderState s) { gpu_ ? gpu_->set_state(s) : cpu_->set_state(s); }
-
-  private:
-    std::unique_ptr<Loader> cpu_;
-    std::unique_ptr<GpuCifarLoader> gpu_;
-};
-
 }  // namespace
 
 Dataset cifar_training_set(const TrainConfig& c, const Dataset& full) {
@@ -119,18 +98,21 @@ TrainResult train_cifar(const TrainConfig& c, std::ostream& log) {
     sgd_options.weight_decay = c.weight_decay;
     if (loss_config.type != LossType::softmax) sgd_options.no_decay_names = {"fc.bias"};
     Sgd sgd(model.named_parameters(), sgd_options);
-    const LrSchedule schedule =
-        LrSchedule::multistep(c.lr * static_cast<double>(c.batch_size) / kLrReferenceBatch,
-                              c.warmup_epochs, c.lr_steps, c.lr_factors);
+    const LrSchedule schedule = schedule_of(c, kLrReferenceBatch);
 
     LoaderOptions loader_options;
     loader_options.batch_size = c.batch_size;
     loader_options.seed = c.seed;
     loader_options.num_threads = device.is_cuda() ? 0 : c.threads;
     loader_options.device = device;
-    TrainLoader loader(train, loader_options, device.is_cuda());
-
-    BatchSource source = batch_source(loader);
+    // The GPU-resident loader on CUDA (same batches as the CPU loader, data/gpu_loader.h).
+    std::unique_ptr<Loader> cpu_loader;
+    std::unique_ptr<GpuCifarLoader> gpu_loader;
+    if (device.is_cuda())
+        gpu_loader = std::make_unique<GpuCifarLoader>(train, loader_options);
+    else
+        cpu_loader = std::make_unique<Loader>(train, loader_options);
+    BatchSource source = gpu_loader ? batch_source(*gpu_loader) : batch_source(*cpu_loader);
     LoopSettings settings =
         loop_settings(c, train.size(), {std::begin(kResumeMayChange), std::end(kResumeMayChange)});
     settings.train_counts = counts;
