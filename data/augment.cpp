@@ -75,14 +75,9 @@ Tensor cifar_augment(const Tensor& images, const Tensor& indices, uint64_t seed,
     const int64_t n = images.size(0), batch = indices.numel();
     if (indices.is_cuda()) {
         CBNN_ON_CUDA({
-            if (batch > 0 && !cuda::index_check_capturing()) {
-                const Tensor first = Tensor::empty({1}, DType::i64, indices.device());
-                cuda::find_out_of_range(indices.data<int64_t>(), batch, n, first.data<int64_t>());
-                const int64_t p = first.item<int64_t>();
-                CBNN_CHECK(p == batch, "cifar_augment: index ",
-                           indices.narrow(0, p, 1).item<int64_t>(), " at position ", p,
-                           " outside [0, ", n, ")");
-            }
+            const int64_t p = ops::first_out_of_range(indices, n);
+            CBNN_CHECK(p == batch, "cifar_augment: index ", indices.narrow(0, p, 1).item<int64_t>(),
+                       " at position ", p, " outside [0, ", n, ")");
         });
     } else {
         const int64_t* idx = indices.data<int64_t>();

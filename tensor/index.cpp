@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/backend.h"
 #include "tensor/copy.h"
 #include "tensor/dispatch.h"
 
@@ -120,6 +121,19 @@ CBNN_INSTANTIATE_INDEX(double)
 
 namespace ops {
 
+int64_t first_out_of_range(const Tensor& index, int64_t limit) {
+#ifdef CBNN_WITH_CUDA
+    if (index.numel() == 0 || cuda::index_check_capturing()) return index.numel();
+    const Tensor first = Tensor::empty({1}, DType::i64, index.device());
+    cuda::find_out_of_range(index.data<int64_t>(), index.numel(), limit, first.data<int64_t>());
+    return first.item<int64_t>();
+#else
+    (void)limit;
+    require_cuda("first_out_of_range");
+    return index.numel();
+#endif
+}
+
 namespace {
 
 // What an index selects from, for error messages: "dimension 1 (size 3) of x f32[2, 3] cpu".
@@ -151,11 +165,7 @@ void run_checked(const IndexTarget& target, const Tensor& index, F&& kernel) {
 // The CUDA check (see tensor/index.h): one small kernel and one synchronising 8-byte copy.
 void check_indices_cuda(const IndexTarget& target, const Tensor& index) {
 #ifdef CBNN_WITH_CUDA
-    if (index.numel() == 0 || cuda::index_check_capturing()) return;
-    const Tensor first = Tensor::empty({1}, DType::i64, index.device());
-    cuda::find_out_of_range(index.data<int64_t>(), index.numel(), target.limit,
-                            first.data<int64_t>());
-    const int64_t position = first.item<int64_t>();
+    const int64_t position = ops::first_out_of_range(index, target.limit);
     if (position < index.numel()) {
         const int64_t value = index.to_vector<int64_t>()[static_cast<size_t>(position)];
         throw_bad_index(target, index, position, value);

@@ -80,6 +80,11 @@ bool index_check_capturing();
 }  // namespace cuda
 
 namespace ops {
+// The first position of the CUDA i64 tensor `index` whose value is outside [0, limit), or
+// index.numel() when there is none: cuda::find_out_of_range and one synchronising 8-byte copy.
+// While the stream is being captured into a CUDA graph it checks nothing and returns numel().
+int64_t first_out_of_range(const Tensor& index, int64_t limit);
+
 // x: f32/f64 (f32 on CUDA); index: i64 on x's device, same number of dimensions as x,
 // index.size(d) <= x.size(d) for d != dim. Result: index's shape, x's dtype.
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
