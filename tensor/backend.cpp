@@ -94,6 +94,9 @@ bool cuda_sync_after_launch() {
 
 #ifndef CBNN_WITH_CUDA
 Allocator& cuda_allocator() { CBNN_FAIL("cuda allocator: ", cuda_unavailable_reason()); }
+CachingAllocator& cuda_caching_allocator() {
+    CBNN_FAIL("cuda allocator: ", cuda_unavailable_reason());
+}
 void cuda_empty_cache() {}
 AllocatorStats cuda_memory_stats() { return {}; }
 #endif

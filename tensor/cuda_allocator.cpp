@@ -14,7 +14,14 @@ CachingAllocator& instance() {
     static CachingAllocator* allocator = new CachingAllocator(
         [](size_t nbytes) -> void* {
             void* ptr = nullptr;
+            // While a CUDA graph is captured, cudaMalloc counts as an unsafe call and would
+            // invalidate the capture. Here it is safe: the block belongs to the graph's private
+            // pool (tensor/allocator.h) for the graph's life, exactly what replays need, so the
+            // thread relaxes the check for this one call.
+            cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+            CBNN_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
             const cudaError_t status = cudaMalloc(&ptr, nbytes);
+            CBNN_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
             if (status == cudaErrorMemoryAllocation) {
                 cudaGetLastError();  // clear it: the caller frees the cache and retries
                 return nullptr;
@@ -28,7 +35,9 @@ CachingAllocator& instance() {
 
 }  // namespace
 
-Allocator& cuda_allocator() {
+Allocator& cuda_allocator() { return cuda_caching_allocator(); }
+
+CachingAllocator& cuda_caching_allocator() {
     require_cuda("cuda allocator");
     return instance();
 }

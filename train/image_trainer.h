@@ -65,6 +65,7 @@ struct ImageTrainConfig {
     // CUDA kernel choices (layers/conv2d.h, layers/batchnorm2d.h); no effect on the CPU.
     std::string conv_search = "heuristic";  // heuristic | timed
     std::string bn_kernels = "cudnn";       // cudnn | cbnn
+    bool cuda_graph = false;                // CUDA: replay each training step from a CUDA graph
 
     // PAPER.md 3.5 for the dataset (the defaults above are ImageNet's).
     static ImageTrainConfig paper(ImageDataset dataset);

@@ -157,8 +157,37 @@ Tensor& Sgd::buffer_for(size_t i) {
 }
 
 void Sgd::step(double lr) {
+    set_learning_rate(lr);
+    step();
+}
+
+void Sgd::set_learning_rate(double lr) {
     check_lr(lr);
+    lr_ = lr;
+    for (const auto& [name, p] : parameters_) {
+        if (!p.is_cuda()) continue;
+        if (!device_lr_.defined() || device_lr_.device() != p.device())
+            device_lr_ = Tensor::empty({}, DType::f32, p.device());
+        NoGradGuard no_grad;
+        device_lr_.fill_(lr);
+        return;
+    }
+}
+
+void Sgd::step() {
+    CBNN_CHECK(lr_ >= 0.0, "sgd: step() before set_learning_rate()");
     NoGradGuard no_grad;
+    cuda::SgdTensorList list;
+    // Dense copies of strided gradients must live until the launch that reads them is queued.
+    std::vector<Tensor> gradients;
+    const auto launch = [&] {
+        if (list.count == 0) return;
+        CBNN_ON_CUDA(cuda::sgd_update_multi(list, device_lr_.data<float>(),
+                                            static_cast<float>(options_.momentum),
+                                            options_.nesterov));
+        list.count = 0;
+        gradients.clear();
+    };
     for (size_t i = 0; i < parameters_.size(); ++i) {
         const auto& [name, p] = parameters_[i];
         const Tensor g = p.grad();
@@ -166,9 +195,32 @@ void Sgd::step(double lr) {
         CBNN_CHECK(g.shape() == p.shape() && g.device() == p.device() && g.dtype() == p.dtype(),
                    "sgd: gradient of '", name, "' is ", g.description(), ", parameter is ",
                    p.description());
-        ops::sgd_update(p, ops::dense(g), buffer_for(i), lr, options_.momentum,
-                        decay_[i] ? options_.weight_decay : 0.0, options_.nesterov);
+        const double wd = decay_[i] ? options_.weight_decay : 0.0;
+        const Tensor dense_g = ops::dense(g);
+        Tensor& v = buffer_for(i);
+        const bool batched = p.is_cuda() && p.dtype() == DType::f32 && p.is_contiguous() &&
+                             device_lr_.defined() && p.device() == device_lr_.device();
+        if (!batched) {
+            ops::sgd_update(p, dense_g, v, lr_, options_.momentum, wd, options_.nesterov);
+            continue;
+        }
+        autograd::check_inplace_allowed(p, "sgd");
+        list.p[list.count] = p.data<float>();
+        list.g[list.count] = dense_g.data<float>();
+        gradients.push_back(dense_g);
+        list.v[list.count] = v.data<float>();
+        list.n[list.count] = p.numel();
+        list.weight_decay[list.count] = static_cast<float>(wd);
+        ++list.count;
+        p.bump_version();
+        v.bump_version();
+        if (list.count == cuda::kSgdTensorsPerLaunch) launch();
     }
+    launch();
+}
+
+void Sgd::create_momentum_buffers() {
+    for (size_t i = 0; i < parameters_.size(); ++i) buffer_for(i);
 }
 
 void Sgd::zero_grad() {

@@ -55,9 +55,24 @@ void sgd_update(T* p, const T* g, T* v, int64_t n, T lr, T momentum, T wd, bool 
 }  // namespace cpu
 
 namespace cuda {
-// One launch per parameter (a multi-tensor launch is issue 7's job).
+// One parameter per launch (ops::sgd_update).
 void sgd_update(float* p, const float* g, float* v, int64_t n, float lr, float momentum, float wd,
                 bool nesterov);
+
+// Up to kSgdTensorsPerLaunch parameters in one launch (Sgd::step): the list travels as the
+// kernel's argument (about 1.7 KB, under the 4 KB limit), block row y updates parameter y. The
+// learning rate is read from device memory (*lr) so that a step captured in a CUDA graph follows
+// the schedule: the host writes the rate before each replay instead of baking it into the launch.
+constexpr int kSgdTensorsPerLaunch = 48;
+struct SgdTensorList {
+    float* p[kSgdTensorsPerLaunch];
+    const float* g[kSgdTensorsPerLaunch];
+    float* v[kSgdTensorsPerLaunch];
+    int64_t n[kSgdTensorsPerLaunch];
+    float weight_decay[kSgdTensorsPerLaunch];
+    int count = 0;
+};
+void sgd_update_multi(const SgdTensorList& list, const float* lr, float momentum, bool nesterov);
 }  // namespace cuda
 
 namespace ops {
@@ -92,7 +107,19 @@ class Sgd {
 
     // One update with learning rate `lr` (>= 0, finite) of every parameter that has a grad;
     // parameters without a grad (unused in this step's graph) and their momentum are untouched.
+    // The same as set_learning_rate(lr) followed by step().
     void step(double lr);
+    // For steps captured in a CUDA graph (train/graphed_step.h): set_learning_rate writes the
+    // rate where step() reads it (for CUDA parameters a device scalar, by a kernel queued on
+    // cbnn's stream: no host sync), and step() updates with the rate set last. Called outside the
+    // capture before each replay, set_learning_rate changes the rate the replayed step() uses.
+    // The CUDA f32 parameters are updated by multi-tensor launches (cuda::sgd_update_multi);
+    // the others one at a time. step() before any rate was set throws.
+    void set_learning_rate(double lr);
+    void step();
+    // Creates every momentum buffer not created yet (zeros). A CUDA graph must not create them:
+    // the zero fill would be recorded and repeated on every replay.
+    void create_momentum_buffers();
     // Drops every parameter's accumulated gradient.
     void zero_grad();
 
@@ -116,6 +143,8 @@ class Sgd {
     std::vector<bool> decay_;
     std::vector<Tensor> momentum_;  // undefined until the first step that reaches the parameter
     SgdOptions options_;
+    double lr_ = -1.0;  // the rate set last (< 0: none yet)
+    Tensor device_lr_;  // f32 scalar holding lr_ on the CUDA parameters' device
 };
 
 }  // namespace cbnn

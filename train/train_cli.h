@@ -75,6 +75,9 @@ void add_training_flags(CLI::App& app, Config& c, const TrainingFlagHelp& help) 
                    "CUDA: batch-norm kernels, cudnn or cbnn (cbnn's own deterministic kernels)")
         ->check(CLI::IsMember({"cudnn", "cbnn"}))
         ->capture_default_str();
+    app.add_flag("--cuda-graph", c.cuda_graph,
+                 "CUDA: record the training step once as a CUDA graph and replay it (one launch "
+                 "per step instead of hundreds; the first steps and partial batches run as usual)");
 }
 
 // Runs `prepare()` (presets, defaults that depend on other flags), validates the config, prints

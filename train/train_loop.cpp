@@ -11,6 +11,7 @@
 #include "train/checkpoint.h"
 #include "train/guard.h"
 #include "train/report.h"
+#include "train/train_step.h"
 
 namespace cbnn::train {
 
@@ -63,6 +64,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
     result.final_test_error = kNaN;
 
     const NamedTensors params = model.named_parameters();
+    TrainStep train_step(model, criterion, sgd, c.cuda_graph);
     EvalResult last_eval;
     bool have_eval = false;
     const auto run_start = std::chrono::steady_clock::now();
@@ -77,19 +79,16 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
             for (int64_t b = 0; b < batches; ++b, ++step) {
                 const Batch batch = loader.next();
                 lr = schedule.lr(fractional_epoch(step, c.batch_size, c.train_size));
-                sgd.zero_grad();
-                const Tensor logits = model.forward(batch.images);
-                const Tensor loss = criterion(logits, batch.labels);
-                loss.backward();
                 // Also at each epoch's last step, so a non-finite update never reaches a
                 // checkpoint.
-                if ((step + 1) % c.grad_check_every == 0 || b + 1 == batches)
-                    check_gradients(params, step);
-                sgd.step(lr);
+                const bool check = (step + 1) % c.grad_check_every == 0 || b + 1 == batches;
+                const StepOutputs out = train_step.run(batch, lr, [&] {
+                    if (check) check_gradients(params, step);
+                });
                 {
                     NoGradGuard no_grad;
-                    loss_sum = loss_sum + loss.detach() * static_cast<double>(batch.labels.size(0));
-                    hits = hits + sum(eq(argmax(logits.detach(), 1), batch.labels).to(DType::f32));
+                    loss_sum = loss_sum + out.loss * static_cast<double>(batch.labels.size(0));
+                    hits = hits + sum(eq(argmax(out.logits, 1), batch.labels).to(DType::f32));
                 }
                 seen += batch.labels.size(0);
                 images_this_run += batch.labels.size(0);

@@ -8,7 +8,9 @@
 //              restore step, epoch and loader state
 //   per step   forward, loss, backward, gradient check every grad_check_every steps and at each
 //              epoch's last step, SGD step with lr = schedule.lr(step * B / N); the batch loss and
-//              top-1 hits are added to device-side sums (no host sync inside a step)
+//              top-1 hits are added to device-side sums (no host sync inside a step). With
+//              settings.cuda_graph the step is replayed from a CUDA graph (train/train_step.h);
+//              the gradient check then comes after the update, still before any checkpoint
 //   progress   every progress_every steps and at the end of each epoch: one sync reads the loss
 //              sum, check_loss (train/guard.h) and a progress line (train/report.h)
 //   epoch end  evaluate() every eval_every epochs and at the end; one metrics.jsonl line and
@@ -81,6 +83,7 @@ struct LoopSettings {
     // CUDA kernel choices, set for the run (training and evaluation) and restored afterwards.
     ConvAlgorithmSearch conv_search = ConvAlgorithmSearch::heuristic;
     BatchNormKernels bn_kernels = BatchNormKernels::cudnn;
+    bool cuda_graph = false;  // train/train_step.h
 };
 
 // A loader with next(), state(), set_state() and batches_per_epoch() as a BatchSource (the loader
@@ -117,7 +120,8 @@ nlohmann::json common_config_json(const Config& c) {
             {"resume", c.resume},
             {"threads", c.threads},
             {"conv_search", c.conv_search},
-            {"bn_kernels", c.bn_kernels}};
+            {"bn_kernels", c.bn_kernels},
+            {"cuda_graph", c.cuda_graph}};
 }
 
 // The loop settings of a trainer config (TrainConfig, ImageTrainConfig: the same field names).
@@ -139,6 +143,7 @@ LoopSettings loop_settings(const Config& c, int64_t train_size,
     s.resume_may_change = std::move(resume_may_change);
     s.conv_search = parse_conv_algorithm_search(c.conv_search);
     s.bn_kernels = parse_batchnorm_kernels(c.bn_kernels);
+    s.cuda_graph = c.cuda_graph;
     return s;
 }
 
@@ -152,7 +157,8 @@ LrSchedule schedule_of(const Config& c, double lr_reference_batch) {
 
 // The checks both trainer configs share, in this order: folders, loss, epochs, batch size, lr,
 // weight decay, the every-N settings, threads, the schedule (LR = lr * batch / lr_reference_batch),
-// the device and the CUDA kernel choices. Throws a cbnn::Error naming the first bad value.
+// the device and the CUDA kernel choices (--cuda-graph only with a CUDA device). Throws a
+// cbnn::Error naming the first bad value.
 template <class Config>
 void validate_common(const Config& c, double lr_reference_batch) {
     CBNN_CHECK(!c.data_dir.empty(), "no data folder given");
@@ -171,7 +177,9 @@ void validate_common(const Config& c, double lr_reference_batch) {
     CBNN_CHECK(c.lr_steps.size() == c.lr_factors.size(), "lr-steps has ", c.lr_steps.size(),
                " values, lr-factors ", c.lr_factors.size(), ": they must pair up");
     schedule_of(c, lr_reference_batch);
-    Device::parse(c.device);
+    const Device device = Device::parse(c.device);
+    CBNN_CHECK(!c.cuda_graph || device.is_cuda(), "--cuda-graph needs a CUDA device, got --device ",
+               c.device);
     parse_conv_algorithm_search(c.conv_search);
     parse_batchnorm_kernels(c.bn_kernels);
 }

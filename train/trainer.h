@@ -69,6 +69,7 @@ struct TrainConfig {
     // CUDA kernel choices (layers/conv2d.h, layers/batchnorm2d.h); no effect on the CPU.
     std::string conv_search = "heuristic";  // heuristic | timed
     std::string bn_kernels = "cudnn";       // cudnn | cbnn
+    bool cuda_graph = false;                // CUDA: replay each training step from a CUDA graph
 
     // Throws a cbnn::Error naming the first bad value.
     void validate() const;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -242,6 +243,139 @@ TEST(Allocator, DestructorReturnsCachedBlocks) {
         a.deallocate(a.allocate(kMiB));
     }
     EXPECT_EQ(dev.freed.size(), 2u);
+    EXPECT_TRUE(dev.live.empty());
+}
+
+// Private pools (CUDA graphs): a block allocated while routed into a pool is reused only by that
+// pool, even after it is freed outside the route, until the pool is released.
+TEST(AllocatorPools, PoolBlocksAreNeverHandedToTheSharedPool) {
+    FakeDevice dev;
+    CachingAllocator a = dev.make();
+    const CachingAllocator::PoolId pool = a.create_pool();
+    void* in_pool = nullptr;
+    {
+        CachingAllocator::PoolRoute route(a, pool);
+        in_pool = a.allocate(4096);
+    }
+    a.deallocate(in_pool);  // freed outside the route: still the pool's
+    EXPECT_EQ(a.stats().private_cached_bytes, 4096);
+    EXPECT_EQ(a.stats().cached_bytes, 4096);
+    void* shared = a.allocate(4096);
+    EXPECT_NE(shared, in_pool) << "the shared pool must not take a private block";
+    EXPECT_EQ(dev.allocations.size(), 2u);
+    {
+        CachingAllocator::PoolRoute route(a, pool);
+        EXPECT_EQ(a.allocate(4096), in_pool) << "the pool reuses its own block";
+    }
+    a.deallocate(shared);
+}
+
+TEST(AllocatorPools, RoutedAllocationTakesFromTheSharedCacheBeforeRawMemory) {
+    FakeDevice dev;
+    CachingAllocator a = dev.make();
+    void* cached = a.allocate(2048);
+    a.deallocate(cached);
+    const CachingAllocator::PoolId pool = a.create_pool();
+    void* p = nullptr;
+    {
+        CachingAllocator::PoolRoute route(a, pool);
+        p = a.allocate(2048);
+    }
+    EXPECT_EQ(p, cached);
+    EXPECT_EQ(dev.allocations.size(), 1u);
+    a.deallocate(p);  // now the pool's
+    EXPECT_NE(a.allocate(2048), cached);
+    EXPECT_EQ(a.stats().private_cached_bytes, 2048);
+}
+
+TEST(AllocatorPools, EmptyCacheAndOutOfMemoryKeepPrivateBlocks) {
+    FakeDevice dev;
+    CachingAllocator a = dev.make();
+    const CachingAllocator::PoolId pool = a.create_pool();
+    void* graph_memory = nullptr;
+    {
+        CachingAllocator::PoolRoute route(a, pool);
+        graph_memory = a.allocate(kMiB);
+    }
+    a.deallocate(graph_memory);
+    void* shared = a.allocate(512);
+    a.deallocate(shared);
+    a.empty_cache();
+    EXPECT_EQ(dev.freed, (std::vector<void*>{shared}));
+    EXPECT_EQ(a.stats().cached_bytes, static_cast<int64_t>(2 * kMiB));
+    void* shared_again = a.allocate(512);
+    a.deallocate(shared_again);
+    dev.fail_next = 1;
+    a.deallocate(a.allocate(8192));  // raw fails once: the retry frees the shared block only
+    EXPECT_EQ(dev.freed, (std::vector<void*>{shared, shared_again}));
+    EXPECT_EQ(a.stats().private_cached_bytes, static_cast<int64_t>(2 * kMiB));
+}
+
+TEST(AllocatorPools, ReleasedPoolReturnsItsBlocksToTheSharedPool) {
+    FakeDevice dev;
+    CachingAllocator a = dev.make();
+    const CachingAllocator::PoolId pool = a.create_pool();
+    void* cached = nullptr;
+    void* live = nullptr;
+    {
+        CachingAllocator::PoolRoute route(a, pool);
+        cached = a.allocate(1024);
+        live = a.allocate(4096);
+    }
+    a.deallocate(cached);
+    a.release_pool(pool);
+    EXPECT_EQ(a.stats().private_cached_bytes, 0);
+    EXPECT_EQ(a.allocate(1024), cached) << "a released pool's cache is shared";
+    a.deallocate(live);  // freed after the release: into the shared cache
+    EXPECT_EQ(a.allocate(4096), live);
+    EXPECT_EQ(dev.allocations.size(), 2u);
+    a.release_pool(pool);  // twice, and unknown ids, are ignored
+    a.release_pool(CachingAllocator::kSharedPool);
+    a.release_pool(12345);
+}
+
+TEST(AllocatorPools, RoutesNestAndApplyToOneAllocatorAndOneThread) {
+    FakeDevice dev, other_dev;
+    CachingAllocator a = dev.make();
+    CachingAllocator other = other_dev.make();
+    const CachingAllocator::PoolId outer = a.create_pool(), inner = a.create_pool();
+    EXPECT_NE(outer, inner);
+    void *p_outer = nullptr, *p_inner = nullptr, *p_other = nullptr;
+    void* p_thread = nullptr;
+    {
+        CachingAllocator::PoolRoute route_outer(a, outer);
+        {
+            CachingAllocator::PoolRoute route_inner(a, inner);
+            p_inner = a.allocate(512);
+            p_other = other.allocate(512);  // another allocator: not routed
+            std::thread([&] { p_thread = a.allocate(512); }).join();  // another thread: shared
+        }
+        p_outer = a.allocate(1024);
+    }
+    for (void* p : {p_inner, p_outer, p_thread}) a.deallocate(p);
+    other.deallocate(p_other);
+    EXPECT_EQ(a.stats().private_cached_bytes, 512 + 1024);
+    EXPECT_EQ(other.stats().private_cached_bytes, 0);
+    EXPECT_EQ(a.allocate(512), p_thread) << "only the thread's shared block is in the shared cache";
+    {
+        CachingAllocator::PoolRoute route(a, inner);
+        EXPECT_EQ(a.allocate(512), p_inner);
+    }
+    {
+        CachingAllocator::PoolRoute route(a, outer);
+        EXPECT_EQ(a.allocate(1024), p_outer);
+    }
+}
+
+TEST(AllocatorPools, DestructorFreesPrivateCachedBlocksToo) {
+    FakeDevice dev;
+    {
+        CachingAllocator a = dev.make();
+        const CachingAllocator::PoolId pool = a.create_pool();
+        CachingAllocator::PoolRoute route(a, pool);
+        a.deallocate(a.allocate(512));
+    }
+    EXPECT_EQ(dev.freed.size(), 1u);
     EXPECT_TRUE(dev.live.empty());
 }
 

@@ -63,6 +63,22 @@ TEST(Sgd, HeavyBallWithWeightDecayHandComputed) {
         all_close(testing::host_values(sgd.state()[0].second), {0.96849, 0.43677}, kF64Exact));
 }
 
+TEST(Sgd, StepUsesTheRateSetLast) {
+    Net net;
+    SgdOptions opt;
+    opt.momentum = 0.0;
+    Sgd sgd(net.named_parameters(), opt);
+    net.w_.set_grad(vec({0.5, 0.25}));
+    sgd.set_learning_rate(0.1);
+    sgd.step();  // p = [1, -2] - 0.1 g
+    EXPECT_TRUE(all_close(testing::host_values(net.w_), {0.95, -2.025}, kF64Exact));
+    sgd.step();  // the same rate again
+    EXPECT_TRUE(all_close(testing::host_values(net.w_), {0.9, -2.05}, kF64Exact));
+    sgd.set_learning_rate(0.5);
+    sgd.step();
+    EXPECT_TRUE(all_close(testing::host_values(net.w_), {0.65, -2.175}, kF64Exact));
+}
+
 TEST(Sgd, NesterovHandComputed) {
     Net net;
     SgdOptions opt;
@@ -289,6 +305,8 @@ TEST(Sgd, InvalidOptionsAreClearErrors) {
     Sgd sgd(net.named_parameters(), SgdOptions{});
     EXPECT_TRUE(throws_error([&] { sgd.step(-0.1); }, {"learning rate", "-0.1"}));
     EXPECT_TRUE(throws_error([&] { sgd.step(std::nan("")); }, {"learning rate", "nan"}));
+    EXPECT_TRUE(throws_error([&] { sgd.step(); }, {"step()", "set_learning_rate"}));
+    EXPECT_TRUE(throws_error([&] { sgd.set_learning_rate(-1.0); }, {"learning rate", "-1"}));
     EXPECT_TRUE(throws_error([&] { sgd.decays("nope"); }, {"'nope'"}));
     EXPECT_TRUE(throws_error(
         [&] {

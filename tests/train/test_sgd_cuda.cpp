@@ -73,5 +73,60 @@ TEST(SgdCuda, StepOnCudaModuleMatchesCpu) {
     EXPECT_TRUE(all_close(cuda_sgd.state()[0].second, cpu_sgd.state()[0].second, kCudaVsCpu));
 }
 
+// Sgd::step on CUDA goes through cuda::sgd_update_multi: more parameters than one launch holds,
+// sizes from 1 to beyond a block row, parameters without a gradient (untouched), a strided
+// gradient, decayed and undecayed parameters, and a rate changed with set_learning_rate between
+// steps, as a CUDA-graph replay does. Reference: the same steps on the CPU.
+TEST(SgdCuda, MultiTensorStepMatchesCpu) {
+    CBNN_REQUIRE_GPU();
+    const int count = 2 * cuda::kSgdTensorsPerLaunch + 5;
+    NamedTensors cpu_params, cuda_params;
+    uint64_t seed = 900;
+    for (int i = 0; i < count; ++i) {
+        const int64_t n = i % 7 == 0 ? 1 : (i * 7919) % 70000 + 3;
+        Tensor p = random_tensor({n}, -1, 1, seed++, DType::f32);
+        Tensor pc = p.cuda();
+        p.set_requires_grad();
+        pc.set_requires_grad();
+        cpu_params.emplace_back("p" + std::to_string(i), p);
+        cuda_params.emplace_back("p" + std::to_string(i), pc);
+    }
+    for (bool nesterov : {false, true}) {
+        SgdOptions opt;
+        opt.weight_decay = 5e-3;
+        opt.nesterov = nesterov;
+        opt.no_decay = [](const std::string& name) { return name.size() == 3; };  // p10..p99
+        Sgd cpu_sgd(cpu_params, opt);
+        Sgd cuda_sgd(cuda_params, opt);
+        for (int s = 0; s < 3; ++s) {
+            for (int i = 0; i < count; ++i) {
+                const Tensor& p = cpu_params[i].second;
+                if ((i + s) % 11 == 0) {  // unused in this step
+                    p.set_grad(Tensor());
+                    cuda_params[i].second.set_grad(Tensor());
+                    continue;
+                }
+                // Column 0 of (n, 2): a gradient with stride 2 for every fifth CUDA parameter.
+                const Tensor g = random_tensor({p.numel(), 2}, -1, 1, seed++, DType::f32);
+                const Tensor column = g.narrow(1, 0, 1).squeeze(1);
+                p.set_grad(column.contiguous());
+                cuda_params[i].second.set_grad(i % 5 == 0 ? g.cuda().narrow(1, 0, 1).squeeze(1)
+                                                          : column.contiguous().cuda());
+            }
+            const double lr = 0.1 / (s + 1);
+            cpu_sgd.step(lr);
+            cuda_sgd.set_learning_rate(lr);
+            cuda_sgd.step();
+        }
+        for (int i = 0; i < count; ++i) {
+            EXPECT_TRUE(all_close(cuda_params[i].second, cpu_params[i].second, kCudaVsCpu))
+                << cpu_params[i].first << " nesterov " << nesterov;
+            EXPECT_TRUE(
+                all_close(cuda_sgd.state()[i].second, cpu_sgd.state()[i].second, kCudaVsCpu))
+                << "momentum of " << cpu_params[i].first;
+        }
+    }
+}
+
 }  // namespace
 }  // namespace cbnn

@@ -126,6 +126,9 @@ TEST(Trainer, BadConfigurationsAreRejected) {
     c.bn_kernels = "miopen";
     EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'miopen'"}));
     c.bn_kernels = "cbnn";
+    c.cuda_graph = true;  // c.device is the CPU
+    EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"--cuda-graph", "cpu"}));
+    c.cuda_graph = false;
     c.validate();
     EXPECT_EQ(c.to_json().at("conv_search"), "timed");
     EXPECT_EQ(c.to_json().at("bn_kernels"), "cbnn");

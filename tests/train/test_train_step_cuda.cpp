@@ -1,0 +1,114 @@
+// TrainStep (train/train_step.h) in graph mode against eager mode on a ResNet-8 with the
+// class-balanced focal loss: three models from one seed, two trained eagerly (A, B) and one by
+// graph replay (G), over warm-up steps, the capturing step, replays, a partial batch (eager
+// fallback) and replays after it, with a learning rate that changes every step. G must agree
+// with A as closely as B does (bound: 4x the eager-vs-eager difference, or 1e-5 of the largest
+// value when eager runs are deterministic). Skips without a GPU.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "losses/cb_loss.h"
+#include "models/resnet_cifar.h"
+#include "tests/support/gpu.h"
+#include "tests/support/random.h"
+#include "tests/support/tolerance.h"
+#include "train/sgd.h"
+#include "train/train_step.h"
+
+namespace cbnn::train {
+namespace {
+
+struct TrainingRun {
+    std::unique_ptr<ResNetCifar> model;
+    std::unique_ptr<Sgd> sgd;
+    std::unique_ptr<TrainStep> step;
+    std::vector<double> losses;
+};
+
+TrainingRun make_run(const ClassBalancedLoss& criterion, bool graph) {
+    TrainingRun r;
+    Generator gen(11);
+    ResNetCifarOptions o;
+    o.depth = 8;
+    r.model = std::make_unique<ResNetCifar>(o, gen);
+    r.model->to(Device::cuda());
+    SgdOptions opt;
+    opt.momentum = 0.9;
+    opt.weight_decay = 2e-4;
+    r.sgd = std::make_unique<Sgd>(r.model->named_parameters(), opt);
+    r.step = std::make_unique<TrainStep>(*r.model, criterion, *r.sgd, graph);
+    return r;
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+    const std::vector<double> x = testing::host_values(a), y = testing::host_values(b);
+    double d = 0.0;
+    for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(x[i] - y[i]));
+    return d;
+}
+
+double max_abs(const Tensor& a) {
+    double m = 0.0;
+    for (double v : testing::host_values(a)) m = std::max(m, std::abs(v));
+    return m;
+}
+
+TEST(TrainStepCuda, GraphReplayAgreesWithEagerSteps) {
+    CBNN_REQUIRE_GPU();
+    const std::vector<int64_t> counts = {500, 300, 200, 120, 80, 50, 30, 20, 10, 5};
+    const ClassBalancedLoss criterion({LossType::focal, 0.999, 1.0}, counts, DType::f32,
+                                      Device::cuda());
+    TrainingRun a = make_run(criterion, false), b = make_run(criterion, false),
+                g = make_run(criterion, true);
+    const int steps = 9;
+    for (int s = 0; s < steps; ++s) {
+        const int64_t batch = s == 5 ? 12 : 16;  // step 5: a partial batch, run eagerly
+        const Batch data{
+            testing::random_tensor({batch, 3, 32, 32}, -1, 1, 100 + s, DType::f32).cuda(),
+            testing::random_labels(batch, 10, 200 + s).cuda()};
+        const double lr = 0.1 * (s + 1) / steps;
+        for (TrainingRun* r : {&a, &b, &g}) {
+            int inspected = 0;
+            const StepOutputs out = r->step->run(data, lr, [&] {
+                ++inspected;
+                for (const auto& [name, p] : r->sgd->parameters())
+                    ASSERT_TRUE(p.grad().defined()) << name << " at step " << s;
+            });
+            EXPECT_EQ(inspected, 1);
+            EXPECT_EQ(out.logits.shape(), (Shape{batch, 10}));
+            r->losses.push_back(out.loss.cpu().item<float>());
+        }
+    }
+    // Warm-up steps 0-1 eager, step 2 captured and replayed, 3-4 replays, 5 eager, 6-8 replays.
+    EXPECT_TRUE(g.step->graph_mode());
+    EXPECT_EQ(g.step->replays(), 6);
+    EXPECT_EQ(a.step->replays(), 0);
+    for (int s = 0; s < steps; ++s) {
+        const double eager = std::abs(b.losses[s] - a.losses[s]);
+        const double bound = std::max(4 * eager, 1e-5 * std::abs(a.losses[s]));
+        EXPECT_LE(std::abs(g.losses[s] - a.losses[s]), bound)
+            << "loss at step " << s << ": graph " << g.losses[s] << ", eager " << a.losses[s];
+    }
+    const NamedTensors pa = a.model->named_parameters(), pb = b.model->named_parameters(),
+                       pg = g.model->named_parameters();
+    for (size_t i = 0; i < pa.size(); ++i) {
+        const double eager = max_abs_diff(pb[i].second, pa[i].second);
+        const double graph = max_abs_diff(pg[i].second, pa[i].second);
+        const double bound = std::max(4 * eager, 1e-5 * max_abs(pa[i].second));
+        EXPECT_LE(graph, bound) << pa[i].first << ": eager runs differ by " << eager;
+    }
+    const NamedTensors ba = a.model->named_buffers(), bg = g.model->named_buffers();
+    for (size_t i = 0; i < ba.size(); ++i) {
+        const double eager = max_abs_diff(b.model->named_buffers()[i].second, ba[i].second);
+        EXPECT_LE(max_abs_diff(bg[i].second, ba[i].second),
+                  std::max(4 * eager, 1e-5 * max_abs(ba[i].second)))
+            << ba[i].first;
+    }
+}
+
+}  // namespace
+}  // namespace cbnn::train

@@ -1,0 +1,81 @@
+// TrainStep (train/train_step.h): the eager step, and its capture and replay as a CUDA graph.
+#include "train/train_step.h"
+
+#include "autograd/grad_mode.h"
+#include "tensor/error.h"
+
+namespace cbnn::train {
+
+TrainStep::TrainStep(Layer& model, const ClassBalancedLoss& criterion, Sgd& sgd, bool graph,
+                     int64_t warmup_steps)
+    : model_(model),
+      criterion_(criterion),
+      sgd_(sgd),
+      graph_mode_(graph),
+      warmup_steps_(warmup_steps) {
+    CBNN_CHECK(warmup_steps >= 1, "train step: warmup_steps must be >= 1, got ", warmup_steps,
+               " (SGD's momentum buffers must exist before the capture)");
+    if (!graph_mode_) return;
+    CBNN_CHECK(criterion.weights().is_cuda(), "--cuda-graph needs the model on a CUDA device (got ",
+               criterion.weights().device().str(), ")");
+    // Only the multi-tensor update reads the rate from device memory; a parameter it cannot take
+    // would get the rate of the capturing step forever.
+    for (const auto& [name, p] : sgd.parameters()) {
+        CBNN_CHECK(p.is_cuda() && p.dtype() == DType::f32 && p.is_contiguous(),
+                   "--cuda-graph: parameter '", name, "' is ", p.description(),
+                   "; a captured step needs contiguous f32 CUDA parameters");
+    }
+}
+
+TrainStep::~TrainStep() = default;
+
+StepOutputs TrainStep::run_eager(const Tensor& images, const Tensor& labels,
+                                 const std::function<void()>& inspect_gradients) {
+    sgd_.zero_grad();
+    const Tensor logits = model_.forward(images);
+    const Tensor loss = criterion_(logits, labels);
+    loss.backward();
+    if (inspect_gradients) inspect_gradients();
+    sgd_.step();
+    return {loss.detach(), logits.detach()};
+}
+
+void TrainStep::capture(const Batch& batch) {
+    images_ = Tensor::empty(batch.images.shape(), batch.images.dtype(), batch.images.device());
+    labels_ = Tensor::empty(batch.labels.shape(), batch.labels.dtype(), batch.labels.device());
+    {
+        NoGradGuard no_grad;
+        images_.copy_(batch.images);
+        labels_.copy_(batch.labels);
+    }
+    sgd_.create_momentum_buffers();
+    graph_ = std::make_unique<CudaGraph>();
+    graph_->capture([&] { outputs_ = run_eager(images_, labels_, {}); });
+    gradients_.clear();
+    for (const auto& [name, p] : sgd_.parameters()) gradients_.push_back(p.grad());
+}
+
+StepOutputs TrainStep::run(const Batch& batch, double lr,
+                           const std::function<void()>& inspect_gradients) {
+    ++steps_;
+    sgd_.set_learning_rate(lr);
+    const bool same_shape = graph_ && batch.images.shape() == images_.shape() &&
+                            batch.labels.shape() == labels_.shape();
+    if (!graph_mode_ || steps_ <= warmup_steps_ || (graph_ && !same_shape))
+        return run_eager(batch.images, batch.labels, inspect_gradients);
+    if (!graph_) {
+        capture(batch);  // records; nothing ran yet
+    } else {
+        NoGradGuard no_grad;
+        images_.copy_(batch.images);
+        labels_.copy_(batch.labels);
+    }
+    graph_->replay();
+    ++replays_;
+    const NamedTensors& params = sgd_.parameters();
+    for (size_t i = 0; i < params.size(); ++i) params[i].second.set_grad(gradients_[i]);
+    if (inspect_gradients) inspect_gradients();
+    return outputs_;
+}
+
+}  // namespace cbnn::train

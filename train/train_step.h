@@ -1,0 +1,85 @@
+#pragma once
+// One training step, run eagerly or replayed from a CUDA graph (train/train_loop.h uses it).
+//
+//   step    sgd.zero_grad(); logits = model(images); loss = criterion(logits, labels);
+//           loss.backward(); [inspect the gradients]; sgd.step(lr)
+//
+// Eager mode runs exactly that: a few hundred kernel launches and the autograd engine's
+// bookkeeping on the host per step. For ResNet-32 at batch 128 the host needs about as long to
+// queue a step as the GPU to run it (docs/performance.md), so the GPU waits on the host.
+//
+// Graph mode (CUDA only) records the step once as a CUDA graph (tensor/cuda_graph.h) and then
+// replays it with one launch per step:
+//   warm-up  the first `warmup_steps` steps run eagerly: cuDNN picks its algorithms, the caching
+//            allocator fills, SGD creates its momentum buffers (a buffer created inside the
+//            graph would be zeroed on every replay)
+//   capture  the next step copies its batch into static input tensors, sets the learning rate
+//            (Sgd::set_learning_rate: a device scalar) and records zero_grad, forward, loss,
+//            backward and sgd.step() reading those inputs and that scalar; then replays it
+//   replay   every later step with the same batch shape: copy the batch in, set the rate, replay
+//            (no allocation, no host synchronisation, no autograd bookkeeping)
+//   other    a batch of another shape (an epoch's partial last batch) runs eagerly; the graph stays
+// The loss and logits returned are the graph's static outputs: valid until the next run().
+// The gradients the graph writes are handed back to the parameters (Tensor::grad) after each
+// replay, so the caller can inspect them; in graph mode that happens after the update (the
+// update is part of the graph), in eager mode before it. Eager and graph steps queue the same
+// kernels in the same order, so they agree as closely as two eager runs agree with each other
+// (tests/train/test_train_step_cuda.cpp).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "data/loader.h"
+#include "layers/module.h"
+#include "losses/cb_loss.h"
+#include "tensor/cuda_graph.h"
+#include "tensor/tensor.h"
+#include "train/sgd.h"
+
+namespace cbnn::train {
+
+struct StepOutputs {
+    Tensor loss;    // 0-d, detached
+    Tensor logits;  // (B, classes), detached
+};
+
+class TrainStep {
+  public:
+    // `graph`: replay a captured step (requires the model on a CUDA device). The model, loss and
+    // optimiser must outlive this object, and the model's parameters must stay where they are
+    // (load checkpoints before the first step: the graph holds their addresses).
+    TrainStep(Layer& model, const ClassBalancedLoss& criterion, Sgd& sgd, bool graph,
+              int64_t warmup_steps = 2);
+    ~TrainStep();
+
+    // One step on `batch` with learning rate `lr`. `inspect_gradients` (may be empty) sees the
+    // step's gradients in the parameters' grad(): before the update in eager mode, after it in
+    // graph mode.
+    StepOutputs run(const Batch& batch, double lr,
+                    const std::function<void()>& inspect_gradients = {});
+
+    bool graph_mode() const { return graph_mode_; }
+    // Steps replayed from the graph so far (the capturing step included).
+    int64_t replays() const { return replays_; }
+
+  private:
+    StepOutputs run_eager(const Tensor& images, const Tensor& labels,
+                          const std::function<void()>& inspect_gradients);
+    void capture(const Batch& batch);
+
+    Layer& model_;
+    const ClassBalancedLoss& criterion_;
+    Sgd& sgd_;
+    bool graph_mode_;
+    int64_t warmup_steps_;
+    int64_t steps_ = 0;
+    int64_t replays_ = 0;
+    std::unique_ptr<CudaGraph> graph_;
+    Tensor images_, labels_;         // the graph's inputs
+    StepOutputs outputs_;            // the graph's outputs
+    std::vector<Tensor> gradients_;  // the graph's gradients, one per parameter (or undefined)
+};
+
+}  // namespace cbnn::train
