@@ -2,7 +2,7 @@
 // (losses/cb_loss.h, beta 0.9999; softmax, or focal with gamma 1), backward, SGD step (momentum
 // 0.9, weight decay; train/sgd.h), on synthetic data that is already on the GPU.
 //
-//   BM_TrainStep/depth/batch/tf32/loss/augment/tuned
+//   BM_TrainStep/depth/batch/tf32/loss/augment/tuned/graph
 //     depth 32: ResNet-32 (models/resnet_cifar.h), 3 x 32 x 32, 10 classes
 //     depth 50: ResNet-50 (models/resnet.h), 3 x 224 x 224, 1000 classes
 //     tf32 0: FP32 math, 1: TF32 tensor cores for convolutions and matmuls (tensor/backend.h)
@@ -12,6 +12,8 @@
 //       the CIFAR trainer does; augment 0: one fixed random batch
 //     tuned 1: cuDNN's timed algorithm search (layers/conv2d.h) and cbnn's own batch-norm kernels
 //       (layers/batchnorm2d.h); tuned 0: the defaults (heuristic search, cuDNN's batch norm)
+//     graph 1: the step (all but the augmentation) replayed from a CUDA graph (train/train_step.h,
+//       as `--cuda-graph` trains; captured during the warm-up steps); graph 0: eager
 //   Time: ms per step over CUDA events around `repeats` steps after kWarmupSteps (manual time);
 //   items_per_second is images per second. Counters: host_ms, the host's time to queue one step
 //   (close to the step time: the GPU waits for launches); allocs, tensor allocations per step
@@ -58,11 +60,13 @@
 #include "tensor/allocator.h"
 #include "tensor/rng.h"
 #include "train/sgd.h"
+#include "train/train_step.h"
 
 namespace cbnn::bench {
 namespace {
 
 constexpr int kWarmupSteps = 3;
+constexpr int kGraphWarmupSteps = 2;  // eager steps before the capture (graph cases)
 constexpr double kLr = 0.01;
 constexpr int64_t kAugmentedSetSize = 12406;  // CIFAR-10-LT IF 100
 
@@ -75,6 +79,7 @@ struct Case {
     // The tuned kernels: cuDNN's timed algorithm search and cbnn's own batch norm (else the
     // defaults: heuristic search, cuDNN's batch norm).
     bool tuned = false;
+    bool graph = false;  // replay the step from a CUDA graph (train/train_step.h)
 
     bool cifar() const { return depth != 50; }
     int64_t classes() const { return cifar() ? 10 : 1000; }
@@ -95,7 +100,8 @@ struct KernelSettings {
     BatchNormKernelsSetting bn;
 };
 
-Case case_of(const benchmark::State& state) {
+// `with_graph`: the case has the 7th argument, graph (BM_StepBreakdown has six).
+Case case_of(const benchmark::State& state, bool with_graph = true) {
     Case c;
     c.depth = state.range(0);
     c.batch = state.range(1);
@@ -103,6 +109,7 @@ Case case_of(const benchmark::State& state) {
     c.loss = static_cast<LossType>(state.range(3));
     c.augment = state.range(4) != 0;
     c.tuned = state.range(5) != 0;
+    c.graph = with_graph && state.range(6) != 0;
     return c;
 }
 
@@ -110,7 +117,8 @@ std::string describe(const Case& c) {
     return std::string(c.cifar() ? "ResNet-" + std::to_string(c.depth) : "ResNet-50") + ", batch " +
            std::to_string(c.batch) + ", " + (c.tf32 ? "TF32" : "FP32") + ", CB " +
            loss_type_name(c.loss) + (c.augment ? ", GPU augmentation" : ", fixed batch") +
-           (c.tuned ? ", timed conv search + cbnn batch norm" : "");
+           (c.tuned ? ", timed conv search + cbnn batch norm" : "") +
+           (c.graph ? ", CUDA graph" : "");
 }
 
 std::shared_ptr<Layer> make_model(const Case& c) {
@@ -182,6 +190,11 @@ class TrainStep {
                 labels[i] = static_cast<int64_t>((i * 7919) % static_cast<size_t>(c.classes()));
             labels_ = Tensor::from_vector(labels, {c.batch}).to(Device::cuda());
         }
+        if (c.graph) {
+            static_assert(kWarmupSteps > kGraphWarmupSteps, "the capture must happen in warm-up");
+            graphed_ = std::make_unique<train::TrainStep>(*model_, criterion_, sgd_, true,
+                                                          kGraphWarmupSteps);
+        }
     }
 
     // The phases of a step, for the breakdown; run() is all of them.
@@ -198,6 +211,10 @@ class TrainStep {
     void update() { sgd_.step(kLr); }
     void run() {
         load_batch();
+        if (graphed_) {
+            last_loss_ = graphed_->run({images_, labels_}, kLr).loss;
+            return;
+        }
         last_loss_ = forward_loss();
         last_loss_.backward();
         update();
@@ -211,6 +228,7 @@ class TrainStep {
     ClassBalancedLoss criterion_;
     Sgd sgd_;
     std::unique_ptr<GpuCifarLoader> loader_;
+    std::unique_ptr<train::TrainStep> graphed_;
     Tensor images_, labels_, last_loss_;
 };
 
@@ -271,27 +289,33 @@ void BM_TrainStep(benchmark::State& state) {
 }
 
 // ResNet-32 at both batch sizes and precisions, focal next to softmax, with and without the
-// augmentation; ResNet-50 at 128 and 64; the main cases again with the tuned kernels.
-// Args: depth, batch, tf32, loss, augment, tuned.
+// augmentation; ResNet-50 at 128 and 64; the main cases again with the tuned kernels, and the
+// paper's ResNet-32 step and the tuned cases replayed from a CUDA graph.
+// Args: depth, batch, tf32, loss, augment, tuned, graph.
 BENCHMARK(BM_TrainStep)
-    ->ArgNames({"depth", "batch", "tf32", "loss", "augment", "tuned"})
-    ->Args({32, 128, 0, 0, 0, 0})
-    ->Args({32, 128, 1, 0, 0, 0})
-    ->Args({32, 128, 0, 2, 0, 0})
-    ->Args({32, 512, 0, 0, 0, 0})
-    ->Args({32, 512, 1, 0, 0, 0})
-    ->Args({32, 128, 0, 0, 1, 0})
-    ->Args({32, 128, 1, 0, 1, 0})
-    ->Args({32, 128, 0, 2, 1, 0})
-    ->Args({32, 512, 0, 0, 1, 0})
-    ->Args({32, 128, 0, 0, 1, 1})
-    ->Args({32, 128, 1, 0, 1, 1})
-    ->Args({32, 512, 0, 0, 1, 1})
-    ->Args({50, 128, 0, 0, 0, 0})
-    ->Args({50, 128, 1, 0, 0, 0})
-    ->Args({50, 128, 1, 0, 0, 1})
-    ->Args({50, 64, 0, 0, 0, 0})
-    ->Args({50, 64, 1, 0, 0, 0})
+    ->ArgNames({"depth", "batch", "tf32", "loss", "augment", "tuned", "graph"})
+    ->Args({32, 128, 0, 0, 0, 0, 0})
+    ->Args({32, 128, 1, 0, 0, 0, 0})
+    ->Args({32, 128, 0, 2, 0, 0, 0})
+    ->Args({32, 512, 0, 0, 0, 0, 0})
+    ->Args({32, 512, 1, 0, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 0, 0})
+    ->Args({32, 128, 1, 0, 1, 0, 0})
+    ->Args({32, 128, 0, 2, 1, 0, 0})
+    ->Args({32, 512, 0, 0, 1, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 1, 0})
+    ->Args({32, 128, 1, 0, 1, 1, 0})
+    ->Args({32, 512, 0, 0, 1, 1, 0})
+    ->Args({50, 128, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 1, 0})
+    ->Args({50, 64, 0, 0, 0, 0, 0})
+    ->Args({50, 64, 1, 0, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 0, 1})
+    ->Args({32, 128, 0, 2, 1, 0, 1})
+    ->Args({32, 128, 0, 0, 1, 1, 1})
+    ->Args({32, 512, 0, 0, 1, 1, 1})
+    ->Args({50, 128, 1, 0, 0, 1, 1})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
@@ -497,7 +521,7 @@ void print_capture_and_allocations(TrainStep& step) {
 void BM_StepBreakdown(benchmark::State& state) {
 #ifdef CBNN_WITH_CUDA
     run_case(state, [&] {
-        const Case c = case_of(state);
+        const Case c = case_of(state, false);
         const KernelSettings kernels(c);
         TrainStep step(c);
         if (!warm_up(state, step)) return;

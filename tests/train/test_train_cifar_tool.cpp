@@ -23,7 +23,7 @@ TEST(TrainCifarTool, HelpDocumentsEveryFlag) {
           "--warmup-epochs", "--lr-steps",  "--lr-factors",  "--seed",       "--device",
           "--depth",         "--imbalance", "--subset-list", "--eval-every", "--resume",
           "--threads",       "--preset",    "paper",         "smoke",        "overrides",
-          "--conv-search",   "timed",       "--bn-kernels",  "cbnn"})
+          "--conv-search",   "timed",       "--bn-kernels",  "cbnn",         "--cuda-graph"})
         EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
 }
 
@@ -47,6 +47,11 @@ TEST(TrainCifarTool, BadInputGivesOneMessageAndFails) {
     const ToolRun beta = run_tool(kTool, base + " --beta 1");
     EXPECT_NE(beta.status, 0);
     EXPECT_NE(beta.output.find("beta"), std::string::npos) << beta.output;
+
+    const ToolRun graph = run_tool(kTool, base + " --cuda-graph --device cpu");
+    EXPECT_NE(graph.status, 0);
+    EXPECT_NE(graph.output.find("--cuda-graph needs a CUDA device"), std::string::npos)
+        << graph.output;
 
     EXPECT_NE(run_tool(kTool, "--data " + data).status, 0);  // --out is required
     EXPECT_NE(run_tool(kTool, base + " --epochs abc").status, 0);
