@@ -281,6 +281,24 @@ def pct(x):
     return None if x is None else round(100.0 * x, 4)
 
 
+REPORT_CLASS = re.compile(r"class (\d+): accuracy ([0-9.]+)%, (\d+) training images")
+
+
+def per_class_of(run_dir):
+    """[(training images, test accuracy %)] per class of the run's last evaluation: eval.json, or
+    for runs made before the trainer wrote it, the per-class chart's labels in report.html."""
+    path = run_dir / "eval.json"
+    if path.exists():
+        classes = json.loads(path.read_text()).get("per_class") or []
+        if all(c.get("train_count") is not None and c.get("accuracy") is not None
+               for c in classes):
+            return [(c["train_count"], 100.0 * c["accuracy"]) for c in classes] or None
+        return None
+    report = run_dir / "report.html"
+    found = REPORT_CLASS.findall(report.read_text()) if report.exists() else []
+    return [(int(n), float(a)) for _, a, n in sorted(found, key=lambda m: int(m[0]))] or None
+
+
 def collect_runs(runs):
     rows, unfinished = [], []
     for config_path in sorted(Path(runs).glob("*/config.json")):
@@ -311,6 +329,7 @@ def collect_runs(runs):
             "train_seconds": round(sum(line.get("seconds") or 0 for line in lines), 1),
             "device": device,
             "card": versions.get("device") if device.startswith("cuda") else versions.get("cpu"),
+            "per_class": per_class_of(run_dir),
         })
     return rows, unfinished
 
@@ -368,6 +387,27 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#7f7f7f", "#bcbd22", "#17becf"]
 
 
+def svg_frame(width, height, box, title):
+    """The opening of a chart: white canvas, bold title, the plot area's frame (box: left,
+    right, upper, lower)."""
+    left, right, upper, lower = box
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'font-family="sans-serif" font-size="12"><rect width="{width}" height="{height}" '
+            f'fill="white"/><text x="{width / 2}" y="20" text-anchor="middle" font-weight="bold">'
+            f'{title}</text><rect x="{left}" y="{upper}" width="{right - left}" '
+            f'height="{lower - upper}" fill="none" stroke="#888"/>']
+
+
+def svg_series(xy, colour, label, legend_at):
+    """One line with its points, and its legend entry at legend_at (x, y)."""
+    lx, ly = legend_at
+    return ([f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+             + " ".join(f"{a:.1f},{b:.1f}" for a, b in xy) + '"/>']
+            + [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>' for a, b in xy]
+            + [f'<line x1="{lx}" x2="{lx + 20}" y1="{ly}" y2="{ly}" stroke="{colour}" '
+               f'stroke-width="2"/><text x="{lx + 26}" y="{ly + 4}">{label}</text>'])
+
+
 def error_vs_if_svg(rows, title):
     """Mean top-1 error against IF (log axis, decreasing to the right as in Table 2), one line
     per loss (+ CB beta); a self-contained SVG."""
@@ -389,11 +429,7 @@ def error_vs_if_svg(rows, title):
     def y(e):
         return lower - (lower - upper) * e / top
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="sans-serif" font-size="12"><rect width="{width}" height="{height}" '
-           f'fill="white"/><text x="{width / 2}" y="20" text-anchor="middle" font-weight="bold">'
-           f'{title}</text><rect x="{left}" y="{upper}" width="{right - left}" '
-           f'height="{lower - upper}" fill="none" stroke="#888"/>']
+    out = svg_frame(width, height, (left, right, upper, lower), title)
     for k in range(0, top + 1, 10):
         out.append(f'<line x1="{left}" x2="{right}" y1="{y(k):.1f}" y2="{y(k):.1f}" '
                    f'stroke="#e5e5e5"/><text x="{left - 6}" y="{y(k) + 4:.1f}" '
@@ -406,13 +442,67 @@ def error_vs_if_svg(rows, title):
     for n, (label, points) in enumerate(series.items()):
         colour = PALETTE[n % len(PALETTE)]
         xy = [(x(i), y(sum(v) / len(v))) for i, v in sorted(points.items(), reverse=True)]
-        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
-                   + " ".join(f"{a:.1f},{b:.1f}" for a, b in xy) + '"/>')
-        out += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>' for a, b in xy]
-        ly = upper + 8 + 18 * n
-        out.append(f'<line x1="{right + 16}" x2="{right + 36}" y1="{ly}" y2="{ly}" '
-                   f'stroke="{colour}" stroke-width="2"/><text x="{right + 42}" y="{ly + 4}">'
-                   f'{label}</text>')
+        out += svg_series(xy, colour, label, (right + 16, upper + 8 + 18 * n))
+    return "\n".join(out + ["</svg>"]) + "\n"
+
+
+def per_class_plot_runs(rows):
+    """The imbalance factor and the two series of the per-class plot: plain softmax and the
+    class-balanced loss with the lowest mean error, at IF 100 if it has both, else at the largest
+    IF that does. None when no IF has both (with per-class data)."""
+    usable = [r for r in rows if r["per_class"] and r["imbalance"] is not None]
+    for imbalance in sorted({r["imbalance"] for r in usable}, key=lambda i: (i != 100, -i)):
+        at = [r for r in usable if r["imbalance"] == imbalance]
+        softmax = [r for r in at if r["loss"] == "softmax" and r["beta"] == 0]
+        by_cb = {}
+        for r in at:
+            if r["beta"] > 0:
+                by_cb.setdefault((r["loss"], r["gamma"], r["beta"]), []).append(r)
+        if softmax and by_cb:
+            best = min(by_cb.values(),
+                       key=lambda v: sum(r["top1_error_pct"] for r in v) / len(v))
+            return imbalance, softmax, best
+    return None
+
+
+def per_class_svg(softmax, best, title):
+    """Test accuracy per class against the class's training images (classes ordered from the
+    largest to the smallest), mean over seeds, for the two series; a self-contained SVG."""
+    series = []
+    for runs in (softmax, best):
+        counts = [n for n, _ in runs[0]["per_class"]]
+        means = [sum(r["per_class"][c][1] for r in runs) / len(runs) for c in range(len(counts))]
+        label = row_label(runs[0]["loss"], runs[0]["gamma"], runs[0]["beta"])
+        series.append((f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})", counts, means))
+    counts = series[0][1]
+    order = sorted(range(len(counts)), key=lambda c: (-counts[c], c))
+    width, height, left, right, upper, lower = 860, 420, 60, 540, 40, 340
+    step = (right - left) / max(len(order), 1)
+
+    def x(rank):
+        return left + step * (rank + 0.5)
+
+    def y(acc):
+        return lower - (lower - upper) * acc / 100.0
+
+    out = svg_frame(width, height, (left, right, upper, lower), title)
+    for k in range(0, 101, 20):
+        out.append(f'<line x1="{left}" x2="{right}" y1="{y(k):.1f}" y2="{y(k):.1f}" '
+                   f'stroke="#e5e5e5"/><text x="{left - 6}" y="{y(k) + 4:.1f}" '
+                   f'text-anchor="end">{k}%</text>')
+    label_every = max(1, len(order) // 20)
+    for rank, c in enumerate(order):
+        if rank % label_every == 0:
+            out.append(f'<text x="{x(rank):.1f}" y="{lower + 16}" text-anchor="end" '
+                       f'transform="rotate(-60 {x(rank):.1f} {lower + 16})">{counts[c]}</text>')
+    out.append(f'<text x="{(left + right) / 2}" y="{height - 8}" text-anchor="middle">training '
+               f'images of the class (largest to smallest)</text><text x="16" '
+               f'y="{(upper + lower) / 2}" text-anchor="middle" '
+               f'transform="rotate(-90 16 {(upper + lower) / 2})">test accuracy</text>')
+    for n, (label, _, means) in enumerate(series):
+        colour = PALETTE[n]
+        xy = [(x(rank), y(means[c])) for rank, c in enumerate(order)]
+        out += svg_series(xy, colour, label, (right + 16, upper + 8 + 18 * n))
     return "\n".join(out + ["</svg>"]) + "\n"
 
 
@@ -421,7 +511,7 @@ def write_results(runs, rows, unfinished):
               "top1_error_pct", "top5_error_pct", "many_acc_pct", "medium_acc_pct",
               "few_acc_pct", "wall_seconds", "train_seconds", "device", "card"]
     with open(Path(runs) / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     where = Path(runs).resolve()
@@ -437,6 +527,15 @@ def write_results(runs, rows, unfinished):
         plot = f"error_vs_if-{dataset}.svg"
         (Path(runs) / plot).write_text(error_vs_if_svg(subset, title + ": top-1 error"))
         md += [f"## {title}", ""] + table2(subset) + ["", f"![error against IF]({plot})", ""]
+        chosen = per_class_plot_runs(subset)
+        if chosen:
+            imbalance, softmax, best = chosen
+            name = f"per_class-{dataset}-if{num(imbalance)}.svg"
+            heading = f"{title}, IF {num(imbalance)}: test accuracy per class"
+            (Path(runs) / name).write_text(per_class_svg(softmax, best, heading))
+            md += [f"Per-class test accuracy at IF {num(imbalance)}: softmax and the best "
+                   f"class-balanced loss of the column ({row_label(best[0]['loss'], best[0]['gamma'], best[0]['beta'])}).",
+                   "", f"![per-class accuracy]({name})", ""]
     md += ["## Every finished run", "",
            "| run | top-1 % | top-5 % | many % | medium % | few % | wall s | train s | card |",
            "|---|---|---|---|---|---|---|---|---|"]

@@ -12,6 +12,7 @@
 #include "tensor/backend.h"
 #include "tensor/error.h"
 #include "tensor/file_io.h"
+#include "train/evaluate.h"
 
 #ifdef CBNN_WITH_CUDA
 #include <cuda_runtime_api.h>
@@ -202,6 +203,15 @@ void RunWriter::append_epoch(const EpochRecord& record) {
     const bool closed = std::fclose(f) == 0;
     CBNN_CHECK(ok && closed, "cannot append to ", metrics_path().string());
     epochs_.push_back(record);
+}
+
+void RunWriter::write_eval(const EvalResult& result, int64_t epoch) {
+    std::vector<std::string> names;
+    for (size_t c = 0; c < result.per_class_accuracy.size(); ++c)
+        names.push_back(std::to_string(c));
+    nlohmann::json j = {{"epoch", epoch}};
+    j.update(eval_result_json(result, names, false));
+    write_file_atomic(eval_path().string(), j.dump(2) + "\n", "eval.json");
 }
 
 void RunWriter::write_report(const EvalResult* last_eval, const std::string& title) {

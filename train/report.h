@@ -76,11 +76,16 @@ class RunWriter {
     std::filesystem::path config_path() const { return dir_ / "config.json"; }
     std::filesystem::path metrics_path() const { return dir_ / "metrics.jsonl"; }
     std::filesystem::path report_path() const { return dir_ / "report.html"; }
+    std::filesystem::path eval_path() const { return dir_ / "eval.json"; }
 
     // Writes config.json atomically: {"settings": settings, "versions": build_versions()}.
     void write_config(const nlohmann::json& settings);
     // Appends one line to metrics.jsonl and flushes it. Epochs must increase.
     void append_epoch(const EpochRecord& record);
+    // Writes eval.json atomically: {"epoch": epoch} and eval_result_json (train/evaluate.h) of
+    // `result`, per-class accuracy and training counts included, classes named by index (the
+    // latest evaluation of the run, for tools such as scripts/reproduce.py).
+    void write_eval(const EvalResult& result, int64_t epoch);
     // Regenerates report.html atomically from the epochs so far and the given evaluation.
     void write_report(const EvalResult* last_eval = nullptr, const std::string& title = "");
 

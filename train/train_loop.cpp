@@ -117,6 +117,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
             if ((epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs) {
                 last_eval = evaluate();
                 have_eval = true;
+                run.write_eval(last_eval, epoch + 1);
                 record.test_error = last_eval.top1_error;
                 record.top5 = last_eval.top5_error;
                 record.many = last_eval.many.accuracy;

@@ -13,9 +13,10 @@
 //              the gradient check then comes after the update, still before any checkpoint
 //   progress   every progress_every steps and at the end of each epoch: one sync reads the loss
 //              sum, check_loss (train/guard.h) and a progress line (train/report.h)
-//   epoch end  evaluate() every eval_every epochs and at the end; one metrics.jsonl line and
-//              report.html (RunWriter); a checkpoint every checkpoint_every epochs and at the end
-//              (meta: epoch, step, seed, loader state, schedule position, config)
+//   epoch end  evaluate() every eval_every epochs and at the end (its full result, per class, in
+//              eval.json); one metrics.jsonl line and report.html (RunWriter); a checkpoint every
+//              checkpoint_every epochs and at the end (meta: epoch, step, seed, loader state,
+//              schedule position, config)
 //   divergence a DivergenceError stops the run: logged, TrainResult::diverged set, the last
 //              checkpoint (from a finite epoch) kept
 //

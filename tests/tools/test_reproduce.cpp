@@ -120,10 +120,43 @@ TEST(Reproduce, RunsPartOfAGridSkipsRestartsResumesAndCollects) {
     EXPECT_EQ(plot.rfind("<svg", 0), 0u) << plot;
     EXPECT_NE(plot.find("<polyline"), std::string::npos) << plot;
 
+    // Per-class accuracy of softmax and the best CB loss (from each run's eval.json).
+    EXPECT_NE(md.find("![per-class accuracy](per_class-cifar10-if10.svg)"), std::string::npos)
+        << md;
+    const std::string per_class = read_text(runs / "per_class-cifar10-if10.svg");
+    EXPECT_EQ(per_class.rfind("<svg", 0), 0u) << per_class;
+    EXPECT_NE(per_class.find("Softmax (1 seed)"), std::string::npos) << per_class;
+
     // Everything complete now: nothing runs.
     const ToolRun again = reproduce(runs, grid + " --epochs 1");
     ASSERT_EQ(again.status, 0) << again.output;
     EXPECT_NE(again.output.find("4 already complete, 0 new"), std::string::npos) << again.output;
+}
+
+// The committed GPU runs predate eval.json: their per-class accuracies come from the labels of
+// report.html's per-class chart.
+TEST(Reproduce, CollectsThePerClassPlotOfCommittedRuns) {
+    const fs::path committed = fs::path(CBNN_SOURCE_DIR) / "docs/measurements/reproduce";
+    const fs::path runs = testing::scratch_dir("reproduce_committed");
+    for (const char* name : {"cifar10-if100-softmax-s0", "cifar10-if100-focal-g1-cb0.9999-s0"}) {
+        fs::create_directories(runs / name);
+        for (const char* file : {"config.json", "metrics.jsonl", "report.html"})
+            fs::copy_file(committed / name / file, runs / name / file);
+    }
+    const ToolRun collect = reproduce(runs.string(), "--collect-only");
+    ASSERT_EQ(collect.status, 0) << collect.output;
+    const std::string svg = read_text(runs / "per_class-cifar10-if100.svg");
+    EXPECT_NE(svg.find("Softmax (1 seed)"), std::string::npos) << svg;
+    EXPECT_NE(svg.find("CB focal γ=1, β=0.9999 (1 seed)"), std::string::npos) << svg;
+    size_t polylines = 0;
+    for (size_t at = svg.find("<polyline"); at != std::string::npos;
+         at = svg.find("<polyline", at + 1))
+        ++polylines;
+    EXPECT_EQ(polylines, 2u);
+    // Class 0 has 5000 training images and softmax's accuracy on it is 95.60 % (report.html):
+    // the first point, at y = 340 - 300 * 0.956.
+    EXPECT_NE(svg.find(">5000</text>"), std::string::npos);
+    EXPECT_NE(svg.find("<circle cx=\"84.0\" cy=\"53.2\""), std::string::npos) << svg;
 }
 
 TEST(Reproduce, ShardsSplitTheDefaultGridAndBadInputIsRefused) {

@@ -72,6 +72,17 @@ TEST(Trainer, TwoEpochsLowerTheLossAndResumeEqualsTheUninterruptedRun) {
     EXPECT_TRUE(std::filesystem::exists(dir / "checkpoint.bin"));
     EXPECT_EQ(testing::lines_of(dir / "metrics.jsonl"), 2);
     EXPECT_NE(log.str().find("epoch 2/2"), std::string::npos) << log.str();
+    // eval.json: the last evaluation with its per-class accuracies and training counts.
+    std::ifstream eval_file(dir / "eval.json");
+    const nlohmann::json eval = nlohmann::json::parse(eval_file);
+    EXPECT_EQ(eval.at("epoch"), 2);
+    EXPECT_DOUBLE_EQ(eval.at("top1_error").get<double>(), r.final_test_error);
+    ASSERT_EQ(eval.at("per_class").size(), 10u);
+    for (size_t c = 0; c < 10; ++c) {
+        EXPECT_EQ(eval.at("per_class")[c].at("train_count"), r.final_eval.train_counts[c]);
+        EXPECT_DOUBLE_EQ(eval.at("per_class")[c].at("accuracy").get<double>(),
+                         r.final_eval.per_class_accuracy[c]);
+    }
 
     TrainConfig first = configure("trainer_resumed");
     first.epochs = 1;
