@@ -70,7 +70,10 @@ void CudaGraph::capture(const std::function<void()>& work) {
                   cudaGetErrorString(end),
                   "): something in the captured work was not capturable or used another stream");
     }
-    const cudaError_t instantiated = cudaGraphInstantiate(&state_->exec, state_->graph, 0);
+    // Libraries may allocate stream-ordered memory inside the capture (memory nodes); a graph
+    // that leaves such an allocation unfreed can only be launched again with this flag.
+    const cudaError_t instantiated = cudaGraphInstantiate(
+        &state_->exec, state_->graph, cudaGraphInstantiateFlagAutoFreeOnLaunch);
     if (instantiated != cudaSuccess) {
         cudaGetLastError();
         state_->exec = nullptr;
