@@ -27,7 +27,8 @@ constexpr double kMomentum = 0.1, kEps = 1e-5;
 ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b) {
     if (a.dtype() != b.dtype() || a.shape() != b.shape())
         return ::testing::AssertionFailure() << a.description() << " vs " << b.description();
-    const std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
+    const std::vector<double> va = a.to(DType::f64).to_vector<double>();
+    const std::vector<double> vb = b.to(DType::f64).to_vector<double>();
     for (size_t i = 0; i < va.size(); ++i) {
         if (std::memcmp(&va[i], &vb[i], sizeof(double)) != 0)
             return ::testing::AssertionFailure()
@@ -92,7 +93,7 @@ TEST(BatchNormRelu, BitwiseEqualToTheUnfusedOps) {
                     for (size_t i = 0; i < fused.size(); ++i)
                         EXPECT_TRUE(bitwise_equal(fused[i], unfused[i])) << names[i];
                     // The ReLU did clip: the inputs exercise both sides of the mask.
-                    const std::vector<double> y = fused[0].to_vector<double>();
+                    const std::vector<double> y = fused[0].to(DType::f64).to_vector<double>();
                     EXPECT_GT(std::count(y.begin(), y.end(), 0.0), 0);
                     EXPECT_LT(std::count(y.begin(), y.end(), 0.0), static_cast<long>(y.size()));
                 }
