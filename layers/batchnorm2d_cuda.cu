@@ -388,11 +388,15 @@ __device__ ChannelCoefficients finish_grads(const GradInputs& in, int64_t c, dou
     return shared;
 }
 
-// dx over the thread's units of the slice; g is re-read from dresidual when it was stored there.
+// dx over the thread's units of the slice. g is re-read from dresidual when an earlier kernel
+// stored it there (g_stored); within one kernel it is recomputed from dy and y instead, so that no
+// load goes through a read-only cache path to data this kernel wrote.
 template <int V>
-__device__ void dx_slice(const GradInputs& in, float mean, ChannelCoefficients k, Cursor cur) {
-    const float* g_source = in.dresidual ? in.dresidual : in.dy;
-    const bool mask = in.y && !in.dresidual;
+__device__ void dx_slice(const GradInputs& in, bool g_stored, float mean, ChannelCoefficients k,
+                         Cursor cur) {
+    const bool from_dresidual = g_stored && in.dresidual;
+    const float* g_source = from_dresidual ? in.dresidual : in.dy;
+    const bool mask = in.y && !from_dresidual;
     int64_t at[kUnroll];
     while (cur.gather(at)) {
         Pack<V> x[kUnroll], g[kUnroll], y[kUnroll];
@@ -444,7 +448,7 @@ __global__ void bn_dx_kernel(GradInputs in, Layout l, const float* __restrict__ 
         sum_g_xc = warp_sum(sum_g_xc);
     }
     const ChannelCoefficients k = finish_grads(in, c, count, sum_g, sum_g_xc, s == 0);
-    dx_slice<V>(in, in.save_mean[c], k, l.cursor(s, c));
+    dx_slice<V>(in, true, in.save_mean[c], k, l.cursor(s, c));
 }
 
 // grid (C), S = 1: the whole backward of one channel in one block.
@@ -454,7 +458,7 @@ __global__ void bn_backward_kernel(GradInputs in, Layout l, int64_t count) {
     const float mean = in.save_mean[c];
     const float2 sums = slice_grad_sums<V>(in, mean, l.cursor(0, c));
     const ChannelCoefficients k = finish_grads(in, c, count, sums.x, sums.y, true);
-    dx_slice<V>(in, mean, k, l.cursor(0, c));
+    dx_slice<V>(in, false, mean, k, l.cursor(0, c));
 }
 
 bool aligned16(std::initializer_list<const void*> pointers) {
