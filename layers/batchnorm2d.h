@@ -21,7 +21,8 @@
 // (below): cuDNN's CUDNN_BATCHNORM_SPATIAL API with exponentialAverageFactor = momentum
 // (cuda::cudnn_batchnorm2d_*, batchnorm2d_cudnn.cpp) and cbnn's own deterministic kernels
 // (cuda::batchnorm2d_*, batchnorm2d_cuda.cu), which need device scratch of
-// batchnorm2d_scratch_floats(N, C) floats.
+// batchnorm2d_scratch_floats(N, C) floats; both declared in layers/batchnorm2d_kernels.h.
+// BN followed by ReLU (and a residual add) has a fused op: layers/batchnorm_relu.h.
 
 #include <cstdint>
 #include <string>
