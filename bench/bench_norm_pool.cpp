@@ -2,6 +2,10 @@
 //   bn_fwd        training forward (batch statistics + running-stat update)
 //   bn_fwd_bwd    training forward + backward (dx, dgamma, dbeta)
 //                 each with cuDNN's kernels and with cbnn's own (layers/batchnorm2d.h)
+//   bn_relu_fwd / bn_relu_fwd_bwd   y = relu(bn(x) + residual) (a ResNet block's tail) and its
+//                 backward (dx, dgamma, dbeta, dresidual): the fused op (layers/batchnorm_relu.h)
+//                 against the unfused ops (batch norm, add, relu; relu's backward, batch-norm
+//                 backward), each with both kernel families (with cuDNN the fused op composes)
 //   maxpool_fwd / maxpool_bwd   ResNet-50's stem: 3x3 stride 2 padding 1 on 64x112x112
 //   shortcut_fwd / shortcut_bwd ResNet-32's option-A shortcut: 2x2 average pool stride 2, then
 //                 zero padding of the channels (16 -> 32 and 32 -> 64)
@@ -9,6 +13,8 @@
 // (f32 activations, i64 argmax), e.g. 8 bytes per element for bn_fwd (read x, write y). An
 // implementation that reads x twice (statistics, then normalisation) moves more than it is
 // credited with, so the counter shows the distance to a one-pass kernel.
+// bn_relu counts 12 bytes per element forward (read x, residual; write y) and 32 forward+backward
+// (plus read x, y, dy; write dx, dresidual), the same for fused and unfused, so their GB/s compare.
 // Before timing, each benchmark runs the same step on batch 2 and checks it against the CPU
 // float64 reference; the benchmark is skipped with the difference when it is off.
 #include <algorithm>
@@ -17,9 +23,12 @@
 
 #include "bench/bench_util.h"
 #include "layers/batchnorm2d.h"
+#include "layers/batchnorm_relu.h"
 #include "layers/channel_pad.h"
 #include "layers/pooling.h"
+#include "tensor/binary.h"
 #include "tensor/rng.h"
+#include "tensor/unary.h"
 
 namespace cbnn::bench {
 namespace {
@@ -96,6 +105,65 @@ void BM_BatchNorm(benchmark::State& state, bool backward, BatchNormKernels kerne
     const BnInputs in = bn_inputs(shape);
     time_cuda(state, [&] { benchmark::DoNotOptimize(bn_step(in, backward)); });
     set_bandwidth(state, (backward ? 20.0 : 8.0) * numel(shape));
+}
+
+// ---- batch norm + ReLU (+ residual) --------------------------------------------------------
+
+// Forward y, then with `backward` dx, dgamma, dbeta, dresidual: the fused op or the unfused ops.
+std::vector<Tensor> bn_relu_step(const BnInputs& in, const Tensor& residual, bool fused,
+                                 bool backward) {
+    if (fused) {
+        const ops::BatchNormForward f = ops::batch_norm_relu_training(
+            in.x, residual, in.gamma, in.beta, in.running_mean, in.running_var, kMomentum, kEps);
+        if (!backward) return {f.y};
+        const ops::BatchNormReluGrads g = ops::batch_norm_relu_backward(
+            in.x, f.y, in.dy, in.gamma, f.save_mean, f.save_invstd, kEps, true);
+        return {f.y, g.dx, g.dgamma, g.dbeta, g.dresidual};
+    }
+    const ops::BatchNormForward f = ops::batch_norm2d_training(
+        in.x, in.gamma, in.beta, in.running_mean, in.running_var, kMomentum, kEps);
+    const Tensor pre = ops::add(f.y, residual);
+    const Tensor y = ops::unary(UnaryOp::relu, pre);
+    if (!backward) return {y};
+    const Tensor g = ops::unary_backward(UnaryOp::relu, pre, y, in.dy);
+    const ops::BatchNormGrads b =
+        ops::batch_norm2d_backward(in.x, g, in.gamma, f.save_mean, f.save_invstd, kEps);
+    return {y, b.dx, b.dgamma, b.dbeta, g};
+}
+
+// The GPU step against the f64 CPU reference; the reference backward masks with the GPU's y, so
+// that a pre-activation rounded to the other side of 0 on the GPU is not reported as an error.
+std::string check_bn_relu(Shape shape, bool fused, bool backward) {
+    shape[0] = kCheckBatch;
+    const BnInputs gpu = bn_inputs(shape);
+    const Tensor residual = uniform(shape, 5, -1, 1);
+    const BnInputs cpu{f64(gpu.x),    f64(gpu.dy),           f64(gpu.gamma),
+                       f64(gpu.beta), f64(gpu.running_mean), f64(gpu.running_var)};
+    const std::vector<Tensor> got = bn_relu_step(gpu, residual, fused, backward);
+    const ops::BatchNormForward f =
+        ops::batch_norm_relu_training(cpu.x, f64(residual), cpu.gamma, cpu.beta, cpu.running_mean,
+                                      cpu.running_var, kMomentum, kEps);
+    std::vector<Tensor> ref{f.y};
+    if (backward) {
+        const ops::BatchNormReluGrads g = ops::batch_norm_relu_backward(
+            cpu.x, f64(got[0]), cpu.dy, cpu.gamma, f.save_mean, f.save_invstd, kEps, true);
+        ref.insert(ref.end(), {g.dx, g.dgamma, g.dbeta, g.dresidual});
+    }
+    return compare(got, ref, 1e-4);
+}
+
+void BM_BatchNormRelu(benchmark::State& state, bool fused, bool backward,
+                      BatchNormKernels kernels) {
+    if (skip_without_gpu(state)) return;
+    const BatchNormKernelsSetting use(kernels);
+    const Shape shape{state.range(0), state.range(1), state.range(2), state.range(3)};
+    const std::string bad = check_bn_relu(shape, fused, backward);
+    if (!bad.empty()) return skip_with(state, bad);
+    const BnInputs in = bn_inputs(shape);
+    const Tensor residual = uniform(shape, 5, -1, 1);
+    time_cuda(state,
+              [&] { benchmark::DoNotOptimize(bn_relu_step(in, residual, fused, backward)); });
+    set_bandwidth(state, (backward ? 32.0 : 12.0) * numel(shape));
 }
 
 // ---- max pool (ResNet-50 stem) ----------------------------------------------------------------
@@ -176,6 +244,16 @@ void resnet_bn_shapes(benchmark::internal::Benchmark* b) {
     b->ArgNames({"N", "C", "H", "W"})->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
 
+void resnet_block_shapes(benchmark::internal::Benchmark* b) {
+    // The residual tails: ResNet-32's three stages and ResNet-50's four stage outputs (conv3's
+    // BN + shortcut add + ReLU).
+    const std::vector<std::vector<int64_t>> shapes = {
+        {128, 16, 32, 32},  {128, 32, 16, 16},   {128, 64, 8, 8},  {128, 256, 56, 56},
+        {128, 512, 28, 28}, {128, 1024, 14, 14}, {128, 2048, 7, 7}};
+    for (const auto& s : shapes) b->Args(s);
+    b->ArgNames({"N", "C", "H", "W"})->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
+
 void stem_shape(benchmark::internal::Benchmark* b) {
     b->Args({128, 64, 112, 112})
         ->ArgNames({"N", "C", "H", "W"})
@@ -194,6 +272,22 @@ BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cudnn, true, BatchNormKernels::cudnn)
     ->Apply(resnet_bn_shapes);
 BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cbnn, true, BatchNormKernels::cbnn)
     ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cudnn, true, false, BatchNormKernels::cudnn)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cudnn, false, false, BatchNormKernels::cudnn)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cbnn, true, false, BatchNormKernels::cbnn)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cbnn, false, false, BatchNormKernels::cbnn)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cudnn, true, true, BatchNormKernels::cudnn)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cudnn, false, true, BatchNormKernels::cudnn)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cbnn, true, true, BatchNormKernels::cbnn)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cbnn, false, true, BatchNormKernels::cbnn)
+    ->Apply(resnet_block_shapes);
 BENCHMARK_CAPTURE(BM_MaxPool, fwd, false)->Apply(stem_shape);
 BENCHMARK_CAPTURE(BM_MaxPool, bwd, true)->Apply(stem_shape);
 BENCHMARK_CAPTURE(BM_Shortcut, fwd, false)->Apply(shortcut_shapes);

@@ -10,6 +10,9 @@
 #include <utility>
 
 #include "autograd/node.h"
+#include "layers/batchnorm2d_common.h"
+#include "layers/batchnorm2d_reference.h"
+#include "layers/batchnorm_relu.h"
 #include "tensor/binary.h"
 #include "tensor/copy.h"
 #include "tensor/dispatch.h"
@@ -81,34 +84,10 @@ void batchnorm2d_forward_inference(const T* x, const T* gamma, const T* beta, co
 template <class T>
 void batchnorm2d_backward(const T* x, const T* dy, const T* gamma, const T* save_mean,
                           const T* save_invstd, T* dx, T* dgamma, T* dbeta, int64_t N, int64_t C,
-                          int64_t H, int64_t W, double eps) {
-    const int64_t HW = H * W;
-    const double n = static_cast<double>(N * HW);
-    for (int64_t c = 0; c < C; ++c) {
-        const double mean = static_cast<double>(save_mean[c]);
-        const double invstd = static_cast<double>(save_invstd[c]);
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
-        for (int64_t i = 0; i < N; ++i) {
-            for (int64_t k = 0; k < HW; ++k) {
-                const int64_t at = (i * C + c) * HW + k;
-                const double g = static_cast<double>(dy[at]);
-                sum_dy += g;
-                sum_dy_xhat += g * (static_cast<double>(x[at]) - mean) * invstd;
-            }
-        }
-        dgamma[c] = static_cast<T>(sum_dy_xhat);
-        dbeta[c] = static_cast<T>(sum_dy);
-        const double scale = static_cast<double>(gamma[c]) * invstd;
-        const double mean_dy = sum_dy / n, mean_dy_xhat = sum_dy_xhat / n;
-        for (int64_t i = 0; i < N; ++i) {
-            for (int64_t k = 0; k < HW; ++k) {
-                const int64_t at = (i * C + c) * HW + k;
-                const double xhat = (static_cast<double>(x[at]) - mean) * invstd;
-                dx[at] = static_cast<T>(
-                    scale * (static_cast<double>(dy[at]) - mean_dy - xhat * mean_dy_xhat));
-            }
-        }
-    }
+                          int64_t H, int64_t W, double /*eps: the saved invstd has it*/) {
+    batchnorm2d_backward_from(
+        x, [dy](int64_t at) { return dy[at]; }, gamma, save_mean, save_invstd, dx, dgamma, dbeta, N,
+        C, H * W);
 }
 
 #define CBNN_INSTANTIATE_BATCHNORM2D(T)                                                           \
@@ -126,7 +105,7 @@ CBNN_INSTANTIATE_BATCHNORM2D(double)
 
 }  // namespace cpu
 
-namespace {
+namespace batchnorm_detail {
 
 void check_hyperparameters(double momentum, double eps, const std::string& who) {
     CBNN_CHECK(std::isfinite(momentum) && momentum >= 0.0 && momentum <= 1.0, who,
@@ -135,7 +114,6 @@ void check_hyperparameters(double momentum, double eps, const std::string& who) 
                eps);
 }
 
-// x is (N, C, H, W) with every size >= 1; each per-channel tensor is (C) with x's dtype and device.
 void check_inputs(const Tensor& x,
                   std::initializer_list<std::pair<const Tensor*, const char*>> per_channel,
                   const char* op) {
@@ -161,18 +139,69 @@ void check_running_stat(const Tensor& t, const char* name, const char* op) {
                " must be contiguous (it is updated in place), got ", t.description());
 }
 
+void check_like_x(const Tensor& x, const Tensor& t, const char* name, const char* op) {
+    check_defined(t, op);
+    CBNN_CHECK(t.shape() == x.shape(), op, ": ", name, " ", t.description(), " does not match x ",
+               x.description());
+    check_dtype(t, x.dtype(), op, name);
+    check_same_device(x, t, op);
+}
+
+void check_training_inputs(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                           const Tensor& running_mean, const Tensor& running_var, double momentum,
+                           double eps, const char* op) {
+    check_inputs(x,
+                 {{&gamma, "gamma"},
+                  {&beta, "beta"},
+                  {&running_mean, "running_mean"},
+                  {&running_var, "running_var"}},
+                 op);
+    check_hyperparameters(momentum, eps, op);
+    check_running_stat(running_mean, "running_mean", op);
+    check_running_stat(running_var, "running_var", op);
+    CBNN_CHECK(x.size(0) * x.size(2) * x.size(3) > 1, op,
+               ": training mode needs more than one value per channel to estimate a variance, "
+               "got input ",
+               x.description());
+}
+
+void check_inference_inputs(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                            const Tensor& running_mean, const Tensor& running_var, double eps,
+                            const char* op) {
+    check_inputs(x,
+                 {{&gamma, "gamma"},
+                  {&beta, "beta"},
+                  {&running_mean, "running_mean"},
+                  {&running_var, "running_var"}},
+                 op);
+    check_hyperparameters(0.0, eps, op);
+}
+
+void check_backward_inputs(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                           const Tensor& save_mean, const Tensor& save_invstd, const char* op) {
+    check_inputs(x, {{&gamma, "gamma"}, {&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}},
+                 op);
+    check_like_x(x, dy, "dy", op);
+}
+
+Tensor cuda_scratch(int64_t N, int64_t C, Device device) {
+#ifdef CBNN_WITH_CUDA
+    return Tensor::empty({cuda::batchnorm2d_scratch_floats(N, C)}, DType::f32, device);
+#else
+    CBNN_FAIL("batch_norm2d: device scratch for N = ", N, ", C = ", C, " on ", device,
+              " needs a CUDA build");
+#endif
+}
+
+}  // namespace batchnorm_detail
+
+namespace {
+
+using namespace batchnorm_detail;
 using ops::dense;
 
 // Sum over (N, H, W) of an (N, C, H, W) tensor: (C).
 Tensor channel_sum(const Tensor& t) { return ops::sum(ops::sum(ops::sum(t, 3), 2), 0); }
-
-#ifdef CBNN_WITH_CUDA
-// Device scratch for cbnn's own kernels, from the caching allocator; released when the op
-// returns, which is safe because all cbnn work is queued on one stream.
-Tensor cuda_scratch(int64_t N, int64_t C, Device device) {
-    return Tensor::empty({cuda::batchnorm2d_scratch_floats(N, C)}, DType::f32, device);
-}
-#endif
 
 std::atomic<BatchNormKernels> g_kernels{BatchNormKernels::cudnn};
 
@@ -193,20 +222,8 @@ BatchNormForward batch_norm2d_training(const Tensor& x_in, const Tensor& gamma_i
                                        const Tensor& beta_in, const Tensor& running_mean,
                                        const Tensor& running_var, double momentum, double eps) {
     constexpr const char* op = "batch_norm2d";
-    check_inputs(x_in,
-                 {{&gamma_in, "gamma"},
-                  {&beta_in, "beta"},
-                  {&running_mean, "running_mean"},
-                  {&running_var, "running_var"}},
-                 op);
-    check_hyperparameters(momentum, eps, op);
-    check_running_stat(running_mean, "running_mean", op);
-    check_running_stat(running_var, "running_var", op);
+    check_training_inputs(x_in, gamma_in, beta_in, running_mean, running_var, momentum, eps, op);
     const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
-    CBNN_CHECK(N * H * W > 1, op,
-               ": training mode needs more than one value per channel to estimate a variance, "
-               "got input ",
-               x_in.description());
     const Tensor x = dense(x_in), gamma = dense(gamma_in), beta = dense(beta_in);
     BatchNormForward r;
     r.y = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -246,13 +263,7 @@ Tensor batch_norm2d_inference(const Tensor& x_in, const Tensor& gamma_in, const 
                               const Tensor& running_mean_in, const Tensor& running_var_in,
                               double eps) {
     constexpr const char* op = "batch_norm2d";
-    check_inputs(x_in,
-                 {{&gamma_in, "gamma"},
-                  {&beta_in, "beta"},
-                  {&running_mean_in, "running_mean"},
-                  {&running_var_in, "running_var"}},
-                 op);
-    check_hyperparameters(0.0, eps, op);
+    check_inference_inputs(x_in, gamma_in, beta_in, running_mean_in, running_var_in, eps, op);
     const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
     const Tensor x = dense(x_in), gamma = dense(gamma_in), beta = dense(beta_in);
     const Tensor running_mean = dense(running_mean_in), running_var = dense(running_var_in);
@@ -280,14 +291,7 @@ BatchNormGrads batch_norm2d_backward(const Tensor& x_in, const Tensor& dy_in,
                                      const Tensor& gamma_in, const Tensor& save_mean_in,
                                      const Tensor& save_invstd_in, double eps) {
     constexpr const char* op = "batch_norm2d_backward";
-    check_inputs(
-        x_in,
-        {{&gamma_in, "gamma"}, {&save_mean_in, "save_mean"}, {&save_invstd_in, "save_invstd"}}, op);
-    check_defined(dy_in, op);
-    CBNN_CHECK(dy_in.shape() == x_in.shape(), op, ": dy ", dy_in.description(),
-               " does not match x ", x_in.description());
-    check_dtype(dy_in, x_in.dtype(), op, "dy");
-    check_same_device(x_in, dy_in, op);
+    check_backward_inputs(x_in, dy_in, gamma_in, save_mean_in, save_invstd_in, op);
     const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
     const Tensor x = dense(x_in), dy = dense(dy_in), gamma = dense(gamma_in);
     const Tensor save_mean = dense(save_mean_in), save_invstd = dense(save_invstd_in);
@@ -323,14 +327,7 @@ BatchNormGrads batch_norm2d_backward(const Tensor& x_in, const Tensor& dy_in,
 BatchNormGrads batch_norm2d_backward_inference(const Tensor& x, const Tensor& dy,
                                                const Tensor& gamma, const Tensor& save_mean,
                                                const Tensor& save_invstd, bool param_grads) {
-    constexpr const char* op = "batch_norm2d_backward";
-    check_inputs(x, {{&gamma, "gamma"}, {&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}},
-                 op);
-    check_defined(dy, op);
-    CBNN_CHECK(dy.shape() == x.shape(), op, ": dy ", dy.description(), " does not match x ",
-               x.description());
-    check_dtype(dy, x.dtype(), op, "dy");
-    check_same_device(x, dy, op);
+    check_backward_inputs(x, dy, gamma, save_mean, save_invstd, "batch_norm2d_backward");
     const Shape per_channel{1, x.size(1), 1, 1};
     const Tensor invstd = dense(save_invstd).view(per_channel);
     BatchNormGrads g;
@@ -341,6 +338,16 @@ BatchNormGrads batch_norm2d_backward_inference(const Tensor& x, const Tensor& dy
         g.dbeta = channel_sum(dy);
     }
     return g;
+}
+
+BatchNormStats batch_norm2d_running_stats(const Tensor& running_mean, const Tensor& running_var,
+                                          double eps) {
+    // Copies, so a later training step that updates the buffers in place does not trip the
+    // saved-tensor version check of the graph that keeps them.
+    return {ops::contiguous_copy(running_mean),
+            ops::unary(UnaryOp::rdiv_scalar,
+                       ops::unary(UnaryOp::sqrt, ops::unary(UnaryOp::add_scalar, running_var, eps)),
+                       1.0)};
 }
 
 }  // namespace ops
@@ -406,12 +413,10 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
     }
     if (!autograd::any_requires_grad({x, gamma, beta})) return y;
     if (!training) {
-        // Copies, so a later training step that updates the buffers in place does not trip the
-        // saved-tensor version check of this graph.
-        mean = ops::contiguous_copy(running_mean);
-        invstd = ops::unary(
-            UnaryOp::rdiv_scalar,
-            ops::unary(UnaryOp::sqrt, ops::unary(UnaryOp::add_scalar, running_var, eps)), 1.0);
+        const ops::BatchNormStats stats =
+            ops::batch_norm2d_running_stats(running_mean, running_var, eps);
+        mean = stats.mean;
+        invstd = stats.invstd;
     }
     const bool param_grads = gamma.requires_grad() || beta.requires_grad();
     autograd::connect(
@@ -431,12 +436,22 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double momentum, double eps, DType dt
     running_var_ = register_buffer("running_var", Tensor::ones({channels}, dtype));
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+void BatchNorm2d::check_input(const Tensor& x) const {
     check_defined(x, "BatchNorm2d");
     CBNN_CHECK(x.dim() == 4 && x.size(1) == channels_, "BatchNorm2d(", channels_,
                "): expected an NCHW input with ", channels_, " channels, got ", x.description());
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+    check_input(x);
     return batch_norm2d(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_,
                         eps_);
+}
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x, const Tensor& residual) {
+    check_input(x);
+    return batch_norm_relu(x, residual, weight_, bias_, running_mean_, running_var_, is_training(),
+                           momentum_, eps_);
 }
 
 }  // namespace cbnn

@@ -21,11 +21,13 @@
 // (below): cuDNN's CUDNN_BATCHNORM_SPATIAL API with exponentialAverageFactor = momentum
 // (cuda::cudnn_batchnorm2d_*, batchnorm2d_cudnn.cpp) and cbnn's own deterministic kernels
 // (cuda::batchnorm2d_*, batchnorm2d_cuda.cu), which need device scratch of
-// batchnorm2d_scratch_floats(N, C) floats.
+// batchnorm2d_scratch_floats(N, C) floats; both declared in layers/batchnorm2d_kernels.h.
+// BN followed by ReLU (and a residual add) has a fused op: layers/batchnorm_relu.h.
 
 #include <cstdint>
 #include <string>
 
+#include "layers/batchnorm2d_kernels.h"
 #include "layers/module.h"
 #include "tensor/scoped_setting.h"
 #include "tensor/tensor.h"
@@ -46,34 +48,6 @@ void batchnorm2d_backward(const T* x, const T* dy, const T* gamma, const T* save
                           const T* save_invstd, T* dx, T* dgamma, T* dbeta, int64_t N, int64_t C,
                           int64_t H, int64_t W, double eps);
 }  // namespace cpu
-
-namespace cuda {
-void cudnn_batchnorm2d_forward_training(const float* x, const float* gamma, const float* beta,
-                                        float* y, float* running_mean, float* running_var,
-                                        float* save_mean, float* save_invstd, int64_t N, int64_t C,
-                                        int64_t H, int64_t W, double momentum, double eps);
-void cudnn_batchnorm2d_forward_inference(const float* x, const float* gamma, const float* beta,
-                                         const float* running_mean, const float* running_var,
-                                         float* y, int64_t N, int64_t C, int64_t H, int64_t W,
-                                         double eps);
-void cudnn_batchnorm2d_backward(const float* x, const float* dy, const float* gamma,
-                                const float* save_mean, const float* save_invstd, float* dx,
-                                float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t H,
-                                int64_t W, double eps);
-
-int64_t batchnorm2d_scratch_floats(int64_t N, int64_t C);
-void batchnorm2d_forward_training(const float* x, const float* gamma, const float* beta, float* y,
-                                  float* running_mean, float* running_var, float* save_mean,
-                                  float* save_invstd, int64_t N, int64_t C, int64_t H, int64_t W,
-                                  double momentum, double eps, float* scratch);
-void batchnorm2d_forward_inference(const float* x, const float* gamma, const float* beta,
-                                   const float* running_mean, const float* running_var, float* y,
-                                   int64_t N, int64_t C, int64_t H, int64_t W, double eps);
-void batchnorm2d_backward(const float* x, const float* dy, const float* gamma,
-                          const float* save_mean, const float* save_invstd, float* dx,
-                          float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t H, int64_t W,
-                          float* scratch);
-}  // namespace cuda
 
 // Which CUDA kernels run batch norm (no effect on the CPU): cuDNN's (the default) or cbnn's own.
 enum class BatchNormKernels { cudnn, cbnn };
@@ -110,6 +84,13 @@ BatchNormGrads batch_norm2d_backward(const Tensor& x, const Tensor& dy, const Te
 BatchNormGrads batch_norm2d_backward_inference(const Tensor& x, const Tensor& dy,
                                                const Tensor& gamma, const Tensor& save_mean,
                                                const Tensor& save_invstd, bool param_grads);
+// The statistics an inference-mode backward reads, as copies of the buffers: mean =
+// running_mean, invstd = 1/sqrt(running_var + eps).
+struct BatchNormStats {
+    Tensor mean, invstd;
+};
+BatchNormStats batch_norm2d_running_stats(const Tensor& running_mean, const Tensor& running_var,
+                                          double eps);
 }  // namespace ops
 
 // Differentiable in x, gamma and beta. Training mode normalises with the batch statistics and
@@ -128,6 +109,9 @@ class BatchNorm2d : public Layer {
                          DType dtype = DType::f32);
     std::string type_name() const override { return "BatchNorm2d"; }
     Tensor forward(const Tensor& x) override;
+    // relu(forward(x) + residual) as one fused op (layers/batchnorm_relu.h); residual may be
+    // undefined (no add). Same parameters, buffers and modes as forward.
+    Tensor forward_relu(const Tensor& x, const Tensor& residual = Tensor());
 
     int64_t channels() const { return channels_; }
     double momentum() const { return momentum_; }
@@ -138,6 +122,8 @@ class BatchNorm2d : public Layer {
     const Tensor& running_var() const { return running_var_; }
 
   private:
+    void check_input(const Tensor& x) const;
+
     int64_t channels_;
     double momentum_, eps_;
     Tensor weight_, bias_, running_mean_, running_var_;

@@ -1,26 +1,35 @@
 // cbnn's own batch-norm kernels, f32 NCHW: the alternative to cuDNN's (batchnorm2d_cudnn.cpp),
-// chosen with set_batchnorm_kernels (layers/batchnorm2d.h). Math in layers/batchnorm2d.h.
+// chosen with set_batchnorm_kernels (layers/batchnorm2d.h), plain and with the ReLU and residual
+// add of layers/batchnorm_relu.h fused in. Math in those headers. Over 400 lines because the
+// plain and the fused op share every reduction here (a second file would copy them).
 //
 // Why: cuDNN's NCHW spatial batch norm was measured at 55 us forward and 151 us forward+backward
 // for ResNet-32's first stage (128 x 16 x 32 x 32, 8 MB) on an H100, 5-10x the time it takes to
 // move the bytes; with a grid of C blocks it leaves most SMs idle when C is 16.
 //
-// Forward (training), a C x S grid of slices (slice (c, s): images [s N/S, (s+1) N/S) of channel
-// c, so every SM has work even for C = 16):
-//   1. bn_partial_stats_kernel: each slice's (count, mean, M2): per-thread Welford, merged across
-//      the block with Chan's formula;
-//   2. bn_finalize_stats_kernel, one thread per channel: merges the S partials in double, in
-//      slice order; writes save_mean, save_invstd, the running statistics and the affine map
-//      scale = gamma invstd, shift = beta - mean scale;
-//   3. bn_affine_kernel: y = x scale[c] + shift[c].
-// Backward: partial sums of dy and dy (x - mean) per slice, merged in double per channel into
-// dbeta, dgamma; then dx = gamma invstd (dy - dbeta/n - xhat dgamma/n).
-// Deterministic (fixed slices and merge order, no atomics). Scratch: batchnorm2d_scratch_floats.
+// Work is split into a C x S grid of slices (slice (c, s): images [s N/S, (s+1) N/S) of channel
+// c), S chosen so that every SM has work even for C = 16.
+// Forward (training):
+//   1. bn_partial_stats_kernel: each slice's (count, mean, M2) (Welford within a thread, Chan's
+//      formula across threads, warps and batches of loads);
+//   2. bn_apply_kernel: warp 0 of every block merges its channel's S partials in double (the same
+//      fixed-order tree in every block, so all blocks agree bit for bit); block 0 of the channel
+//      writes save_mean, save_invstd and the running statistics; then y = act(x scale + shift
+//      [+ residual]) over the block's slice, act = relu or identity.
+//   With S = 1 (C >= 512: ResNet-50's wide layers) both run in one kernel, bn_forward_kernel.
+// Backward: bn_partial_grads_kernel sums g and g (x - mean) per slice, g = dy [y > 0] for the
+// fused op (it also stores g as dresidual); bn_dx_kernel merges the sums in double per channel
+// (block 0 writes dgamma, dbeta) and writes dx = gamma invstd (g - dbeta/n - xhat dgamma/n);
+// one kernel, bn_backward_kernel, when S = 1.
+// Element access: no division per element (a cursor steps through (image, position)), float4 loads
+// when H*W % 4 == 0 and every pointer is 16-byte aligned, and kUnroll loads in flight per thread.
+// Deterministic (fixed slices and merge orders, no atomics). Scratch: batchnorm2d_scratch_floats.
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 
-#include "layers/batchnorm2d.h"
+#include "layers/batchnorm2d_kernels.h"
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_context.h"
 
@@ -30,12 +39,65 @@ namespace {
 
 constexpr int kBlock = 256;
 constexpr int kWarps = kBlock / 32;
+constexpr int kUnroll = 4;  // loads each thread issues before it uses the first
 // Slices per channel: enough blocks for a few waves on a 132-SM GPU, never more than N.
 constexpr int64_t kTargetBlocks = 512;
 
 int64_t slices_per_channel(int64_t N, int64_t C) {
     const int64_t want = (kTargetBlocks + C - 1) / C;
     return want < N ? want : N;
+}
+
+// V consecutive floats of one image plane; alignas makes V = 4 a single 16-byte load.
+template <int V>
+struct alignas(sizeof(float) * V) Pack {
+    float v[V];
+};
+
+// The units (Packs) of slice (c, images [n0, n1)) that one thread visits: t, t + kBlock, ... of
+// the slice's (image, position) range, stepped without a division per element.
+struct Cursor {
+    int64_t n, n1, hw, hw_size, step_n, step_hw, offset, step_offset, plane_stride;
+    __device__ Cursor(int64_t n0, int64_t n1_, int64_t c, int64_t C, int64_t hw_units)
+        : n(n0 + threadIdx.x / hw_units),
+          n1(n1_),
+          hw(threadIdx.x % hw_units),
+          hw_size(hw_units),
+          step_n(kBlock / hw_units),
+          step_hw(kBlock % hw_units),
+          offset((n * C + c) * hw_units + hw),
+          step_offset(step_n * C * hw_units + step_hw),
+          plane_stride(C * hw_units) {}
+    __device__ bool valid() const { return n < n1; }
+    __device__ void advance() {
+        n += step_n;
+        hw += step_hw;
+        offset += step_offset;
+        if (hw >= hw_size) {  // step_hw < hw_size: at most one wrap
+            hw -= hw_size;
+            ++n;
+            offset += plane_stride - hw_size;
+        }
+    }
+    // The next kUnroll offsets into at[] (-1 past the end); false when there are none.
+    __device__ bool gather(int64_t* at) {
+        const bool any = valid();
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            at[u] = valid() ? offset : -1;
+            advance();
+        }
+        return any;
+    }
+};
+
+template <int V>
+__device__ Pack<V> load(const float* __restrict__ p, int64_t unit) {
+    return reinterpret_cast<const Pack<V>*>(p)[unit];
+}
+template <int V>
+__device__ void store(float* __restrict__ p, int64_t unit, const Pack<V>& value) {
+    reinterpret_cast<Pack<V>*>(p)[unit] = value;
 }
 
 struct Welford {
@@ -50,270 +112,474 @@ __device__ Welford merge(Welford a, Welford b) {
     return {n, a.mean + delta * wb, a.m2 + b.m2 + delta * delta * a.count * wb};
 }
 
+template <class T>
+__device__ T shfl_down(T v, int offset) {
+    return __shfl_down_sync(0xffffffffu, v, offset);
+}
+
 __device__ Welford warp_merge(Welford w) {
-    for (int offset = 16; offset > 0; offset /= 2) {
-        const Welford other{__shfl_down_sync(0xffffffffu, w.count, offset),
-                            __shfl_down_sync(0xffffffffu, w.mean, offset),
-                            __shfl_down_sync(0xffffffffu, w.m2, offset)};
-        w = merge(w, other);
-    }
+    for (int offset = 16; offset > 0; offset /= 2)
+        w = merge(w,
+                  {shfl_down(w.count, offset), shfl_down(w.mean, offset), shfl_down(w.m2, offset)});
     return w;
 }
 
-__device__ float warp_sum(float v) {
-    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+template <class T>
+__device__ T warp_sum(T v) {
+    for (int offset = 16; offset > 0; offset /= 2) v += shfl_down(v, offset);
     return v;
 }
 
-// The first and one-past-last image of slice s of S over N images.
 __device__ void slice_images(int64_t N, int64_t S, int64_t s, int64_t* n0, int64_t* n1) {
     *n0 = s * N / S;
     *n1 = (s + 1) * N / S;
 }
 
-// Index: the type of the per-element index arithmetic. 64-bit division costs dozens of
-// instructions on the GPU, enough to make these memory-bound kernels compute-bound, so the
-// launchers pick uint32_t whenever the range fits.
-
-// grid (S, C): partials[(c S + s) 3 + {0,1,2}] = count, mean, M2 of slice (c, s).
-template <class Index>
-__global__ void bn_partial_stats_kernel(const float* __restrict__ x, int64_t N, int64_t C,
-                                        int64_t HW, int64_t S, float* __restrict__ partials) {
-    const int64_t s = blockIdx.x, c = blockIdx.y;
-    int64_t n0, n1;
-    slice_images(N, S, s, &n0, &n1);
-    const Index total = static_cast<Index>((n1 - n0) * HW), hw_size = static_cast<Index>(HW);
+// (count, mean, M2) of the block's slice, complete in thread 0. Each batch of up to kUnroll * V
+// loaded values is reduced two-pass (one division per batch, not per element), then merged.
+template <int V>
+__device__ Welford slice_stats(const float* __restrict__ x, Cursor cur) {
     Welford w{0.f, 0.f, 0.f};
-    for (Index i = threadIdx.x; i < total; i += kBlock) {
-        const int64_t n = n0 + i / hw_size, hw = i % hw_size;
-        const float v = x[(n * C + c) * HW + hw];
-        w.count += 1.f;
-        const float delta = v - w.mean;
-        w.mean += delta / w.count;
-        w.m2 += delta * (v - w.mean);
+    int64_t at[kUnroll];
+    while (cur.gather(at)) {
+        Pack<V> p[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (at[u] >= 0) p[u] = load<V>(x, at[u]);
+        float count = 0.f, sum = 0.f;
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (at[u] >= 0) {
+                count += V;
+#pragma unroll
+                for (int k = 0; k < V; ++k) sum += p[u].v[k];
+            }
+        const float mean = sum / count;
+        float m2 = 0.f;
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (at[u] >= 0)
+#pragma unroll
+                for (int k = 0; k < V; ++k) m2 += (p[u].v[k] - mean) * (p[u].v[k] - mean);
+        w = merge(w, {count, mean, m2});
     }
     __shared__ Welford per_warp[kWarps];
     w = warp_merge(w);
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    if (lane == 0) per_warp[warp] = w;
+    if (threadIdx.x % 32 == 0) per_warp[threadIdx.x / 32] = w;
     __syncthreads();
+    if (threadIdx.x == 0)
+        for (int k = 1; k < kWarps; ++k) w = merge(w, per_warp[k]);
+    return w;
+}
+
+// Per-channel results every block of the channel needs, broadcast through shared memory.
+struct ChannelCoefficients {
+    float a, b, c;
+};
+
+// Thread 0 holds the channel's batch statistics (in double: count n, mean, M2): writes them (when
+// `write`) and returns scale = gamma invstd, shift = beta - mean scale to every thread.
+struct Statistics {
+    const float *gamma, *beta;
+    float *running_mean, *running_var, *save_mean, *save_invstd;
+    double momentum, eps;
+};
+__device__ ChannelCoefficients finish_stats(const Statistics& st, int64_t c, double n, double mean,
+                                            double m2, bool write) {
+    __shared__ ChannelCoefficients shared;
     if (threadIdx.x == 0) {
-        Welford all = per_warp[0];
-        for (int k = 1; k < kWarps; ++k) all = merge(all, per_warp[k]);
-        float* out = partials + (c * S + s) * 3;
-        out[0] = all.count;
-        out[1] = all.mean;
-        out[2] = all.m2;
+        const double var = m2 / n, invstd = 1.0 / sqrt(var + st.eps);
+        if (write) {
+            const double m = st.momentum;
+            st.save_mean[c] = static_cast<float>(mean);
+            st.save_invstd[c] = static_cast<float>(invstd);
+            st.running_mean[c] = static_cast<float>((1.0 - m) * st.running_mean[c] + m * mean);
+            st.running_var[c] =
+                static_cast<float>((1.0 - m) * st.running_var[c] + m * var * n / (n - 1.0));
+        }
+        const double scale = st.gamma[c] * invstd;
+        shared = {static_cast<float>(scale), static_cast<float>(st.beta[c] - mean * scale), 0.f};
+    }
+    __syncthreads();
+    return shared;
+}
+
+// y = act(x scale + shift [+ residual]) over the thread's units of the slice.
+template <int V>
+__device__ void apply_slice(const float* __restrict__ x, const float* __restrict__ residual,
+                            bool relu, float scale, float shift, float* __restrict__ y,
+                            Cursor cur) {
+    int64_t at[kUnroll];
+    while (cur.gather(at)) {
+        Pack<V> p[kUnroll], r[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (at[u] >= 0) {
+                p[u] = load<V>(x, at[u]);
+                if (residual) r[u] = load<V>(residual, at[u]);
+            }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (at[u] >= 0) {
+#pragma unroll
+                for (int k = 0; k < V; ++k) {
+                    // Rounded to f32 before the add, like the composed ops.
+                    float v = p[u].v[k] * scale + shift;
+                    if (residual) v += r[u].v[k];
+                    p[u].v[k] = relu ? (v > 0.f ? v : 0.f) : v;
+                }
+                store<V>(y, at[u], p[u]);
+            }
     }
 }
 
-// One thread per channel. affine[c] = scale, affine[C + c] = shift.
-__global__ void bn_finalize_stats_kernel(
-    const float* __restrict__ partials, int64_t C, int64_t S, const float* __restrict__ gamma,
-    const float* __restrict__ beta, float* __restrict__ running_mean,
-    float* __restrict__ running_var, float* __restrict__ save_mean, float* __restrict__ save_invstd,
-    double momentum, double eps, float* __restrict__ affine) {
-    const int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-    if (c >= C) return;
-    double n = 0, mean = 0, m2 = 0;
-    for (int64_t s = 0; s < S; ++s) {
+// The shape arguments every slice kernel takes; hw_units = H*W / V.
+struct Layout {
+    int64_t N, C, hw_units, S;
+    __device__ Cursor cursor(int64_t s, int64_t c) const {
+        int64_t n0, n1;
+        slice_images(N, S, s, &n0, &n1);
+        return Cursor(n0, n1, c, C, hw_units);
+    }
+};
+
+// grid (S, C): partials[(c S + s) 3 + {0,1,2}] = count, mean, M2 of slice (c, s).
+template <int V>
+__global__ void bn_partial_stats_kernel(const float* __restrict__ x, Layout l,
+                                        float* __restrict__ partials) {
+    const int64_t s = blockIdx.x, c = blockIdx.y;
+    const Welford w = slice_stats<V>(x, l.cursor(s, c));
+    if (threadIdx.x == 0) {
+        float* out = partials + (c * l.S + s) * 3;
+        out[0] = w.count;
+        out[1] = w.mean;
+        out[2] = w.m2;
+    }
+}
+
+// Merges the S partial (count, mean, M2) of channel c in double: lane k takes partials k, k + 32,
+// ... in order, then a fixed shuffle tree. Called by warp 0; the result is valid in thread 0.
+__device__ void merge_partial_stats(const float* __restrict__ partials, int64_t c, int64_t S,
+                                    double* n, double* mean, double* m2) {
+    double cn = 0, cmean = 0, cm2 = 0;
+    auto add = [&](double nb, double meanb, double m2b) {
+        const double total = cn + nb;
+        if (nb == 0) return;
+        const double delta = meanb - cmean;
+        cmean += delta * nb / total;
+        cm2 += m2b + delta * delta * cn * nb / total;
+        cn = total;
+    };
+    for (int64_t s = threadIdx.x; s < S; s += 32) {
         const float* p = partials + (c * S + s) * 3;
-        const double nb = p[0];
-        if (nb == 0) continue;
-        const double total = n + nb, delta = p[1] - mean;
-        mean += delta * nb / total;
-        m2 += p[2] + delta * delta * n * nb / total;
-        n = total;
+        add(p[0], p[1], p[2]);
     }
-    const double var = m2 / n;
-    const double invstd = 1.0 / sqrt(var + eps);
-    save_mean[c] = static_cast<float>(mean);
-    save_invstd[c] = static_cast<float>(invstd);
-    running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mean);
-    running_var[c] =
-        static_cast<float>((1.0 - momentum) * running_var[c] + momentum * var * n / (n - 1.0));
-    const double scale = gamma[c] * invstd;
-    affine[c] = static_cast<float>(scale);
-    affine[C + c] = static_cast<float>(beta[c] - mean * scale);
+    for (int offset = 16; offset > 0; offset /= 2)
+        add(shfl_down(cn, offset), shfl_down(cmean, offset), shfl_down(cm2, offset));
+    *n = cn;
+    *mean = cmean;
+    *m2 = cm2;
 }
 
-// y = x scale[c] + shift[c] over all N C HW elements (affine as above).
-template <class Index>
-__global__ void bn_affine_kernel(const float* __restrict__ x, const float* __restrict__ affine,
-                                 int64_t total, int64_t C, int64_t HW, float* __restrict__ y) {
-    const Index stride = static_cast<Index>(gridDim.x) * kBlock, end = static_cast<Index>(total);
-    const Index hw_size = static_cast<Index>(HW), channels = static_cast<Index>(C);
-    for (Index i = blockIdx.x * static_cast<Index>(kBlock) + threadIdx.x; i < end; i += stride) {
-        const Index c = (i / hw_size) % channels;
-        y[i] = x[i] * affine[c] + affine[C + c];
-    }
+// grid (S, C): finishes channel c's statistics from the partials, applies them to slice (c, s).
+template <int V>
+__global__ void bn_apply_kernel(const float* __restrict__ x, const float* __restrict__ residual,
+                                bool relu, const float* __restrict__ partials, Statistics st,
+                                Layout l, float* __restrict__ y) {
+    const int64_t s = blockIdx.x, c = blockIdx.y;
+    double n = 0, mean = 0, m2 = 0;
+    if (threadIdx.x < 32) merge_partial_stats(partials, c, l.S, &n, &mean, &m2);
+    const ChannelCoefficients k = finish_stats(st, c, n, mean, m2, s == 0);
+    apply_slice<V>(x, residual, relu, k.a, k.b, y, l.cursor(s, c));
 }
 
-// Inference: y = (x - running_mean) gamma / sqrt(running_var + eps) + beta.
-template <class Index>
-__global__ void bn_inference_kernel(const float* __restrict__ x, const float* __restrict__ gamma,
+// grid (C), S = 1: statistics and normalisation of one channel in one block.
+template <int V>
+__global__ void bn_forward_kernel(const float* __restrict__ x, const float* __restrict__ residual,
+                                  bool relu, Statistics st, Layout l, float* __restrict__ y) {
+    const int64_t c = blockIdx.x;
+    const Welford w = slice_stats<V>(x, l.cursor(0, c));
+    const ChannelCoefficients k = finish_stats(st, c, w.count, w.mean, w.m2, true);
+    apply_slice<V>(x, residual, relu, k.a, k.b, y, l.cursor(0, c));
+}
+
+// grid (S, C), inference: scale and shift from the running statistics.
+template <int V>
+__global__ void bn_inference_kernel(const float* __restrict__ x, const float* __restrict__ residual,
+                                    bool relu, const float* __restrict__ gamma,
                                     const float* __restrict__ beta,
                                     const float* __restrict__ running_mean,
-                                    const float* __restrict__ running_var, int64_t total, int64_t C,
-                                    int64_t HW, float eps, float* __restrict__ y) {
-    const Index stride = static_cast<Index>(gridDim.x) * kBlock, end = static_cast<Index>(total);
-    const Index hw_size = static_cast<Index>(HW), channels = static_cast<Index>(C);
-    for (Index i = blockIdx.x * static_cast<Index>(kBlock) + threadIdx.x; i < end; i += stride) {
-        const Index c = (i / hw_size) % channels;
-        const float scale = gamma[c] * rsqrtf(running_var[c] + eps);
-        y[i] = (x[i] - running_mean[c]) * scale + beta[c];
+                                    const float* __restrict__ running_var, double eps, Layout l,
+                                    float* __restrict__ y) {
+    const int64_t s = blockIdx.x, c = blockIdx.y;
+    __shared__ ChannelCoefficients shared;
+    if (threadIdx.x == 0) {
+        const double scale = gamma[c] / sqrt(static_cast<double>(running_var[c]) + eps);
+        shared = {static_cast<float>(scale), static_cast<float>(beta[c] - running_mean[c] * scale),
+                  0.f};
     }
+    __syncthreads();
+    apply_slice<V>(x, residual, relu, shared.a, shared.b, y, l.cursor(s, c));
 }
 
-// grid (S, C): partials[(c S + s) 2 + {0, 1}] = sum dy, sum dy (x - mean) of slice (c, s).
-template <class Index>
-__global__ void bn_partial_grads_kernel(const float* __restrict__ x, const float* __restrict__ dy,
-                                        const float* __restrict__ save_mean, int64_t N, int64_t C,
-                                        int64_t HW, int64_t S, float* __restrict__ partials) {
-    const int64_t s = blockIdx.x, c = blockIdx.y;
-    int64_t n0, n1;
-    slice_images(N, S, s, &n0, &n1);
-    const Index total = static_cast<Index>((n1 - n0) * HW), hw_size = static_cast<Index>(HW);
-    const float mean = save_mean[c];
-    float sum_dy = 0.f, sum_dy_xc = 0.f;
-    for (Index i = threadIdx.x; i < total; i += kBlock) {
-        const int64_t n = n0 + i / hw_size, hw = i % hw_size;
-        const int64_t at = (n * C + c) * HW + hw;
-        const float g = dy[at];
-        sum_dy += g;
-        sum_dy_xc += g * (x[at] - mean);
+// The backward's inputs: g = dy, or dy [y > 0] when y is given (stored to dresidual if given).
+struct GradInputs {
+    const float *x, *y, *dy, *gamma, *save_mean, *save_invstd;
+    float *dx, *dgamma, *dbeta, *dresidual;
+};
+
+// (sum g, sum g (x - mean)) of the block's slice, complete in thread 0.
+template <int V>
+__device__ float2 slice_grad_sums(const GradInputs& in, float mean, Cursor cur) {
+    float sum_g = 0.f, sum_g_xc = 0.f;
+    int64_t at[kUnroll];
+    while (cur.gather(at)) {
+        Pack<V> x[kUnroll], g[kUnroll], y[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (at[u] >= 0) {
+                x[u] = load<V>(in.x, at[u]);
+                g[u] = load<V>(in.dy, at[u]);
+                if (in.y) y[u] = load<V>(in.y, at[u]);
+            }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (at[u] >= 0) {
+#pragma unroll
+                for (int k = 0; k < V; ++k) {
+                    // dy * [y > 0] as the ReLU backward computes it (NaN dy stays NaN).
+                    if (in.y) g[u].v[k] *= y[u].v[k] > 0.f ? 1.f : 0.f;
+                    sum_g += g[u].v[k];
+                    sum_g_xc += g[u].v[k] * (x[u].v[k] - mean);
+                }
+                if (in.dresidual) store<V>(in.dresidual, at[u], g[u]);
+            }
     }
     __shared__ float per_warp[2][kWarps];
-    sum_dy = warp_sum(sum_dy);
-    sum_dy_xc = warp_sum(sum_dy_xc);
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    if (lane == 0) {
-        per_warp[0][warp] = sum_dy;
-        per_warp[1][warp] = sum_dy_xc;
+    sum_g = warp_sum(sum_g);
+    sum_g_xc = warp_sum(sum_g_xc);
+    if (threadIdx.x % 32 == 0) {
+        per_warp[0][threadIdx.x / 32] = sum_g;
+        per_warp[1][threadIdx.x / 32] = sum_g_xc;
     }
     __syncthreads();
     if (threadIdx.x == 0) {
-        float a = 0.f, b = 0.f;
-        for (int k = 0; k < kWarps; ++k) a += per_warp[0][k], b += per_warp[1][k];
-        partials[(c * S + s) * 2] = a;
-        partials[(c * S + s) * 2 + 1] = b;
+        for (int k = 1; k < kWarps; ++k) sum_g += per_warp[0][k], sum_g_xc += per_warp[1][k];
+    }
+    return {sum_g, sum_g_xc};
+}
+
+// Thread 0 holds the channel's sums: writes dgamma, dbeta (when `write`) and returns the dx
+// coefficients a = gamma invstd, b = dbeta / n, c = dgamma invstd / n to every thread.
+__device__ ChannelCoefficients finish_grads(const GradInputs& in, int64_t c, double count,
+                                            double sum_g, double sum_g_xc, bool write) {
+    __shared__ ChannelCoefficients shared;
+    if (threadIdx.x == 0) {
+        const double invstd = in.save_invstd[c];
+        const double dg = sum_g_xc * invstd;
+        if (write) {
+            in.dbeta[c] = static_cast<float>(sum_g);
+            in.dgamma[c] = static_cast<float>(dg);
+        }
+        shared = {static_cast<float>(in.gamma[c] * invstd), static_cast<float>(sum_g / count),
+                  static_cast<float>(dg * invstd / count)};
+    }
+    __syncthreads();
+    return shared;
+}
+
+// dx over the thread's units of the slice. g is re-read from dresidual when an earlier kernel
+// stored it there (g_stored); within one kernel it is recomputed from dy and y instead, so that no
+// load goes through a read-only cache path to data this kernel wrote.
+template <int V>
+__device__ void dx_slice(const GradInputs& in, bool g_stored, float mean, ChannelCoefficients k,
+                         Cursor cur) {
+    const bool from_dresidual = g_stored && in.dresidual;
+    const float* g_source = from_dresidual ? in.dresidual : in.dy;
+    const bool mask = in.y && !from_dresidual;
+    int64_t at[kUnroll];
+    while (cur.gather(at)) {
+        Pack<V> x[kUnroll], g[kUnroll], y[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (at[u] >= 0) {
+                x[u] = load<V>(in.x, at[u]);
+                g[u] = load<V>(g_source, at[u]);
+                if (mask) y[u] = load<V>(in.y, at[u]);
+            }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (at[u] >= 0) {
+#pragma unroll
+                for (int e = 0; e < V; ++e) {
+                    float gv = g[u].v[e];
+                    if (mask) gv *= y[u].v[e] > 0.f ? 1.f : 0.f;
+                    x[u].v[e] = k.a * (gv - k.b - (x[u].v[e] - mean) * k.c);
+                }
+                store<V>(in.dx, at[u], x[u]);
+            }
     }
 }
 
-// One thread per channel: dbeta, dgamma, and the dx coefficients
-// coeff[c] = gamma invstd, coeff[C + c] = dbeta / n, coeff[2C + c] = dgamma invstd / n.
-__global__ void bn_finalize_grads_kernel(const float* __restrict__ partials, int64_t C, int64_t S,
-                                         int64_t count, const float* __restrict__ gamma,
-                                         const float* __restrict__ save_invstd,
-                                         float* __restrict__ dgamma, float* __restrict__ dbeta,
-                                         float* __restrict__ coeff) {
-    const int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-    if (c >= C) return;
-    double sum_dy = 0, sum_dy_xc = 0;
-    for (int64_t s = 0; s < S; ++s) {
-        sum_dy += partials[(c * S + s) * 2];
-        sum_dy_xc += partials[(c * S + s) * 2 + 1];
-    }
-    const double invstd = save_invstd[c], n = static_cast<double>(count);
-    const double dg = sum_dy_xc * invstd;
-    dbeta[c] = static_cast<float>(sum_dy);
-    dgamma[c] = static_cast<float>(dg);
-    coeff[c] = static_cast<float>(gamma[c] * invstd);
-    coeff[C + c] = static_cast<float>(sum_dy / n);
-    coeff[2 * C + c] = static_cast<float>(dg * invstd / n);
-}
-
-// dx = gamma invstd (dy - dbeta/n - (x - mean) invstd dgamma / n)
-template <class Index>
-__global__ void bn_dx_kernel(const float* __restrict__ x, const float* __restrict__ dy,
-                             const float* __restrict__ save_mean, const float* __restrict__ coeff,
-                             int64_t total, int64_t C, int64_t HW, float* __restrict__ dx) {
-    const Index stride = static_cast<Index>(gridDim.x) * kBlock, end = static_cast<Index>(total);
-    const Index hw_size = static_cast<Index>(HW), channels = static_cast<Index>(C);
-    for (Index i = blockIdx.x * static_cast<Index>(kBlock) + threadIdx.x; i < end; i += stride) {
-        const Index c = (i / hw_size) % channels;
-        dx[i] = coeff[c] * (dy[i] - coeff[C + c] - (x[i] - save_mean[c]) * coeff[2 * C + c]);
+// grid (S, C): partials[(c S + s) 2 + {0, 1}] = sum g, sum g (x - mean) of slice (c, s).
+template <int V>
+__global__ void bn_partial_grads_kernel(GradInputs in, Layout l, float* __restrict__ partials) {
+    const int64_t s = blockIdx.x, c = blockIdx.y;
+    const float2 sums = slice_grad_sums<V>(in, in.save_mean[c], l.cursor(s, c));
+    if (threadIdx.x == 0) {
+        partials[(c * l.S + s) * 2] = sums.x;
+        partials[(c * l.S + s) * 2 + 1] = sums.y;
     }
 }
 
-int elementwise_blocks(int64_t total) {
-    // Grid-stride loops: at most 8 waves' worth of blocks on a large GPU, fewer for small inputs.
-    const int64_t wanted = (total + kBlock - 1) / kBlock;
-    return static_cast<int>(wanted < 132 * 16 ? wanted : 132 * 16);
+// grid (S, C): merges channel c's partial sums in double (a fixed tree in warp 0), then dx of
+// slice (c, s).
+template <int V>
+__global__ void bn_dx_kernel(GradInputs in, Layout l, const float* __restrict__ partials,
+                             int64_t count) {
+    const int64_t s = blockIdx.x, c = blockIdx.y;
+    double sum_g = 0, sum_g_xc = 0;
+    if (threadIdx.x < 32) {
+        for (int64_t t = threadIdx.x; t < l.S; t += 32) {
+            sum_g += partials[(c * l.S + t) * 2];
+            sum_g_xc += partials[(c * l.S + t) * 2 + 1];
+        }
+        sum_g = warp_sum(sum_g);
+        sum_g_xc = warp_sum(sum_g_xc);
+    }
+    const ChannelCoefficients k = finish_grads(in, c, count, sum_g, sum_g_xc, s == 0);
+    dx_slice<V>(in, true, in.save_mean[c], k, l.cursor(s, c));
 }
 
-int channel_blocks(int64_t C) { return static_cast<int>((C + kBlock - 1) / kBlock); }
+// grid (C), S = 1: the whole backward of one channel in one block.
+template <int V>
+__global__ void bn_backward_kernel(GradInputs in, Layout l, int64_t count) {
+    const int64_t c = blockIdx.x;
+    const float mean = in.save_mean[c];
+    const float2 sums = slice_grad_sums<V>(in, mean, l.cursor(0, c));
+    const ChannelCoefficients k = finish_grads(in, c, count, sums.x, sums.y, true);
+    dx_slice<V>(in, false, mean, k, l.cursor(0, c));
+}
 
-// 32-bit index arithmetic while every index, plus one grid stride, stays below 2^32.
-bool fits_32(int64_t n) { return n < (int64_t{1} << 31); }
+bool aligned16(std::initializer_list<const void*> pointers) {
+    for (const void* p : pointers)
+        if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;  // nullptr is aligned
+    return true;
+}
 
-// Launches kernel<uint32_t> or kernel<int64_t> (see Index above).
-#define CBNN_BN_LAUNCH(kernel, fits, grid, ...)                         \
-    do {                                                                \
-        if (fits)                                                       \
-            kernel<uint32_t><<<grid, kBlock, 0, stream>>>(__VA_ARGS__); \
-        else                                                            \
-            kernel<int64_t><<<grid, kBlock, 0, stream>>>(__VA_ARGS__);  \
-        CBNN_CUDA_LAUNCH_CHECK();                                       \
+// float4 units when every plane splits into whole, aligned vectors.
+int vector_width(int64_t HW, std::initializer_list<const void*> pointers) {
+    return HW % 4 == 0 && aligned16(pointers) ? 4 : 1;
+}
+
+// Launches kernel<4> or kernel<1> on grid, checking the launch.
+#define CBNN_BN_LAUNCH(kernel, V, grid, ...)                               \
+    do {                                                                   \
+        if (V == 4)                                                        \
+            kernel<4><<<grid, kBlock, 0, current_stream()>>>(__VA_ARGS__); \
+        else                                                               \
+            kernel<1><<<grid, kBlock, 0, current_stream()>>>(__VA_ARGS__); \
+        CBNN_CUDA_LAUNCH_CHECK();                                          \
     } while (0)
 
 dim3 slice_grid(int64_t S, int64_t C) {
     return dim3(static_cast<unsigned>(S), static_cast<unsigned>(C));
 }
 
-// The most elements one slice holds.
-int64_t slice_elements(int64_t N, int64_t S, int64_t HW) { return (N + S - 1) / S * HW; }
+Layout layout(int64_t N, int64_t C, int64_t HW, int V, int64_t S) { return {N, C, HW / V, S}; }
+
+// The launchers of both ops: relu = false and residual = y = dresidual = nullptr give plain
+// batch norm.
+void forward_training(const float* x, const float* residual, bool relu, const Statistics& st,
+                      float* y, int64_t N, int64_t C, int64_t HW, float* scratch) {
+    const int64_t S = slices_per_channel(N, C);
+    const int V = vector_width(HW, {x, residual, y});
+    const Layout l = layout(N, C, HW, V, S);
+    if (S == 1) {
+        CBNN_BN_LAUNCH(bn_forward_kernel, V, static_cast<unsigned>(C), x, residual, relu, st, l, y);
+        return;
+    }
+    CBNN_BN_LAUNCH(bn_partial_stats_kernel, V, slice_grid(S, C), x, l, scratch);
+    CBNN_BN_LAUNCH(bn_apply_kernel, V, slice_grid(S, C), x, residual, relu, scratch, st, l, y);
+}
+
+void forward_inference(const float* x, const float* residual, bool relu, const float* gamma,
+                       const float* beta, const float* running_mean, const float* running_var,
+                       float* y, int64_t N, int64_t C, int64_t HW, double eps) {
+    const int64_t S = slices_per_channel(N, C);
+    const int V = vector_width(HW, {x, residual, y});
+    CBNN_BN_LAUNCH(bn_inference_kernel, V, slice_grid(S, C), x, residual, relu, gamma, beta,
+                   running_mean, running_var, eps, layout(N, C, HW, V, S), y);
+}
+
+void backward(const GradInputs& in, int64_t N, int64_t C, int64_t HW, float* scratch) {
+    const int64_t S = slices_per_channel(N, C);
+    const int V = vector_width(HW, {in.x, in.y, in.dy, in.dx, in.dresidual});
+    const Layout l = layout(N, C, HW, V, S);
+    if (S == 1) {
+        CBNN_BN_LAUNCH(bn_backward_kernel, V, static_cast<unsigned>(C), in, l, N * HW);
+        return;
+    }
+    CBNN_BN_LAUNCH(bn_partial_grads_kernel, V, slice_grid(S, C), in, l, scratch);
+    CBNN_BN_LAUNCH(bn_dx_kernel, V, slice_grid(S, C), in, l, scratch, N * HW);
+}
+
+#undef CBNN_BN_LAUNCH
 
 }  // namespace
 
 int64_t batchnorm2d_scratch_floats(int64_t N, int64_t C) {
-    return C * slices_per_channel(N, C) * 3 + 3 * C;
+    return C * slices_per_channel(N, C) * 3;
 }
 
 void batchnorm2d_forward_training(const float* x, const float* gamma, const float* beta, float* y,
                                   float* running_mean, float* running_var, float* save_mean,
                                   float* save_invstd, int64_t N, int64_t C, int64_t H, int64_t W,
                                   double momentum, double eps, float* scratch) {
-    const cudaStream_t stream = current_stream();
-    const int64_t S = slices_per_channel(N, C), HW = H * W, total = N * C * HW;
-    float* partials = scratch;
-    float* affine = scratch + C * S * 3;
-    CBNN_BN_LAUNCH(bn_partial_stats_kernel, fits_32(slice_elements(N, S, HW)), slice_grid(S, C), x,
-                   N, C, HW, S, partials);
-    bn_finalize_stats_kernel<<<channel_blocks(C), kBlock, 0, stream>>>(
-        partials, C, S, gamma, beta, running_mean, running_var, save_mean, save_invstd, momentum,
-        eps, affine);
-    CBNN_CUDA_LAUNCH_CHECK();
-    CBNN_BN_LAUNCH(bn_affine_kernel, fits_32(total), elementwise_blocks(total), x, affine, total, C,
-                   HW, y);
+    const Statistics st{gamma,     beta,        running_mean, running_var,
+                        save_mean, save_invstd, momentum,     eps};
+    forward_training(x, nullptr, false, st, y, N, C, H * W, scratch);
+}
+
+void batchnorm_relu_forward_training(const float* x, const float* residual, const float* gamma,
+                                     const float* beta, float* y, float* running_mean,
+                                     float* running_var, float* save_mean, float* save_invstd,
+                                     int64_t N, int64_t C, int64_t H, int64_t W, double momentum,
+                                     double eps, float* scratch) {
+    const Statistics st{gamma,     beta,        running_mean, running_var,
+                        save_mean, save_invstd, momentum,     eps};
+    forward_training(x, residual, true, st, y, N, C, H * W, scratch);
 }
 
 void batchnorm2d_forward_inference(const float* x, const float* gamma, const float* beta,
                                    const float* running_mean, const float* running_var, float* y,
                                    int64_t N, int64_t C, int64_t H, int64_t W, double eps) {
-    const cudaStream_t stream = current_stream();
-    const int64_t HW = H * W, total = N * C * HW;
-    CBNN_BN_LAUNCH(bn_inference_kernel, fits_32(total), elementwise_blocks(total), x, gamma, beta,
-                   running_mean, running_var, total, C, HW, static_cast<float>(eps), y);
+    forward_inference(x, nullptr, false, gamma, beta, running_mean, running_var, y, N, C, H * W,
+                      eps);
+}
+
+void batchnorm_relu_forward_inference(const float* x, const float* residual, const float* gamma,
+                                      const float* beta, const float* running_mean,
+                                      const float* running_var, float* y, int64_t N, int64_t C,
+                                      int64_t H, int64_t W, double eps) {
+    forward_inference(x, residual, true, gamma, beta, running_mean, running_var, y, N, C, H * W,
+                      eps);
 }
 
 void batchnorm2d_backward(const float* x, const float* dy, const float* gamma,
                           const float* save_mean, const float* save_invstd, float* dx,
                           float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t H, int64_t W,
                           float* scratch) {
-    const cudaStream_t stream = current_stream();
-    const int64_t S = slices_per_channel(N, C), HW = H * W, total = N * C * HW;
-    float* partials = scratch;
-    float* coeff = scratch + C * S * 3;
-    CBNN_BN_LAUNCH(bn_partial_grads_kernel, fits_32(slice_elements(N, S, HW)), slice_grid(S, C), x,
-                   dy, save_mean, N, C, HW, S, partials);
-    bn_finalize_grads_kernel<<<channel_blocks(C), kBlock, 0, stream>>>(
-        partials, C, S, N * HW, gamma, save_invstd, dgamma, dbeta, coeff);
-    CBNN_CUDA_LAUNCH_CHECK();
-    CBNN_BN_LAUNCH(bn_dx_kernel, fits_32(total), elementwise_blocks(total), x, dy, save_mean, coeff,
-                   total, C, HW, dx);
+    backward({x, nullptr, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, nullptr}, N, C,
+             H * W, scratch);
 }
 
-#undef CBNN_BN_LAUNCH
+void batchnorm_relu_backward(const float* x, const float* y, const float* dy, const float* gamma,
+                             const float* save_mean, const float* save_invstd, float* dx,
+                             float* dgamma, float* dbeta, float* dresidual, int64_t N, int64_t C,
+                             int64_t H, int64_t W, float* scratch) {
+    backward({x, y, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, dresidual}, N, C, H * W,
+             scratch);
+}
 
 }  // namespace cbnn::cuda

@@ -72,10 +72,10 @@ Bottleneck::Bottleneck(int64_t in_channels, int64_t width, int64_t stride,
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-    Tensor h = relu(bn1_->forward(conv1_->forward(x)));
-    h = relu(bn2_->forward(conv2_->forward(h)));
-    h = bn3_->forward(conv3_->forward(h));
-    return relu(h + (shortcut_ ? shortcut_->forward(x) : x));
+    Tensor h = bn1_->forward_relu(conv1_->forward(x));
+    h = bn2_->forward_relu(conv2_->forward(h));
+    h = conv3_->forward(h);
+    return bn3_->forward_relu(h, shortcut_ ? shortcut_->forward(x) : x);
 }
 
 ResNet::ResNet(const ResNetOptions& options, Generator& gen) : options_(options) {

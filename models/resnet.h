@@ -14,6 +14,8 @@
 //
 // Bottleneck block, width w, expansion 4:
 //   y = ReLU(BN3(conv3(ReLU(BN2(conv2(ReLU(BN1(conv1(x)))))))) + shortcut(x))
+//   every BN -> ReLU and BN -> add -> ReLU runs as one op, BatchNorm2d::forward_relu
+//   (layers/batchnorm_relu.h: bitwise the unfused ops on the CPU, no pre-ReLU tensor kept)
 //   conv1 1x1 (in -> w, stride 1), conv2 3x3 (w -> w, stride s, pad 1), conv3 1x1 (w -> 4w);
 //   no conv has a bias.
 //   Stride placement: on the 3x3 conv (conv2), as in the TF TPU resnet_model.py that the paper's

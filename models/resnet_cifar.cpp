@@ -34,7 +34,7 @@ ConvBnRelu::ConvBnRelu(int64_t in_channels, int64_t out_channels, int64_t kernel
                           std::make_shared<BatchNorm2d>(out_channels, bn_momentum, bn_eps, dtype));
 }
 
-Tensor ConvBnRelu::forward(const Tensor& x) { return relu(bn_->forward(conv_->forward(x))); }
+Tensor ConvBnRelu::forward(const Tensor& x) { return bn_->forward_relu(conv_->forward(x)); }
 
 Tensor option_a_shortcut(const Tensor& x, int64_t out_channels, int64_t stride) {
     check_defined(x, "option_a_shortcut");
@@ -72,9 +72,9 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-    const Tensor h = relu(bn1_->forward(conv1_->forward(x)));
-    const Tensor y = bn2_->forward(conv2_->forward(h));
-    return relu(y + option_a_shortcut(x, out_channels_, stride_));
+    const Tensor h = bn1_->forward_relu(conv1_->forward(x));
+    const Tensor y = conv2_->forward(h);
+    return bn2_->forward_relu(y, option_a_shortcut(x, out_channels_, stride_));
 }
 
 ResNetCifar::ResNetCifar(const ResNetCifarOptions& options, Generator& gen) : options_(options) {

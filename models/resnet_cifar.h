@@ -11,6 +11,8 @@
 //
 // Basic block (post-activation, v1):
 //   y = ReLU(BN2(conv2(ReLU(BN1(conv1(x))))) + shortcut(x))
+//   every BN -> ReLU and BN -> add -> ReLU runs as one op, BatchNorm2d::forward_relu
+//   (layers/batchnorm_relu.h: bitwise the unfused ops on the CPU, no pre-ReLU tensor kept)
 //   conv1: 3x3, stride s, pad 1, no bias; conv2: 3x3, stride 1, pad 1, no bias
 //   shortcut, option A (parameter-free): identity when the width does not change; otherwise
 //     avg_pool(s x s, stride s) followed by symmetric zero channel padding of (out - in)/2 on each

@@ -1,0 +1,39 @@
+#pragma once
+// Input checks and helpers shared by the batch-norm op functions (layers/batchnorm2d.cpp) and the
+// fused batch norm + ReLU (layers/batchnorm_relu.cpp), so both reject bad input with the same
+// messages. Defined in layers/batchnorm2d.cpp.
+
+#include <initializer_list>
+#include <string>
+#include <utility>
+
+#include "tensor/tensor.h"
+
+namespace cbnn::batchnorm_detail {
+
+// momentum in [0, 1], eps finite and > 0; messages start with `who`.
+void check_hyperparameters(double momentum, double eps, const std::string& who);
+// x is (N, C, H, W) with every size >= 1, f32/f64; each per-channel tensor is (C) with x's dtype
+// and device.
+void check_inputs(const Tensor& x,
+                  std::initializer_list<std::pair<const Tensor*, const char*>> per_channel,
+                  const char* op);
+// A running statistic: contiguous (updated in place) and not requiring grad.
+void check_running_stat(const Tensor& t, const char* name, const char* op);
+// t has x's shape, dtype and device (dy, a residual, y).
+void check_like_x(const Tensor& x, const Tensor& t, const char* name, const char* op);
+// Everything the training forward, the inference forward and the backward check (the running
+// statistics and hyperparameters included); messages start with op.
+void check_training_inputs(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                           const Tensor& running_mean, const Tensor& running_var, double momentum,
+                           double eps, const char* op);
+void check_inference_inputs(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                            const Tensor& running_mean, const Tensor& running_var, double eps,
+                            const char* op);
+void check_backward_inputs(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                           const Tensor& save_mean, const Tensor& save_invstd, const char* op);
+// Device scratch for cbnn's own kernels (CUDA builds), from the caching allocator; released when
+// the op returns, which is safe because all cbnn work is queued on one stream.
+Tensor cuda_scratch(int64_t N, int64_t C, Device device);
+
+}  // namespace cbnn::batchnorm_detail
