@@ -31,34 +31,14 @@
 namespace cbnn {
 
 namespace detail {
-CBNN_HD uint32_t float_bits(float f) {
-#ifdef __CUDA_ARCH__
-    return __float_as_uint(f);
-#else
-    uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    return u;
-#endif
-}
-
-CBNN_HD float bits_float(uint32_t u) {
-#ifdef __CUDA_ARCH__
-    return __uint_as_float(u);
-#else
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    return f;
-#endif
-}
-
-CBNN_HD uint64_t double_bits(double d) {
-#ifdef __CUDA_ARCH__
-    return static_cast<uint64_t>(__double_as_longlong(d));
-#else
-    uint64_t u;
-    std::memcpy(&u, &d, sizeof u);
-    return u;
-#endif
+// The bits of x as a same-size To: std::bit_cast without its constexpr, which device code could
+// only call with --expt-relaxed-constexpr. memcpy compiles to a register move on both sides.
+template <class To, class From>
+CBNN_HD To bits_as(From x) {
+    static_assert(sizeof(To) == sizeof(From));
+    To r;
+    memcpy(&r, &x, sizeof r);
+    return r;
 }
 }  // namespace detail
 
@@ -73,10 +53,10 @@ struct bfloat16 {
 };
 static_assert(sizeof(bfloat16) == 2 && std::is_trivially_copyable_v<bfloat16>);
 
-CBNN_HD float bf16_to_float(bfloat16 x) { return detail::bits_float(uint32_t{x.bits} << 16); }
+CBNN_HD float bf16_to_float(bfloat16 x) { return detail::bits_as<float>(uint32_t{x.bits} << 16); }
 
 CBNN_HD bfloat16 float_to_bf16(float f) {
-    const uint32_t u = detail::float_bits(f);
+    const uint32_t u = detail::bits_as<uint32_t>(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) {
         return bfloat16::from_bits(static_cast<uint16_t>((u >> 16) | 0x0040u));  // quiet NaN
     }
@@ -94,11 +74,11 @@ CBNN_HD bfloat16 double_to_bf16(double d) {
     float f = static_cast<float>(d);
     const double back = static_cast<double>(f);
     if (back != d && d == d && back - back == 0.0) {  // inexact, d not NaN, f finite
-        uint32_t u = detail::float_bits(f);
+        uint32_t u = detail::bits_as<uint32_t>(f);
         if ((back < 0 ? -back : back) > (d < 0 ? -d : d)) --u;  // truncate the magnitude
-        f = detail::bits_float(u | 1u);
+        f = detail::bits_as<float>(u | 1u);
     } else if (back != d && d == d) {  // rounded to inf: truncating gives the largest float
-        f = detail::bits_float((detail::float_bits(f) & 0x80000000u) | 0x7f7fffffu);
+        f = detail::bits_as<float>((detail::bits_as<uint32_t>(f) & 0x80000000u) | 0x7f7fffffu);
     }
     return float_to_bf16(f);
 }
