@@ -1,5 +1,6 @@
 // Differentiable reductions. Backward, with g = dy (given keepdim shape, broadcast back over dim):
 //   sum:  dx = g                   mean: dx = g / R
+//   (a bf16 x gives an f32 sum, so dx is computed in f32 and rounded to bf16 once at the end)
 //   max:  dx = g at the first maximal element along dim, 0 elsewhere
 // logsumexp is composed: m + log(sum(exp(x - m))) with m = max(x) detached. The gradient is exact
 // (softmax(x)) because the terms in m cancel.
@@ -34,7 +35,8 @@ Tensor expand_back(const Tensor& g_in, const Shape& shape, int64_t dim) {
 // dim = -1 means "all elements".
 class SumNode : public autograd::Node {
   public:
-    SumNode(const Shape& shape, int64_t dim, bool mean) : shape_(shape), dim_(dim), mean_(mean) {}
+    SumNode(const Shape& shape, DType dtype, int64_t dim, bool mean)
+        : shape_(shape), dtype_(dtype), dim_(dim), mean_(mean) {}
     const char* name() const override { return mean_ ? "mean" : "sum"; }
     std::vector<Tensor> apply(std::vector<Tensor> grads) override {
         Tensor dx = expand_back(grads[0], shape_, dim_);
@@ -42,11 +44,12 @@ class SumNode : public autograd::Node {
             const int64_t r = dim_ >= 0 ? shape_[static_cast<size_t>(dim_)] : shape_numel(shape_);
             dx = ops::unary(UnaryOp::div_scalar, dx, static_cast<double>(r));
         }
-        return {dx};
+        return {dx.dtype() == dtype_ ? dx : ops::cast(dx, dtype_)};
     }
 
   private:
     Shape shape_;
+    DType dtype_;  // x's: the sum of a bf16 x is f32
     int64_t dim_;
     bool mean_;
 };
@@ -81,7 +84,7 @@ Tensor reduce_function(const Tensor& x, int64_t dim, bool keepdim, bool is_mean)
     const int64_t d = normalize_dim(dim, x.dim(), is_mean ? "mean" : "sum");
     Tensor y = is_mean ? ops::mean(x, d, keepdim) : ops::sum(x, d, keepdim);
     if (autograd::any_requires_grad({x})) {
-        autograd::connect(std::make_shared<SumNode>(x.shape(), d, is_mean), {x}, {&y});
+        autograd::connect(std::make_shared<SumNode>(x.shape(), x.dtype(), d, is_mean), {x}, {&y});
     }
     return y;
 }
@@ -94,7 +97,7 @@ Tensor reduce_all_function(const Tensor& x, bool is_mean) {
         y = ops::unary(UnaryOp::div_scalar, y, static_cast<double>(x.numel()));
     }
     if (autograd::any_requires_grad({x})) {
-        autograd::connect(std::make_shared<SumNode>(x.shape(), -1, is_mean), {x}, {&y});
+        autograd::connect(std::make_shared<SumNode>(x.shape(), x.dtype(), -1, is_mean), {x}, {&y});
     }
     return y;
 }

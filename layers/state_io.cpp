@@ -37,12 +37,14 @@ uint8_t dtype_code(DType dtype) {
             return 2;
         case DType::u8:
             return 3;
+        case DType::bf16:
+            return 4;
     }
     CBNN_FAIL("save_state: unknown dtype");
 }
 
 bool dtype_from_code(uint8_t code, DType& dtype) {
-    constexpr DType kByCode[] = {DType::f32, DType::f64, DType::i64, DType::u8};
+    constexpr DType kByCode[] = {DType::f32, DType::f64, DType::i64, DType::u8, DType::bf16};
     if (code >= std::size(kByCode)) return false;
     dtype = kByCode[code];
     return true;

@@ -12,7 +12,7 @@
 //     name_length u32       in bytes, 1 .. 65536
 //     name        bytes     the dotted name, e.g. "layer1.0.conv1.weight" (no terminator)
 //     kind        u8        0 = parameter, 1 = buffer
-//     dtype       u8        0 = f32, 1 = f64, 2 = i64, 3 = u8
+//     dtype       u8        0 = f32, 1 = f64, 2 = i64, 3 = u8, 4 = bf16 (raw bits)
 //     rank        u32       0 .. 8
 //     dims        i64 x rank
 //     byte_count  u64       product(dims) * element size

@@ -22,19 +22,22 @@ namespace cpu {
 namespace {
 
 // One row of the innermost dimension, out[j] = f(a[j sa], b[j sb]); the common stride pairs get
-// their own loops so the compiler vectorises them.
+// their own loops so the compiler vectorises them. f takes and returns compute_t<T>; convert<> is
+// the identity for float and double and widens / rounds once for bf16.
 template <class T, class F>
 void binary_row(T* out, const T* a, int64_t sa, const T* b, int64_t sb, int64_t m, F f) {
+    using C = compute_t<T>;
     if (sa == 1 && sb == 1) {
-        for (int64_t j = 0; j < m; ++j) out[j] = f(a[j], b[j]);
+        for (int64_t j = 0; j < m; ++j) out[j] = convert<T>(f(convert<C>(a[j]), convert<C>(b[j])));
     } else if (sa == 1 && sb == 0) {
-        const T y = b[0];
-        for (int64_t j = 0; j < m; ++j) out[j] = f(a[j], y);
+        const C y = convert<C>(b[0]);
+        for (int64_t j = 0; j < m; ++j) out[j] = convert<T>(f(convert<C>(a[j]), y));
     } else if (sa == 0 && sb == 1) {
-        const T x = a[0];
-        for (int64_t j = 0; j < m; ++j) out[j] = f(x, b[j]);
+        const C x = convert<C>(a[0]);
+        for (int64_t j = 0; j < m; ++j) out[j] = convert<T>(f(x, convert<C>(b[j])));
     } else {
-        for (int64_t j = 0; j < m; ++j) out[j] = f(a[j * sa], b[j * sb]);
+        for (int64_t j = 0; j < m; ++j)
+            out[j] = convert<T>(f(convert<C>(a[j * sa]), convert<C>(b[j * sb])));
     }
 }
 
@@ -46,6 +49,7 @@ void binary_row(T* out, const T* a, int64_t sa, const T* b, int64_t sb, int64_t 
 template <class T>
 void binary_forward(BinaryOp op, const T* a, const StridedLayout& la, const T* b,
                     const StridedLayout& lb, T* out, int64_t n) {
+    using C = compute_t<T>;
     const int d = la.ndim - 1;
     const int64_t inner = d >= 0 ? la.sizes[d] : 1;
     const int64_t sa = d >= 0 ? la.strides[d] : 0, sb = d >= 0 ? lb.strides[d] : 0;
@@ -56,17 +60,17 @@ void binary_forward(BinaryOp op, const T* a, const StridedLayout& la, const T* b
         T* po = out + row;
         switch (op) {
             case BinaryOp::add:
-                binary_row(po, pa, sa, pb, sb, inner, [](T x, T y) { return x + y; });
+                binary_row(po, pa, sa, pb, sb, inner, [](C x, C y) { return x + y; });
                 break;
             case BinaryOp::sub:
-                binary_row(po, pa, sa, pb, sb, inner, [](T x, T y) { return x - y; });
+                binary_row(po, pa, sa, pb, sb, inner, [](C x, C y) { return x - y; });
                 break;
             case BinaryOp::mul:
-                binary_row(po, pa, sa, pb, sb, inner, [](T x, T y) { return x * y; });
+                binary_row(po, pa, sa, pb, sb, inner, [](C x, C y) { return x * y; });
                 break;
             default:
                 binary_row(po, pa, sa, pb, sb, inner,
-                           [op](T x, T y) { return binary_apply(op, x, y); });
+                           [op](C x, C y) { return binary_apply(op, x, y); });
                 break;
         }
     }
@@ -98,6 +102,8 @@ CBNN_INSTANTIATE(double)
 CBNN_INSTANTIATE(int64_t)
 CBNN_INSTANTIATE(uint8_t)
 #undef CBNN_INSTANTIATE
+template void binary_forward<bfloat16>(BinaryOp, const bfloat16*, const StridedLayout&,
+                                       const bfloat16*, const StridedLayout&, bfloat16*, int64_t);
 
 }  // namespace cpu
 
@@ -128,18 +134,20 @@ Broadcast broadcast(const Tensor& a, const Tensor& b, const char* op) {
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
     const char* name = binary_op_name(op);
     const Broadcast bc = broadcast(a, b, name);
-    check_cuda_float(a, name);
+    check_cuda_float_or_bf16(a, name);
     Tensor out = Tensor::empty(bc.shape, a.dtype(), a.device());
     const int64_t n = out.numel();
     if (n == 0) return out;
-    if (a.is_cuda()) {
-        CBNN_ON_CUDA(cuda::binary_forward(op, a.data<float>(), bc.la, b.data<float>(), bc.lb,
-                                          out.data<float>(), n));
-    } else {
-        dispatch_floating(a.dtype(), name, [&]<class T>() {
+    dispatch_floating_bf16(a.dtype(), name, [&]<class T>() {
+        if (a.is_cuda()) {
+            if constexpr (!std::is_same_v<T, double>) {
+                CBNN_ON_CUDA(cuda::binary_forward(op, a.data<T>(), bc.la, b.data<T>(), bc.lb,
+                                                  out.data<T>(), n));
+            }
+        } else {
             cpu::binary_forward<T>(op, a.data<T>(), bc.la, b.data<T>(), bc.lb, out.data<T>(), n);
-        });
-    }
+        }
+    });
     return out;
 }
 

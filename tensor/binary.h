@@ -4,12 +4,15 @@
 //   binary:  out = a (+ - * /) b, maximum(a, b), minimum(a, b)        same floating dtype
 //   compare: out = a (== != < <= > >=) b  as u8 0/1                   same dtype, any
 //   where:   out = cond ? a : b   (cond u8, nonzero = true)           a, b same dtype
+// binary also takes bf16 (CPU and CUDA): operands widen to float, the op runs in float and the
+// result is rounded to bf16 once, so CPU and CUDA agree bitwise. compare and where reject bf16.
 // Each operand is read through a StridedLayout (stride 0 on broadcast dimensions); out is
 // contiguous with the broadcast shape. Backward (autograd/binary_functions.cpp) is composed from
 // these ops plus ops::sum_to, which folds a gradient back onto a broadcast operand's shape.
 
 #include <cstdint>
 
+#include "tensor/bfloat16.h"
 #include "tensor/strided_layout.h"
 #include "tensor/tensor.h"
 
@@ -21,6 +24,7 @@ const char* binary_op_name(BinaryOp op);
 const char* compare_op_name(CompareOp op);
 
 namespace cpu {
+// T in {float, double, bfloat16} (compare, where: also int64_t, uint8_t)
 template <class T>
 void binary_forward(BinaryOp op, const T* a, const StridedLayout& la, const T* b,
                     const StridedLayout& lb, T* out, int64_t n);
@@ -35,6 +39,8 @@ void where_forward(const uint8_t* cond, const StridedLayout& lc, const T* a,
 namespace cuda {
 void binary_forward(BinaryOp op, const float* a, const StridedLayout& la, const float* b,
                     const StridedLayout& lb, float* out, int64_t n);
+void binary_forward(BinaryOp op, const bfloat16* a, const StridedLayout& la, const bfloat16* b,
+                    const StridedLayout& lb, bfloat16* out, int64_t n);
 // T in {float, int64_t, uint8_t}
 template <class T>
 void compare_forward(CompareOp op, const T* a, const StridedLayout& la, const T* b,

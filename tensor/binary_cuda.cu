@@ -19,15 +19,30 @@ bool is_dense(const StridedLayout& l) {
     return true;
 }
 
-template <bool kDense>
-__global__ void binary_kernel(BinaryOp op, const float* __restrict__ a, StridedLayout la,
-                              const float* __restrict__ b, StridedLayout lb,
-                              float* __restrict__ out, int64_t n) {
+// T is float or bfloat16; both compute in float (convert<> widens and rounds bf16 once).
+template <bool kDense, class T>
+__global__ void binary_kernel(BinaryOp op, const T* __restrict__ a, StridedLayout la,
+                              const T* __restrict__ b, StridedLayout lb, T* __restrict__ out,
+                              int64_t n) {
     for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
          i += int64_t{gridDim.x} * blockDim.x) {
-        out[i] = kDense ? binary_apply(op, a[i], b[i])
-                        : binary_apply(op, a[la.offset(i)], b[lb.offset(i)]);
+        const T x = kDense ? a[i] : a[la.offset(i)];
+        const T y = kDense ? b[i] : b[lb.offset(i)];
+        out[i] = convert<T>(binary_apply(op, convert<float>(x), convert<float>(y)));
     }
+}
+
+template <class T>
+void launch_binary(BinaryOp op, const T* a, const StridedLayout& la, const T* b,
+                   const StridedLayout& lb, T* out, int64_t n) {
+    const auto grid = grid_for(n, kBlock);
+    const cudaStream_t stream = current_stream();
+    if (is_dense(la) && is_dense(lb)) {
+        binary_kernel<true><<<grid, kBlock, 0, stream>>>(op, a, la, b, lb, out, n);
+    } else {
+        binary_kernel<false><<<grid, kBlock, 0, stream>>>(op, a, la, b, lb, out, n);
+    }
+    CBNN_CUDA_LAUNCH_CHECK();
 }
 
 template <class T>
@@ -53,14 +68,12 @@ __global__ void where_kernel(const uint8_t* __restrict__ cond, StridedLayout lc,
 
 void binary_forward(BinaryOp op, const float* a, const StridedLayout& la, const float* b,
                     const StridedLayout& lb, float* out, int64_t n) {
-    const auto grid = grid_for(n, kBlock);
-    const cudaStream_t stream = current_stream();
-    if (is_dense(la) && is_dense(lb)) {
-        binary_kernel<true><<<grid, kBlock, 0, stream>>>(op, a, la, b, lb, out, n);
-    } else {
-        binary_kernel<false><<<grid, kBlock, 0, stream>>>(op, a, la, b, lb, out, n);
-    }
-    CBNN_CUDA_LAUNCH_CHECK();
+    launch_binary(op, a, la, b, lb, out, n);
+}
+
+void binary_forward(BinaryOp op, const bfloat16* a, const StridedLayout& la, const bfloat16* b,
+                    const StridedLayout& lb, bfloat16* out, int64_t n) {
+    launch_binary(op, a, la, b, lb, out, n);
 }
 
 template <class T>

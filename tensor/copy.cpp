@@ -13,14 +13,14 @@ template <class Src, class Dst>
 void strided_copy_typed(const Src* src, const StridedLayout& src_layout, Dst* dst,
                         const StridedLayout& dst_layout, int64_t n) {
     for (int64_t i = 0; i < n; ++i)
-        dst[dst_layout.offset(i)] = static_cast<Dst>(src[src_layout.offset(i)]);
+        dst[dst_layout.offset(i)] = convert<Dst>(src[src_layout.offset(i)]);
 }
 }  // namespace
 
 void strided_copy(DType src_dtype, const void* src, const StridedLayout& src_layout,
                   DType dst_dtype, void* dst, const StridedLayout& dst_layout, int64_t n) {
-    dispatch_all(src_dtype, "copy", [&]<class Src>() {
-        dispatch_all(dst_dtype, "copy", [&]<class Dst>() {
+    dispatch_all_bf16(src_dtype, "copy", [&]<class Src>() {
+        dispatch_all_bf16(dst_dtype, "copy", [&]<class Dst>() {
             strided_copy_typed(static_cast<const Src*>(src), src_layout, static_cast<Dst*>(dst),
                                dst_layout, n);
         });
@@ -28,9 +28,9 @@ void strided_copy(DType src_dtype, const void* src, const StridedLayout& src_lay
 }
 
 void fill(DType dtype, void* dst, int64_t n, double value) {
-    dispatch_all(dtype, "fill", [&]<class T>() {
+    dispatch_all_bf16(dtype, "fill", [&]<class T>() {
         T* out = static_cast<T*>(dst);
-        const T v = static_cast<T>(value);
+        const T v = convert<T>(value);
         for (int64_t i = 0; i < n; ++i) out[i] = v;
     });
 }

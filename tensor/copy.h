@@ -2,7 +2,9 @@
 // Copy kernels: materialise a strided view (or a broadcast, stride 0) into a contiguous buffer
 // while converting dtype, fill, and raw transfers between devices.
 //   strided_copy: dst[dst_layout.offset(i)] = Dst(src[src_layout.offset(i)]) for i in [0, n)
-//   Conversions follow C++ static_cast: float -> integer truncates toward zero.
+//   Conversions follow C++ static_cast: float -> integer truncates toward zero. bf16 converts
+//   with cbnn::convert (tensor/bfloat16.h): to bf16 rounds to nearest even once (f64 too), from
+//   bf16 is exact; CPU and CUDA give the same bits.
 //
 // Op functions on top of them (no autograd): ops::contiguous_copy, ops::cast, ops::to_device.
 

@@ -15,7 +15,7 @@ __global__ void strided_copy_kernel(const Src* __restrict__ src, StridedLayout s
                                     Dst* __restrict__ dst, StridedLayout dst_layout, int64_t n) {
     for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
          i += int64_t{gridDim.x} * blockDim.x) {
-        dst[dst_layout.offset(i)] = static_cast<Dst>(src[src_layout.offset(i)]);
+        dst[dst_layout.offset(i)] = convert<Dst>(src[src_layout.offset(i)]);
     }
 }
 
@@ -27,7 +27,8 @@ __global__ void fill_kernel(T* __restrict__ dst, int64_t n, T value) {
     }
 }
 
-// The CUDA dtypes: f64 included here so that casts and copies of CPU-made f64 data work.
+// The CUDA dtypes: f64 included here so that casts and copies of CPU-made f64 data work; bf16
+// converts with the same CBNN_HD functions as the CPU, so a cast gives the same bits on both.
 template <class F>
 void dispatch(DType dtype, F&& f) {
     switch (dtype) {
@@ -42,6 +43,9 @@ void dispatch(DType dtype, F&& f) {
             return;
         case DType::u8:
             f.template operator()<uint8_t>();
+            return;
+        case DType::bf16:
+            f.template operator()<bfloat16>();
             return;
     }
 }
@@ -61,7 +65,7 @@ void strided_copy(DType src_dtype, const void* src, const StridedLayout& src_lay
 void fill(DType dtype, void* dst, int64_t n, double value) {
     dispatch(dtype, [&]<class T>() {
         fill_kernel<<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(static_cast<T*>(dst), n,
-                                                                          static_cast<T>(value));
+                                                                          convert<T>(value));
         CBNN_CUDA_LAUNCH_CHECK();
     });
 }

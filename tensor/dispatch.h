@@ -7,13 +7,23 @@
 // cpu:: kernels are templates over the element type; cuda:: kernels take f32 (and i64/u8 where
 // an op moves integers). Both are declared in every build; CBNN_ON_CUDA removes the call in a
 // CPU-only build (where no CUDA tensor can exist) and throws instead.
+//
+// bf16 is opt-in: dispatch_floating and dispatch_all reject it with a message naming the op, so an
+// op nobody taught bf16 fails loudly instead of reading 2-byte elements as something else. Ops
+// with a bf16 path (computing in compute_t<T> = float) use dispatch_floating_bf16; data movement
+// (copy, fill, print) uses dispatch_all_bf16.
 
 #include <cstdint>
+#include <utility>
 
 #include "tensor/dtype.h"
 #include "tensor/error.h"
 
 namespace cbnn {
+
+[[noreturn]] inline void fail_no_bf16(const char* op) {
+    CBNN_FAIL(op, ": has no bf16 implementation (cast to f32 first: .to(DType::f32))");
+}
 
 template <class F>
 decltype(auto) dispatch_floating(DType dtype, const char* op, F&& f) {
@@ -22,8 +32,23 @@ decltype(auto) dispatch_floating(DType dtype, const char* op, F&& f) {
             return f.template operator()<float>();
         case DType::f64:
             return f.template operator()<double>();
+        case DType::bf16:
+            fail_no_bf16(op);
         default:
             CBNN_FAIL(op, ": expected a floating tensor (f32 or f64), got ", dtype);
+    }
+}
+
+template <class F>
+decltype(auto) dispatch_floating_bf16(DType dtype, const char* op, F&& f) {
+    if (dtype == DType::bf16) return f.template operator()<bfloat16>();
+    switch (dtype) {
+        case DType::f32:
+            return f.template operator()<float>();
+        case DType::f64:
+            return f.template operator()<double>();
+        default:
+            CBNN_FAIL(op, ": expected a floating tensor (f32, f64 or bf16), got ", dtype);
     }
 }
 
@@ -38,8 +63,16 @@ decltype(auto) dispatch_all(DType dtype, const char* op, F&& f) {
             return f.template operator()<int64_t>();
         case DType::u8:
             return f.template operator()<uint8_t>();
+        case DType::bf16:
+            fail_no_bf16(op);
     }
     CBNN_FAIL(op, ": unknown dtype");
+}
+
+template <class F>
+decltype(auto) dispatch_all_bf16(DType dtype, const char* op, F&& f) {
+    if (dtype == DType::bf16) return f.template operator()<bfloat16>();
+    return dispatch_all(dtype, op, std::forward<F>(f));
 }
 
 }  // namespace cbnn

@@ -157,6 +157,11 @@ void write_npy(const std::string& path, const Tensor& tensor) {
         case DType::u8:
             descr = "|u1";
             break;
+        case DType::bf16:
+            // NumPy has no bf16; '<u2' or '<V2' would load as a different type or as bytes,
+            // so the round trip would silently change the dtype.
+            CBNN_FAIL("write_npy: ", path, ": NumPy has no bf16 dtype; cast first (",
+                      tensor.description(), " -> .to(DType::f32), exact)");
     }
     std::ostringstream dict;
     dict << "{'descr': '" << descr << "', 'fortran_order': False, 'shape': (";

@@ -5,6 +5,7 @@
 #include <iomanip>
 #include <ostream>
 #include <sstream>
+#include <type_traits>
 
 #include "tensor/dispatch.h"
 #include "tensor/tensor.h"
@@ -13,14 +14,22 @@ namespace cbnn {
 
 namespace {
 
+// u8 as a number, not a character; bf16 as its (exact) float value.
+template <class T>
+void print_element(std::ostream& os, T v) {
+    if constexpr (std::is_same_v<T, uint8_t>)
+        os << static_cast<int>(v);
+    else if constexpr (is_bf16_v<T>)
+        os << bf16_to_float(v);
+    else
+        os << v;
+}
+
 template <class T>
 void print_values(std::ostream& os, const std::vector<T>& values, const Shape& shape, size_t dim,
                   int64_t base, int64_t edge, int indent) {
     if (shape.empty()) {
-        if constexpr (std::is_same_v<T, uint8_t>)
-            os << static_cast<int>(values[0]);
-        else
-            os << values[0];
+        print_element(os, values[0]);
         return;
     }
     const int64_t n = shape[dim];
@@ -38,11 +47,7 @@ void print_values(std::ostream& os, const std::vector<T>& values, const Shape& s
             continue;
         }
         if (dim + 1 == shape.size()) {
-            const T v = values[static_cast<size_t>(base + i)];
-            if constexpr (std::is_same_v<T, uint8_t>)
-                os << static_cast<int>(v);
-            else
-                os << v;
+            print_element(os, values[static_cast<size_t>(base + i)]);
         } else {
             print_values(os, values, shape, dim + 1, base + i * inner, edge, indent + 1);
         }
@@ -60,7 +65,7 @@ std::string Tensor::to_string(int64_t edge_items) const {
     os << description();
     if (requires_grad()) os << " requires_grad";
     os << '\n' << std::setprecision(6);
-    dispatch_all(dtype(), "print", [&]<class T>() {
+    dispatch_all_bf16(dtype(), "print", [&]<class T>() {
         print_values(os, to_vector<T>(), shape(), 0, 0, edge_items, 0);
     });
     return os.str();

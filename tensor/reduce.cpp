@@ -1,6 +1,7 @@
 #include "tensor/reduce.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "tensor/copy.h"
@@ -13,16 +14,17 @@ namespace cbnn {
 namespace cpu {
 
 template <class T>
-void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner) {
+void reduce_sum(const T* x, compute_t<T>* out, int64_t outer, int64_t r, int64_t inner) {
     std::vector<double> acc(static_cast<size_t>(inner));
     for (int64_t o = 0; o < outer; ++o) {
         std::fill(acc.begin(), acc.end(), 0.0);
         for (int64_t k = 0; k < r; ++k) {
             const T* row = x + (o * r + k) * inner;
-            for (int64_t i = 0; i < inner; ++i) acc[static_cast<size_t>(i)] += row[i];
+            for (int64_t i = 0; i < inner; ++i)
+                acc[static_cast<size_t>(i)] += convert<double>(row[i]);
         }
         for (int64_t i = 0; i < inner; ++i)
-            out[o * inner + i] = static_cast<T>(acc[static_cast<size_t>(i)]);
+            out[o * inner + i] = static_cast<compute_t<T>>(acc[static_cast<size_t>(i)]);
     }
 }
 
@@ -47,6 +49,7 @@ void reduce_max(const T* x, T* out, int64_t* argmax, int64_t outer, int64_t r, i
 
 template void reduce_sum<float>(const float*, float*, int64_t, int64_t, int64_t);
 template void reduce_sum<double>(const double*, double*, int64_t, int64_t, int64_t);
+template void reduce_sum<bfloat16>(const bfloat16*, float*, int64_t, int64_t, int64_t);
 template void reduce_max<float>(const float*, float*, int64_t*, int64_t, int64_t, int64_t);
 template void reduce_max<double>(const double*, double*, int64_t*, int64_t, int64_t, int64_t);
 
@@ -82,18 +85,22 @@ ReduceGeometry geometry(const Tensor& x, int64_t dim, bool keepdim, const char* 
 
 Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
     check_defined(x_in, "sum");
-    check_cuda_float(x_in, "sum");
+    check_cuda_float_or_bf16(x_in, "sum");
     const Tensor x = dense(x_in);
     const ReduceGeometry g = geometry(x, dim, keepdim, "sum");
-    Tensor out = Tensor::empty(g.out_shape, x.dtype(), x.device());
+    const DType out_dtype = x.dtype() == DType::bf16 ? DType::f32 : x.dtype();
+    Tensor out = Tensor::empty(g.out_shape, out_dtype, x.device());
     if (out.numel() == 0) return out;
-    if (x.is_cuda()) {
-        CBNN_ON_CUDA(cuda::reduce_sum(x.data<float>(), out.data<float>(), g.outer, g.r, g.inner));
-    } else {
-        dispatch_floating(x.dtype(), "sum", [&]<class T>() {
-            cpu::reduce_sum<T>(x.data<T>(), out.data<T>(), g.outer, g.r, g.inner);
-        });
-    }
+    dispatch_floating_bf16(x.dtype(), "sum", [&]<class T>() {
+        using C = compute_t<T>;
+        if (x.is_cuda()) {
+            if constexpr (!std::is_same_v<T, double>) {
+                CBNN_ON_CUDA(cuda::reduce_sum(x.data<T>(), out.data<C>(), g.outer, g.r, g.inner));
+            }
+        } else {
+            cpu::reduce_sum<T>(x.data<T>(), out.data<C>(), g.outer, g.r, g.inner);
+        }
+    });
     return out;
 }
 
@@ -142,7 +149,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     for (size_t d = 0; d < shape.size(); ++d) {
         if (shape[d] == 1 && r.shape()[d] != 1) r = sum(r, static_cast<int64_t>(d), true);
     }
-    return r;
+    // bf16 sums come back f32: the partial sums stay f32 and only the final gradient is bf16.
+    return r.dtype() == x.dtype() ? r : cast(r, x.dtype());
 }
 
 }  // namespace ops

@@ -8,24 +8,31 @@
 //
 // Determinism: the CUDA kernels use a fixed reduction tree (no atomics), so results are bitwise
 // repeatable run to run. The CPU reference accumulates in double.
+// bf16 input (sum, mean, sum_all): the sum is accumulated in float (CUDA) or double (CPU) and
+// returned as f32, because what mixed precision reduces (losses, statistics, norms) wants FP32
+// results; sum_to is the exception: it returns x's dtype, since it produces a gradient for an
+// operand of that dtype (rounded once, after the whole sum). max rejects bf16.
 // NaN in max propagates: the first NaN along the dimension is the result (value and index), so a
 // diverged computation is not hidden.
 
 #include <cstdint>
 
+#include "tensor/bfloat16.h"
 #include "tensor/tensor.h"
 
 namespace cbnn {
 
 namespace cpu {
+// T in {float, double, bfloat16}; out is compute_t<T> (float for bf16)
 template <class T>
-void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner);
+void reduce_sum(const T* x, compute_t<T>* out, int64_t outer, int64_t r, int64_t inner);
 template <class T>
 void reduce_max(const T* x, T* out, int64_t* argmax, int64_t outer, int64_t r, int64_t inner);
 }  // namespace cpu
 
 namespace cuda {
 void reduce_sum(const float* x, float* out, int64_t outer, int64_t r, int64_t inner);
+void reduce_sum(const bfloat16* x, float* out, int64_t outer, int64_t r, int64_t inner);
 void reduce_max(const float* x, float* out, int64_t* argmax, int64_t outer, int64_t r,
                 int64_t inner);
 }  // namespace cuda

@@ -15,13 +15,15 @@ constexpr int kRowBlock = 512;
 constexpr int kColBlock = 256;
 constexpr int64_t kMaxGrid = 65535;
 
-__global__ void sum_rows_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t rows,
+// T is float or bfloat16 (widened exactly); the sums are float either way.
+template <class T>
+__global__ void sum_rows_kernel(const T* __restrict__ x, float* __restrict__ out, int64_t rows,
                                 int64_t r) {
     __shared__ float partial[kRowBlock];
     for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-        const float* p = x + row * r;
+        const T* p = x + row * r;
         float acc = 0.f;
-        for (int64_t k = threadIdx.x; k < r; k += kRowBlock) acc += p[k];
+        for (int64_t k = threadIdx.x; k < r; k += kRowBlock) acc += convert<float>(p[k]);
         partial[threadIdx.x] = acc;
         __syncthreads();
         for (int s = kRowBlock / 2; s > 0; s >>= 1) {
@@ -33,15 +35,16 @@ __global__ void sum_rows_kernel(const float* __restrict__ x, float* __restrict__
     }
 }
 
-__global__ void sum_cols_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t outer,
+template <class T>
+__global__ void sum_cols_kernel(const T* __restrict__ x, float* __restrict__ out, int64_t outer,
                                 int64_t r, int64_t inner) {
     const int64_t n = outer * inner;
     for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < n;
          t += int64_t{gridDim.x} * blockDim.x) {
         const int64_t o = t / inner, i = t % inner;
-        const float* p = x + o * r * inner + i;
+        const T* p = x + o * r * inner + i;
         float acc = 0.f;
-        for (int64_t k = 0; k < r; ++k) acc += p[k * inner];
+        for (int64_t k = 0; k < r; ++k) acc += convert<float>(p[k * inner]);
         out[t] = acc;
     }
 }
@@ -107,9 +110,9 @@ __global__ void max_cols_kernel(const float* __restrict__ x, float* __restrict__
 unsigned int row_grid(int64_t rows) {
     return static_cast<unsigned int>(rows < kMaxGrid ? rows : kMaxGrid);
 }
-}  // namespace
 
-void reduce_sum(const float* x, float* out, int64_t outer, int64_t r, int64_t inner) {
+template <class T>
+void launch_sum(const T* x, float* out, int64_t outer, int64_t r, int64_t inner) {
     const cudaStream_t stream = current_stream();
     if (inner == 1) {
         sum_rows_kernel<<<row_grid(outer), kRowBlock, 0, stream>>>(x, out, outer, r);
@@ -118,6 +121,15 @@ void reduce_sum(const float* x, float* out, int64_t outer, int64_t r, int64_t in
                                                                                       r, inner);
     }
     CBNN_CUDA_LAUNCH_CHECK();
+}
+}  // namespace
+
+void reduce_sum(const float* x, float* out, int64_t outer, int64_t r, int64_t inner) {
+    launch_sum(x, out, outer, r, inner);
+}
+
+void reduce_sum(const bfloat16* x, float* out, int64_t outer, int64_t r, int64_t inner) {
+    launch_sum(x, out, outer, r, inner);
 }
 
 void reduce_max(const float* x, float* out, int64_t* argmax, int64_t outer, int64_t r,

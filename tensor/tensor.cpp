@@ -68,6 +68,7 @@ template Tensor Tensor::from_vector<float>(const std::vector<float>&, const Shap
 template Tensor Tensor::from_vector<double>(const std::vector<double>&, const Shape&, Device);
 template Tensor Tensor::from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, Device);
 template Tensor Tensor::from_vector<uint8_t>(const std::vector<uint8_t>&, const Shape&, Device);
+template Tensor Tensor::from_vector<bfloat16>(const std::vector<bfloat16>&, const Shape&, Device);
 
 Tensor Tensor::make_view(const Tensor& base, const Shape& shape, const Shape& strides,
                          int64_t offset) {
@@ -136,6 +137,7 @@ CBNN_INSTANTIATE_ACCESSORS(float)
 CBNN_INSTANTIATE_ACCESSORS(double)
 CBNN_INSTANTIATE_ACCESSORS(int64_t)
 CBNN_INSTANTIATE_ACCESSORS(uint8_t)
+CBNN_INSTANTIATE_ACCESSORS(bfloat16)
 #undef CBNN_INSTANTIATE_ACCESSORS
 
 Tensor& Tensor::fill_(double value) {
@@ -176,6 +178,11 @@ void check_dtype(const Tensor& t, DType dtype, const char* op, const char* name)
 void check_cuda_float(const Tensor& t, const char* op) {
     CBNN_CHECK(!t.is_cuda() || t.dtype() == DType::f32, op,
                ": CUDA kernels compute in f32 (f64 is CPU-only), got ", t.description());
+}
+
+void check_cuda_float_or_bf16(const Tensor& t, const char* op) {
+    CBNN_CHECK(!t.is_cuda() || t.dtype() == DType::f32 || t.dtype() == DType::bf16, op,
+               ": CUDA kernels compute in f32 or bf16 (f64 is CPU-only), got ", t.description());
 }
 
 }  // namespace cbnn

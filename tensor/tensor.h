@@ -164,5 +164,7 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op);
 void check_dtype(const Tensor& t, DType dtype, const char* op, const char* name);
 // CUDA kernels compute in f32: f64 is a CPU-only dtype.
 void check_cuda_float(const Tensor& t, const char* op);
+// The same for ops with a CUDA bf16 kernel as well: f32 or bf16 on CUDA.
+void check_cuda_float_or_bf16(const Tensor& t, const char* op);
 
 }  // namespace cbnn

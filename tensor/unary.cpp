@@ -1,5 +1,7 @@
 #include "tensor/unary.h"
 
+#include <type_traits>
+
 #include "tensor/copy.h"
 #include "tensor/dispatch.h"
 #include "tensor/unary_math.h"
@@ -16,22 +18,31 @@ const char* unary_op_name(UnaryOp op) {
 
 namespace cpu {
 
+// convert<> is the identity for float and double, and widens / rounds once for bf16.
 template <class T>
-void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, T alpha) {
-    for (int64_t i = 0; i < n; ++i) y[i] = unary_apply(op, x[i], alpha);
+void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, compute_t<T> alpha) {
+    using C = compute_t<T>;
+    for (int64_t i = 0; i < n; ++i) y[i] = convert<T>(unary_apply<C>(op, convert<C>(x[i]), alpha));
 }
 
 template <class T>
-void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int64_t n, T alpha) {
-    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * unary_derivative(op, x[i], y[i], alpha);
+void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int64_t n,
+                    compute_t<T> alpha) {
+    using C = compute_t<T>;
+    for (int64_t i = 0; i < n; ++i) {
+        dx[i] = convert<T>(convert<C>(dy[i]) *
+                           unary_derivative<C>(op, convert<C>(x[i]), convert<C>(y[i]), alpha));
+    }
 }
 
-template void unary_forward<float>(UnaryOp, const float*, float*, int64_t, float);
-template void unary_forward<double>(UnaryOp, const double*, double*, int64_t, double);
-template void unary_backward<float>(UnaryOp, const float*, const float*, const float*, float*,
-                                    int64_t, float);
-template void unary_backward<double>(UnaryOp, const double*, const double*, const double*, double*,
-                                     int64_t, double);
+#define CBNN_INSTANTIATE(T)                                                             \
+    template void unary_forward<T>(UnaryOp, const T*, T*, int64_t, compute_t<T>);       \
+    template void unary_backward<T>(UnaryOp, const T*, const T*, const T*, T*, int64_t, \
+                                    compute_t<T>);
+CBNN_INSTANTIATE(float)
+CBNN_INSTANTIATE(double)
+CBNN_INSTANTIATE(bfloat16)
+#undef CBNN_INSTANTIATE
 
 }  // namespace cpu
 
@@ -40,17 +51,18 @@ namespace ops {
 Tensor unary(UnaryOp op, const Tensor& x_in, double alpha) {
     const char* name = unary_op_name(op);
     check_defined(x_in, name);
-    check_cuda_float(x_in, name);
+    check_cuda_float_or_bf16(x_in, name);
     const Tensor x = dense(x_in);
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-    if (x.is_cuda()) {
-        CBNN_ON_CUDA(cuda::unary_forward(op, x.data<float>(), y.data<float>(), x.numel(),
-                                         static_cast<float>(alpha)));
-    } else {
-        dispatch_floating(x.dtype(), name, [&]<class T>() {
-            cpu::unary_forward<T>(op, x.data<T>(), y.data<T>(), x.numel(), static_cast<T>(alpha));
-        });
-    }
+    dispatch_floating_bf16(x.dtype(), name, [&]<class T>() {
+        const auto a = static_cast<compute_t<T>>(alpha);
+        if (x.is_cuda()) {
+            if constexpr (!std::is_same_v<T, double>)
+                CBNN_ON_CUDA(cuda::unary_forward(op, x.data<T>(), y.data<T>(), x.numel(), a));
+        } else {
+            cpu::unary_forward<T>(op, x.data<T>(), y.data<T>(), x.numel(), a);
+        }
+    });
     return y;
 }
 
@@ -60,19 +72,23 @@ Tensor unary_backward(UnaryOp op, const Tensor& x_in, const Tensor& y_in, const 
     CBNN_CHECK(x_in.shape() == dy_in.shape() && y_in.shape() == dy_in.shape(), name,
                " backward: shapes differ: x ", x_in.shape(), ", y ", y_in.shape(), ", dy ",
                dy_in.shape());
+    check_cuda_float_or_bf16(x_in, name);
     const Tensor x = dense(x_in);
     const Tensor y = dense(y_in);
     const Tensor dy = dense(dy_in);
     Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
-    if (x.is_cuda()) {
-        CBNN_ON_CUDA(cuda::unary_backward(op, x.data<float>(), y.data<float>(), dy.data<float>(),
-                                          dx.data<float>(), x.numel(), static_cast<float>(alpha)));
-    } else {
-        dispatch_floating(x.dtype(), name, [&]<class T>() {
+    dispatch_floating_bf16(x.dtype(), name, [&]<class T>() {
+        const auto a = static_cast<compute_t<T>>(alpha);
+        if (x.is_cuda()) {
+            if constexpr (!std::is_same_v<T, double>) {
+                CBNN_ON_CUDA(cuda::unary_backward(op, x.data<T>(), y.data<T>(), dy.data<T>(),
+                                                  dx.data<T>(), x.numel(), a));
+            }
+        } else {
             cpu::unary_backward<T>(op, x.data<T>(), y.data<T>(), dy.data<T>(), dx.data<T>(),
-                                   x.numel(), static_cast<T>(alpha));
-        });
-    }
+                                   x.numel(), a);
+        }
+    });
     return dx;
 }
 

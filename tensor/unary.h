@@ -21,9 +21,12 @@
 //   pow_scalar   x^alpha                                alpha x^(alpha - 1)
 // Layout: x, y, dy, dx contiguous, n elements. The formulas live in tensor/unary_math.h and are
 // shared by the CPU reference and the CUDA kernel.
+// bf16 (CPU and CUDA): x, y, dy are widened to float, the formula runs in float and the result is
+// rounded to bf16 once; alpha is a float. The backward reads the stored (rounded) bf16 y.
 
 #include <cstdint>
 
+#include "tensor/bfloat16.h"
 #include "tensor/tensor.h"
 
 namespace cbnn {
@@ -50,16 +53,21 @@ enum class UnaryOp : uint8_t {
 const char* unary_op_name(UnaryOp op);
 
 namespace cpu {
+// T in {float, double, bfloat16}
 template <class T>
-void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, T alpha);
+void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, compute_t<T> alpha);
 template <class T>
-void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int64_t n, T alpha);
+void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int64_t n,
+                    compute_t<T> alpha);
 }  // namespace cpu
 
 namespace cuda {
 void unary_forward(UnaryOp op, const float* x, float* y, int64_t n, float alpha);
 void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx,
                     int64_t n, float alpha);
+void unary_forward(UnaryOp op, const bfloat16* x, bfloat16* y, int64_t n, float alpha);
+void unary_backward(UnaryOp op, const bfloat16* x, const bfloat16* y, const bfloat16* dy,
+                    bfloat16* dx, int64_t n, float alpha);
 }  // namespace cuda
 
 namespace ops {
