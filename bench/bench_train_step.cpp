@@ -2,10 +2,12 @@
 // (losses/cb_loss.h, beta 0.9999; softmax, or focal with gamma 1), backward, SGD step (momentum
 // 0.9, weight decay; train/sgd.h), on synthetic data that is already on the GPU.
 //
-//   BM_TrainStep/depth/batch/tf32/loss/augment/tuned/graph
+//   BM_TrainStep/depth/batch/math/loss/augment/tuned/graph
 //     depth 32: ResNet-32 (models/resnet_cifar.h), 3 x 32 x 32, 10 classes
 //     depth 50: ResNet-50 (models/resnet.h), 3 x 224 x 224, 1000 classes
-//     tf32 0: FP32 math, 1: TF32 tensor cores for convolutions and matmuls (tensor/backend.h)
+//     math 0: FP32, 1: TF32 tensor cores for convolutions and matmuls (tensor/backend.h),
+//       2: bf16 mixed precision (the batch cast to bf16; bf16 body, f32 weights and head:
+//       train/train_step.h Precision::bf16)
 //     loss 0: CB softmax, 2: CB focal (LossType order)
 //     augment 1 (ResNet-32 only): each step first takes its batch from the GPU-resident loader
 //       (data/gpu_loader.h: crop + flip + x/128 - 1) over a synthetic 12,406-image uint8 set, as
@@ -74,6 +76,7 @@ struct Case {
     int64_t depth = 32;
     int64_t batch = 128;
     bool tf32 = false;
+    bool bf16 = false;  // mixed precision: the images cast to bf16 before the forward
     LossType loss = LossType::softmax;
     bool augment = false;
     // The tuned kernels: cuDNN's timed algorithm search and cbnn's own batch norm (else the
@@ -105,7 +108,8 @@ Case case_of(const benchmark::State& state, bool with_graph = true) {
     Case c;
     c.depth = state.range(0);
     c.batch = state.range(1);
-    c.tf32 = state.range(2) != 0;
+    c.tf32 = state.range(2) == 1;
+    c.bf16 = state.range(2) == 2;
     c.loss = static_cast<LossType>(state.range(3));
     c.augment = state.range(4) != 0;
     c.tuned = state.range(5) != 0;
@@ -115,8 +119,11 @@ Case case_of(const benchmark::State& state, bool with_graph = true) {
 
 std::string describe(const Case& c) {
     return std::string(c.cifar() ? "ResNet-" + std::to_string(c.depth) : "ResNet-50") + ", batch " +
-           std::to_string(c.batch) + ", " + (c.tf32 ? "TF32" : "FP32") + ", CB " +
-           loss_type_name(c.loss) + (c.augment ? ", GPU augmentation" : ", fixed batch") +
+           std::to_string(c.batch) + ", " +
+           (c.tf32   ? "TF32"
+            : c.bf16 ? "bf16"
+                     : "FP32") +
+           ", CB " + loss_type_name(c.loss) + (c.augment ? ", GPU augmentation" : ", fixed batch") +
            (c.tuned ? ", timed conv search + cbnn batch norm" : "") +
            (c.graph ? ", CUDA graph" : "");
 }
@@ -176,7 +183,8 @@ class TrainStep {
         : model_(make_model(c)),
           criterion_(loss_config(c), long_tail_counts(c.cifar() ? 5000 : 1000, c.classes(), 100.0),
                      DType::f32, Device::cuda()),
-          sgd_(model_->named_parameters(), sgd_options(c)) {
+          sgd_(model_->named_parameters(), sgd_options(c)),
+          input_dtype_(c.bf16 ? DType::bf16 : DType::f32) {
         if (c.augment) {
             CBNN_CHECK(c.cifar(), "bench_train_step: augmentation is for CIFAR-shaped inputs");
             loader_ = std::make_unique<GpuCifarLoader>(synthetic_cifar(kAugmentedSetSize),
@@ -190,11 +198,12 @@ class TrainStep {
                 labels[i] = static_cast<int64_t>((i * 7919) % static_cast<size_t>(c.classes()));
             labels_ = Tensor::from_vector(labels, {c.batch}).to(Device::cuda());
         }
-        if (c.graph) {
-            static_assert(kWarmupSteps > kGraphWarmupSteps, "the capture must happen in warm-up");
-            graphed_ = std::make_unique<train::TrainStep>(*model_, criterion_, sgd_, true,
-                                                          kGraphWarmupSteps);
-        }
+        static_assert(kWarmupSteps > kGraphWarmupSteps, "the capture must happen in warm-up");
+        step_ = std::make_unique<train::TrainStep>(
+            *model_, criterion_, sgd_,
+            train::TrainStepOptions{.cuda_graph = c.graph,
+                                    .input_dtype = input_dtype_,
+                                    .warmup_steps = kGraphWarmupSteps});
     }
 
     // The phases of a step, for the breakdown; run() is all of them.
@@ -206,18 +215,14 @@ class TrainStep {
     }
     Tensor forward_loss() {
         sgd_.zero_grad();
-        return criterion_(model_->forward(images_), labels_);
+        return criterion_(model_->forward(images_.to(input_dtype_)), labels_);
     }
     void update() { sgd_.step(kLr); }
+    // The whole step as the trainers run it (train/train_step.h: eager, or replayed from a CUDA
+    // graph once captured).
     void run() {
         load_batch();
-        if (graphed_) {
-            last_loss_ = graphed_->run({images_, labels_}, kLr).loss;
-            return;
-        }
-        last_loss_ = forward_loss();
-        last_loss_.backward();
-        update();
+        last_loss_ = step_->run({images_, labels_}, kLr).loss;
     }
 
     double last_loss() const { return last_loss_.cpu().item<float>(); }
@@ -228,7 +233,8 @@ class TrainStep {
     ClassBalancedLoss criterion_;
     Sgd sgd_;
     std::unique_ptr<GpuCifarLoader> loader_;
-    std::unique_ptr<train::TrainStep> graphed_;
+    DType input_dtype_;
+    std::unique_ptr<train::TrainStep> step_;
     Tensor images_, labels_, last_loss_;
 };
 
@@ -289,11 +295,12 @@ void BM_TrainStep(benchmark::State& state) {
 }
 
 // ResNet-32 at both batch sizes and precisions, focal next to softmax, with and without the
-// augmentation; ResNet-50 at 128 and 64; the main cases again with the tuned kernels, and the
-// paper's ResNet-32 step and the tuned cases replayed from a CUDA graph.
-// Args: depth, batch, tf32, loss, augment, tuned, graph.
+// augmentation; ResNet-50 at 128 and 64; the main cases again with the tuned kernels, the
+// paper's ResNet-32 step and the tuned cases replayed from a CUDA graph, and bf16 mixed precision
+// (issue 7's bf16 targets: ResNet-32 batch 512, ResNet-50 batch 128).
+// Args: depth, batch, math, loss, augment, tuned, graph.
 BENCHMARK(BM_TrainStep)
-    ->ArgNames({"depth", "batch", "tf32", "loss", "augment", "tuned", "graph"})
+    ->ArgNames({"depth", "batch", "math", "loss", "augment", "tuned", "graph"})
     ->Args({32, 128, 0, 0, 0, 0, 0})
     ->Args({32, 128, 1, 0, 0, 0, 0})
     ->Args({32, 128, 0, 2, 0, 0, 0})
@@ -316,6 +323,11 @@ BENCHMARK(BM_TrainStep)
     ->Args({32, 128, 0, 0, 1, 1, 1})
     ->Args({32, 512, 0, 0, 1, 1, 1})
     ->Args({50, 128, 1, 0, 0, 1, 1})
+    ->Args({32, 128, 2, 0, 1, 0, 0})
+    ->Args({32, 128, 2, 0, 1, 1, 1})
+    ->Args({32, 512, 2, 0, 1, 1, 1})
+    ->Args({50, 128, 2, 0, 0, 0, 0})
+    ->Args({50, 128, 2, 0, 0, 1, 1})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
@@ -560,9 +572,9 @@ void BM_StepBreakdown(benchmark::State& state) {
 
 // The paper's CIFAR training (ResNet-32, batch 128, FP32, augmentation), ResNet-32 at batch 512,
 // ResNet-50 at batch 128 with TF32; the first with the tuned kernels too.
-// Args: depth, batch, tf32, loss, augment, tuned.
+// Args: depth, batch, math, loss, augment, tuned.
 BENCHMARK(BM_StepBreakdown)
-    ->ArgNames({"depth", "batch", "tf32", "loss", "augment", "tuned"})
+    ->ArgNames({"depth", "batch", "math", "loss", "augment", "tuned"})
     ->Args({32, 128, 0, 0, 1, 0})
     ->Args({32, 128, 0, 0, 1, 1})
     ->Args({32, 512, 0, 0, 0, 0})

@@ -250,21 +250,28 @@ namespace ops {
 namespace {
 
 // The checks shared by every conv2d op function on its tensor operands: defined, same floating
-// dtype, same device, f32 on CUDA.
+// dtype, same device, f32 or bf16 on CUDA.
 void check_operands(const char* op, std::initializer_list<std::pair<const char*, Tensor>> ts) {
     const auto& [first_name, first] = *ts.begin();
     for (const auto& [name, t] : ts) {
         CBNN_CHECK(t.defined(), op, ": ", name, " is an undefined tensor");
-        CBNN_CHECK(is_floating(t.dtype()), op, ": expected floating tensors (f32 or f64), got ",
-                   name, " ", t.description());
+        CBNN_CHECK(is_floating(t.dtype()), op,
+                   ": expected floating tensors (f32, f64 or bf16), got ", name, " ",
+                   t.description());
         CBNN_CHECK(t.dtype() == first.dtype(), op, ": dtypes differ: ", first_name, " ",
                    first.description(), ", ", name, " ", t.description());
         CBNN_CHECK(t.device() == first.device(), op,
                    ": tensors are on different devices: ", first_name, " ", first.description(),
                    ", ", name, " ", t.description());
-        check_cuda_float(t, op);
+        check_cuda_float_or_bf16(t, op);
     }
 }
+
+// bf16 on the CPU: the f32 kernels on the widened values, each output rounded once to bf16 (what
+// cuDNN computes too: exact bf16 products, FP32 accumulation, one rounding). Not fast: the CPU
+// path exists for references and tests.
+bool bf16_on_cpu(const Tensor& t) { return t.dtype() == DType::bf16 && !t.is_cuda(); }
+Tensor widened(const Tensor& t) { return t.defined() ? cast(t, DType::f32) : Tensor(); }
 
 void check_dy(const Tensor& dy, const Conv2dShape& s, const char* op) {
     const Shape expected{s.N, s.K, s.P, s.Q};
@@ -282,14 +289,19 @@ Tensor conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in
         CBNN_CHECK(b_in.shape() == Shape{s.K}, "conv2d: bias has shape ", b_in.shape(),
                    ", expected [", s.K, "] (one per output channel of weight ", w_in.shape(), ")");
     }
+    if (bf16_on_cpu(x_in)) {
+        return cast(conv2d_forward(widened(x_in), widened(w_in), widened(b_in), stride, padding),
+                    DType::bf16);
+    }
     const Tensor x = dense(x_in), w = dense(w_in);
     const Tensor b = b_in.defined() ? dense(b_in) : Tensor();
     Tensor y = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device());
     if (y.numel() == 0) return y;
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(cuda::conv2d_forward(x.data<float>(), w.data<float>(),
-                                          b.defined() ? b.data<float>() : nullptr, y.data<float>(),
-                                          s));
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), "conv2d", [&]<class T>() {
+            cuda::conv2d_forward(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr,
+                                 y.data<T>(), s);
+        }));
     } else {
         dispatch_floating(x.dtype(), "conv2d", [&]<class T>() {
             cpu::conv2d_forward_im2col<T>(x.data<T>(), w.data<T>(),
@@ -305,12 +317,17 @@ Tensor conv2d_backward_data(const Tensor& dy_in, const Tensor& w_in, const Shape
     check_operands(op, {{"dy", dy_in}, {"weight", w_in}});
     const Conv2dShape s = conv2d_shape(x_shape, w_in.shape(), stride, padding);
     check_dy(dy_in, s, op);
+    if (bf16_on_cpu(dy_in)) {
+        return cast(conv2d_backward_data(widened(dy_in), widened(w_in), x_shape, stride, padding),
+                    DType::bf16);
+    }
     const Tensor dy = dense(dy_in), w = dense(w_in);
     Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
     if (dx.numel() == 0) return dx;
     if (dy.is_cuda()) {
-        CBNN_ON_CUDA(
-            cuda::conv2d_backward_data(dy.data<float>(), w.data<float>(), dx.data<float>(), s));
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(dy.dtype(), op, [&]<class T>() {
+            cuda::conv2d_backward_data(dy.data<T>(), w.data<T>(), dx.data<T>(), s);
+        }));
     } else {
         dispatch_floating(dy.dtype(), op, [&]<class T>() {
             cpu::conv2d_backward_data_im2col<T>(dy.data<T>(), w.data<T>(), dx.data<T>(), s);
@@ -325,12 +342,17 @@ Tensor conv2d_backward_filter(const Tensor& x_in, const Tensor& dy_in, const Sha
     check_operands(op, {{"input", x_in}, {"dy", dy_in}});
     const Conv2dShape s = conv2d_shape(x_in.shape(), w_shape, stride, padding);
     check_dy(dy_in, s, op);
+    if (bf16_on_cpu(x_in)) {
+        return cast(conv2d_backward_filter(widened(x_in), widened(dy_in), w_shape, stride, padding),
+                    DType::bf16);
+    }
     const Tensor x = dense(x_in), dy = dense(dy_in);
     Tensor dw = Tensor::empty(w_shape, x.dtype(), x.device());
     if (s.N == 0) return dw.zero_();
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(
-            cuda::conv2d_backward_filter(x.data<float>(), dy.data<float>(), dw.data<float>(), s));
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class T>() {
+            cuda::conv2d_backward_filter(x.data<T>(), dy.data<T>(), dw.data<T>(), s);
+        }));
     } else {
         dispatch_floating(x.dtype(), op, [&]<class T>() {
             cpu::conv2d_backward_filter_im2col<T>(x.data<T>(), dy.data<T>(), dw.data<T>(), s);
@@ -343,13 +365,16 @@ Tensor conv2d_backward_bias(const Tensor& dy_in) {
     const char* op = "conv2d backward bias";
     check_operands(op, {{"dy", dy_in}});
     CBNN_CHECK(dy_in.dim() == 4, op, ": expected dy of rank 4 (N, K, P, Q), got ", dy_in.shape());
+    if (bf16_on_cpu(dy_in)) return cast(conv2d_backward_bias(widened(dy_in)), DType::bf16);
     const Tensor dy = dense(dy_in);
     // Only N, K, P, Q are read by the bias kernels.
     const Conv2dShape s{dy.size(0), 0, 0, 0, dy.size(1), 0, 0, 1, 0, dy.size(2), dy.size(3)};
     Tensor db = Tensor::empty({s.K}, dy.dtype(), dy.device());
     if (dy.numel() == 0) return db.zero_();
     if (dy.is_cuda()) {
-        CBNN_ON_CUDA(cuda::conv2d_backward_bias(dy.data<float>(), db.data<float>(), s));
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(dy.dtype(), op, [&]<class T>() {
+            cuda::conv2d_backward_bias(dy.data<T>(), db.data<T>(), s);
+        }));
     } else {
         dispatch_floating(dy.dtype(), op, [&]<class T>() {
             cpu::conv2d_backward_bias<T>(dy.data<T>(), db.data<T>(), s);
@@ -423,6 +448,15 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, i
     if (bias) bias_ = register_parameter("bias", Tensor::zeros({out_channels}, dtype));
 }
 
-Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight_, bias_, stride_, padding_); }
+Tensor Conv2d::forward(const Tensor& x) {
+    // Mixed precision: a bf16 input runs the convolution in bf16 on a bf16 copy of the weights,
+    // made by the differentiable cast, so the f32 parameters (the master weights) get f32
+    // gradients.
+    if (x.dtype() == DType::bf16 && weight_.dtype() != DType::bf16) {
+        return conv2d(x, weight_.to(DType::bf16),
+                      bias_.defined() ? bias_.to(DType::bf16) : Tensor(), stride_, padding_);
+    }
+    return conv2d(x, weight_, bias_, stride_, padding_);
+}
 
 }  // namespace cbnn

@@ -19,15 +19,22 @@
 //   cpu::conv2d_*_im2col<T>   the same results through im2col + cpu::gemm (tensor/matmul.h), one
 //                             image at a time; the op functions use this path on the CPU. Each
 //                             call allocates its own column buffer of C*R*S*P*Q elements.
-//   cuda::conv2d_*            cuDNN (layers/conv2d_cudnn.cpp), float; algorithm choice cached per
-//                             shape, math mode (TF32 only when allow_tf32(), tensor/backend.h)
-//                             and search mode (set_conv_algorithm_search below)
+//   cuda::conv2d_*            cuDNN (layers/conv2d_cudnn.cpp), float or bfloat16 (bf16 data,
+//                             FP32 accumulation on tensor cores, one rounding per output);
+//                             algorithm choice cached per shape, element type, math mode (TF32
+//                             only when allow_tf32(), tensor/backend.h) and search mode
+//                             (set_conv_algorithm_search below)
 // All three families take the same parameter lists. b and db may be null (no bias).
+// bf16 (mixed precision): all operands bf16, NCHW like f32. On the CPU the op functions run the
+// f32 kernels on the widened values and round each output once (the specification of the CUDA
+// path, up to summation order). The Conv2d module keeps f32 parameters and, given a bf16 input,
+// convolves with a bf16 cast of them (FP32 master weights: their gradients arrive in f32).
 
 #include <cstdint>
 #include <string>
 
 #include "layers/module.h"
+#include "tensor/bfloat16.h"
 #include "tensor/rng.h"
 #include "tensor/scoped_setting.h"
 #include "tensor/tensor.h"
@@ -69,6 +76,13 @@ void conv2d_forward(const float* x, const float* w, const float* b, float* y, co
 void conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dShape& s);
 void conv2d_backward_filter(const float* x, const float* dy, float* dw, const Conv2dShape& s);
 void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s);
+void conv2d_forward(const bfloat16* x, const bfloat16* w, const bfloat16* b, bfloat16* y,
+                    const Conv2dShape& s);
+void conv2d_backward_data(const bfloat16* dy, const bfloat16* w, bfloat16* dx,
+                          const Conv2dShape& s);
+void conv2d_backward_filter(const bfloat16* x, const bfloat16* dy, bfloat16* dw,
+                            const Conv2dShape& s);
+void conv2d_backward_bias(const bfloat16* dy, bfloat16* db, const Conv2dShape& s);
 // How many algorithm selections (cuDNN heuristic queries or timings) have run in this process: one
 // per new (shape, math mode, search mode, device, direction); a repeated shape reuses the cached
 // choice.
@@ -96,7 +110,8 @@ using ConvAlgorithmSearchSetting =
     ScopedSetting<ConvAlgorithmSearch, conv_algorithm_search, set_conv_algorithm_search>;
 
 namespace ops {
-// No autograd. f32/f64 on the CPU, f32 on CUDA; all operands on one device; b may be undefined.
+// No autograd. f32/f64/bf16 on the CPU, f32/bf16 on CUDA; all operands of one dtype on one
+// device; b may be undefined.
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
                       int64_t padding);
 // dx of shape x_shape (needed because P, Q round down and do not determine H, W).

@@ -56,10 +56,10 @@ int to_int(int64_t value, const char* what) {
 
 class TensorDesc {
   public:
-    TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w) {
+    TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w, cudnnDataType_t type) {
         CBNN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
-        CBNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                                    to_int(n, "N"), to_int(c, "C"), to_int(h, "H"),
+        CBNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, type, to_int(n, "N"),
+                                                    to_int(c, "C"), to_int(h, "H"),
                                                     to_int(w, "W")));
     }
     ~TensorDesc() { CBNN_CUDNN_CHECK_NOTHROW(cudnnDestroyTensorDescriptor(desc_)); }
@@ -73,9 +73,9 @@ class TensorDesc {
 
 class FilterDesc {
   public:
-    explicit FilterDesc(const Conv2dShape& s) {
+    FilterDesc(const Conv2dShape& s, cudnnDataType_t type) {
         CBNN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&desc_));
-        CBNN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+        CBNN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, type, CUDNN_TENSOR_NCHW,
                                                     to_int(s.K, "K"), to_int(s.C, "C"),
                                                     to_int(s.R, "R"), to_int(s.S, "S")));
     }
@@ -113,19 +113,21 @@ struct Choice {
     size_t workspace_bytes;
 };
 
-// Descriptors of one (shape, math mode, device), one convolution descriptor per direction since
-// each direction's algorithm may need its own math type.
+// Descriptors of one (shape, element type, math mode, device), one convolution descriptor per
+// direction since each direction's algorithm may need its own math type.
 struct Plan {
-    Plan(const Conv2dShape& s, bool allow_tf32, bool timed_search)
-        : tf32(allow_tf32),
+    Plan(const Conv2dShape& s, cudnnDataType_t type, bool allow_tf32, bool timed_search)
+        : tf32(allow_tf32 || type == CUDNN_DATA_BFLOAT16),
           timed(timed_search),
-          x(s.N, s.C, s.H, s.W),
-          y(s.N, s.K, s.P, s.Q),
-          w(s),
+          x(s.N, s.C, s.H, s.W, type),
+          y(s.N, s.K, s.P, s.Q, type),
+          w(s, type),
           fwd(s, math()),
           bwd_data(s, math()),
           bwd_filter(s, math()) {}
     cudnnMathType_t math() const { return tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
+    // Tensor-core math: TF32 for f32 data when allowed; always for bf16 data (bf16 products are
+    // exact in FP32, and the accumulation is FP32 either way).
     bool tf32;
     bool timed;  // rank candidates by cudnnFind* timings instead of the heuristics
     TensorDesc x, y;
@@ -136,16 +138,16 @@ struct Plan {
 
 std::mutex g_mutex;  // guards the plan cache and each plan's choices
 
-// The plan of this shape under the current math mode on the current device; created on first use.
-// Plans are never removed, so the reference stays valid.
-Plan& plan_for(const Conv2dShape& s) {
-    static std::map<std::array<int64_t, 12>, std::unique_ptr<Plan>> plans;
+// The plan of this shape and element type under the current math mode on the current device;
+// created on first use. Plans are never removed, so the reference stays valid.
+Plan& plan_for(const Conv2dShape& s, cudnnDataType_t type) {
+    static std::map<std::array<int64_t, 13>, std::unique_ptr<Plan>> plans;
     const bool tf32 = allow_tf32();
     const bool timed = conv_algorithm_search() == ConvAlgorithmSearch::timed;
-    const std::array<int64_t, 12> key{s.N, s.C,      s.H,   s.W,  s.K,   s.R,
-                                      s.S, s.stride, s.pad, tf32, timed, current_device()};
+    const std::array<int64_t, 13> key{
+        s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, tf32, timed, current_device(), type};
     std::unique_ptr<Plan>& plan = plans[key];
-    if (!plan) plan = std::make_unique<Plan>(s, tf32, timed);
+    if (!plan) plan = std::make_unique<Plan>(s, type, tf32, timed);
     return *plan;
 }
 
@@ -176,7 +178,7 @@ Choice choose(const std::vector<Perf>& candidates, bool tf32, cudnnConvolutionDe
     }
     CBNN_FAIL("conv2d (cuDNN): no ", direction, " algorithm for input [", s.N, ", ", s.C, ", ", s.H,
               ", ", s.W, "], weight [", s.K, ", ", s.C, ", ", s.R, ", ", s.S, "], stride ",
-              s.stride, ", padding ", s.pad, " under ", tf32 ? "TF32" : "FP32",
+              s.stride, ", padding ", s.pad, " under ", tf32 ? "tensor-core" : "FP32",
               " math within a workspace of ", kMaxWorkspaceBytes, " bytes");
 }
 
@@ -269,12 +271,12 @@ Tensor workspace(size_t bytes) {
 
 void* pointer(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
-}  // namespace
-
-void conv2d_forward(const float* x, const float* w, const float* b, float* y,
-                    const Conv2dShape& s) {
+// The four directions on untyped pointers of one element type (`type`); alpha and beta are
+// floats for both f32 and bf16 data (cuDNN's scaling parameters for non-double data).
+void forward_typed(const void* x, const void* w, const void* b, void* y, const Conv2dShape& s,
+                   cudnnDataType_t type) {
     std::unique_lock<std::mutex> lock(g_mutex);
-    Plan& p = plan_for(s);
+    Plan& p = plan_for(s, type);
     const Choice c = forward_choice(p, s);
     lock.unlock();
     const Tensor ws = workspace(c.workspace_bytes);
@@ -284,14 +286,15 @@ void conv2d_forward(const float* x, const float* w, const float* b, float* y,
                                              static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
                                              pointer(ws), c.workspace_bytes, &zero, p.y.get(), y));
     if (b) {
-        const TensorDesc bias(1, s.K, 1, 1);
+        const TensorDesc bias(1, s.K, 1, 1, type);
         CBNN_CUDNN_CHECK(cudnnAddTensor(cudnn_handle(), &one, bias.get(), b, &one, p.y.get(), y));
     }
 }
 
-void conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dShape& s) {
+void backward_data_typed(const void* dy, const void* w, void* dx, const Conv2dShape& s,
+                         cudnnDataType_t type) {
     std::unique_lock<std::mutex> lock(g_mutex);
-    Plan& p = plan_for(s);
+    Plan& p = plan_for(s, type);
     const Choice c = backward_data_choice(p, s);
     lock.unlock();
     const Tensor ws = workspace(c.workspace_bytes);
@@ -302,9 +305,10 @@ void conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv
         p.x.get(), dx));
 }
 
-void conv2d_backward_filter(const float* x, const float* dy, float* dw, const Conv2dShape& s) {
+void backward_filter_typed(const void* x, const void* dy, void* dw, const Conv2dShape& s,
+                           cudnnDataType_t type) {
     std::unique_lock<std::mutex> lock(g_mutex);
-    Plan& p = plan_for(s);
+    Plan& p = plan_for(s, type);
     const Choice c = backward_filter_choice(p, s);
     lock.unlock();
     const Tensor ws = workspace(c.workspace_bytes);
@@ -315,11 +319,43 @@ void conv2d_backward_filter(const float* x, const float* dy, float* dw, const Co
         p.w.get(), dw));
 }
 
-void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s) {
-    const TensorDesc dy_desc(s.N, s.K, s.P, s.Q), db_desc(1, s.K, 1, 1);
+void backward_bias_typed(const void* dy, void* db, const Conv2dShape& s, cudnnDataType_t type) {
+    const TensorDesc dy_desc(s.N, s.K, s.P, s.Q, type), db_desc(1, s.K, 1, 1, type);
     const float one = 1.f, zero = 0.f;
     CBNN_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn_handle(), &one, dy_desc.get(), dy, &zero,
                                                   db_desc.get(), db));
+}
+
+}  // namespace
+
+void conv2d_forward(const float* x, const float* w, const float* b, float* y,
+                    const Conv2dShape& s) {
+    forward_typed(x, w, b, y, s, CUDNN_DATA_FLOAT);
+}
+void conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dShape& s) {
+    backward_data_typed(dy, w, dx, s, CUDNN_DATA_FLOAT);
+}
+void conv2d_backward_filter(const float* x, const float* dy, float* dw, const Conv2dShape& s) {
+    backward_filter_typed(x, dy, dw, s, CUDNN_DATA_FLOAT);
+}
+void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s) {
+    backward_bias_typed(dy, db, s, CUDNN_DATA_FLOAT);
+}
+
+void conv2d_forward(const bfloat16* x, const bfloat16* w, const bfloat16* b, bfloat16* y,
+                    const Conv2dShape& s) {
+    forward_typed(x, w, b, y, s, CUDNN_DATA_BFLOAT16);
+}
+void conv2d_backward_data(const bfloat16* dy, const bfloat16* w, bfloat16* dx,
+                          const Conv2dShape& s) {
+    backward_data_typed(dy, w, dx, s, CUDNN_DATA_BFLOAT16);
+}
+void conv2d_backward_filter(const bfloat16* x, const bfloat16* dy, bfloat16* dw,
+                            const Conv2dShape& s) {
+    backward_filter_typed(x, dy, dw, s, CUDNN_DATA_BFLOAT16);
+}
+void conv2d_backward_bias(const bfloat16* dy, bfloat16* db, const Conv2dShape& s) {
+    backward_bias_typed(dy, db, s, CUDNN_DATA_BFLOAT16);
 }
 
 int64_t conv2d_algorithm_selections() { return g_selections.load(); }

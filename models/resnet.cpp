@@ -119,7 +119,8 @@ Tensor ResNet::forward(const Tensor& x) {
                ": expected an (N, 3, H, W) input with H, W >= 32, got ", x.description());
     Tensor h = max_pool2d(stem_->forward(x), 3, 2, 1);
     for (const auto& stage : stages_) h = stage->forward(h);
-    return fc_->forward(global_avg_pool2d(h));
+    // Mixed precision: the head (pooling, fc, the loss after it) runs in f32.
+    return fc_->forward(global_avg_pool2d(h.dtype() == DType::bf16 ? h.to(DType::f32) : h));
 }
 
 }  // namespace cbnn

@@ -10,6 +10,7 @@
 //   stage3  b3 bottlenecks, width 256 -> 1024 out, first stride 2
 //   stage4  b4 bottlenecks, width 512 -> 2048 out, first stride 2
 //   head    global average pool -> Linear(2048 -> C)         logits (N, C)
+//   (mixed precision: a bf16 input runs the body in bf16 with f32 parameters, the head in f32)
 //   blocks  ResNet-50 [3, 4, 6, 3], ResNet-101 [3, 4, 23, 3], ResNet-152 [3, 8, 36, 3]
 //
 // Bottleneck block, width w, expansion 4:

@@ -119,7 +119,8 @@ Tensor ResNetCifar::forward(const Tensor& x) {
                x.description());
     Tensor h = stem_->forward(x);
     for (const auto& stage : stages_) h = stage->forward(h);
-    return fc_->forward(global_avg_pool2d(h));
+    // Mixed precision: the head (pooling, fc, the loss after it) runs in f32.
+    return fc_->forward(global_avg_pool2d(h.dtype() == DType::bf16 ? h.to(DType::f32) : h));
 }
 
 }  // namespace cbnn

@@ -9,6 +9,10 @@
 //   stage3  n basic blocks, 64 channels, first stride 2
 //   head    global average pool -> Linear(64 -> C)           logits (N, C)
 //
+// Mixed precision: given a bf16 input the body runs in bf16 (each conv on a bf16 cast of its f32
+// weights, batch norm with f32 parameters and statistics) and the head in f32: parameters,
+// gradients and logits stay f32.
+//
 // Basic block (post-activation, v1):
 //   y = ReLU(BN2(conv2(ReLU(BN1(conv1(x))))) + shortcut(x))
 //   every BN -> ReLU and BN -> add -> ReLU runs as one op, BatchNorm2d::forward_relu

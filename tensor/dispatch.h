@@ -52,6 +52,15 @@ decltype(auto) dispatch_floating_bf16(DType dtype, const char* op, F&& f) {
     }
 }
 
+// The element types of cuda:: kernels that compute in f32: float, and bfloat16 for the ops that
+// have a bf16 overload (widened to float inside the kernel, one rounding per output).
+template <class F>
+decltype(auto) dispatch_cuda_float_bf16(DType dtype, const char* op, F&& f) {
+    if (dtype == DType::bf16) return f.template operator()<bfloat16>();
+    CBNN_CHECK(dtype == DType::f32, op, ": CUDA kernels take f32 or bf16, got ", dtype);
+    return f.template operator()<float>();
+}
+
 template <class F>
 decltype(auto) dispatch_all(DType dtype, const char* op, F&& f) {
     switch (dtype) {

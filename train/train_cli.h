@@ -78,6 +78,13 @@ void add_training_flags(CLI::App& app, Config& c, const TrainingFlagHelp& help) 
     app.add_flag("--cuda-graph", c.cuda_graph,
                  "CUDA: record the training step once as a CUDA graph and replay it (one launch "
                  "per step instead of hundreds; the first steps and partial batches run as usual)");
+    app.add_option(
+           "--precision", c.precision,
+           "arithmetic of training: fp32 (the paper's), tf32 (TF32 tensor cores in "
+           "convolutions and matmuls) or bf16 (bf16 activations, FP32 master weights, batch-"
+           "norm statistics, head and loss; evaluated in FP32)")
+        ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+        ->capture_default_str();
 }
 
 // Runs `prepare()` (presets, defaults that depend on other flags), validates the config, prints

@@ -7,6 +7,7 @@
 
 #include "autograd/functions.h"
 #include "autograd/grad_mode.h"
+#include "tensor/backend.h"
 #include "tensor/error.h"
 #include "train/checkpoint.h"
 #include "train/guard.h"
@@ -38,6 +39,8 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                          std::ostream& log) {
     const ConvAlgorithmSearchSetting conv_search(c.conv_search);
     const BatchNormKernelsSetting bn_kernels(c.bn_kernels);
+    // TF32 for the run's training and evaluation (FP32 otherwise, whatever the process had).
+    const Tf32Setting tf32(c.precision == Precision::tf32);
     const Device device = criterion.weights().device();  // where the model and loss live
     const int64_t batches = loader.batches_per_epoch;
     TrainResult result;
@@ -64,7 +67,10 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
     result.final_test_error = kNaN;
 
     const NamedTensors params = model.named_parameters();
-    TrainStep train_step(model, criterion, sgd, c.cuda_graph);
+    TrainStep train_step(
+        model, criterion, sgd,
+        {.cuda_graph = c.cuda_graph,
+         .input_dtype = c.precision == Precision::bf16 ? DType::bf16 : DType::f32});
     EvalResult last_eval;
     bool have_eval = false;
     const auto run_start = std::chrono::steady_clock::now();

@@ -43,6 +43,7 @@
 #include "train/lr_schedule.h"
 #include "train/metrics.h"
 #include "train/sgd.h"
+#include "train/train_step.h"
 
 namespace cbnn::train {
 
@@ -85,6 +86,7 @@ struct LoopSettings {
     ConvAlgorithmSearch conv_search = ConvAlgorithmSearch::heuristic;
     BatchNormKernels bn_kernels = BatchNormKernels::cudnn;
     bool cuda_graph = false;  // train/train_step.h
+    Precision precision = Precision::fp32;
 };
 
 // A loader with next(), state(), set_state() and batches_per_epoch() as a BatchSource (the loader
@@ -122,7 +124,8 @@ nlohmann::json common_config_json(const Config& c) {
             {"threads", c.threads},
             {"conv_search", c.conv_search},
             {"bn_kernels", c.bn_kernels},
-            {"cuda_graph", c.cuda_graph}};
+            {"cuda_graph", c.cuda_graph},
+            {"precision", c.precision}};
 }
 
 // The loop settings of a trainer config (TrainConfig, ImageTrainConfig: the same field names).
@@ -145,6 +148,7 @@ LoopSettings loop_settings(const Config& c, int64_t train_size,
     s.conv_search = parse_conv_algorithm_search(c.conv_search);
     s.bn_kernels = parse_batchnorm_kernels(c.bn_kernels);
     s.cuda_graph = c.cuda_graph;
+    s.precision = parse_precision(c.precision);
     return s;
 }
 
@@ -158,8 +162,8 @@ LrSchedule schedule_of(const Config& c, double lr_reference_batch) {
 
 // The checks both trainer configs share, in this order: folders, loss, epochs, batch size, lr,
 // weight decay, the every-N settings, threads, the schedule (LR = lr * batch / lr_reference_batch),
-// the device and the CUDA kernel choices (--cuda-graph only with a CUDA device). Throws a
-// cbnn::Error naming the first bad value.
+// the device, the CUDA kernel choices (--cuda-graph only with a CUDA device) and the precision.
+// Throws a cbnn::Error naming the first bad value.
 template <class Config>
 void validate_common(const Config& c, double lr_reference_batch) {
     CBNN_CHECK(!c.data_dir.empty(), "no data folder given");
@@ -183,6 +187,7 @@ void validate_common(const Config& c, double lr_reference_batch) {
                c.device);
     parse_conv_algorithm_search(c.conv_search);
     parse_batchnorm_kernels(c.bn_kernels);
+    parse_precision(c.precision);
 }
 
 // Runs epochs [start, settings.epochs) (start = 0, or the checkpoint's epoch when resuming).

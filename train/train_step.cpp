@@ -6,16 +6,21 @@
 
 namespace cbnn::train {
 
-TrainStep::TrainStep(Layer& model, const ClassBalancedLoss& criterion, Sgd& sgd, bool graph,
-                     int64_t warmup_steps)
-    : model_(model),
-      criterion_(criterion),
-      sgd_(sgd),
-      graph_mode_(graph),
-      warmup_steps_(warmup_steps) {
-    CBNN_CHECK(warmup_steps >= 1, "train step: warmup_steps must be >= 1, got ", warmup_steps,
-               " (SGD's momentum buffers must exist before the capture)");
-    if (!graph_mode_) return;
+Precision parse_precision(const std::string& name) {
+    if (name == "fp32") return Precision::fp32;
+    if (name == "tf32") return Precision::tf32;
+    if (name == "bf16") return Precision::bf16;
+    CBNN_FAIL("precision '", name, "': expected fp32, tf32 or bf16");
+}
+
+TrainStep::TrainStep(Layer& model, const ClassBalancedLoss& criterion, Sgd& sgd,
+                     TrainStepOptions options)
+    : model_(model), criterion_(criterion), sgd_(sgd), options_(options) {
+    CBNN_CHECK(options.warmup_steps >= 1, "train step: warmup_steps must be >= 1, got ",
+               options.warmup_steps, " (SGD's momentum buffers must exist before the capture)");
+    CBNN_CHECK(is_floating(options.input_dtype), "train step: input dtype must be floating, got ",
+               options.input_dtype);
+    if (!options.cuda_graph) return;
     CBNN_CHECK(criterion.weights().is_cuda(), "--cuda-graph needs the model on a CUDA device (got ",
                criterion.weights().device().str(), ")");
     // Only the multi-tensor update reads the rate from device memory; a parameter it cannot take
@@ -41,7 +46,7 @@ StepOutputs TrainStep::run_eager(const Tensor& images, const Tensor& labels,
 }
 
 void TrainStep::capture(const Batch& batch) {
-    images_ = Tensor::empty(batch.images.shape(), batch.images.dtype(), batch.images.device());
+    images_ = Tensor::empty(batch.images.shape(), options_.input_dtype, batch.images.device());
     labels_ = Tensor::empty(batch.labels.shape(), batch.labels.dtype(), batch.labels.device());
     {
         NoGradGuard no_grad;
@@ -61,8 +66,12 @@ StepOutputs TrainStep::run(const Batch& batch, double lr,
     sgd_.set_learning_rate(lr);
     const bool same_shape = graph_ && batch.images.shape() == images_.shape() &&
                             batch.labels.shape() == labels_.shape();
-    if (!graph_mode_ || steps_ <= warmup_steps_ || (graph_ && !same_shape))
-        return run_eager(batch.images, batch.labels, inspect_gradients);
+    if (!options_.cuda_graph || steps_ <= options_.warmup_steps || (graph_ && !same_shape)) {
+        const Tensor images = batch.images.dtype() == options_.input_dtype
+                                  ? batch.images
+                                  : batch.images.to(options_.input_dtype);
+        return run_eager(images, batch.labels, inspect_gradients);
+    }
     if (!graph_) {
         capture(batch);  // records; nothing ran yet
     } else {

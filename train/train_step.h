@@ -13,7 +13,8 @@
 //   warm-up  the first `warmup_steps` steps run eagerly: cuDNN picks its algorithms, the caching
 //            allocator fills, SGD creates its momentum buffers (a buffer created inside the
 //            graph would be zeroed on every replay)
-//   capture  the next step copies its batch into static input tensors, sets the learning rate
+//   capture  the next step copies its batch into static input tensors (cast to the input dtype),
+//            sets the learning rate
 //            (Sgd::set_learning_rate: a device scalar) and records zero_grad, forward, loss,
 //            backward and sgd.step() reading those inputs and that scalar; then replays it
 //   replay   every later step with the same batch shape: copy the batch in, set the rate, replay
@@ -29,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "data/loader.h"
@@ -40,6 +42,23 @@
 
 namespace cbnn::train {
 
+// The arithmetic of training (--precision):
+//   fp32  FP32 storage and math (the paper's protocol; the default)
+//   tf32  FP32 storage, TF32 tensor cores in convolutions and matmuls (tensor/backend.h)
+//   bf16  mixed precision: the batch is cast to bf16 and the body of the ResNet runs in bf16
+//         (convolutions on bf16 casts of the f32 weights, batch norm with f32 parameters and
+//         statistics); parameters, gradients, SGD state, the head and the loss stay f32
+// Evaluation runs on the f32 parameters: in FP32 for bf16 runs, with TF32 for tf32 runs.
+enum class Precision { fp32, tf32, bf16 };
+// "fp32" | "tf32" | "bf16"; anything else throws naming the value.
+Precision parse_precision(const std::string& name);
+
+struct TrainStepOptions {
+    bool cuda_graph = false;         // replay a captured step (requires a CUDA model)
+    DType input_dtype = DType::f32;  // the images are cast to this before the forward (bf16)
+    int64_t warmup_steps = 2;        // eager steps before the capture (>= 1)
+};
+
 struct StepOutputs {
     Tensor loss;    // 0-d, detached
     Tensor logits;  // (B, classes), detached
@@ -47,11 +66,11 @@ struct StepOutputs {
 
 class TrainStep {
   public:
-    // `graph`: replay a captured step (requires the model on a CUDA device). The model, loss and
-    // optimiser must outlive this object, and the model's parameters must stay where they are
-    // (load checkpoints before the first step: the graph holds their addresses).
-    TrainStep(Layer& model, const ClassBalancedLoss& criterion, Sgd& sgd, bool graph,
-              int64_t warmup_steps = 2);
+    // The model, loss and optimiser must outlive this object; with options.cuda_graph the model's
+    // parameters must stay where they are (load checkpoints before the first step: the graph
+    // holds their addresses).
+    TrainStep(Layer& model, const ClassBalancedLoss& criterion, Sgd& sgd,
+              TrainStepOptions options = {});
     ~TrainStep();
 
     // One step on `batch` with learning rate `lr`. `inspect_gradients` (may be empty) sees the
@@ -60,7 +79,7 @@ class TrainStep {
     StepOutputs run(const Batch& batch, double lr,
                     const std::function<void()>& inspect_gradients = {});
 
-    bool graph_mode() const { return graph_mode_; }
+    bool graph_mode() const { return options_.cuda_graph; }
     // Steps replayed from the graph so far (the capturing step included).
     int64_t replays() const { return replays_; }
 
@@ -72,8 +91,7 @@ class TrainStep {
     Layer& model_;
     const ClassBalancedLoss& criterion_;
     Sgd& sgd_;
-    bool graph_mode_;
-    int64_t warmup_steps_;
+    TrainStepOptions options_;
     int64_t steps_ = 0;
     int64_t replays_ = 0;
     std::unique_ptr<CudaGraph> graph_;

@@ -70,6 +70,7 @@ struct TrainConfig {
     std::string conv_search = "heuristic";  // heuristic | timed
     std::string bn_kernels = "cudnn";       // cudnn | cbnn
     bool cuda_graph = false;                // CUDA: replay each training step from a CUDA graph
+    std::string precision = "fp32";         // fp32 | tf32 | bf16 (train/train_step.h)
 
     // Throws a cbnn::Error naming the first bad value.
     void validate() const;

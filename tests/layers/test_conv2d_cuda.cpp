@@ -85,9 +85,10 @@ Results on_gpu(const Problem& p, const Case& c) {
 // printed, so each GPU run records it; in docs/measurements/h100-2026-11-26-run3-cuda_tests.txt
 // (heuristic and timed algorithms) the largest was 19.7 (backward filter, n = 256) and the
 // closest to its bound 0.65 u |term| for a single product (n = 1, bound u).
+// `rounding`: a relative error allowed on top, for outputs stored in a narrower type (bf16).
 ::testing::AssertionResult within_sum_bound(const Tensor& got, const Tensor& ref,
                                             const Tensor& abs_terms, int64_t n,
-                                            const std::string& what) {
+                                            const std::string& what, double rounding = 0.0) {
     const std::vector<double> a = testing::host_values(got), e = testing::host_values(ref),
                               m = testing::host_values(abs_terms);
     if (a.size() != e.size()) return ::testing::AssertionFailure() << what << ": sizes differ";
@@ -96,12 +97,12 @@ Results on_gpu(const Problem& p, const Case& c) {
     size_t worst = 0;
     for (size_t i = 0; i < a.size(); ++i) {
         const double err = std::fabs(a[i] - e[i]);
-        const double ratio = err / (u * m[i] + 1e-300);
-        if (!(err <= static_cast<double>(n) * u * m[i] + 1e-30))
+        const double ratio = (err - rounding * std::fabs(e[i])) / (u * m[i] + 1e-300);
+        if (!(err <= static_cast<double>(n) * u * m[i] + rounding * std::fabs(e[i]) + 1e-30))
             return ::testing::AssertionFailure()
                    << what << ": element " << i << " is " << a[i] << ", expected " << e[i]
                    << " (error " << err << " > " << n << " u * sum|terms| "
-                   << static_cast<double>(n) * u * m[i] << ")";
+                   << static_cast<double>(n) * u * m[i] << " + " << rounding << " |expected|)";
         if (ratio > worst_ratio) worst_ratio = ratio, worst = i;
     }
     std::cout << what << ": worst error " << worst_ratio << " u * sum|terms| (element " << worst
@@ -250,6 +251,36 @@ TEST(Conv2dCuda, TimedAlgorithmSearchMatchesCpuAndIsCached) {
         const ConvAlgorithmSearchSetting heuristic(ConvAlgorithmSearch::heuristic);
         run(x, w, b, dy, c);
         EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 6);
+    }
+}
+
+// bf16 data (mixed precision): x, w, b, dy are bf16 (the reference gets the same values in f64),
+// cuDNN multiplies on tensor cores (bf16 products are exact in FP32) and accumulates in FP32,
+// then rounds each output once to bf16. Bound per element: the FP32 summation bound above plus
+// one bf16 rounding of the result, 2^-8 |ref| (twice the half-ulp 2^-9, for an output within
+// rounding of a bf16 boundary after the FP32 sum moved it across).
+TEST(Conv2dCuda, Bf16MatchesCpuFloat64) {
+    CBNN_REQUIRE_GPU();
+    uint64_t seed = 7000;
+    const double rounding = std::ldexp(1.0, -8);
+    for (const Case& c : kResNetCases) {
+        const Problem f32 = make_problem(c, seed += 10);
+        const auto bf16 = [](const Tensor& t) { return t.to(DType::bf16); };
+        const Problem p{bf16(f32.x), bf16(f32.w), bf16(f32.b), bf16(f32.dy)};
+        const Results got = run(p.x.cuda(), p.w.cuda(), p.b.cuda(), p.dy.cuda(), c);
+        EXPECT_EQ(got.y.dtype(), DType::bf16);
+        EXPECT_EQ(got.dw.dtype(), DType::bf16);
+        const Conv2dShape s =
+            conv2d_shape({c.N, c.C, c.H, c.W}, {c.K, c.C, c.R, c.S}, c.stride, c.pad);
+        const Results ref = reference(p, c), terms = absolute_terms(p, c);
+        EXPECT_TRUE(within_sum_bound(got.y, ref.y, terms.y, c.C * c.R * c.S + 1,
+                                     "bf16 forward " + c.str(), rounding));
+        EXPECT_TRUE(within_sum_bound(got.dx, ref.dx, terms.dx, c.K * c.R * c.S,
+                                     "bf16 backward data " + c.str(), rounding));
+        EXPECT_TRUE(within_sum_bound(got.dw, ref.dw, terms.dw, s.N * s.P * s.Q,
+                                     "bf16 backward filter " + c.str(), rounding));
+        EXPECT_TRUE(within_sum_bound(got.db, ref.db, terms.db, s.N * s.P * s.Q,
+                                     "bf16 bias gradient " + c.str(), rounding));
     }
 }
 

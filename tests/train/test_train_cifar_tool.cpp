@@ -23,7 +23,8 @@ TEST(TrainCifarTool, HelpDocumentsEveryFlag) {
           "--warmup-epochs", "--lr-steps",  "--lr-factors",  "--seed",       "--device",
           "--depth",         "--imbalance", "--subset-list", "--eval-every", "--resume",
           "--threads",       "--preset",    "paper",         "smoke",        "overrides",
-          "--conv-search",   "timed",       "--bn-kernels",  "cbnn",         "--cuda-graph"})
+          "--conv-search",   "timed",       "--bn-kernels",  "cbnn",         "--cuda-graph",
+          "--precision",     "bf16"})
         EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
 }
 

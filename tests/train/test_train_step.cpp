@@ -36,7 +36,7 @@ TEST(TrainStep, EagerModeIsTheHandWrittenStep) {
     auto manual = tiny_resnet(), stepped = tiny_resnet();
     Sgd manual_sgd(manual->named_parameters(), sgd_options());
     Sgd stepped_sgd(stepped->named_parameters(), sgd_options());
-    TrainStep step(*stepped, criterion, stepped_sgd, false);
+    TrainStep step(*stepped, criterion, stepped_sgd);
     for (int s = 0; s < 2; ++s) {
         const Batch batch{testing::random_tensor({6, 3, 32, 32}, -1, 1, 10 + s, DType::f32),
                           testing::random_labels(6, 4, 20 + s)};
@@ -74,10 +74,12 @@ TEST(TrainStep, GraphModePreconditionsAreClearErrors) {
     const ClassBalancedLoss criterion({LossType::softmax, 0.0, 0.0}, {1, 1, 1, 1});
     auto model = tiny_resnet();
     Sgd sgd(model->named_parameters(), sgd_options());
-    EXPECT_TRUE(testing::throws_error([&] { TrainStep step(*model, criterion, sgd, true); },
-                                      {"--cuda-graph", "CUDA device", "cpu"}));
-    EXPECT_TRUE(testing::throws_error([&] { TrainStep step(*model, criterion, sgd, false, 0); },
-                                      {"warmup_steps", "0"}));
+    EXPECT_TRUE(
+        testing::throws_error([&] { TrainStep step(*model, criterion, sgd, {.cuda_graph = true}); },
+                              {"--cuda-graph", "CUDA device", "cpu"}));
+    EXPECT_TRUE(
+        testing::throws_error([&] { TrainStep step(*model, criterion, sgd, {.warmup_steps = 0}); },
+                              {"warmup_steps", "0"}));
 }
 
 }  // namespace

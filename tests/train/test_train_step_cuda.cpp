@@ -40,7 +40,8 @@ TrainingRun make_run(const ClassBalancedLoss& criterion, bool graph) {
     opt.momentum = 0.9;
     opt.weight_decay = 2e-4;
     r.sgd = std::make_unique<Sgd>(r.model->named_parameters(), opt);
-    r.step = std::make_unique<TrainStep>(*r.model, criterion, *r.sgd, graph);
+    r.step = std::make_unique<TrainStep>(*r.model, criterion, *r.sgd,
+                                         TrainStepOptions{.cuda_graph = graph});
     return r;
 }
 

@@ -140,7 +140,11 @@ TEST(Trainer, BadConfigurationsAreRejected) {
     c.cuda_graph = true;  // c.device is the CPU
     EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"--cuda-graph", "cpu"}));
     c.cuda_graph = false;
+    c.precision = "fp16";
+    EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"precision 'fp16'", "bf16"}));
+    c.precision = "bf16";
     c.validate();
+    EXPECT_EQ(c.to_json().at("precision"), "bf16");
     EXPECT_EQ(c.to_json().at("conv_search"), "timed");
     EXPECT_EQ(c.to_json().at("bn_kernels"), "cbnn");
 }
