@@ -55,7 +55,15 @@ void TrainStep::capture(const Batch& batch) {
     }
     sgd_.create_momentum_buffers();
     graph_ = std::make_unique<CudaGraph>();
-    graph_->capture([&] { outputs_ = run_eager(images_, labels_, {}); });
+    try {
+        graph_->capture([&] { outputs_ = run_eager(images_, labels_, {}); });
+    } catch (const Error& e) {
+        // Nothing of the step ran: the caller may rerun it eagerly (train without --cuda-graph).
+        graph_.reset();
+        throw Error(detail::concat(e.what(),
+                                   " (--cuda-graph: the training step could not be "
+                                   "captured; train without --cuda-graph)"));
+    }
     gradients_.clear();
     for (const auto& [name, p] : sgd_.parameters()) gradients_.push_back(p.grad());
 }
