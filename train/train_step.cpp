@@ -72,9 +72,14 @@ StepOutputs TrainStep::run(const Batch& batch, double lr,
                            const std::function<void()>& inspect_gradients) {
     ++steps_;
     sgd_.set_learning_rate(lr);
-    const bool same_shape = graph_ && batch.images.shape() == images_.shape() &&
-                            batch.labels.shape() == labels_.shape();
-    if (!options_.cuda_graph || steps_ <= options_.warmup_steps || (graph_ && !same_shape)) {
+    // Capture a batch shape seen twice in a row (so a partial batch right after the warm-up is not
+    // what the graph is made for), and replay only that shape.
+    const bool repeated_shape = batch.images.shape() == previous_shape_;
+    previous_shape_ = batch.images.shape();
+    const bool graph_fits =
+        graph_ ? batch.images.shape() == images_.shape() && batch.labels.shape() == labels_.shape()
+               : repeated_shape;
+    if (!options_.cuda_graph || steps_ <= options_.warmup_steps || !graph_fits) {
         const Tensor images = batch.images.dtype() == options_.input_dtype
                                   ? batch.images
                                   : batch.images.to(options_.input_dtype);

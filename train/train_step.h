@@ -13,10 +13,11 @@
 //   warm-up  the first `warmup_steps` steps run eagerly: cuDNN picks its algorithms, the caching
 //            allocator fills, SGD creates its momentum buffers (a buffer created inside the
 //            graph would be zeroed on every replay)
-//   capture  the next step copies its batch into static input tensors (cast to the input dtype),
-//            sets the learning rate
-//            (Sgd::set_learning_rate: a device scalar) and records zero_grad, forward, loss,
-//            backward and sgd.step() reading those inputs and that scalar; then replays it
+//   capture  the next step whose batch has the previous step's shape (so not a partial batch)
+//            copies its batch into static input tensors (cast to the input dtype), sets the
+//            learning rate (Sgd::set_learning_rate: a device scalar) and records zero_grad,
+//            forward, loss, backward and sgd.step() reading those inputs and that scalar; then
+//            replays it
 //   replay   every later step with the same batch shape: copy the batch in, set the rate, replay
 //            (no allocation, no host synchronisation, no autograd bookkeeping)
 //   other    a batch of another shape (an epoch's partial last batch) runs eagerly; the graph stays
@@ -95,6 +96,7 @@ class TrainStep {
     int64_t steps_ = 0;
     int64_t replays_ = 0;
     std::unique_ptr<CudaGraph> graph_;
+    Shape previous_shape_;           // the previous step's image shape
     Tensor images_, labels_;         // the graph's inputs
     StepOutputs outputs_;            // the graph's outputs
     std::vector<Tensor> gradients_;  // the graph's gradients, one per parameter (or undefined)
