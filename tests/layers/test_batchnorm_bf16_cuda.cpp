@@ -99,7 +99,7 @@ TEST_P(BatchNormBf16Cuda, TrainingForwardAndBackwardMatchTheCpu) {
     }
 }
 
-TEST_P(BatchNormBf16Cuda, InferenceForwardMatchesTheCpu) {
+TEST_P(BatchNormBf16Cuda, InferenceForwardAndBackwardMatchTheCpu) {
     CBNN_REQUIRE_GPU();
     uint64_t seed = 100;
     for (const Shape& shape : kShapes) {
@@ -117,6 +117,21 @@ TEST_P(BatchNormBf16Cuda, InferenceForwardMatchesTheCpu) {
         EXPECT_TRUE(all_close(
             got, ops::batch_norm2d_inference(f64(x), f64(gamma), f64(beta), f64(rm), f64(rv), kEps),
             out));
+        // The eval-mode backward (composed from f32 ops on the widened dy, dx rounded once): dx
+        // per element; dgamma and dbeta reduce over n = N*H*W.
+        const Tensor dy = testing::random_tensor(shape, -1, 1, seed++, DType::bf16);
+        const ops::BatchNormStats s = ops::batch_norm2d_running_stats(rm.cuda(), rv.cuda(), kEps);
+        const ops::BatchNormStats s_ref = ops::batch_norm2d_running_stats(f64(rm), f64(rv), kEps);
+        const ops::BatchNormGrads g = ops::batch_norm2d_backward_inference(
+            x.cuda(), dy.cuda(), gamma.cuda(), s.mean, s.invstd, true);
+        const ops::BatchNormGrads r = ops::batch_norm2d_backward_inference(
+            f64(x), f64(dy), f64(gamma), s_ref.mean, s_ref.invstd, true);
+        ASSERT_EQ(g.dx.dtype(), DType::bf16);
+        ASSERT_EQ(g.dgamma.dtype(), DType::f32);
+        EXPECT_TRUE(all_close(g.dx, r.dx, out));
+        const Tolerance stats = testing::f32_sum_tolerance(shape[0] * shape[2] * shape[3]);
+        EXPECT_TRUE(all_close(g.dgamma, r.dgamma, stats));
+        EXPECT_TRUE(all_close(g.dbeta, r.dbeta, stats));
     }
 }
 
