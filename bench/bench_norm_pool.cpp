@@ -17,6 +17,9 @@
 // (plus read x, y, dy; write dx, dresidual), the same for fused and unfused, so their GB/s compare.
 // Before timing, each benchmark runs the same step on batch 2 and checks it against the CPU
 // float64 reference; the benchmark is skipped with the difference when it is off.
+// The *_bf16 cases run the same steps with bf16 activations (x, residual, dy, y, dx, dresidual)
+// and f32 parameters and statistics (issue 7's mixed precision): bytes are counted with 2-byte
+// activations, and the check allows one bf16 rounding (layers/batchnorm2d_kernels.h).
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -45,6 +48,20 @@ Tensor uniform(const Shape& shape, uint64_t seed, double lo, double hi) {
     return t;
 }
 
+// An activation tensor of `dtype` (f32, or bf16: the f32 draws rounded; uniform_ has no bf16 fill).
+Tensor activation(const Shape& shape, uint64_t seed, double lo, double hi, DType dtype) {
+    return uniform(shape, seed, lo, hi).to(dtype);
+}
+
+double bytes_per_element(DType dtype) { return dtype == DType::bf16 ? 2.0 : 4.0; }
+
+// The check's relative bound: 1e-4 for f32 (f32 sums of up to N*H*W terms); for bf16 one rounding
+// of each activation output (unit roundoff 2^-8 relative to the element, at most the scale), plus
+// the f32 part.
+double check_tolerance(DType dtype, double f32_tol) {
+    return dtype == DType::bf16 ? 0.00390625 + f32_tol : f32_tol;
+}
+
 double numel(const Shape& s) { return static_cast<double>(shape_numel(s)); }
 
 // Empty when every output agrees with the reference within tol * max(1, max |reference|), else
@@ -68,10 +85,10 @@ struct BnInputs {
     Tensor x, dy, gamma, beta, running_mean, running_var;
 };
 
-BnInputs bn_inputs(const Shape& shape) {
+BnInputs bn_inputs(const Shape& shape, DType dtype) {
     const int64_t C = shape[1];
-    return {uniform(shape, 1, -1, 2),
-            uniform(shape, 2, -1, 1),
+    return {activation(shape, 1, -1, 2, dtype),
+            activation(shape, 2, -1, 1, dtype),
             uniform({C}, 3, 0.5, 1.5),
             uniform({C}, 4, -1, 1),
             Tensor::zeros({C}, DType::f32, Device::cuda()),
@@ -88,23 +105,24 @@ std::vector<Tensor> bn_step(const BnInputs& in, bool backward) {
     return {f.y, g.dx, g.dgamma, g.dbeta};
 }
 
-std::string check_bn(Shape shape, bool backward) {
+std::string check_bn(Shape shape, bool backward, DType dtype) {
     shape[0] = kCheckBatch;
-    const BnInputs gpu = bn_inputs(shape);
+    const BnInputs gpu = bn_inputs(shape, dtype);
     const BnInputs cpu{f64(gpu.x),    f64(gpu.dy),           f64(gpu.gamma),
                        f64(gpu.beta), f64(gpu.running_mean), f64(gpu.running_var)};
-    return compare(bn_step(gpu, backward), bn_step(cpu, backward), 1e-4);
+    return compare(bn_step(gpu, backward), bn_step(cpu, backward), check_tolerance(dtype, 1e-4));
 }
 
-void BM_BatchNorm(benchmark::State& state, bool backward, BatchNormKernels kernels) {
+void BM_BatchNorm(benchmark::State& state, bool backward, BatchNormKernels kernels, DType dtype) {
     if (skip_without_gpu(state)) return;
     const BatchNormKernelsSetting use(kernels);
     const Shape shape{state.range(0), state.range(1), state.range(2), state.range(3)};
-    const std::string bad = check_bn(shape, backward);
+    const std::string bad = check_bn(shape, backward, dtype);
     if (!bad.empty()) return skip_with(state, bad);
-    const BnInputs in = bn_inputs(shape);
+    const BnInputs in = bn_inputs(shape, dtype);
     time_cuda(state, [&] { benchmark::DoNotOptimize(bn_step(in, backward)); });
-    set_bandwidth(state, (backward ? 20.0 : 8.0) * numel(shape));
+    // Forward: read x, write y; backward: read x, dy, write dx (5 tensors in all).
+    set_bandwidth(state, (backward ? 5.0 : 2.0) * bytes_per_element(dtype) * numel(shape));
 }
 
 // ---- batch norm + ReLU (+ residual) --------------------------------------------------------
@@ -133,10 +151,10 @@ std::vector<Tensor> bn_relu_step(const BnInputs& in, const Tensor& residual, boo
 
 // The GPU step against the f64 CPU reference; the reference backward masks with the GPU's y, so
 // that a pre-activation rounded to the other side of 0 on the GPU is not reported as an error.
-std::string check_bn_relu(Shape shape, bool fused, bool backward) {
+std::string check_bn_relu(Shape shape, bool fused, bool backward, DType dtype) {
     shape[0] = kCheckBatch;
-    const BnInputs gpu = bn_inputs(shape);
-    const Tensor residual = uniform(shape, 5, -1, 1);
+    const BnInputs gpu = bn_inputs(shape, dtype);
+    const Tensor residual = activation(shape, 5, -1, 1, dtype);
     const BnInputs cpu{f64(gpu.x),    f64(gpu.dy),           f64(gpu.gamma),
                        f64(gpu.beta), f64(gpu.running_mean), f64(gpu.running_var)};
     const std::vector<Tensor> got = bn_relu_step(gpu, residual, fused, backward);
@@ -149,21 +167,24 @@ std::string check_bn_relu(Shape shape, bool fused, bool backward) {
             cpu.x, f64(got[0]), cpu.dy, cpu.gamma, f.save_mean, f.save_invstd, kEps, true);
         ref.insert(ref.end(), {g.dx, g.dgamma, g.dbeta, g.dresidual});
     }
-    return compare(got, ref, 1e-4);
+    // The unfused bf16 ops round bn(x) and the sum separately: up to two bf16 roundings.
+    const double tol = check_tolerance(dtype, 1e-4) * (fused ? 1.0 : 2.0);
+    return compare(got, ref, tol);
 }
 
-void BM_BatchNormRelu(benchmark::State& state, bool fused, bool backward,
-                      BatchNormKernels kernels) {
+void BM_BatchNormRelu(benchmark::State& state, bool fused, bool backward, BatchNormKernels kernels,
+                      DType dtype) {
     if (skip_without_gpu(state)) return;
     const BatchNormKernelsSetting use(kernels);
     const Shape shape{state.range(0), state.range(1), state.range(2), state.range(3)};
-    const std::string bad = check_bn_relu(shape, fused, backward);
+    const std::string bad = check_bn_relu(shape, fused, backward, dtype);
     if (!bad.empty()) return skip_with(state, bad);
-    const BnInputs in = bn_inputs(shape);
-    const Tensor residual = uniform(shape, 5, -1, 1);
+    const BnInputs in = bn_inputs(shape, dtype);
+    const Tensor residual = activation(shape, 5, -1, 1, dtype);
     time_cuda(state,
               [&] { benchmark::DoNotOptimize(bn_relu_step(in, residual, fused, backward)); });
-    set_bandwidth(state, (backward ? 32.0 : 12.0) * numel(shape));
+    // Forward: read x, residual, write y; backward: read x, y, dy, write dx, dresidual.
+    set_bandwidth(state, (backward ? 8.0 : 3.0) * bytes_per_element(dtype) * numel(shape));
 }
 
 // ---- max pool (ResNet-50 stem) ----------------------------------------------------------------
@@ -179,18 +200,21 @@ std::vector<Tensor> maxpool_step(const Tensor& x, const Tensor& dy, bool backwar
 
 Shape stem_output(const Shape& x) { return {x[0], x[1], (x[2] + 1) / 2, (x[3] + 1) / 2}; }
 
-void BM_MaxPool(benchmark::State& state, bool backward) {
+void BM_MaxPool(benchmark::State& state, bool backward, DType dtype) {
     if (skip_without_gpu(state)) return;
     const Shape shape{state.range(0), state.range(1), state.range(2), state.range(3)};
     Shape small = shape;
     small[0] = kCheckBatch;
-    const Tensor xs = uniform(small, 5, -1, 1), dys = uniform(stem_output(small), 6, -1, 1);
-    // A maximum and its index are exact; dx adds up to four f32 values of dy.
+    const Tensor xs = activation(small, 5, -1, 1, dtype);
+    const Tensor dys = activation(stem_output(small), 6, -1, 1, dtype);
+    // A maximum and its index are exact; dx adds up to four f32 values of dy (then, for bf16,
+    // rounds the sum once).
     const std::string bad =
         compare(maxpool_step(xs, dys, backward), maxpool_step(f64(xs), f64(dys), backward),
-                backward ? 1e-6 : 0.0);
+                backward ? check_tolerance(dtype, 1e-6) : 0.0);
     if (!bad.empty()) return skip_with(state, bad);
-    const Tensor x = uniform(shape, 5, -1, 1), dy = uniform(stem_output(shape), 6, -1, 1);
+    const Tensor x = activation(shape, 5, -1, 1, dtype);
+    const Tensor dy = activation(stem_output(shape), 6, -1, 1, dtype);
     if (backward) {
         const Tensor argmax = ops::max_pool2d(x, kStemKernel, kStemStride, kStemPadding).indices;
         time_cuda(state, [&] {
@@ -202,8 +226,9 @@ void BM_MaxPool(benchmark::State& state, bool backward) {
             benchmark::DoNotOptimize(ops::max_pool2d(x, kStemKernel, kStemStride, kStemPadding));
         });
     }
-    // Forward reads x, writes y and argmax; backward reads dy and argmax, writes dx.
-    set_bandwidth(state, 4.0 * numel(shape) + 12.0 * numel(stem_output(shape)));
+    // Forward reads x, writes y and argmax (i64); backward reads dy and argmax, writes dx.
+    const double e = bytes_per_element(dtype);
+    set_bandwidth(state, e * numel(shape) + (e + 8.0) * numel(stem_output(shape)));
 }
 
 // ---- option-A shortcut (ResNet-32) ------------------------------------------------------------
@@ -218,21 +243,25 @@ std::vector<Tensor> shortcut_step(const Tensor& x, const Tensor& dy, bool backwa
 
 Shape shortcut_output(const Shape& x) { return {x[0], 2 * x[1], x[2] / 2, x[3] / 2}; }
 
-void BM_Shortcut(benchmark::State& state, bool backward) {
+void BM_Shortcut(benchmark::State& state, bool backward, DType dtype) {
     if (skip_without_gpu(state)) return;
     const Shape shape{state.range(0), state.range(1), state.range(2), state.range(3)};
     Shape small = shape;
     small[0] = kCheckBatch;
-    const Tensor xs = uniform(small, 7, -1, 1), dys = uniform(shortcut_output(small), 8, -1, 1);
+    const Tensor xs = activation(small, 7, -1, 1, dtype);
+    const Tensor dys = activation(shortcut_output(small), 8, -1, 1, dtype);
     const std::string bad =
-        compare(shortcut_step(xs, dys, backward), shortcut_step(f64(xs), f64(dys), backward), 1e-6);
+        compare(shortcut_step(xs, dys, backward), shortcut_step(f64(xs), f64(dys), backward),
+                check_tolerance(dtype, 1e-6));
     if (!bad.empty()) return skip_with(state, bad);
-    const Tensor x = uniform(shape, 7, -1, 1), dy = uniform(shortcut_output(shape), 8, -1, 1);
+    const Tensor x = activation(shape, 7, -1, 1, dtype);
+    const Tensor dy = activation(shortcut_output(shape), 8, -1, 1, dtype);
     time_cuda(state, [&] { benchmark::DoNotOptimize(shortcut_step(x, dy, backward)); });
     // Forward reads x and writes y (half of x's size); backward reads the middle half of dy (a
     // quarter of x's size) and writes dx.
     const double y_size = numel(shortcut_output(shape));
-    set_bandwidth(state, 4.0 * (numel(shape) + (backward ? y_size / 2 : y_size)));
+    set_bandwidth(state,
+                  bytes_per_element(dtype) * (numel(shape) + (backward ? y_size / 2 : y_size)));
 }
 
 void resnet_bn_shapes(benchmark::internal::Benchmark* b) {
@@ -266,32 +295,77 @@ void shortcut_shapes(benchmark::internal::Benchmark* b) {
     b->ArgNames({"N", "C", "H", "W"})->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
 
-BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cudnn, false, BatchNormKernels::cudnn)->Apply(resnet_bn_shapes);
-BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cbnn, false, BatchNormKernels::cbnn)->Apply(resnet_bn_shapes);
-BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cudnn, true, BatchNormKernels::cudnn)
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cudnn, false, BatchNormKernels::cudnn, DType::f32)
     ->Apply(resnet_bn_shapes);
-BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cbnn, true, BatchNormKernels::cbnn)
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cbnn, false, BatchNormKernels::cbnn, DType::f32)
     ->Apply(resnet_bn_shapes);
-BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cudnn, true, false, BatchNormKernels::cudnn)
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cudnn, true, BatchNormKernels::cudnn, DType::f32)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cbnn, true, BatchNormKernels::cbnn, DType::f32)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cudnn, true, false, BatchNormKernels::cudnn,
+                  DType::f32)
     ->Apply(resnet_block_shapes);
-BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cudnn, false, false, BatchNormKernels::cudnn)
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cbnn, true, false, BatchNormKernels::cbnn, DType::f32)
     ->Apply(resnet_block_shapes);
-BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cbnn, true, false, BatchNormKernels::cbnn)
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cudnn, false, false, BatchNormKernels::cudnn,
+                  DType::f32)
     ->Apply(resnet_block_shapes);
-BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cbnn, false, false, BatchNormKernels::cbnn)
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cbnn, false, false, BatchNormKernels::cbnn,
+                  DType::f32)
     ->Apply(resnet_block_shapes);
-BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cudnn, true, true, BatchNormKernels::cudnn)
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cudnn, true, true, BatchNormKernels::cudnn,
+                  DType::f32)
     ->Apply(resnet_block_shapes);
-BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cudnn, false, true, BatchNormKernels::cudnn)
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cbnn, true, true, BatchNormKernels::cbnn,
+                  DType::f32)
     ->Apply(resnet_block_shapes);
-BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cbnn, true, true, BatchNormKernels::cbnn)
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cudnn, false, true, BatchNormKernels::cudnn,
+                  DType::f32)
     ->Apply(resnet_block_shapes);
-BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cbnn, false, true, BatchNormKernels::cbnn)
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cbnn, false, true, BatchNormKernels::cbnn,
+                  DType::f32)
     ->Apply(resnet_block_shapes);
-BENCHMARK_CAPTURE(BM_MaxPool, fwd, false)->Apply(stem_shape);
-BENCHMARK_CAPTURE(BM_MaxPool, bwd, true)->Apply(stem_shape);
-BENCHMARK_CAPTURE(BM_Shortcut, fwd, false)->Apply(shortcut_shapes);
-BENCHMARK_CAPTURE(BM_Shortcut, bwd, true)->Apply(shortcut_shapes);
+BENCHMARK_CAPTURE(BM_MaxPool, fwd, false, DType::f32)->Apply(stem_shape);
+BENCHMARK_CAPTURE(BM_MaxPool, bwd, true, DType::f32)->Apply(stem_shape);
+BENCHMARK_CAPTURE(BM_Shortcut, fwd, false, DType::f32)->Apply(shortcut_shapes);
+BENCHMARK_CAPTURE(BM_Shortcut, bwd, true, DType::f32)->Apply(shortcut_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cudnn_bf16, false, BatchNormKernels::cudnn, DType::bf16)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cbnn_bf16, false, BatchNormKernels::cbnn, DType::bf16)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cudnn_bf16, true, BatchNormKernels::cudnn, DType::bf16)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cbnn_bf16, true, BatchNormKernels::cbnn, DType::bf16)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cudnn_bf16, true, false, BatchNormKernels::cudnn,
+                  DType::bf16)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cbnn_bf16, true, false, BatchNormKernels::cbnn,
+                  DType::bf16)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cudnn_bf16, false, false, BatchNormKernels::cudnn,
+                  DType::bf16)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cbnn_bf16, false, false, BatchNormKernels::cbnn,
+                  DType::bf16)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cudnn_bf16, true, true, BatchNormKernels::cudnn,
+                  DType::bf16)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cbnn_bf16, true, true, BatchNormKernels::cbnn,
+                  DType::bf16)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cudnn_bf16, false, true,
+                  BatchNormKernels::cudnn, DType::bf16)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cbnn_bf16, false, true, BatchNormKernels::cbnn,
+                  DType::bf16)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_MaxPool, fwd_bf16, false, DType::bf16)->Apply(stem_shape);
+BENCHMARK_CAPTURE(BM_MaxPool, bwd_bf16, true, DType::bf16)->Apply(stem_shape);
+BENCHMARK_CAPTURE(BM_Shortcut, fwd_bf16, false, DType::bf16)->Apply(shortcut_shapes);
+BENCHMARK_CAPTURE(BM_Shortcut, bwd_bf16, true, DType::bf16)->Apply(shortcut_shapes);
 
 }  // namespace
 }  // namespace cbnn::bench

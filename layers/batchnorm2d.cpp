@@ -23,89 +23,55 @@ namespace cbnn {
 
 namespace cpu {
 
-namespace {
-// y = g (x - mean) invstd + b over channel c of (N, C, HW), in double.
 template <class T>
-void normalize_channel(const T* x, T* y, int64_t N, int64_t C, int64_t HW, int64_t c, double mean,
-                       double invstd, double g, double b) {
-    for (int64_t i = 0; i < N; ++i) {
-        for (int64_t k = 0; k < HW; ++k) {
-            const int64_t at = (i * C + c) * HW + k;
-            y[at] = static_cast<T>(g * (static_cast<double>(x[at]) - mean) * invstd + b);
-        }
-    }
-}
-}  // namespace
-
-template <class T>
-void batchnorm2d_forward_training(const T* x, const T* gamma, const T* beta, T* y, T* running_mean,
-                                  T* running_var, T* save_mean, T* save_invstd, int64_t N,
+void batchnorm2d_forward_training(const T* x, const compute_t<T>* gamma, const compute_t<T>* beta,
+                                  T* y, compute_t<T>* running_mean, compute_t<T>* running_var,
+                                  compute_t<T>* save_mean, compute_t<T>* save_invstd, int64_t N,
                                   int64_t C, int64_t H, int64_t W, double momentum, double eps) {
-    const int64_t HW = H * W;
-    const double n = static_cast<double>(N * HW);
-    for (int64_t c = 0; c < C; ++c) {
-        double sum = 0.0;
-        for (int64_t i = 0; i < N; ++i)
-            for (int64_t k = 0; k < HW; ++k) sum += static_cast<double>(x[(i * C + c) * HW + k]);
-        const double mean = sum / n;
-        double squares = 0.0;
-        for (int64_t i = 0; i < N; ++i) {
-            for (int64_t k = 0; k < HW; ++k) {
-                const double d = static_cast<double>(x[(i * C + c) * HW + k]) - mean;
-                squares += d * d;
-            }
-        }
-        const double var = squares / n;
-        const double invstd = 1.0 / std::sqrt(var + eps);
-        save_mean[c] = static_cast<T>(mean);
-        save_invstd[c] = static_cast<T>(invstd);
-        running_mean[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_mean[c]) +
-                                         momentum * mean);
-        running_var[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[c]) +
-                                        momentum * var * n / (n - 1.0));
-        const double g = static_cast<double>(gamma[c]), b = static_cast<double>(beta[c]);
-        normalize_channel(x, y, N, C, HW, c, mean, invstd, g, b);
-    }
+    batchnorm2d_forward_training_to(
+        x, gamma, beta, [y](int64_t at, double v) { y[at] = narrow<T>(v); }, running_mean,
+        running_var, save_mean, save_invstd, N, C, H * W, momentum, eps);
 }
 
 template <class T>
-void batchnorm2d_forward_inference(const T* x, const T* gamma, const T* beta, const T* running_mean,
-                                   const T* running_var, T* y, int64_t N, int64_t C, int64_t H,
-                                   int64_t W, double eps) {
-    const int64_t HW = H * W;
-    for (int64_t c = 0; c < C; ++c) {
-        const double mean = static_cast<double>(running_mean[c]);
-        const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
-        const double g = static_cast<double>(gamma[c]), b = static_cast<double>(beta[c]);
-        normalize_channel(x, y, N, C, HW, c, mean, invstd, g, b);
-    }
+void batchnorm2d_forward_inference(const T* x, const compute_t<T>* gamma, const compute_t<T>* beta,
+                                   const compute_t<T>* running_mean,
+                                   const compute_t<T>* running_var, T* y, int64_t N, int64_t C,
+                                   int64_t H, int64_t W, double eps) {
+    batchnorm2d_forward_inference_to(
+        x, gamma, beta, running_mean, running_var,
+        [y](int64_t at, double v) { y[at] = narrow<T>(v); }, N, C, H * W, eps);
 }
 
 template <class T>
-void batchnorm2d_backward(const T* x, const T* dy, const T* gamma, const T* save_mean,
-                          const T* save_invstd, T* dx, T* dgamma, T* dbeta, int64_t N, int64_t C,
+void batchnorm2d_backward(const T* x, const T* dy, const compute_t<T>* gamma,
+                          const compute_t<T>* save_mean, const compute_t<T>* save_invstd, T* dx,
+                          compute_t<T>* dgamma, compute_t<T>* dbeta, int64_t N, int64_t C,
                           int64_t H, int64_t W, double /*eps: the saved invstd has it*/) {
     batchnorm2d_backward_from(
-        x, [dy](int64_t at) { return dy[at]; }, gamma, save_mean, save_invstd, dx, dgamma, dbeta, N,
-        C, H * W);
+        x, [dy](int64_t at) { return convert<compute_t<T>>(dy[at]); }, gamma, save_mean,
+        save_invstd, dx, dgamma, dbeta, N, C, H * W);
 }
 
-#define CBNN_INSTANTIATE_BATCHNORM2D(T)                                                           \
-    template void batchnorm2d_forward_training<T>(const T*, const T*, const T*, T*, T*, T*, T*,   \
-                                                  T*, int64_t, int64_t, int64_t, int64_t, double, \
+#define CBNN_INSTANTIATE_BATCHNORM2D(T, P)                                                        \
+    template void batchnorm2d_forward_training<T>(const T*, const P*, const P*, T*, P*, P*, P*,   \
+                                                  P*, int64_t, int64_t, int64_t, int64_t, double, \
                                                   double);                                        \
-    template void batchnorm2d_forward_inference<T>(const T*, const T*, const T*, const T*,        \
-                                                   const T*, T*, int64_t, int64_t, int64_t,       \
+    template void batchnorm2d_forward_inference<T>(const T*, const P*, const P*, const P*,        \
+                                                   const P*, T*, int64_t, int64_t, int64_t,       \
                                                    int64_t, double);                              \
-    template void batchnorm2d_backward<T>(const T*, const T*, const T*, const T*, const T*, T*,   \
-                                          T*, T*, int64_t, int64_t, int64_t, int64_t, double);
-CBNN_INSTANTIATE_BATCHNORM2D(float)
-CBNN_INSTANTIATE_BATCHNORM2D(double)
+    template void batchnorm2d_backward<T>(const T*, const T*, const P*, const P*, const P*, T*,   \
+                                          P*, P*, int64_t, int64_t, int64_t, int64_t, double);
+CBNN_INSTANTIATE_BATCHNORM2D(float, float)
+CBNN_INSTANTIATE_BATCHNORM2D(double, double)
+CBNN_INSTANTIATE_BATCHNORM2D(bfloat16, float)
 #undef CBNN_INSTANTIATE_BATCHNORM2D
 
 }  // namespace cpu
 
 namespace batchnorm_detail {
+
+DType param_dtype(DType x) { return x == DType::bf16 ? DType::f32 : x; }
 
 void check_hyperparameters(double momentum, double eps, const std::string& who) {
     CBNN_CHECK(std::isfinite(momentum) && momentum >= 0.0 && momentum <= 1.0, who,
@@ -120,14 +86,21 @@ void check_inputs(const Tensor& x,
     check_defined(x, op);
     CBNN_CHECK(x.dim() == 4, op, ": expected an NCHW input (4 dimensions), got ", x.description());
     CBNN_CHECK(x.numel() > 0, op, ": expected a non-empty input, got ", x.description());
-    CBNN_CHECK(is_floating(x.dtype()), op, ": expected an f32 or f64 input, got ", x.description());
-    check_cuda_float(x, op);
+    CBNN_CHECK(is_floating(x.dtype()), op, ": expected an f32, f64 or bf16 input, got ",
+               x.description());
+    check_cuda_float_or_bf16(x, op);
     const int64_t C = x.size(1);
+    const DType want = param_dtype(x.dtype());
     for (const auto& [t, name] : per_channel) {
         check_defined(*t, op);
         CBNN_CHECK(t->dim() == 1 && t->size(0) == C, op, ": expected ", name, " of shape [", C,
                    "] for input ", x.description(), ", got ", t->description());
-        check_dtype(*t, x.dtype(), op, name);
+        CBNN_CHECK(t->dtype() == want, op, ": expected ", name, " of dtype ", want, " for input ",
+                   x.description(),
+                   x.dtype() == DType::bf16 ? " (parameters and statistics stay f32 under bf16 "
+                                              "activations)"
+                                            : "",
+                   ", got ", t->description());
         check_same_device(x, *t, op);
     }
 }
@@ -200,6 +173,9 @@ namespace {
 using namespace batchnorm_detail;
 using ops::dense;
 
+// bf16 as f32 (exact), other dtypes unchanged.
+Tensor widen_bf16(const Tensor& t) { return t.dtype() == DType::bf16 ? t.to(DType::f32) : t; }
+
 // Sum over (N, H, W) of an (N, C, H, W) tensor: (C).
 Tensor channel_sum(const Tensor& t) { return ops::sum(ops::sum(ops::sum(t, 3), 2), 0); }
 
@@ -227,30 +203,31 @@ BatchNormForward batch_norm2d_training(const Tensor& x_in, const Tensor& gamma_i
     const Tensor x = dense(x_in), gamma = dense(gamma_in), beta = dense(beta_in);
     BatchNormForward r;
     r.y = Tensor::empty(x.shape(), x.dtype(), x.device());
-    r.save_mean = Tensor::empty({C}, x.dtype(), x.device());
-    r.save_invstd = Tensor::empty({C}, x.dtype(), x.device());
+    r.save_mean = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
+    r.save_invstd = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA({
+        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
             if (batchnorm_kernels() == BatchNormKernels::cudnn) {
                 cuda::cudnn_batchnorm2d_forward_training(
-                    x.data<float>(), gamma.data<float>(), beta.data<float>(), r.y.data<float>(),
+                    x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
                     running_mean.data<float>(), running_var.data<float>(),
                     r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W, momentum,
                     eps);
             } else {
                 const Tensor scratch = cuda_scratch(N, C, x.device());
                 cuda::batchnorm2d_forward_training(
-                    x.data<float>(), gamma.data<float>(), beta.data<float>(), r.y.data<float>(),
+                    x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
                     running_mean.data<float>(), running_var.data<float>(),
                     r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W, momentum,
                     eps, scratch.data<float>());
             }
-        });
+        }));
     } else {
-        dispatch_floating(x.dtype(), op, [&]<class T>() {
+        dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
+            using P = compute_t<T>;
             cpu::batchnorm2d_forward_training<T>(
-                x.data<T>(), gamma.data<T>(), beta.data<T>(), r.y.data<T>(), running_mean.data<T>(),
-                running_var.data<T>(), r.save_mean.data<T>(), r.save_invstd.data<T>(), N, C, H, W,
+                x.data<T>(), gamma.data<P>(), beta.data<P>(), r.y.data<T>(), running_mean.data<P>(),
+                running_var.data<P>(), r.save_mean.data<P>(), r.save_invstd.data<P>(), N, C, H, W,
                 momentum, eps);
         });
     }
@@ -269,18 +246,19 @@ Tensor batch_norm2d_inference(const Tensor& x_in, const Tensor& gamma_in, const 
     const Tensor running_mean = dense(running_mean_in), running_var = dense(running_var_in);
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA({
+        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
             const auto inference = batchnorm_kernels() == BatchNormKernels::cudnn
-                                       ? cuda::cudnn_batchnorm2d_forward_inference
-                                       : cuda::batchnorm2d_forward_inference;
-            inference(x.data<float>(), gamma.data<float>(), beta.data<float>(),
-                      running_mean.data<float>(), running_var.data<float>(), y.data<float>(), N, C,
-                      H, W, eps);
-        });
+                                       ? cuda::cudnn_batchnorm2d_forward_inference<A>
+                                       : cuda::batchnorm2d_forward_inference<A>;
+            inference(x.data<A>(), gamma.data<float>(), beta.data<float>(),
+                      running_mean.data<float>(), running_var.data<float>(), y.data<A>(), N, C, H,
+                      W, eps);
+        }));
     } else {
-        dispatch_floating(x.dtype(), op, [&]<class T>() {
-            cpu::batchnorm2d_forward_inference<T>(x.data<T>(), gamma.data<T>(), beta.data<T>(),
-                                                  running_mean.data<T>(), running_var.data<T>(),
+        dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
+            using P = compute_t<T>;
+            cpu::batchnorm2d_forward_inference<T>(x.data<T>(), gamma.data<P>(), beta.data<P>(),
+                                                  running_mean.data<P>(), running_var.data<P>(),
                                                   y.data<T>(), N, C, H, W, eps);
         });
     }
@@ -297,28 +275,29 @@ BatchNormGrads batch_norm2d_backward(const Tensor& x_in, const Tensor& dy_in,
     const Tensor save_mean = dense(save_mean_in), save_invstd = dense(save_invstd_in);
     BatchNormGrads g;
     g.dx = Tensor::empty(x.shape(), x.dtype(), x.device());
-    g.dgamma = Tensor::empty({C}, x.dtype(), x.device());
-    g.dbeta = Tensor::empty({C}, x.dtype(), x.device());
+    g.dgamma = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
+    g.dbeta = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA({
+        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
             if (batchnorm_kernels() == BatchNormKernels::cudnn) {
-                cuda::cudnn_batchnorm2d_backward(
-                    x.data<float>(), dy.data<float>(), gamma.data<float>(), save_mean.data<float>(),
-                    save_invstd.data<float>(), g.dx.data<float>(), g.dgamma.data<float>(),
-                    g.dbeta.data<float>(), N, C, H, W, eps);
+                cuda::cudnn_batchnorm2d_backward(x.data<A>(), dy.data<A>(), gamma.data<float>(),
+                                                 save_mean.data<float>(), save_invstd.data<float>(),
+                                                 g.dx.data<A>(), g.dgamma.data<float>(),
+                                                 g.dbeta.data<float>(), N, C, H, W, eps);
             } else {
                 const Tensor scratch = cuda_scratch(N, C, x.device());
                 cuda::batchnorm2d_backward(
-                    x.data<float>(), dy.data<float>(), gamma.data<float>(), save_mean.data<float>(),
-                    save_invstd.data<float>(), g.dx.data<float>(), g.dgamma.data<float>(),
+                    x.data<A>(), dy.data<A>(), gamma.data<float>(), save_mean.data<float>(),
+                    save_invstd.data<float>(), g.dx.data<A>(), g.dgamma.data<float>(),
                     g.dbeta.data<float>(), N, C, H, W, scratch.data<float>());
             }
-        });
+        }));
     } else {
-        dispatch_floating(x.dtype(), op, [&]<class T>() {
-            cpu::batchnorm2d_backward<T>(x.data<T>(), dy.data<T>(), gamma.data<T>(),
-                                         save_mean.data<T>(), save_invstd.data<T>(), g.dx.data<T>(),
-                                         g.dgamma.data<T>(), g.dbeta.data<T>(), N, C, H, W, eps);
+        dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
+            using P = compute_t<T>;
+            cpu::batchnorm2d_backward<T>(x.data<T>(), dy.data<T>(), gamma.data<P>(),
+                                         save_mean.data<P>(), save_invstd.data<P>(), g.dx.data<T>(),
+                                         g.dgamma.data<P>(), g.dbeta.data<P>(), N, C, H, W, eps);
         });
     }
     return g;
@@ -330,12 +309,16 @@ BatchNormGrads batch_norm2d_backward_inference(const Tensor& x, const Tensor& dy
     check_backward_inputs(x, dy, gamma, save_mean, save_invstd, "batch_norm2d_backward");
     const Shape per_channel{1, x.size(1), 1, 1};
     const Tensor invstd = dense(save_invstd).view(per_channel);
+    // bf16 activations are widened (exactly) to the f32 of the parameters, the f32 ops run, and dx
+    // is rounded once: bitwise the f32 op on the same values, rounded.
+    const Tensor dyw = widen_bf16(dy);
     BatchNormGrads g;
-    g.dx = ops::mul(dy, ops::mul(dense(gamma).view(per_channel), invstd));
+    g.dx = ops::mul(dyw, ops::mul(dense(gamma).view(per_channel), invstd)).to(dy.dtype());
     if (param_grads) {
-        const Tensor xhat = ops::mul(ops::sub(x, dense(save_mean).view(per_channel)), invstd);
-        g.dgamma = channel_sum(ops::mul(dy, xhat));
-        g.dbeta = channel_sum(dy);
+        const Tensor xhat =
+            ops::mul(ops::sub(widen_bf16(x), dense(save_mean).view(per_channel)), invstd);
+        g.dgamma = channel_sum(ops::mul(dyw, xhat));
+        g.dbeta = channel_sum(dyw);
     }
     return g;
 }
@@ -430,6 +413,9 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double momentum, double eps, DType dt
     CBNN_CHECK(channels >= 1, type_name(), ": channels must be >= 1, got ", channels);
     check_hyperparameters(momentum, eps, type_name());
     CBNN_CHECK(is_floating(dtype), type_name(), ": parameters must be floating, got dtype ", dtype);
+    CBNN_CHECK(dtype != DType::bf16, type_name(),
+               ": parameters and running statistics stay f32 under bf16 activations (mixed "
+               "precision): construct with f32 and pass bf16 inputs");
     weight_ = register_parameter("weight", Tensor::ones({channels}, dtype));
     bias_ = register_parameter("bias", Tensor::zeros({channels}, dtype));
     running_mean_ = register_buffer("running_mean", Tensor::zeros({channels}, dtype));

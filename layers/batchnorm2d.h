@@ -17,10 +17,16 @@
 //           dbeta = sum dy (composed from elementwise ops and sums in batchnorm2d.cpp)
 //
 // Layout: x, y, dy, dx (N, C, H, W) contiguous; gamma, beta, running and saved statistics (C).
-// The CPU reference accumulates in double. Two CUDA twins, f32, chosen by set_batchnorm_kernels
-// (below): cuDNN's CUDNN_BATCHNORM_SPATIAL API with exponentialAverageFactor = momentum
-// (cuda::cudnn_batchnorm2d_*, batchnorm2d_cudnn.cpp) and cbnn's own deterministic kernels
-// (cuda::batchnorm2d_*, batchnorm2d_cuda.cu), which need device scratch of
+// Dtypes: x, y, dy, dx one dtype: f32, f64 (CPU only) or bf16. gamma, beta, the running and saved
+// statistics, dgamma and dbeta: x's dtype for f32 and f64, f32 for bf16 (mixed precision: FP32
+// parameters and statistics under bf16 activations); anything else is one error naming the
+// tensor and both dtypes. bf16 values are widened; statistics and sums accumulate in double (CPU)
+// or f32 (CUDA); each bf16 output is the f32 result rounded once (on the CPU bitwise the f32
+// reference's result on the same values, rounded: layers/batchnorm2d_reference.h).
+// The CPU reference accumulates in double. Two CUDA twins, f32 or bf16, chosen by
+// set_batchnorm_kernels (below): cuDNN's CUDNN_BATCHNORM_SPATIAL API with exponentialAverageFactor
+// = momentum (cuda::cudnn_batchnorm2d_*, batchnorm2d_cudnn.cpp) and cbnn's own deterministic
+// kernels (cuda::batchnorm2d_*, batchnorm2d_cuda.cu), which need device scratch of
 // batchnorm2d_scratch_floats(N, C) floats; both declared in layers/batchnorm2d_kernels.h.
 // BN followed by ReLU (and a residual add) has a fused op: layers/batchnorm_relu.h.
 
@@ -29,23 +35,28 @@
 
 #include "layers/batchnorm2d_kernels.h"
 #include "layers/module.h"
+#include "tensor/bfloat16.h"
 #include "tensor/scoped_setting.h"
 #include "tensor/tensor.h"
 
 namespace cbnn {
 
 namespace cpu {
+// T: f32, f64 or bf16 activations; gamma, beta and the statistics in compute_t<T> (f32 for bf16).
 template <class T>
-void batchnorm2d_forward_training(const T* x, const T* gamma, const T* beta, T* y, T* running_mean,
-                                  T* running_var, T* save_mean, T* save_invstd, int64_t N,
+void batchnorm2d_forward_training(const T* x, const compute_t<T>* gamma, const compute_t<T>* beta,
+                                  T* y, compute_t<T>* running_mean, compute_t<T>* running_var,
+                                  compute_t<T>* save_mean, compute_t<T>* save_invstd, int64_t N,
                                   int64_t C, int64_t H, int64_t W, double momentum, double eps);
 template <class T>
-void batchnorm2d_forward_inference(const T* x, const T* gamma, const T* beta, const T* running_mean,
-                                   const T* running_var, T* y, int64_t N, int64_t C, int64_t H,
-                                   int64_t W, double eps);
+void batchnorm2d_forward_inference(const T* x, const compute_t<T>* gamma, const compute_t<T>* beta,
+                                   const compute_t<T>* running_mean,
+                                   const compute_t<T>* running_var, T* y, int64_t N, int64_t C,
+                                   int64_t H, int64_t W, double eps);
 template <class T>
-void batchnorm2d_backward(const T* x, const T* dy, const T* gamma, const T* save_mean,
-                          const T* save_invstd, T* dx, T* dgamma, T* dbeta, int64_t N, int64_t C,
+void batchnorm2d_backward(const T* x, const T* dy, const compute_t<T>* gamma,
+                          const compute_t<T>* save_mean, const compute_t<T>* save_invstd, T* dx,
+                          compute_t<T>* dgamma, compute_t<T>* dbeta, int64_t N, int64_t C,
                           int64_t H, int64_t W, double eps);
 }  // namespace cpu
 
@@ -104,7 +115,8 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
 // training mode (Module::train) and the running ones in eval mode.
 class BatchNorm2d : public Layer {
   public:
-    // Parameters and buffers are created on the CPU in `dtype` (f32, or f64 for gradient checks).
+    // Parameters and buffers are created on the CPU in `dtype` (f32, or f64 for gradient checks;
+    // not bf16: a bf16 input keeps them f32).
     explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5,
                          DType dtype = DType::f32);
     std::string type_name() const override { return "BatchNorm2d"; }

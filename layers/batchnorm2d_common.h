@@ -7,14 +7,18 @@
 #include <string>
 #include <utility>
 
+#include "tensor/bfloat16.h"
 #include "tensor/tensor.h"
 
 namespace cbnn::batchnorm_detail {
 
 // momentum in [0, 1], eps finite and > 0; messages start with `who`.
 void check_hyperparameters(double momentum, double eps, const std::string& who);
-// x is (N, C, H, W) with every size >= 1, f32/f64; each per-channel tensor is (C) with x's dtype
-// and device.
+// The dtype of gamma, beta, the statistics and their gradients for activations of dtype x: f32
+// for bf16 (FP32 parameters and statistics under bf16 activations), x's own for f32 and f64.
+DType param_dtype(DType x);
+// x is (N, C, H, W) with every size >= 1, f32/f64/bf16; each per-channel tensor is (C) of
+// param_dtype(x) on x's device.
 void check_inputs(const Tensor& x,
                   std::initializer_list<std::pair<const Tensor*, const char*>> per_channel,
                   const char* op);
@@ -32,6 +36,15 @@ void check_inference_inputs(const Tensor& x, const Tensor& gamma, const Tensor& 
                             const char* op);
 void check_backward_inputs(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                            const Tensor& save_mean, const Tensor& save_invstd, const char* op);
+// Calls f.template operator()<A>() with A = bfloat16 for a bf16 CUDA tensor, float otherwise
+// (check_inputs has refused every other dtype on CUDA).
+template <class F>
+void dispatch_cuda_activation(DType x, F&& f) {
+    if (x == DType::bf16)
+        f.template operator()<bfloat16>();
+    else
+        f.template operator()<float>();
+}
 // Device scratch for cbnn's own kernels (CUDA builds), from the caching allocator; released when
 // the op returns, which is safe because all cbnn work is queued on one stream.
 Tensor cuda_scratch(int64_t N, int64_t C, Device device);

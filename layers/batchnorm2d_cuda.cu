@@ -1,7 +1,8 @@
-// cbnn's own batch-norm kernels, f32 NCHW: the alternative to cuDNN's (batchnorm2d_cudnn.cpp),
-// chosen with set_batchnorm_kernels (layers/batchnorm2d.h), plain and with the ReLU and residual
-// add of layers/batchnorm_relu.h fused in. Math in those headers. Over 400 lines because the
-// plain and the fused op share every reduction here (a second file would copy them).
+// cbnn's own batch-norm kernels, NCHW, f32 or bf16 activations: the alternative to cuDNN's
+// (batchnorm2d_cudnn.cpp), chosen with set_batchnorm_kernels (layers/batchnorm2d.h), plain and with
+// the ReLU and residual add of layers/batchnorm_relu.h fused in. Math in those headers. Over 400
+// lines because the plain and the fused op share every reduction here (a second file would copy
+// them).
 //
 // Why: cuDNN's NCHW spatial batch norm was measured at 55 us forward and 151 us forward+backward
 // for ResNet-32's first stage (128 x 16 x 32 x 32, 8 MB) on an H100, 5-10x the time it takes to
@@ -24,12 +25,17 @@
 // Element access: no division per element (a cursor steps through (image, position)), float4 loads
 // when H*W % 4 == 0 and every pointer is 16-byte aligned, and kUnroll loads in flight per thread.
 // Deterministic (fixed slices and merge orders, no atomics). Scratch: batchnorm2d_scratch_floats.
+// Activations of type A (float or bfloat16, layers/batchnorm2d_kernels.h): every kernel loads A,
+// widens to float and computes exactly as for float (same float expressions, so the f32 path is
+// unchanged), and rounds each A output once (float_to_bf16, the CPU's rounding). Vector loads are
+// 4 elements (16 bytes of float, 8 of bf16) under the matching alignment.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <initializer_list>
 
 #include "layers/batchnorm2d_kernels.h"
+#include "tensor/bfloat16.h"
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_context.h"
 
@@ -48,9 +54,15 @@ int64_t slices_per_channel(int64_t N, int64_t C) {
     return want < N ? want : N;
 }
 
-// V consecutive floats of one image plane; alignas makes V = 4 a single 16-byte load.
+// V consecutive elements of one image plane as stored; alignas makes V = 4 a single load.
+template <class A, int V>
+struct alignas(sizeof(A) * V) Stored {
+    A v[V];
+};
+
+// V consecutive elements widened to float (registers).
 template <int V>
-struct alignas(sizeof(float) * V) Pack {
+struct Pack {
     float v[V];
 };
 
@@ -91,13 +103,20 @@ struct Cursor {
     }
 };
 
-template <int V>
-__device__ Pack<V> load(const float* __restrict__ p, int64_t unit) {
-    return reinterpret_cast<const Pack<V>*>(p)[unit];
+template <int V, class A>
+__device__ Pack<V> load(const A* __restrict__ p, int64_t unit) {
+    const Stored<A, V> s = reinterpret_cast<const Stored<A, V>*>(p)[unit];
+    Pack<V> r;
+#pragma unroll
+    for (int k = 0; k < V; ++k) r.v[k] = convert<float>(s.v[k]);
+    return r;
 }
-template <int V>
-__device__ void store(float* __restrict__ p, int64_t unit, const Pack<V>& value) {
-    reinterpret_cast<Pack<V>*>(p)[unit] = value;
+template <int V, class A>
+__device__ void store(A* __restrict__ p, int64_t unit, const Pack<V>& value) {
+    Stored<A, V> s;
+#pragma unroll
+    for (int k = 0; k < V; ++k) s.v[k] = convert<A>(value.v[k]);
+    reinterpret_cast<Stored<A, V>*>(p)[unit] = s;
 }
 
 struct Welford {
@@ -137,8 +156,8 @@ __device__ void slice_images(int64_t N, int64_t S, int64_t s, int64_t* n0, int64
 
 // (count, mean, M2) of the block's slice, complete in thread 0. Each batch of up to kUnroll * V
 // loaded values is reduced two-pass (one division per batch, not per element), then merged.
-template <int V>
-__device__ Welford slice_stats(const float* __restrict__ x, Cursor cur) {
+template <int V, class A>
+__device__ Welford slice_stats(const A* __restrict__ x, Cursor cur) {
     Welford w{0.f, 0.f, 0.f};
     int64_t at[kUnroll];
     while (cur.gather(at)) {
@@ -205,10 +224,9 @@ __device__ ChannelCoefficients finish_stats(const Statistics& st, int64_t c, dou
 }
 
 // y = act(x scale + shift [+ residual]) over the thread's units of the slice.
-template <int V>
-__device__ void apply_slice(const float* __restrict__ x, const float* __restrict__ residual,
-                            bool relu, float scale, float shift, float* __restrict__ y,
-                            Cursor cur) {
+template <int V, class A>
+__device__ void apply_slice(const A* __restrict__ x, const A* __restrict__ residual, bool relu,
+                            float scale, float shift, A* __restrict__ y, Cursor cur) {
     int64_t at[kUnroll];
     while (cur.gather(at)) {
         Pack<V> p[kUnroll], r[kUnroll];
@@ -244,8 +262,8 @@ struct Layout {
 };
 
 // grid (S, C): partials[(c S + s) 3 + {0,1,2}] = count, mean, M2 of slice (c, s).
-template <int V>
-__global__ void bn_partial_stats_kernel(const float* __restrict__ x, Layout l,
+template <int V, class A>
+__global__ void bn_partial_stats_kernel(const A* __restrict__ x, Layout l,
                                         float* __restrict__ partials) {
     const int64_t s = blockIdx.x, c = blockIdx.y;
     const Welford w = slice_stats<V>(x, l.cursor(s, c));
@@ -282,10 +300,10 @@ __device__ void merge_partial_stats(const float* __restrict__ partials, int64_t 
 }
 
 // grid (S, C): finishes channel c's statistics from the partials, applies them to slice (c, s).
-template <int V>
-__global__ void bn_apply_kernel(const float* __restrict__ x, const float* __restrict__ residual,
-                                bool relu, const float* __restrict__ partials, Statistics st,
-                                Layout l, float* __restrict__ y) {
+template <int V, class A>
+__global__ void bn_apply_kernel(const A* __restrict__ x, const A* __restrict__ residual, bool relu,
+                                const float* __restrict__ partials, Statistics st, Layout l,
+                                A* __restrict__ y) {
     const int64_t s = blockIdx.x, c = blockIdx.y;
     double n = 0, mean = 0, m2 = 0;
     if (threadIdx.x < 32) merge_partial_stats(partials, c, l.S, &n, &mean, &m2);
@@ -294,9 +312,9 @@ __global__ void bn_apply_kernel(const float* __restrict__ x, const float* __rest
 }
 
 // grid (C), S = 1: statistics and normalisation of one channel in one block.
-template <int V>
-__global__ void bn_forward_kernel(const float* __restrict__ x, const float* __restrict__ residual,
-                                  bool relu, Statistics st, Layout l, float* __restrict__ y) {
+template <int V, class A>
+__global__ void bn_forward_kernel(const A* __restrict__ x, const A* __restrict__ residual,
+                                  bool relu, Statistics st, Layout l, A* __restrict__ y) {
     const int64_t c = blockIdx.x;
     const Welford w = slice_stats<V>(x, l.cursor(0, c));
     const ChannelCoefficients k = finish_stats(st, c, w.count, w.mean, w.m2, true);
@@ -304,13 +322,13 @@ __global__ void bn_forward_kernel(const float* __restrict__ x, const float* __re
 }
 
 // grid (S, C), inference: scale and shift from the running statistics.
-template <int V>
-__global__ void bn_inference_kernel(const float* __restrict__ x, const float* __restrict__ residual,
+template <int V, class A>
+__global__ void bn_inference_kernel(const A* __restrict__ x, const A* __restrict__ residual,
                                     bool relu, const float* __restrict__ gamma,
                                     const float* __restrict__ beta,
                                     const float* __restrict__ running_mean,
                                     const float* __restrict__ running_var, double eps, Layout l,
-                                    float* __restrict__ y) {
+                                    A* __restrict__ y) {
     const int64_t s = blockIdx.x, c = blockIdx.y;
     __shared__ ChannelCoefficients shared;
     if (threadIdx.x == 0) {
@@ -323,14 +341,18 @@ __global__ void bn_inference_kernel(const float* __restrict__ x, const float* __
 }
 
 // The backward's inputs: g = dy, or dy [y > 0] when y is given (stored to dresidual if given).
+template <class A>
 struct GradInputs {
-    const float *x, *y, *dy, *gamma, *save_mean, *save_invstd;
-    float *dx, *dgamma, *dbeta, *dresidual;
+    const A *x, *y, *dy;
+    const float *gamma, *save_mean, *save_invstd;
+    A* dx;
+    float *dgamma, *dbeta;
+    A* dresidual;
 };
 
 // (sum g, sum g (x - mean)) of the block's slice, complete in thread 0.
-template <int V>
-__device__ float2 slice_grad_sums(const GradInputs& in, float mean, Cursor cur) {
+template <int V, class A>
+__device__ float2 slice_grad_sums(const GradInputs<A>& in, float mean, Cursor cur) {
     float sum_g = 0.f, sum_g_xc = 0.f;
     int64_t at[kUnroll];
     while (cur.gather(at)) {
@@ -371,7 +393,8 @@ __device__ float2 slice_grad_sums(const GradInputs& in, float mean, Cursor cur) 
 
 // Thread 0 holds the channel's sums: writes dgamma, dbeta (when `write`) and returns the dx
 // coefficients a = gamma invstd, b = dbeta / n, c = dgamma invstd / n to every thread.
-__device__ ChannelCoefficients finish_grads(const GradInputs& in, int64_t c, double count,
+template <class A>
+__device__ ChannelCoefficients finish_grads(const GradInputs<A>& in, int64_t c, double count,
                                             double sum_g, double sum_g_xc, bool write) {
     __shared__ ChannelCoefficients shared;
     if (threadIdx.x == 0) {
@@ -391,11 +414,11 @@ __device__ ChannelCoefficients finish_grads(const GradInputs& in, int64_t c, dou
 // dx over the thread's units of the slice. g is re-read from dresidual when an earlier kernel
 // stored it there (g_stored); within one kernel it is recomputed from dy and y instead, so that no
 // load goes through a read-only cache path to data this kernel wrote.
-template <int V>
-__device__ void dx_slice(const GradInputs& in, bool g_stored, float mean, ChannelCoefficients k,
+template <int V, class A>
+__device__ void dx_slice(const GradInputs<A>& in, bool g_stored, float mean, ChannelCoefficients k,
                          Cursor cur) {
     const bool from_dresidual = g_stored && in.dresidual;
-    const float* g_source = from_dresidual ? in.dresidual : in.dy;
+    const A* g_source = from_dresidual ? in.dresidual : in.dy;
     const bool mask = in.y && !from_dresidual;
     int64_t at[kUnroll];
     while (cur.gather(at)) {
@@ -422,8 +445,8 @@ __device__ void dx_slice(const GradInputs& in, bool g_stored, float mean, Channe
 }
 
 // grid (S, C): partials[(c S + s) 2 + {0, 1}] = sum g, sum g (x - mean) of slice (c, s).
-template <int V>
-__global__ void bn_partial_grads_kernel(GradInputs in, Layout l, float* __restrict__ partials) {
+template <int V, class A>
+__global__ void bn_partial_grads_kernel(GradInputs<A> in, Layout l, float* __restrict__ partials) {
     const int64_t s = blockIdx.x, c = blockIdx.y;
     const float2 sums = slice_grad_sums<V>(in, in.save_mean[c], l.cursor(s, c));
     if (threadIdx.x == 0) {
@@ -434,8 +457,8 @@ __global__ void bn_partial_grads_kernel(GradInputs in, Layout l, float* __restri
 
 // grid (S, C): merges channel c's partial sums in double (a fixed tree in warp 0), then dx of
 // slice (c, s).
-template <int V>
-__global__ void bn_dx_kernel(GradInputs in, Layout l, const float* __restrict__ partials,
+template <int V, class A>
+__global__ void bn_dx_kernel(GradInputs<A> in, Layout l, const float* __restrict__ partials,
                              int64_t count) {
     const int64_t s = blockIdx.x, c = blockIdx.y;
     double sum_g = 0, sum_g_xc = 0;
@@ -452,8 +475,8 @@ __global__ void bn_dx_kernel(GradInputs in, Layout l, const float* __restrict__ 
 }
 
 // grid (C), S = 1: the whole backward of one channel in one block.
-template <int V>
-__global__ void bn_backward_kernel(GradInputs in, Layout l, int64_t count) {
+template <int V, class A>
+__global__ void bn_backward_kernel(GradInputs<A> in, Layout l, int64_t count) {
     const int64_t c = blockIdx.x;
     const float mean = in.save_mean[c];
     const float2 sums = slice_grad_sums<V>(in, mean, l.cursor(0, c));
@@ -461,25 +484,27 @@ __global__ void bn_backward_kernel(GradInputs in, Layout l, int64_t count) {
     dx_slice<V>(in, false, mean, k, l.cursor(0, c));
 }
 
-bool aligned16(std::initializer_list<const void*> pointers) {
+bool aligned(uintptr_t bytes, std::initializer_list<const void*> pointers) {
     for (const void* p : pointers)
-        if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;  // nullptr is aligned
+        if (reinterpret_cast<uintptr_t>(p) % bytes != 0) return false;  // nullptr is aligned
     return true;
 }
 
-// float4 units when every plane splits into whole, aligned vectors.
+// 4-element units when every plane splits into whole, aligned vectors of A.
+template <class A>
 int vector_width(int64_t HW, std::initializer_list<const void*> pointers) {
-    return HW % 4 == 0 && aligned16(pointers) ? 4 : 1;
+    return HW % 4 == 0 && aligned(4 * sizeof(A), pointers) ? 4 : 1;
 }
 
-// Launches kernel<4> or kernel<1> on grid, checking the launch.
-#define CBNN_BN_LAUNCH(kernel, V, grid, ...)                               \
-    do {                                                                   \
-        if (V == 4)                                                        \
-            kernel<4><<<grid, kBlock, 0, current_stream()>>>(__VA_ARGS__); \
-        else                                                               \
-            kernel<1><<<grid, kBlock, 0, current_stream()>>>(__VA_ARGS__); \
-        CBNN_CUDA_LAUNCH_CHECK();                                          \
+// Launches kernel<4, A> or kernel<1, A> on grid (A: the launcher's activation type), checking
+// the launch.
+#define CBNN_BN_LAUNCH(kernel, V, grid, ...)                                  \
+    do {                                                                      \
+        if (V == 4)                                                           \
+            kernel<4, A><<<grid, kBlock, 0, current_stream()>>>(__VA_ARGS__); \
+        else                                                                  \
+            kernel<1, A><<<grid, kBlock, 0, current_stream()>>>(__VA_ARGS__); \
+        CBNN_CUDA_LAUNCH_CHECK();                                             \
     } while (0)
 
 dim3 slice_grid(int64_t S, int64_t C) {
@@ -490,10 +515,11 @@ Layout layout(int64_t N, int64_t C, int64_t HW, int V, int64_t S) { return {N, C
 
 // The launchers of both ops: relu = false and residual = y = dresidual = nullptr give plain
 // batch norm.
-void forward_training(const float* x, const float* residual, bool relu, const Statistics& st,
-                      float* y, int64_t N, int64_t C, int64_t HW, float* scratch) {
+template <class A>
+void forward_training(const A* x, const A* residual, bool relu, const Statistics& st, A* y,
+                      int64_t N, int64_t C, int64_t HW, float* scratch) {
     const int64_t S = slices_per_channel(N, C);
-    const int V = vector_width(HW, {x, residual, y});
+    const int V = vector_width<A>(HW, {x, residual, y});
     const Layout l = layout(N, C, HW, V, S);
     if (S == 1) {
         CBNN_BN_LAUNCH(bn_forward_kernel, V, static_cast<unsigned>(C), x, residual, relu, st, l, y);
@@ -503,18 +529,20 @@ void forward_training(const float* x, const float* residual, bool relu, const St
     CBNN_BN_LAUNCH(bn_apply_kernel, V, slice_grid(S, C), x, residual, relu, scratch, st, l, y);
 }
 
-void forward_inference(const float* x, const float* residual, bool relu, const float* gamma,
-                       const float* beta, const float* running_mean, const float* running_var,
-                       float* y, int64_t N, int64_t C, int64_t HW, double eps) {
+template <class A>
+void forward_inference(const A* x, const A* residual, bool relu, const float* gamma,
+                       const float* beta, const float* running_mean, const float* running_var, A* y,
+                       int64_t N, int64_t C, int64_t HW, double eps) {
     const int64_t S = slices_per_channel(N, C);
-    const int V = vector_width(HW, {x, residual, y});
+    const int V = vector_width<A>(HW, {x, residual, y});
     CBNN_BN_LAUNCH(bn_inference_kernel, V, slice_grid(S, C), x, residual, relu, gamma, beta,
                    running_mean, running_var, eps, layout(N, C, HW, V, S), y);
 }
 
-void backward(const GradInputs& in, int64_t N, int64_t C, int64_t HW, float* scratch) {
+template <class A>
+void backward(const GradInputs<A>& in, int64_t N, int64_t C, int64_t HW, float* scratch) {
     const int64_t S = slices_per_channel(N, C);
-    const int V = vector_width(HW, {in.x, in.y, in.dy, in.dx, in.dresidual});
+    const int V = vector_width<A>(HW, {in.x, in.y, in.dy, in.dx, in.dresidual});
     const Layout l = layout(N, C, HW, V, S);
     if (S == 1) {
         CBNN_BN_LAUNCH(bn_backward_kernel, V, static_cast<unsigned>(C), in, l, N * HW);
@@ -532,17 +560,19 @@ int64_t batchnorm2d_scratch_floats(int64_t N, int64_t C) {
     return C * slices_per_channel(N, C) * 3;
 }
 
-void batchnorm2d_forward_training(const float* x, const float* gamma, const float* beta, float* y,
+template <class A>
+void batchnorm2d_forward_training(const A* x, const float* gamma, const float* beta, A* y,
                                   float* running_mean, float* running_var, float* save_mean,
                                   float* save_invstd, int64_t N, int64_t C, int64_t H, int64_t W,
                                   double momentum, double eps, float* scratch) {
     const Statistics st{gamma,     beta,        running_mean, running_var,
                         save_mean, save_invstd, momentum,     eps};
-    forward_training(x, nullptr, false, st, y, N, C, H * W, scratch);
+    forward_training<A>(x, nullptr, false, st, y, N, C, H * W, scratch);
 }
 
-void batchnorm_relu_forward_training(const float* x, const float* residual, const float* gamma,
-                                     const float* beta, float* y, float* running_mean,
+template <class A>
+void batchnorm_relu_forward_training(const A* x, const A* residual, const float* gamma,
+                                     const float* beta, A* y, float* running_mean,
                                      float* running_var, float* save_mean, float* save_invstd,
                                      int64_t N, int64_t C, int64_t H, int64_t W, double momentum,
                                      double eps, float* scratch) {
@@ -551,35 +581,61 @@ void batchnorm_relu_forward_training(const float* x, const float* residual, cons
     forward_training(x, residual, true, st, y, N, C, H * W, scratch);
 }
 
-void batchnorm2d_forward_inference(const float* x, const float* gamma, const float* beta,
-                                   const float* running_mean, const float* running_var, float* y,
+template <class A>
+void batchnorm2d_forward_inference(const A* x, const float* gamma, const float* beta,
+                                   const float* running_mean, const float* running_var, A* y,
                                    int64_t N, int64_t C, int64_t H, int64_t W, double eps) {
-    forward_inference(x, nullptr, false, gamma, beta, running_mean, running_var, y, N, C, H * W,
-                      eps);
+    forward_inference<A>(x, nullptr, false, gamma, beta, running_mean, running_var, y, N, C, H * W,
+                         eps);
 }
 
-void batchnorm_relu_forward_inference(const float* x, const float* residual, const float* gamma,
+template <class A>
+void batchnorm_relu_forward_inference(const A* x, const A* residual, const float* gamma,
                                       const float* beta, const float* running_mean,
-                                      const float* running_var, float* y, int64_t N, int64_t C,
+                                      const float* running_var, A* y, int64_t N, int64_t C,
                                       int64_t H, int64_t W, double eps) {
     forward_inference(x, residual, true, gamma, beta, running_mean, running_var, y, N, C, H * W,
                       eps);
 }
 
-void batchnorm2d_backward(const float* x, const float* dy, const float* gamma,
-                          const float* save_mean, const float* save_invstd, float* dx,
-                          float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t H, int64_t W,
-                          float* scratch) {
-    backward({x, nullptr, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, nullptr}, N, C,
-             H * W, scratch);
+template <class A>
+void batchnorm2d_backward(const A* x, const A* dy, const float* gamma, const float* save_mean,
+                          const float* save_invstd, A* dx, float* dgamma, float* dbeta, int64_t N,
+                          int64_t C, int64_t H, int64_t W, float* scratch) {
+    backward<A>({x, nullptr, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, nullptr}, N, C,
+                H * W, scratch);
 }
 
-void batchnorm_relu_backward(const float* x, const float* y, const float* dy, const float* gamma,
-                             const float* save_mean, const float* save_invstd, float* dx,
-                             float* dgamma, float* dbeta, float* dresidual, int64_t N, int64_t C,
-                             int64_t H, int64_t W, float* scratch) {
-    backward({x, y, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, dresidual}, N, C, H * W,
-             scratch);
+template <class A>
+void batchnorm_relu_backward(const A* x, const A* y, const A* dy, const float* gamma,
+                             const float* save_mean, const float* save_invstd, A* dx, float* dgamma,
+                             float* dbeta, A* dresidual, int64_t N, int64_t C, int64_t H, int64_t W,
+                             float* scratch) {
+    backward<A>({x, y, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, dresidual}, N, C,
+                H * W, scratch);
 }
+
+#define CBNN_INSTANTIATE_BN_CUDA(A)                                                              \
+    template void batchnorm2d_forward_training<A>(                                               \
+        const A*, const float*, const float*, A*, float*, float*, float*, float*, int64_t,       \
+        int64_t, int64_t, int64_t, double, double, float*);                                      \
+    template void batchnorm_relu_forward_training<A>(                                            \
+        const A*, const A*, const float*, const float*, A*, float*, float*, float*, float*,      \
+        int64_t, int64_t, int64_t, int64_t, double, double, float*);                             \
+    template void batchnorm2d_forward_inference<A>(const A*, const float*, const float*,         \
+                                                   const float*, const float*, A*, int64_t,      \
+                                                   int64_t, int64_t, int64_t, double);           \
+    template void batchnorm_relu_forward_inference<A>(                                           \
+        const A*, const A*, const float*, const float*, const float*, const float*, A*, int64_t, \
+        int64_t, int64_t, int64_t, double);                                                      \
+    template void batchnorm2d_backward<A>(const A*, const A*, const float*, const float*,        \
+                                          const float*, A*, float*, float*, int64_t, int64_t,    \
+                                          int64_t, int64_t, float*);                             \
+    template void batchnorm_relu_backward<A>(const A*, const A*, const A*, const float*,         \
+                                             const float*, const float*, A*, float*, float*, A*, \
+                                             int64_t, int64_t, int64_t, int64_t, float*);
+CBNN_INSTANTIATE_BN_CUDA(float)
+CBNN_INSTANTIATE_BN_CUDA(bfloat16)
+#undef CBNN_INSTANTIATE_BN_CUDA
 
 }  // namespace cbnn::cuda

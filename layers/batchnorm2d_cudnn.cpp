@@ -1,9 +1,17 @@
 // cuDNN twins (one of two CUDA choices, layers/batchnorm2d.h) of the BatchNorm2d references
-// (layers/batchnorm2d.cpp): CUDNN_BATCHNORM_SPATIAL, f32 NCHW, per-channel (1, C, 1, 1) parameter
+// (layers/batchnorm2d.cpp): CUDNN_BATCHNORM_SPATIAL, NCHW, per-channel (1, C, 1, 1) parameter
 // and statistics tensors. cuDNN 9 still ships these (legacy) calls; exponentialAverageFactor =
 // momentum gives the running-stat update of the header (cuDNN keeps the unbiased variance in
 // running_var, like the reference), and the saved mean and inverse std of the forward feed the
 // backward. Alpha 1, beta 0: outputs are overwritten.
+//
+// bf16 activations: x, y, dy, dx are described as CUDNN_DATA_BFLOAT16 while the per-channel
+// tensor (gamma, beta, running and saved statistics, dgamma, dbeta) stays CUDNN_DATA_FLOAT, the
+// legacy batch-norm API's PSEUDO_BFLOAT16_CONFIG (like its PSEUDO_HALF_CONFIG for fp16: half-width
+// data, float parameters and compute). Sources: NVIDIA's TensorFlow change enabling bf16
+// FusedBatchNorm on cuDNN with f32 scale/offset (tensorflow/tensorflow#58512, Ampere or newer;
+// H100/H200 qualify) and NNlib.jl's bf16 cuDNN batch norm, which requires f32 scale, bias and
+// statistics for half-width data (FluxML/NNlib.jl#747). Not yet run on a GPU from this branch.
 #include <climits>
 
 #include "layers/batchnorm2d.h"
@@ -20,11 +28,11 @@ int as_int(int64_t v, const char* what) {
 
 class TensorDescriptor {
   public:
-    TensorDescriptor(int64_t n, int64_t c, int64_t h, int64_t w) {
+    TensorDescriptor(cudnnDataType_t type, int64_t n, int64_t c, int64_t h, int64_t w) {
         const int dims[4] = {as_int(n, "N"), as_int(c, "C"), as_int(h, "H"), as_int(w, "W")};
         CBNN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
-        const cudnnStatus_t status = cudnnSetTensor4dDescriptor(
-            desc_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, dims[0], dims[1], dims[2], dims[3]);
+        const cudnnStatus_t status = cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, type,
+                                                                dims[0], dims[1], dims[2], dims[3]);
         if (status != CUDNN_STATUS_SUCCESS) {
             CBNN_CUDNN_CHECK_NOTHROW(cudnnDestroyTensorDescriptor(desc_));
             throw_cudnn_error(status, "cudnnSetTensor4dDescriptor", __FILE__, __LINE__);
@@ -39,9 +47,13 @@ class TensorDescriptor {
     cudnnTensorDescriptor_t desc_ = nullptr;
 };
 
-// The data tensor (N, C, H, W) and the per-channel tensor (1, C, 1, 1) of one call.
+// The data tensor (N, C, H, W) of element type A and the f32 per-channel tensor (1, C, 1, 1) of
+// one call.
+template <class A>
 struct Descriptors {
-    Descriptors(int64_t N, int64_t C, int64_t H, int64_t W) : x(N, C, H, W), channel(1, C, 1, 1) {}
+    static constexpr cudnnDataType_t kData = is_bf16_v<A> ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    Descriptors(int64_t N, int64_t C, int64_t H, int64_t W)
+        : x(kData, N, C, H, W), channel(CUDNN_DATA_FLOAT, 1, C, 1, 1) {}
     TensorDescriptor x, channel;
 };
 
@@ -49,34 +61,49 @@ constexpr float kOne = 1.0f, kZero = 0.0f;
 
 }  // namespace
 
-void cudnn_batchnorm2d_forward_training(const float* x, const float* gamma, const float* beta,
-                                        float* y, float* running_mean, float* running_var,
-                                        float* save_mean, float* save_invstd, int64_t N, int64_t C,
-                                        int64_t H, int64_t W, double momentum, double eps) {
-    const Descriptors d(N, C, H, W);
+template <class A>
+void cudnn_batchnorm2d_forward_training(const A* x, const float* gamma, const float* beta, A* y,
+                                        float* running_mean, float* running_var, float* save_mean,
+                                        float* save_invstd, int64_t N, int64_t C, int64_t H,
+                                        int64_t W, double momentum, double eps) {
+    const Descriptors<A> d(N, C, H, W);
     CBNN_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
         cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, d.x, x, d.x, y, d.channel, gamma,
         beta, momentum, running_mean, running_var, eps, save_mean, save_invstd));
 }
 
-void cudnn_batchnorm2d_forward_inference(const float* x, const float* gamma, const float* beta,
-                                         const float* running_mean, const float* running_var,
-                                         float* y, int64_t N, int64_t C, int64_t H, int64_t W,
-                                         double eps) {
-    const Descriptors d(N, C, H, W);
+template <class A>
+void cudnn_batchnorm2d_forward_inference(const A* x, const float* gamma, const float* beta,
+                                         const float* running_mean, const float* running_var, A* y,
+                                         int64_t N, int64_t C, int64_t H, int64_t W, double eps) {
+    const Descriptors<A> d(N, C, H, W);
     CBNN_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(
         cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, d.x, x, d.x, y, d.channel, gamma,
         beta, running_mean, running_var, eps));
 }
 
-void cudnn_batchnorm2d_backward(const float* x, const float* dy, const float* gamma,
-                                const float* save_mean, const float* save_invstd, float* dx,
-                                float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t H,
-                                int64_t W, double eps) {
-    const Descriptors d(N, C, H, W);
+template <class A>
+void cudnn_batchnorm2d_backward(const A* x, const A* dy, const float* gamma, const float* save_mean,
+                                const float* save_invstd, A* dx, float* dgamma, float* dbeta,
+                                int64_t N, int64_t C, int64_t H, int64_t W, double eps) {
+    const Descriptors<A> d(N, C, H, W);
     CBNN_CUDNN_CHECK(cudnnBatchNormalizationBackward(
         cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, &kOne, &kZero, d.x, x, d.x, dy, d.x,
         dx, d.channel, gamma, dgamma, dbeta, eps, save_mean, save_invstd));
 }
+
+#define CBNN_INSTANTIATE_BN_CUDNN(A)                                                              \
+    template void cudnn_batchnorm2d_forward_training<A>(                                          \
+        const A*, const float*, const float*, A*, float*, float*, float*, float*, int64_t,        \
+        int64_t, int64_t, int64_t, double, double);                                               \
+    template void cudnn_batchnorm2d_forward_inference<A>(const A*, const float*, const float*,    \
+                                                         const float*, const float*, A*, int64_t, \
+                                                         int64_t, int64_t, int64_t, double);      \
+    template void cudnn_batchnorm2d_backward<A>(const A*, const A*, const float*, const float*,   \
+                                                const float*, A*, float*, float*, int64_t,        \
+                                                int64_t, int64_t, int64_t, double);
+CBNN_INSTANTIATE_BN_CUDNN(float)
+CBNN_INSTANTIATE_BN_CUDNN(bfloat16)
+#undef CBNN_INSTANTIATE_BN_CUDNN
 
 }  // namespace cbnn::cuda

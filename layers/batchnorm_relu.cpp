@@ -18,63 +18,74 @@ namespace cbnn {
 namespace cpu {
 
 namespace {
-// y = relu(y + residual) in T, in place: the add and the ReLU of the unfused ops, same rounding.
+// y = relu(bn + residual): bn (a double) rounded to P = compute_t<T> as the plain op rounds it,
+// the residual added in P and the ReLU applied as the unfused add and relu ops do, then one
+// rounding to T (none for f32/f64). For f32/f64 this is bitwise relu(batch_norm2d(x) + residual)
+// of the unfused ops; for bf16 it is that f32 result rounded once.
 template <class T>
-void add_relu(T* y, const T* residual, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        const T v = residual ? y[i] + residual[i] : y[i];
-        y[i] = v > T(0) ? v : T(0);
-    }
+auto add_relu_store(T* y, const T* residual) {
+    return [y, residual](int64_t at, double bn) {
+        using P = compute_t<T>;
+        P v = static_cast<P>(bn);
+        if (residual) v = v + convert<P>(residual[at]);
+        y[at] = convert<T>(v > P(0) ? v : P(0));
+    };
 }
 
-// dy [y > 0], as the ReLU's backward computes it (dy * 0 or dy * 1: a NaN dy stays NaN).
+// dy [y > 0] in compute_t<T>, as the ReLU's backward computes it (dy * 0 or dy * 1: a NaN dy
+// stays NaN); exact for bf16.
 template <class T>
-T masked(const T* dy, const T* y, int64_t at) {
-    return dy[at] * (y[at] > T(0) ? T(1) : T(0));
+compute_t<T> masked(const T* dy, const T* y, int64_t at) {
+    using P = compute_t<T>;
+    return convert<P>(dy[at]) * (convert<P>(y[at]) > P(0) ? P(1) : P(0));
 }
 }  // namespace
 
 template <class T>
-void batchnorm_relu_forward_training(const T* x, const T* residual, const T* gamma, const T* beta,
-                                     T* y, T* running_mean, T* running_var, T* save_mean,
-                                     T* save_invstd, int64_t N, int64_t C, int64_t H, int64_t W,
-                                     double momentum, double eps) {
-    batchnorm2d_forward_training(x, gamma, beta, y, running_mean, running_var, save_mean,
-                                 save_invstd, N, C, H, W, momentum, eps);
-    add_relu(y, residual, N * C * H * W);
+void batchnorm_relu_forward_training(const T* x, const T* residual, const compute_t<T>* gamma,
+                                     const compute_t<T>* beta, T* y, compute_t<T>* running_mean,
+                                     compute_t<T>* running_var, compute_t<T>* save_mean,
+                                     compute_t<T>* save_invstd, int64_t N, int64_t C, int64_t H,
+                                     int64_t W, double momentum, double eps) {
+    batchnorm2d_forward_training_to(x, gamma, beta, add_relu_store(y, residual), running_mean,
+                                    running_var, save_mean, save_invstd, N, C, H * W, momentum,
+                                    eps);
 }
 
 template <class T>
-void batchnorm_relu_forward_inference(const T* x, const T* residual, const T* gamma, const T* beta,
-                                      const T* running_mean, const T* running_var, T* y, int64_t N,
-                                      int64_t C, int64_t H, int64_t W, double eps) {
-    batchnorm2d_forward_inference(x, gamma, beta, running_mean, running_var, y, N, C, H, W, eps);
-    add_relu(y, residual, N * C * H * W);
+void batchnorm_relu_forward_inference(const T* x, const T* residual, const compute_t<T>* gamma,
+                                      const compute_t<T>* beta, const compute_t<T>* running_mean,
+                                      const compute_t<T>* running_var, T* y, int64_t N, int64_t C,
+                                      int64_t H, int64_t W, double eps) {
+    batchnorm2d_forward_inference_to(x, gamma, beta, running_mean, running_var,
+                                     add_relu_store(y, residual), N, C, H * W, eps);
 }
 
 template <class T>
-void batchnorm_relu_backward(const T* x, const T* y, const T* dy, const T* gamma,
-                             const T* save_mean, const T* save_invstd, T* dx, T* dgamma, T* dbeta,
-                             T* dresidual, int64_t N, int64_t C, int64_t H, int64_t W) {
+void batchnorm_relu_backward(const T* x, const T* y, const T* dy, const compute_t<T>* gamma,
+                             const compute_t<T>* save_mean, const compute_t<T>* save_invstd, T* dx,
+                             compute_t<T>* dgamma, compute_t<T>* dbeta, T* dresidual, int64_t N,
+                             int64_t C, int64_t H, int64_t W) {
     batchnorm2d_backward_from(
         x, [dy, y](int64_t at) { return masked(dy, y, at); }, gamma, save_mean, save_invstd, dx,
         dgamma, dbeta, N, C, H * W);
     if (dresidual)
-        for (int64_t i = 0; i < N * C * H * W; ++i) dresidual[i] = masked(dy, y, i);
+        for (int64_t i = 0; i < N * C * H * W; ++i) dresidual[i] = convert<T>(masked(dy, y, i));
 }
 
-#define CBNN_INSTANTIATE_BATCHNORM_RELU(T)                                                        \
-    template void batchnorm_relu_forward_training<T>(const T*, const T*, const T*, const T*, T*,  \
-                                                     T*, T*, T*, T*, int64_t, int64_t, int64_t,   \
+#define CBNN_INSTANTIATE_BATCHNORM_RELU(T, P)                                                     \
+    template void batchnorm_relu_forward_training<T>(const T*, const T*, const P*, const P*, T*,  \
+                                                     P*, P*, P*, P*, int64_t, int64_t, int64_t,   \
                                                      int64_t, double, double);                    \
-    template void batchnorm_relu_forward_inference<T>(const T*, const T*, const T*, const T*,     \
-                                                      const T*, const T*, T*, int64_t, int64_t,   \
+    template void batchnorm_relu_forward_inference<T>(const T*, const T*, const P*, const P*,     \
+                                                      const P*, const P*, T*, int64_t, int64_t,   \
                                                       int64_t, int64_t, double);                  \
-    template void batchnorm_relu_backward<T>(const T*, const T*, const T*, const T*, const T*,    \
-                                             const T*, T*, T*, T*, T*, int64_t, int64_t, int64_t, \
+    template void batchnorm_relu_backward<T>(const T*, const T*, const T*, const P*, const P*,    \
+                                             const P*, T*, P*, P*, T*, int64_t, int64_t, int64_t, \
                                              int64_t);
-CBNN_INSTANTIATE_BATCHNORM_RELU(float)
-CBNN_INSTANTIATE_BATCHNORM_RELU(double)
+CBNN_INSTANTIATE_BATCHNORM_RELU(float, float)
+CBNN_INSTANTIATE_BATCHNORM_RELU(double, double)
+CBNN_INSTANTIATE_BATCHNORM_RELU(bfloat16, float)
 #undef CBNN_INSTANTIATE_BATCHNORM_RELU
 
 }  // namespace cpu
@@ -84,7 +95,13 @@ namespace {
 using namespace batchnorm_detail;
 using ops::dense;
 
-bool use_cudnn() { return batchnorm_kernels() == BatchNormKernels::cudnn; }
+// cuDNN's batch norm composed with the add and relu ops, for f32 on CUDA under
+// BatchNormKernels::cudnn. bf16 always takes cbnn's fused kernels: the composition would round
+// bn(x) to bf16 before the add (two roundings, where the op's definition has one) and cost two
+// more passes over the activations.
+bool use_cudnn(const Tensor& x) {
+    return x.is_cuda() && x.dtype() == DType::f32 && batchnorm_kernels() == BatchNormKernels::cudnn;
+}
 
 // relu(y + residual) with the unfused ops: the cuDNN path's epilogue.
 Tensor add_relu_ops(const Tensor& y, const Tensor& residual) {
@@ -113,7 +130,7 @@ BatchNormForward batch_norm_relu_training(const Tensor& x_in, const Tensor& resi
     constexpr const char* op = "batch_norm_relu";
     check_training_inputs(x_in, gamma_in, beta_in, running_mean, running_var, momentum, eps, op);
     if (residual_in.defined()) check_like_x(x_in, residual_in, "residual", op);
-    if (x_in.is_cuda() && use_cudnn()) {
+    if (use_cudnn(x_in)) {
         BatchNormForward r = batch_norm2d_training(x_in, gamma_in, beta_in, running_mean,
                                                    running_var, momentum, eps);
         r.y = add_relu_ops(r.y, residual_in);
@@ -124,23 +141,24 @@ BatchNormForward batch_norm_relu_training(const Tensor& x_in, const Tensor& resi
     const Tensor residual = residual_in.defined() ? dense(residual_in) : Tensor();
     BatchNormForward r;
     r.y = Tensor::empty(x.shape(), x.dtype(), x.device());
-    r.save_mean = Tensor::empty({C}, x.dtype(), x.device());
-    r.save_invstd = Tensor::empty({C}, x.dtype(), x.device());
+    r.save_mean = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
+    r.save_invstd = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA({
+        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
             const Tensor scratch = cuda_scratch(N, C, x.device());
             cuda::batchnorm_relu_forward_training(
-                x.data<float>(), data_or_null<float>(residual), gamma.data<float>(),
-                beta.data<float>(), r.y.data<float>(), running_mean.data<float>(),
-                running_var.data<float>(), r.save_mean.data<float>(), r.save_invstd.data<float>(),
-                N, C, H, W, momentum, eps, scratch.data<float>());
-        });
+                x.data<A>(), data_or_null<A>(residual), gamma.data<float>(), beta.data<float>(),
+                r.y.data<A>(), running_mean.data<float>(), running_var.data<float>(),
+                r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W, momentum, eps,
+                scratch.data<float>());
+        }));
     } else {
-        dispatch_floating(x.dtype(), op, [&]<class T>() {
+        dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
+            using P = compute_t<T>;
             cpu::batchnorm_relu_forward_training<T>(
-                x.data<T>(), data_or_null<T>(residual), gamma.data<T>(), beta.data<T>(),
-                r.y.data<T>(), running_mean.data<T>(), running_var.data<T>(), r.save_mean.data<T>(),
-                r.save_invstd.data<T>(), N, C, H, W, momentum, eps);
+                x.data<T>(), data_or_null<T>(residual), gamma.data<P>(), beta.data<P>(),
+                r.y.data<T>(), running_mean.data<P>(), running_var.data<P>(), r.save_mean.data<P>(),
+                r.save_invstd.data<P>(), N, C, H, W, momentum, eps);
         });
     }
     running_mean.bump_version();
@@ -155,7 +173,7 @@ Tensor batch_norm_relu_inference(const Tensor& x_in, const Tensor& residual_in,
     constexpr const char* op = "batch_norm_relu";
     check_inference_inputs(x_in, gamma_in, beta_in, running_mean_in, running_var_in, eps, op);
     if (residual_in.defined()) check_like_x(x_in, residual_in, "residual", op);
-    if (x_in.is_cuda() && use_cudnn()) {
+    if (use_cudnn(x_in)) {
         return add_relu_ops(
             batch_norm2d_inference(x_in, gamma_in, beta_in, running_mean_in, running_var_in, eps),
             residual_in);
@@ -166,15 +184,18 @@ Tensor batch_norm_relu_inference(const Tensor& x_in, const Tensor& residual_in,
     const Tensor running_mean = dense(running_mean_in), running_var = dense(running_var_in);
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(cuda::batchnorm_relu_forward_inference(
-            x.data<float>(), data_or_null<float>(residual), gamma.data<float>(), beta.data<float>(),
-            running_mean.data<float>(), running_var.data<float>(), y.data<float>(), N, C, H, W,
-            eps));
+        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
+            cuda::batchnorm_relu_forward_inference(
+                x.data<A>(), data_or_null<A>(residual), gamma.data<float>(), beta.data<float>(),
+                running_mean.data<float>(), running_var.data<float>(), y.data<A>(), N, C, H, W,
+                eps);
+        }));
     } else {
-        dispatch_floating(x.dtype(), op, [&]<class T>() {
+        dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
+            using P = compute_t<T>;
             cpu::batchnorm_relu_forward_inference<T>(
-                x.data<T>(), data_or_null<T>(residual), gamma.data<T>(), beta.data<T>(),
-                running_mean.data<T>(), running_var.data<T>(), y.data<T>(), N, C, H, W, eps);
+                x.data<T>(), data_or_null<T>(residual), gamma.data<P>(), beta.data<P>(),
+                running_mean.data<P>(), running_var.data<P>(), y.data<T>(), N, C, H, W, eps);
         });
     }
     return y;
@@ -189,7 +210,7 @@ BatchNormReluGrads batch_norm_relu_backward(const Tensor& x_in, const Tensor& y_
     check_backward_inputs(x_in, dy_in, gamma_in, save_mean_in, save_invstd_in, op);
     check_like_x(x_in, y_in, "y", op);
     BatchNormReluGrads g;
-    if (x_in.is_cuda() && use_cudnn()) {
+    if (use_cudnn(x_in)) {
         const Tensor masked = mask_ops(y_in, dy_in);
         BatchNormGrads b =
             batch_norm2d_backward(x_in, masked, gamma_in, save_mean_in, save_invstd_in, eps);
@@ -199,23 +220,24 @@ BatchNormReluGrads batch_norm_relu_backward(const Tensor& x_in, const Tensor& y_
     const Tensor x = dense(x_in), y = dense(y_in), dy = dense(dy_in), gamma = dense(gamma_in);
     const Tensor save_mean = dense(save_mean_in), save_invstd = dense(save_invstd_in);
     g.dx = Tensor::empty(x.shape(), x.dtype(), x.device());
-    g.dgamma = Tensor::empty({C}, x.dtype(), x.device());
-    g.dbeta = Tensor::empty({C}, x.dtype(), x.device());
+    g.dgamma = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
+    g.dbeta = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     if (residual_grad) g.dresidual = Tensor::empty(x.shape(), x.dtype(), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA({
+        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
             const Tensor scratch = cuda_scratch(N, C, x.device());
             cuda::batchnorm_relu_backward(
-                x.data<float>(), y.data<float>(), dy.data<float>(), gamma.data<float>(),
-                save_mean.data<float>(), save_invstd.data<float>(), g.dx.data<float>(),
-                g.dgamma.data<float>(), g.dbeta.data<float>(), data_or_null<float>(g.dresidual), N,
-                C, H, W, scratch.data<float>());
-        });
+                x.data<A>(), y.data<A>(), dy.data<A>(), gamma.data<float>(),
+                save_mean.data<float>(), save_invstd.data<float>(), g.dx.data<A>(),
+                g.dgamma.data<float>(), g.dbeta.data<float>(), data_or_null<A>(g.dresidual), N, C,
+                H, W, scratch.data<float>());
+        }));
     } else {
-        dispatch_floating(x.dtype(), op, [&]<class T>() {
-            cpu::batchnorm_relu_backward<T>(x.data<T>(), y.data<T>(), dy.data<T>(), gamma.data<T>(),
-                                            save_mean.data<T>(), save_invstd.data<T>(),
-                                            g.dx.data<T>(), g.dgamma.data<T>(), g.dbeta.data<T>(),
+        dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
+            using P = compute_t<T>;
+            cpu::batchnorm_relu_backward<T>(x.data<T>(), y.data<T>(), dy.data<T>(), gamma.data<P>(),
+                                            save_mean.data<P>(), save_invstd.data<P>(),
+                                            g.dx.data<T>(), g.dgamma.data<P>(), g.dbeta.data<P>(),
                                             data_or_null<T>(g.dresidual), N, C, H, W);
         });
     }

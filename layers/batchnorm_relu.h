@@ -14,13 +14,17 @@
 // next conv keeps y anyway, so the fusion drops one full activation tensor per unit from the graph.
 //
 // Layout: x, residual, y, dy, dx, dresidual (N, C, H, W) contiguous; gamma, beta, statistics (C).
-// CPU reference in f32/f64 (accumulating in double); CUDA f32: with BatchNormKernels::cbnn cbnn's
-// own kernels do the ReLU and the add inside the normalisation pass and the mask inside the
-// backward's passes (layers/batchnorm2d_cuda.cu); with BatchNormKernels::cudnn cuDNN's batch norm
-// is composed with the relu and add ops, because cuDNN's fused BN-activation call
-// (cudnnBatchNormalizationForwardTrainingEx, deprecated in cuDNN 9) accepts only NHWC fp16 in
-// CUDNN_BATCHNORM_SPATIAL_PERSISTENT mode with C % 4 == 0 (requirements as listed in
-// tensorflow/tensorflow#50914), not this NCHW f32 layout.
+// Dtypes as in layers/batchnorm2d.h (bf16 activations with f32 parameters and statistics). For
+// bf16 the sum bn(x) + residual and the ReLU are computed in f32 and y is rounded once, so a bf16
+// y is the f32 op's y rounded (CPU: bitwise), not relu(bf16(bf16(bn(x)) + residual)).
+// CPU reference in f32/f64/bf16 (accumulating in double); CUDA f32 or bf16: bf16 always runs
+// cbnn's fused kernels (one rounding, one pass), whatever set_batchnorm_kernels says. For f32,
+// with BatchNormKernels::cbnn cbnn's own kernels do the ReLU and the add inside the normalisation
+// pass and the mask inside the backward's passes (layers/batchnorm2d_cuda.cu); with
+// BatchNormKernels::cudnn cuDNN's batch norm is composed with the relu and add ops, because
+// cuDNN's fused BN-activation call (cudnnBatchNormalizationForwardTrainingEx, deprecated in
+// cuDNN 9) accepts only NHWC fp16 in CUDNN_BATCHNORM_SPATIAL_PERSISTENT mode with C % 4 == 0
+// (requirements as listed in tensorflow/tensorflow#50914), not this NCHW f32 layout.
 
 #include <cstdint>
 
@@ -31,20 +35,24 @@
 namespace cbnn {
 
 namespace cpu {
-// residual and dresidual may be nullptr (no residual / its gradient not wanted).
+// residual and dresidual may be nullptr (no residual / its gradient not wanted). T: f32, f64 or
+// bf16 activations; gamma, beta and the statistics in compute_t<T> (f32 for bf16).
 template <class T>
-void batchnorm_relu_forward_training(const T* x, const T* residual, const T* gamma, const T* beta,
-                                     T* y, T* running_mean, T* running_var, T* save_mean,
-                                     T* save_invstd, int64_t N, int64_t C, int64_t H, int64_t W,
-                                     double momentum, double eps);
+void batchnorm_relu_forward_training(const T* x, const T* residual, const compute_t<T>* gamma,
+                                     const compute_t<T>* beta, T* y, compute_t<T>* running_mean,
+                                     compute_t<T>* running_var, compute_t<T>* save_mean,
+                                     compute_t<T>* save_invstd, int64_t N, int64_t C, int64_t H,
+                                     int64_t W, double momentum, double eps);
 template <class T>
-void batchnorm_relu_forward_inference(const T* x, const T* residual, const T* gamma, const T* beta,
-                                      const T* running_mean, const T* running_var, T* y, int64_t N,
-                                      int64_t C, int64_t H, int64_t W, double eps);
+void batchnorm_relu_forward_inference(const T* x, const T* residual, const compute_t<T>* gamma,
+                                      const compute_t<T>* beta, const compute_t<T>* running_mean,
+                                      const compute_t<T>* running_var, T* y, int64_t N, int64_t C,
+                                      int64_t H, int64_t W, double eps);
 template <class T>
-void batchnorm_relu_backward(const T* x, const T* y, const T* dy, const T* gamma,
-                             const T* save_mean, const T* save_invstd, T* dx, T* dgamma, T* dbeta,
-                             T* dresidual, int64_t N, int64_t C, int64_t H, int64_t W);
+void batchnorm_relu_backward(const T* x, const T* y, const T* dy, const compute_t<T>* gamma,
+                             const compute_t<T>* save_mean, const compute_t<T>* save_invstd, T* dx,
+                             compute_t<T>* dgamma, compute_t<T>* dbeta, T* dresidual, int64_t N,
+                             int64_t C, int64_t H, int64_t W);
 }  // namespace cpu
 
 namespace ops {

@@ -20,9 +20,9 @@ void check_nchw(const Tensor& t, const char* op, const char* name) {
     check_defined(t, op);
     CBNN_CHECK(t.dim() == 4, op, ": expected an NCHW ", name, " (4 dimensions), got ",
                t.description());
-    CBNN_CHECK(is_floating(t.dtype()), op, ": expected an f32 or f64 ", name, ", got ",
+    CBNN_CHECK(is_floating(t.dtype()), op, ": expected an f32, f64 or bf16 ", name, ", got ",
                t.description());
-    check_cuda_float(t, op);
+    check_cuda_float_or_bf16(t, op);
 }
 
 }  // namespace

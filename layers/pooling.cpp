@@ -3,6 +3,7 @@
 #include "layers/pooling.h"
 
 #include <memory>
+#include <vector>
 
 #include "autograd/functions.h"
 #include "autograd/node.h"
@@ -37,8 +38,14 @@ Pool2dGeometry pool2d_geometry(const Shape& x_shape, int64_t kernel, int64_t str
 
 namespace cpu {
 
+// T: f32, f64 or bf16. Values are compared, summed and divided in F = compute_t<T> (double for
+// the average's sum) and each output is stored once as T; for bf16 that is the f32 result rounded
+// once, so bf16 pooling is bitwise the f32 pooling of the same values, rounded (max pooling only
+// moves values and is exact). The backward scatters into an F buffer for the same reason.
+
 template <class T>
 void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dGeometry& g) {
+    using F = compute_t<T>;
     for (int64_t plane = 0; plane < g.N * g.C; ++plane) {
         const T* xp = x + plane * g.H * g.W;
         for (int64_t oh = 0; oh < g.OH; ++oh) {
@@ -46,19 +53,20 @@ void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dGeometry&
                 int64_t h0, h1, w0, w1;
                 pool2d_window(oh, g.kernel, g.stride, g.padding, g.H, h0, h1);
                 pool2d_window(ow, g.kernel, g.stride, g.padding, g.W, w0, w1);
-                T best = xp[h0 * g.W + w0];
+                F best = convert<F>(xp[h0 * g.W + w0]);
                 int64_t best_i = h0 * g.W + w0;
                 for (int64_t h = h0; h < h1; ++h) {
                     for (int64_t w = w0; w < w1; ++w) {
                         const int64_t i = h * g.W + w;
-                        if (max_prefers(xp[i], i, best, best_i)) {
-                            best = xp[i];
+                        const F v = convert<F>(xp[i]);
+                        if (max_prefers(v, i, best, best_i)) {
+                            best = v;
                             best_i = i;
                         }
                     }
                 }
                 const int64_t o = (plane * g.OH + oh) * g.OW + ow;
-                y[o] = best;
+                y[o] = convert<T>(best);
                 argmax[o] = best_i;
             }
         }
@@ -67,15 +75,17 @@ void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dGeometry&
 
 template <class T>
 void max_pool2d_backward(const T* dy, const int64_t* argmax, T* dx, const Pool2dGeometry& g) {
-    for (int64_t i = 0; i < g.N * g.C * g.H * g.W; ++i) dx[i] = T(0);
+    using F = compute_t<T>;
+    std::vector<F> acc(static_cast<size_t>(g.N * g.C * g.H * g.W), F(0));
     for (int64_t plane = 0; plane < g.N * g.C; ++plane) {
         for (int64_t o = plane * g.OH * g.OW; o < (plane + 1) * g.OH * g.OW; ++o) {
             CBNN_CHECK(argmax[o] >= 0 && argmax[o] < g.H * g.W, "max_pool2d_backward: argmax ",
                        argmax[o], " at output ", o, " is outside the ", g.H, "x", g.W,
                        " input plane");
-            dx[plane * g.H * g.W + argmax[o]] += dy[o];
+            acc[static_cast<size_t>(plane * g.H * g.W + argmax[o])] += convert<F>(dy[o]);
         }
     }
+    for (size_t i = 0; i < acc.size(); ++i) dx[i] = convert<T>(acc[i]);
 }
 
 template <class T>
@@ -89,9 +99,10 @@ void avg_pool2d_forward(const T* x, T* y, const Pool2dGeometry& g, bool count_in
                 pool2d_window(ow, g.kernel, g.stride, g.padding, g.W, w0, w1);
                 double acc = 0.0;
                 for (int64_t h = h0; h < h1; ++h)
-                    for (int64_t w = w0; w < w1; ++w) acc += static_cast<double>(xp[h * g.W + w]);
+                    for (int64_t w = w0; w < w1; ++w) acc += convert<double>(xp[h * g.W + w]);
                 const int64_t d = avg_pool2d_divisor(g, oh, ow, count_include_pad);
-                y[(plane * g.OH + oh) * g.OW + ow] = static_cast<T>(acc / static_cast<double>(d));
+                y[(plane * g.OH + oh) * g.OW + ow] =
+                    convert<T>(static_cast<compute_t<T>>(acc / static_cast<double>(d)));
             }
         }
     }
@@ -99,33 +110,34 @@ void avg_pool2d_forward(const T* x, T* y, const Pool2dGeometry& g, bool count_in
 
 template <class T>
 void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeometry& g, bool count_include_pad) {
-    for (int64_t i = 0; i < g.N * g.C * g.H * g.W; ++i) dx[i] = T(0);
+    using F = compute_t<T>;
+    std::vector<F> acc(static_cast<size_t>(g.N * g.C * g.H * g.W), F(0));
     for (int64_t plane = 0; plane < g.N * g.C; ++plane) {
-        T* dxp = dx + plane * g.H * g.W;
+        F* dxp = acc.data() + plane * g.H * g.W;
         for (int64_t oh = 0; oh < g.OH; ++oh) {
             for (int64_t ow = 0; ow < g.OW; ++ow) {
                 int64_t h0, h1, w0, w1;
                 pool2d_window(oh, g.kernel, g.stride, g.padding, g.H, h0, h1);
                 pool2d_window(ow, g.kernel, g.stride, g.padding, g.W, w0, w1);
-                const T share = dy[(plane * g.OH + oh) * g.OW + ow] /
-                                static_cast<T>(avg_pool2d_divisor(g, oh, ow, count_include_pad));
+                const F share = convert<F>(dy[(plane * g.OH + oh) * g.OW + ow]) /
+                                static_cast<F>(avg_pool2d_divisor(g, oh, ow, count_include_pad));
                 for (int64_t h = h0; h < h1; ++h)
                     for (int64_t w = w0; w < w1; ++w) dxp[h * g.W + w] += share;
             }
         }
     }
+    for (size_t i = 0; i < acc.size(); ++i) dx[i] = convert<T>(acc[i]);
 }
 
-template void max_pool2d_forward<float>(const float*, float*, int64_t*, const Pool2dGeometry&);
-template void max_pool2d_forward<double>(const double*, double*, int64_t*, const Pool2dGeometry&);
-template void max_pool2d_backward<float>(const float*, const int64_t*, float*,
-                                         const Pool2dGeometry&);
-template void max_pool2d_backward<double>(const double*, const int64_t*, double*,
-                                          const Pool2dGeometry&);
-template void avg_pool2d_forward<float>(const float*, float*, const Pool2dGeometry&, bool);
-template void avg_pool2d_forward<double>(const double*, double*, const Pool2dGeometry&, bool);
-template void avg_pool2d_backward<float>(const float*, float*, const Pool2dGeometry&, bool);
-template void avg_pool2d_backward<double>(const double*, double*, const Pool2dGeometry&, bool);
+#define CBNN_INSTANTIATE_POOL2D(T)                                                             \
+    template void max_pool2d_forward<T>(const T*, T*, int64_t*, const Pool2dGeometry&);        \
+    template void max_pool2d_backward<T>(const T*, const int64_t*, T*, const Pool2dGeometry&); \
+    template void avg_pool2d_forward<T>(const T*, T*, const Pool2dGeometry&, bool);            \
+    template void avg_pool2d_backward<T>(const T*, T*, const Pool2dGeometry&, bool);
+CBNN_INSTANTIATE_POOL2D(float)
+CBNN_INSTANTIATE_POOL2D(double)
+CBNN_INSTANTIATE_POOL2D(bfloat16)
+#undef CBNN_INSTANTIATE_POOL2D
 
 }  // namespace cpu
 
@@ -135,8 +147,19 @@ namespace {
 
 void check_input(const Tensor& x, const char* op) {
     check_defined(x, op);
-    CBNN_CHECK(is_floating(x.dtype()), op, ": expected an f32 or f64 input, got ", x.description());
-    check_cuda_float(x, op);
+    CBNN_CHECK(is_floating(x.dtype()), op, ": expected an f32, f64 or bf16 input, got ",
+               x.description());
+    check_cuda_float_or_bf16(x, op);
+}
+
+// Calls f.template operator()<A>() with A = bfloat16 for a bf16 CUDA tensor, float otherwise
+// (check_input has refused every other dtype on CUDA).
+template <class F>
+void dispatch_cuda_activation(DType dtype, F&& f) {
+    if (dtype == DType::bf16)
+        f.template operator()<bfloat16>();
+    else
+        f.template operator()<float>();
 }
 
 // dy must have the output shape of pooling x_shape, and x's dtype.
@@ -158,10 +181,11 @@ MaxPool2dResult max_pool2d(const Tensor& x_in, int64_t kernel, int64_t stride, i
     r.values = Tensor::empty({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
     r.indices = Tensor::empty({g.N, g.C, g.OH, g.OW}, DType::i64, x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(cuda::max_pool2d_forward(x.data<float>(), r.values.data<float>(),
-                                              r.indices.data<int64_t>(), g));
+        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
+            cuda::max_pool2d_forward(x.data<A>(), r.values.data<A>(), r.indices.data<int64_t>(), g);
+        }));
     } else {
-        dispatch_floating(x.dtype(), op, [&]<class T>() {
+        dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
             cpu::max_pool2d_forward<T>(x.data<T>(), r.values.data<T>(), r.indices.data<int64_t>(),
                                        g);
         });
@@ -181,10 +205,11 @@ Tensor max_pool2d_backward(const Tensor& dy_in, const Tensor& argmax_in, const S
     const Tensor dy = dense(dy_in), argmax = dense(argmax_in);
     Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
     if (dy.is_cuda()) {
-        CBNN_ON_CUDA(cuda::max_pool2d_backward(dy.data<float>(), argmax.data<int64_t>(),
-                                               dx.data<float>(), g));
+        CBNN_ON_CUDA(dispatch_cuda_activation(dy.dtype(), [&]<class A>() {
+            cuda::max_pool2d_backward(dy.data<A>(), argmax.data<int64_t>(), dx.data<A>(), g);
+        }));
     } else {
-        dispatch_floating(dy.dtype(), op, [&]<class T>() {
+        dispatch_floating_bf16(dy.dtype(), op, [&]<class T>() {
             cpu::max_pool2d_backward<T>(dy.data<T>(), argmax.data<int64_t>(), dx.data<T>(), g);
         });
     }
@@ -199,10 +224,11 @@ Tensor avg_pool2d(const Tensor& x_in, int64_t kernel, int64_t stride, int64_t pa
     const Tensor x = dense(x_in);
     Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(
-            cuda::avg_pool2d_forward(x.data<float>(), y.data<float>(), g, count_include_pad));
+        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
+            cuda::avg_pool2d_forward(x.data<A>(), y.data<A>(), g, count_include_pad);
+        }));
     } else {
-        dispatch_floating(x.dtype(), op, [&]<class T>() {
+        dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
             cpu::avg_pool2d_forward<T>(x.data<T>(), y.data<T>(), g, count_include_pad);
         });
     }
@@ -217,10 +243,11 @@ Tensor avg_pool2d_backward(const Tensor& dy_in, const Shape& x_shape, int64_t ke
     const Tensor dy = dense(dy_in);
     Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
     if (dy.is_cuda()) {
-        CBNN_ON_CUDA(
-            cuda::avg_pool2d_backward(dy.data<float>(), dx.data<float>(), g, count_include_pad));
+        CBNN_ON_CUDA(dispatch_cuda_activation(dy.dtype(), [&]<class A>() {
+            cuda::avg_pool2d_backward(dy.data<A>(), dx.data<A>(), g, count_include_pad);
+        }));
     } else {
-        dispatch_floating(dy.dtype(), op, [&]<class T>() {
+        dispatch_floating_bf16(dy.dtype(), op, [&]<class T>() {
             cpu::avg_pool2d_backward<T>(dy.data<T>(), dx.data<T>(), g, count_include_pad);
         });
     }
@@ -305,7 +332,10 @@ Tensor global_avg_pool2d(const Tensor& x) {
     CBNN_CHECK(x.dim() == 4, op, ": expected an NCHW input (4 dimensions), got ", x.description());
     CBNN_CHECK(x.size(2) >= 1 && x.size(3) >= 1, op, ": expected a non-empty H x W plane, got ",
                x.description());
-    return mean(x.reshape({x.size(0), x.size(1), x.size(2) * x.size(3)}), 2);
+    // mean of bf16 returns f32 (accumulated in double on the CPU, float on CUDA); the
+    // differentiable cast rounds it once, keeping x's dtype, and its backward hands mean's backward
+    // an f32 gradient, which that turns into a bf16 dx with one rounding.
+    return mean(x.reshape({x.size(0), x.size(1), x.size(2) * x.size(3)}), 2).to(x.dtype());
 }
 
 MaxPool2d::MaxPool2d(int64_t kernel, int64_t stride, int64_t padding)

@@ -22,6 +22,11 @@
 //            backward is mean's: dx = dy / (H*W) broadcast over the plane.
 //
 // Layout: x, dx (N, C, H, W) and y, dy, argmax (N, C, OH, OW), contiguous row-major; argmax i64.
+// Dtypes: x, y, dy, dx all f32, f64 (CPU only) or bf16, one dtype per call. bf16 values are
+// widened to float, compared or summed in float (double for the CPU forward sums, as for f32),
+// and each output element is rounded once to bf16: a bf16 op's result is the f32 op's result on
+// the same values, rounded (bitwise on the CPU; max pooling and its backward's single-window sums
+// are exact). global_avg_pool2d of bf16 returns bf16 (its f32 mean rounded once).
 // The CPU references scatter in the backward (the plain definition). The CUDA kernels gather: one
 // thread per dx element walks the windows that contain it in increasing (oh, ow) order, so there
 // are no atomics, results repeat bit for bit, and the additions happen in the CPU's order.
@@ -30,6 +35,7 @@
 #include <string>
 
 #include "layers/module.h"
+#include "tensor/bfloat16.h"
 #include "tensor/hd.h"
 #include "tensor/tensor.h"
 
@@ -74,6 +80,7 @@ CBNN_HD int64_t avg_pool2d_divisor(const Pool2dGeometry& g, int64_t oh, int64_t 
     return (h1 - h0) * (w1 - w0);
 }
 
+// T: f32, f64 or bf16 (see layers/pooling.cpp for how bf16 rounds).
 namespace cpu {
 template <class T>
 void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dGeometry& g);
@@ -86,12 +93,15 @@ void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeometry& g, bool count
 }  // namespace cpu
 
 namespace cuda {
-void max_pool2d_forward(const float* x, float* y, int64_t* argmax, const Pool2dGeometry& g);
-void max_pool2d_backward(const float* dy, const int64_t* argmax, float* dx,
-                         const Pool2dGeometry& g);
-void avg_pool2d_forward(const float* x, float* y, const Pool2dGeometry& g, bool count_include_pad);
-void avg_pool2d_backward(const float* dy, float* dx, const Pool2dGeometry& g,
-                         bool count_include_pad);
+// A: float or bfloat16 (instantiated for both in layers/pooling_cuda.cu).
+template <class A>
+void max_pool2d_forward(const A* x, A* y, int64_t* argmax, const Pool2dGeometry& g);
+template <class A>
+void max_pool2d_backward(const A* dy, const int64_t* argmax, A* dx, const Pool2dGeometry& g);
+template <class A>
+void avg_pool2d_forward(const A* x, A* y, const Pool2dGeometry& g, bool count_include_pad);
+template <class A>
+void avg_pool2d_backward(const A* dy, A* dx, const Pool2dGeometry& g, bool count_include_pad);
 }  // namespace cuda
 
 namespace ops {

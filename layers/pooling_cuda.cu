@@ -1,9 +1,12 @@
 // CUDA twin of the pooling references in layers/pooling.cpp (math in layers/pooling.h).
 // Forward: one thread per output element. Backward: one thread per dx element gathers from the
 // windows that contain it (no atomics, deterministic), in the CPU reference's order.
+// Elements of type A (float or bfloat16): loaded and widened to float, compared or summed in
+// float, each output rounded once to A (layers/pooling.h).
 #include <cstdint>
 
 #include "layers/pooling.h"
+#include "tensor/bfloat16.h"
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_context.h"
 #include "tensor/reduce_math.h"
@@ -13,36 +16,38 @@ namespace cbnn::cuda {
 namespace {
 constexpr int kBlock = 256;
 
-__global__ void max_pool2d_forward_kernel(const float* __restrict__ x, float* __restrict__ y,
+template <class A>
+__global__ void max_pool2d_forward_kernel(const A* __restrict__ x, A* __restrict__ y,
                                           int64_t* __restrict__ argmax, Pool2dGeometry g) {
     const int64_t n = g.N * g.C * g.OH * g.OW;
     for (int64_t o = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; o < n;
          o += int64_t{gridDim.x} * blockDim.x) {
         const int64_t ow = o % g.OW, oh = (o / g.OW) % g.OH, plane = o / (g.OW * g.OH);
-        const float* xp = x + plane * g.H * g.W;
+        const A* xp = x + plane * g.H * g.W;
         int64_t h0, h1, w0, w1;
         pool2d_window(oh, g.kernel, g.stride, g.padding, g.H, h0, h1);
         pool2d_window(ow, g.kernel, g.stride, g.padding, g.W, w0, w1);
-        float best = xp[h0 * g.W + w0];
+        float best = convert<float>(xp[h0 * g.W + w0]);
         int64_t best_i = h0 * g.W + w0;
         for (int64_t h = h0; h < h1; ++h) {
             for (int64_t w = w0; w < w1; ++w) {
                 const int64_t i = h * g.W + w;
-                const float v = xp[i];
+                const float v = convert<float>(xp[i]);
                 if (max_prefers(v, i, best, best_i)) {
                     best = v;
                     best_i = i;
                 }
             }
         }
-        y[o] = best;
+        y[o] = convert<A>(best);
         argmax[o] = best_i;
     }
 }
 
-__global__ void max_pool2d_backward_kernel(const float* __restrict__ dy,
-                                           const int64_t* __restrict__ argmax,
-                                           float* __restrict__ dx, Pool2dGeometry g) {
+template <class A>
+__global__ void max_pool2d_backward_kernel(const A* __restrict__ dy,
+                                           const int64_t* __restrict__ argmax, A* __restrict__ dx,
+                                           Pool2dGeometry g) {
     const int64_t n = g.N * g.C * g.H * g.W;
     for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < n;
          t += int64_t{gridDim.x} * blockDim.x) {
@@ -56,31 +61,34 @@ __global__ void max_pool2d_backward_kernel(const float* __restrict__ dy,
         for (int64_t oh = oh0; oh < oh1; ++oh) {
             for (int64_t ow = ow0; ow < ow1; ++ow) {
                 const int64_t o = base + oh * g.OW + ow;
-                if (argmax[o] == self) acc += dy[o];
+                if (argmax[o] == self) acc += convert<float>(dy[o]);
             }
         }
-        dx[t] = acc;
+        dx[t] = convert<A>(acc);
     }
 }
 
-__global__ void avg_pool2d_forward_kernel(const float* __restrict__ x, float* __restrict__ y,
+template <class A>
+__global__ void avg_pool2d_forward_kernel(const A* __restrict__ x, A* __restrict__ y,
                                           Pool2dGeometry g, bool count_include_pad) {
     const int64_t n = g.N * g.C * g.OH * g.OW;
     for (int64_t o = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; o < n;
          o += int64_t{gridDim.x} * blockDim.x) {
         const int64_t ow = o % g.OW, oh = (o / g.OW) % g.OH, plane = o / (g.OW * g.OH);
-        const float* xp = x + plane * g.H * g.W;
+        const A* xp = x + plane * g.H * g.W;
         int64_t h0, h1, w0, w1;
         pool2d_window(oh, g.kernel, g.stride, g.padding, g.H, h0, h1);
         pool2d_window(ow, g.kernel, g.stride, g.padding, g.W, w0, w1);
         float acc = 0.f;
         for (int64_t h = h0; h < h1; ++h)
-            for (int64_t w = w0; w < w1; ++w) acc += xp[h * g.W + w];
-        y[o] = acc / static_cast<float>(avg_pool2d_divisor(g, oh, ow, count_include_pad));
+            for (int64_t w = w0; w < w1; ++w) acc += convert<float>(xp[h * g.W + w]);
+        y[o] =
+            convert<A>(acc / static_cast<float>(avg_pool2d_divisor(g, oh, ow, count_include_pad)));
     }
 }
 
-__global__ void avg_pool2d_backward_kernel(const float* __restrict__ dy, float* __restrict__ dx,
+template <class A>
+__global__ void avg_pool2d_backward_kernel(const A* __restrict__ dy, A* __restrict__ dx,
                                            Pool2dGeometry g, bool count_include_pad) {
     const int64_t n = g.N * g.C * g.H * g.W;
     for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < n;
@@ -93,48 +101,59 @@ __global__ void avg_pool2d_backward_kernel(const float* __restrict__ dy, float* 
         float acc = 0.f;
         for (int64_t oh = oh0; oh < oh1; ++oh) {
             for (int64_t ow = ow0; ow < ow1; ++ow) {
-                acc += dy[base + oh * g.OW + ow] /
+                acc += convert<float>(dy[base + oh * g.OW + ow]) /
                        static_cast<float>(avg_pool2d_divisor(g, oh, ow, count_include_pad));
             }
         }
-        dx[t] = acc;
+        dx[t] = convert<A>(acc);
     }
 }
 
 }  // namespace
 
-void max_pool2d_forward(const float* x, float* y, int64_t* argmax, const Pool2dGeometry& g) {
+template <class A>
+void max_pool2d_forward(const A* x, A* y, int64_t* argmax, const Pool2dGeometry& g) {
     const int64_t n = g.N * g.C * g.OH * g.OW;
     if (n == 0) return;
-    max_pool2d_forward_kernel<<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(x, y, argmax,
-                                                                                    g);
+    max_pool2d_forward_kernel<A>
+        <<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(x, y, argmax, g);
     CBNN_CUDA_LAUNCH_CHECK();
 }
 
-void max_pool2d_backward(const float* dy, const int64_t* argmax, float* dx,
-                         const Pool2dGeometry& g) {
+template <class A>
+void max_pool2d_backward(const A* dy, const int64_t* argmax, A* dx, const Pool2dGeometry& g) {
     const int64_t n = g.N * g.C * g.H * g.W;
     if (n == 0) return;
-    max_pool2d_backward_kernel<<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(dy, argmax, dx,
-                                                                                     g);
+    max_pool2d_backward_kernel<A>
+        <<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(dy, argmax, dx, g);
     CBNN_CUDA_LAUNCH_CHECK();
 }
 
-void avg_pool2d_forward(const float* x, float* y, const Pool2dGeometry& g, bool count_include_pad) {
+template <class A>
+void avg_pool2d_forward(const A* x, A* y, const Pool2dGeometry& g, bool count_include_pad) {
     const int64_t n = g.N * g.C * g.OH * g.OW;
     if (n == 0) return;
-    avg_pool2d_forward_kernel<<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(
-        x, y, g, count_include_pad);
+    avg_pool2d_forward_kernel<A>
+        <<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(x, y, g, count_include_pad);
     CBNN_CUDA_LAUNCH_CHECK();
 }
 
-void avg_pool2d_backward(const float* dy, float* dx, const Pool2dGeometry& g,
-                         bool count_include_pad) {
+template <class A>
+void avg_pool2d_backward(const A* dy, A* dx, const Pool2dGeometry& g, bool count_include_pad) {
     const int64_t n = g.N * g.C * g.H * g.W;
     if (n == 0) return;
-    avg_pool2d_backward_kernel<<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(
-        dy, dx, g, count_include_pad);
+    avg_pool2d_backward_kernel<A>
+        <<<grid_for(n, kBlock), kBlock, 0, current_stream()>>>(dy, dx, g, count_include_pad);
     CBNN_CUDA_LAUNCH_CHECK();
 }
+
+#define CBNN_INSTANTIATE_POOL2D_CUDA(A)                                                        \
+    template void max_pool2d_forward<A>(const A*, A*, int64_t*, const Pool2dGeometry&);        \
+    template void max_pool2d_backward<A>(const A*, const int64_t*, A*, const Pool2dGeometry&); \
+    template void avg_pool2d_forward<A>(const A*, A*, const Pool2dGeometry&, bool);            \
+    template void avg_pool2d_backward<A>(const A*, A*, const Pool2dGeometry&, bool);
+CBNN_INSTANTIATE_POOL2D_CUDA(float)
+CBNN_INSTANTIATE_POOL2D_CUDA(bfloat16)
+#undef CBNN_INSTANTIATE_POOL2D_CUDA
 
 }  // namespace cbnn::cuda
