@@ -206,7 +206,7 @@ BatchNormForward batch_norm2d_training(const Tensor& x_in, const Tensor& gamma_i
     r.save_mean = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     r.save_invstd = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             if (batchnorm_kernels() == BatchNormKernels::cudnn) {
                 cuda::cudnn_batchnorm2d_forward_training(
                     x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
@@ -246,7 +246,7 @@ Tensor batch_norm2d_inference(const Tensor& x_in, const Tensor& gamma_in, const 
     const Tensor running_mean = dense(running_mean_in), running_var = dense(running_var_in);
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             const auto inference = batchnorm_kernels() == BatchNormKernels::cudnn
                                        ? cuda::cudnn_batchnorm2d_forward_inference<A>
                                        : cuda::batchnorm2d_forward_inference<A>;
@@ -278,7 +278,7 @@ BatchNormGrads batch_norm2d_backward(const Tensor& x_in, const Tensor& dy_in,
     g.dgamma = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     g.dbeta = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             if (batchnorm_kernels() == BatchNormKernels::cudnn) {
                 cuda::cudnn_batchnorm2d_backward(x.data<A>(), dy.data<A>(), gamma.data<float>(),
                                                  save_mean.data<float>(), save_invstd.data<float>(),

@@ -36,15 +36,6 @@ void check_inference_inputs(const Tensor& x, const Tensor& gamma, const Tensor& 
                             const char* op);
 void check_backward_inputs(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                            const Tensor& save_mean, const Tensor& save_invstd, const char* op);
-// Calls f.template operator()<A>() with A = bfloat16 for a bf16 CUDA tensor, float otherwise
-// (check_inputs has refused every other dtype on CUDA).
-template <class F>
-void dispatch_cuda_activation(DType x, F&& f) {
-    if (x == DType::bf16)
-        f.template operator()<bfloat16>();
-    else
-        f.template operator()<float>();
-}
 // Device scratch for cbnn's own kernels (CUDA builds), from the caching allocator; released when
 // the op returns, which is safe because all cbnn work is queued on one stream.
 Tensor cuda_scratch(int64_t N, int64_t C, Device device);

@@ -144,7 +144,7 @@ BatchNormForward batch_norm_relu_training(const Tensor& x_in, const Tensor& resi
     r.save_mean = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     r.save_invstd = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             const Tensor scratch = cuda_scratch(N, C, x.device());
             cuda::batchnorm_relu_forward_training(
                 x.data<A>(), data_or_null<A>(residual), gamma.data<float>(), beta.data<float>(),
@@ -184,7 +184,7 @@ Tensor batch_norm_relu_inference(const Tensor& x_in, const Tensor& residual_in,
     const Tensor running_mean = dense(running_mean_in), running_var = dense(running_var_in);
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             cuda::batchnorm_relu_forward_inference(
                 x.data<A>(), data_or_null<A>(residual), gamma.data<float>(), beta.data<float>(),
                 running_mean.data<float>(), running_var.data<float>(), y.data<A>(), N, C, H, W,
@@ -224,7 +224,7 @@ BatchNormReluGrads batch_norm_relu_backward(const Tensor& x_in, const Tensor& y_
     g.dbeta = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     if (residual_grad) g.dresidual = Tensor::empty(x.shape(), x.dtype(), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             const Tensor scratch = cuda_scratch(N, C, x.device());
             cuda::batchnorm_relu_backward(
                 x.data<A>(), y.data<A>(), dy.data<A>(), gamma.data<float>(),

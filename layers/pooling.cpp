@@ -152,16 +152,6 @@ void check_input(const Tensor& x, const char* op) {
     check_cuda_float_or_bf16(x, op);
 }
 
-// Calls f.template operator()<A>() with A = bfloat16 for a bf16 CUDA tensor, float otherwise
-// (check_input has refused every other dtype on CUDA).
-template <class F>
-void dispatch_cuda_activation(DType dtype, F&& f) {
-    if (dtype == DType::bf16)
-        f.template operator()<bfloat16>();
-    else
-        f.template operator()<float>();
-}
-
 // dy must have the output shape of pooling x_shape, and x's dtype.
 void check_dy(const Tensor& dy, const Pool2dGeometry& g, const char* op) {
     check_input(dy, op);
@@ -181,7 +171,7 @@ MaxPool2dResult max_pool2d(const Tensor& x_in, int64_t kernel, int64_t stride, i
     r.values = Tensor::empty({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
     r.indices = Tensor::empty({g.N, g.C, g.OH, g.OW}, DType::i64, x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             cuda::max_pool2d_forward(x.data<A>(), r.values.data<A>(), r.indices.data<int64_t>(), g);
         }));
     } else {
@@ -205,7 +195,7 @@ Tensor max_pool2d_backward(const Tensor& dy_in, const Tensor& argmax_in, const S
     const Tensor dy = dense(dy_in), argmax = dense(argmax_in);
     Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
     if (dy.is_cuda()) {
-        CBNN_ON_CUDA(dispatch_cuda_activation(dy.dtype(), [&]<class A>() {
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(dy.dtype(), op, [&]<class A>() {
             cuda::max_pool2d_backward(dy.data<A>(), argmax.data<int64_t>(), dx.data<A>(), g);
         }));
     } else {
@@ -224,7 +214,7 @@ Tensor avg_pool2d(const Tensor& x_in, int64_t kernel, int64_t stride, int64_t pa
     const Tensor x = dense(x_in);
     Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
     if (x.is_cuda()) {
-        CBNN_ON_CUDA(dispatch_cuda_activation(x.dtype(), [&]<class A>() {
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             cuda::avg_pool2d_forward(x.data<A>(), y.data<A>(), g, count_include_pad);
         }));
     } else {
@@ -243,7 +233,7 @@ Tensor avg_pool2d_backward(const Tensor& dy_in, const Shape& x_shape, int64_t ke
     const Tensor dy = dense(dy_in);
     Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
     if (dy.is_cuda()) {
-        CBNN_ON_CUDA(dispatch_cuda_activation(dy.dtype(), [&]<class A>() {
+        CBNN_ON_CUDA(dispatch_cuda_float_bf16(dy.dtype(), op, [&]<class A>() {
             cuda::avg_pool2d_backward(dy.data<A>(), dx.data<A>(), g, count_include_pad);
         }));
     } else {

@@ -1,0 +1,40 @@
+// --precision bf16 with --cuda-graph on the GPU: the mini CIFAR run (trainer_test_support.h)
+// trains in bf16 mixed precision replayed from a CUDA graph, its loss falls and stays close to the
+// FP32 eager run on the same GPU. Skips without a GPU.
+#include <cmath>
+#include <iostream>
+#include <sstream>
+
+#include "gtest/gtest.h"
+#include "tests/support/gpu.h"
+#include "tests/support/scratch.h"
+#include "tests/train/trainer_test_support.h"
+#include "train/trainer.h"
+
+namespace cbnn::train {
+namespace {
+
+TEST(MixedPrecisionCuda, Bf16GraphTrainingFollowsTheFp32Run) {
+    CBNN_REQUIRE_GPU();
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    std::ostringstream log;
+    TrainConfig fp32 = testing::mini_focal_config(testing::scratch_dir("mixed_cuda_fp32"), "cuda");
+    TrainConfig bf16 = testing::mini_focal_config(testing::scratch_dir("mixed_cuda_bf16"), "cuda");
+    bf16.precision = "bf16";
+    bf16.cuda_graph = true;
+    const TrainResult a = train_cifar(fp32, log), b = train_cifar(bf16, log);
+    ASSERT_FALSE(a.diverged) << a.message;
+    ASSERT_FALSE(b.diverged) << b.message << "\n" << log.str();
+    ASSERT_EQ(b.epoch_losses.size(), 2u);
+    for (size_t e = 0; e < 2; ++e) {
+        std::cout << "epoch " << e + 1 << " loss: fp32 " << a.epoch_losses[e] << ", bf16 + graph "
+                  << b.epoch_losses[e] << "\n";
+    }
+    EXPECT_LT(b.epoch_losses[1], b.epoch_losses[0]) << log.str();
+    // The same bound as the CPU test (test_mixed_precision.cpp), where it is explained.
+    EXPECT_NEAR(b.epoch_losses[0], a.epoch_losses[0], 0.01 * a.epoch_losses[0]);
+    EXPECT_TRUE(std::isfinite(b.final_test_error));
+}
+
+}  // namespace
+}  // namespace cbnn::train
