@@ -25,7 +25,8 @@
 #                         files), the whole log folder is also packed into $OUT/gpu-logs.tar.gz
 #                         and the summary copied to $OUT/summary.txt: two files, however many
 #                         benchmarks there are
-#   CBNN_TEST_TIMEOUT     seconds for the whole CUDA test binary (default: 300)
+#   CBNN_TEST_TIMEOUT     seconds for the whole CUDA test binary (default: 300); when it fails,
+#                         each failing suite runs again alone (CBNN_SUITE_TIMEOUT s each, 120)
 #   CBNN_BENCH_TIMEOUT    seconds per benchmark binary (default: 120)
 #   CBNN_BENCH_MIN_TIME   --benchmark_min_time in seconds of GPU (manual) time (default: 0.01).
 #                         A microsecond kernel costs ~100 us of host time per benchmark iteration
@@ -125,6 +126,31 @@ else
 fi
 add_summary "GPU" "$gpu_name"
 
+# rerun_failing_suites_alone: after a failed CUDA test run, each failing test suite (every suite
+# when the run died without a failure list) runs again in a process of its own. A CUDA error that
+# poisons the context (an illegal address, say) makes every later test of one process fail; alone,
+# only the guilty suite does. Logs in $logdir/alone-<suite>.log; the summary names the suites that
+# fail alone and those that pass alone.
+rerun_failing_suites_alone() {
+    local suites suite name alone_rc alone_start fail_alone="" pass_alone=""
+    suites=$(sed -n 's/^\[  FAILED  \] \([A-Za-z_0-9/]*\)\..*/\1/p' "$tests_log" | sort -u)
+    if [[ -z $suites ]]; then
+        suites=$("$tests_bin" --gtest_list_tests 2>/dev/null | sed -n 's/^\([A-Za-z_0-9/]*\)\.$/\1/p')
+    fi
+    section "cuda tests: failing suites, each alone"
+    for suite in $suites; do
+        name=${suite//\//_}
+        alone_rc=0
+        alone_start=$SECONDS
+        with_timeout "${CBNN_SUITE_TIMEOUT:-120}" "$tests_bin" --gtest_brief=1 \
+            "--gtest_filter=$suite.*" >"$logdir/alone-$name.log" 2>&1 || alone_rc=$?
+        if ((alone_rc == 0)); then pass_alone+=" $suite"; else fail_alone+=" $suite"; fi
+        echo "$suite alone: $(describe "$alone_rc" "$((SECONDS - alone_start))")"
+    done
+    add_summary "  fail alone" "${fail_alone:- none}"
+    add_summary "  pass alone" "${pass_alone:- none}"
+}
+
 # ---- 2. CUDA tests ---------------------------------------------------------------------------
 section "cuda tests"
 tests_bin="$build_dir/cbnn_cuda_tests"
@@ -152,6 +178,7 @@ if [[ -x $tests_bin ]]; then
     fi
     ((rc != 0)) && failures=$((failures + 1))
     add_summary "cuda tests" "$counts; $(describe "$rc" "$secs")"
+    ((rc != 0)) && rerun_failing_suites_alone
 else
     echo "gpu-check: $tests_bin not found (a build without the CUDA backend?)"
     add_summary "cuda tests" "MISSING ($tests_bin)"
