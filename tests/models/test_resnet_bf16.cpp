@@ -21,16 +21,6 @@
 namespace cbnn {
 namespace {
 
-double relative_error(const Tensor& got, const Tensor& ref) {
-    const std::vector<double> a = testing::host_values(got), b = testing::host_values(ref);
-    double diff2 = 0.0, ref2 = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        diff2 += (a[i] - b[i]) * (a[i] - b[i]);
-        ref2 += b[i] * b[i];
-    }
-    return std::sqrt(diff2 / std::max(ref2, 1e-300));
-}
-
 struct Pass {
     Tensor logits;
     NamedTensors grads;
@@ -63,7 +53,7 @@ void expect_follows_fp32(Layer& fp32, Layer& bf16, const Tensor& x, int64_t clas
     const Pass a = forward_backward(fp32, x, labels, classes);
     const Pass b = forward_backward(bf16, x.to(DType::bf16), labels, classes);
     EXPECT_EQ(b.logits.dtype(), DType::f32);
-    const double logit_error = relative_error(b.logits, a.logits);
+    const double logit_error = testing::norm_relative_error(b.logits, a.logits);
     EXPECT_LE(logit_error, bounds.logit_bound);
     double worst = 0.0;
     std::string worst_name;
@@ -71,7 +61,7 @@ void expect_follows_fp32(Layer& fp32, Layer& bf16, const Tensor& x, int64_t clas
         const auto& [name, g] = b.grads[i];
         ASSERT_TRUE(g.defined()) << name;
         EXPECT_EQ(g.dtype(), DType::f32) << name;
-        const double e = relative_error(g, a.grads[i].second);
+        const double e = testing::norm_relative_error(g, a.grads[i].second);
         EXPECT_LE(e, bounds.sanity) << name;
         for (const std::string& tight : bounds.tight)
             if (name == tight) EXPECT_LE(e, bounds.tight_bound) << name;

@@ -70,16 +70,6 @@ TEST(ResNetCifarCuda, ToCudaMovesEveryTensorInPlace) {
     EXPECT_EQ(y.shape(), (Shape{2, 10}));
 }
 
-double relative_error(const Tensor& got, const Tensor& ref) {
-    const std::vector<double> a = testing::host_values(got), b = testing::host_values(ref);
-    double diff2 = 0.0, ref2 = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        diff2 += (a[i] - b[i]) * (a[i] - b[i]);
-        ref2 += b[i] * b[i];
-    }
-    return std::sqrt(diff2) / std::max(std::sqrt(ref2), 1e-30);
-}
-
 // The CUDA gradient's error against float64, bounded by the CPU f32 gradient's error (see the
 // file comment).
 ::testing::AssertionResult as_accurate_as_cpu(const Tensor& cuda, const Tensor& cpu,
@@ -88,7 +78,8 @@ double relative_error(const Tensor& got, const Tensor& ref) {
         return ::testing::AssertionFailure() << what << ": sizes differ";
     for (double v : testing::host_values(cuda))
         if (!std::isfinite(v)) return ::testing::AssertionFailure() << what << ": not finite";
-    const double e_cuda = relative_error(cuda, f64), e_cpu = relative_error(cpu, f64);
+    const double e_cuda = testing::norm_relative_error(cuda, f64),
+                 e_cpu = testing::norm_relative_error(cpu, f64);
     const double bound = std::max(kGradBound, 4.0 * e_cpu);
     std::cout << what << ": error vs f64 cuda " << e_cuda << ", cpu f32 " << e_cpu << "\n";
     if (e_cuda <= bound) return ::testing::AssertionSuccess();

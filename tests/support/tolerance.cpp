@@ -1,11 +1,25 @@
 #include "tests/support/tolerance.h"
 
+#include <algorithm>
+#include <cmath>
 #include <sstream>
 
 namespace cbnn::testing {
 
 std::vector<double> host_values(const Tensor& t) {
     return t.cpu().to(DType::f64).to_vector<double>();
+}
+
+double norm_relative_error(const Tensor& got, const Tensor& ref) {
+    const std::vector<double> a = host_values(got), b = host_values(ref);
+    CBNN_CHECK(a.size() == b.size(), "norm_relative_error: sizes differ: ", a.size(), " vs ",
+               b.size());
+    double diff2 = 0.0, ref2 = 0.0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        diff2 += (a[i] - b[i]) * (a[i] - b[i]);
+        ref2 += b[i] * b[i];
+    }
+    return std::sqrt(diff2) / std::max(std::sqrt(ref2), 1e-30);
 }
 
 ::testing::AssertionResult all_close(const std::vector<double>& actual,

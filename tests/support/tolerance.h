@@ -36,6 +36,10 @@ inline Tolerance f32_sum_tolerance(int64_t terms) {
 // The elements of t as doubles, row-major, copied to the host whatever its device and dtype.
 std::vector<double> host_values(const Tensor& t);
 
+// ||got - ref|| / ||ref|| (Euclidean norms over all elements, in f64 on the host): the error of
+// a whole tensor where elementwise bounds do not apply (ill-conditioned gradients, bf16).
+double norm_relative_error(const Tensor& got, const Tensor& ref);
+
 // Compares every element (after converting both to f64 on the CPU); reports the worst element.
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, Tolerance tol);
 ::testing::AssertionResult all_close(const std::vector<double>& actual,
