@@ -45,14 +45,7 @@ StepOutputs TrainStep::run_eager(const Tensor& images, const Tensor& labels,
     return {loss.detach(), logits.detach()};
 }
 
-void TrainStep::capture(const Batch& batch) {
-    images_ = Tensor::empty(batch.images.shape(), options_.input_dtype, batch.images.device());
-    labels_ = Tensor::empty(batch.labels.shape(), batch.labels.dtype(), batch.labels.device());
-    {
-        NoGradGuard no_grad;
-        images_.copy_(batch.images);
-        labels_.copy_(batch.labels);
-    }
+void TrainStep::capture() {
     sgd_.create_momentum_buffers();
     graph_ = std::make_unique<CudaGraph>();
     try {
@@ -80,18 +73,18 @@ StepOutputs TrainStep::run(const Batch& batch, double lr,
         graph_ ? batch.images.shape() == images_.shape() && batch.labels.shape() == labels_.shape()
                : repeated_shape;
     if (!options_.cuda_graph || steps_ <= options_.warmup_steps || !graph_fits) {
-        const Tensor images = batch.images.dtype() == options_.input_dtype
-                                  ? batch.images
-                                  : batch.images.to(options_.input_dtype);
-        return run_eager(images, batch.labels, inspect_gradients);
+        return run_eager(batch.images.to(options_.input_dtype), batch.labels, inspect_gradients);
     }
-    if (!graph_) {
-        capture(batch);  // records; nothing ran yet
-    } else {
+    if (!graph_) {  // the graph's inputs, allocated before the capture so that they outlive it
+        images_ = Tensor::empty(batch.images.shape(), options_.input_dtype, batch.images.device());
+        labels_ = Tensor::empty(batch.labels.shape(), batch.labels.dtype(), batch.labels.device());
+    }
+    {
         NoGradGuard no_grad;
         images_.copy_(batch.images);
         labels_.copy_(batch.labels);
     }
+    if (!graph_) capture();  // records the step on images_ and labels_; nothing runs yet
     graph_->replay();
     ++replays_;
     const NamedTensors& params = sgd_.parameters();

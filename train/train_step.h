@@ -87,7 +87,8 @@ class TrainStep {
   private:
     StepOutputs run_eager(const Tensor& images, const Tensor& labels,
                           const std::function<void()>& inspect_gradients);
-    void capture(const Batch& batch);
+    // Records zero_grad, forward, loss, backward and SGD on images_ and labels_ into graph_.
+    void capture();
 
     Layer& model_;
     const ClassBalancedLoss& criterion_;
