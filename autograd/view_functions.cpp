@@ -139,6 +139,12 @@ Tensor Tensor::contiguous() const {
     return clone();
 }
 
+Tensor Tensor::contiguous(MemoryFormat format) const {
+    if (is_contiguous(format)) return *this;
+    return record("contiguous", *this, ops::contiguous_copy(*this, format),
+                  [](const Tensor& g) { return g; });
+}
+
 Tensor Tensor::clone() const {
     return record("clone", *this, ops::contiguous_copy(*this), [](const Tensor& g) { return g; });
 }

@@ -133,9 +133,16 @@ Broadcast broadcast(const Tensor& a, const Tensor& b, const char* op) {
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
     const char* name = binary_op_name(op);
-    const Broadcast bc = broadcast(a, b, name);
+    Broadcast bc = broadcast(a, b, name);
     check_cuda_float_or_bf16(a, name);
-    Tensor out = Tensor::empty(bc.shape, a.dtype(), a.device());
+    // Two channels-last operands of one shape: elementwise over their storage, in their format.
+    const bool channels_last = a.shape() == b.shape() &&
+                               a.memory_format() == MemoryFormat::channels_last &&
+                               b.is_contiguous(MemoryFormat::channels_last);
+    if (channels_last) bc.la = bc.lb = make_layout({a.numel()}, {1});
+    Tensor out =
+        Tensor::empty(bc.shape, a.dtype(), a.device(),
+                      channels_last ? MemoryFormat::channels_last : MemoryFormat::contiguous);
     const int64_t n = out.numel();
     if (n == 0) return out;
     dispatch_floating_bf16(a.dtype(), name, [&]<class T>() {

@@ -7,8 +7,10 @@
 // binary also takes bf16 (CPU and CUDA): operands widen to float, the op runs in float and the
 // result is rounded to bf16 once, so CPU and CUDA agree bitwise. compare and where reject bf16.
 // Each operand is read through a StridedLayout (stride 0 on broadcast dimensions); out is
-// contiguous with the broadcast shape. Backward (autograd/binary_functions.cpp) is composed from
-// these ops plus ops::sum_to, which folds a gradient back onto a broadcast operand's shape.
+// contiguous with the broadcast shape, except that binary on two channels-last operands of one
+// shape (tensor/memory_format.h) runs over their storage and writes channels-last. Backward
+// (autograd/binary_functions.cpp) is composed from these ops plus ops::sum_to, which folds a
+// gradient back onto a broadcast operand's shape.
 
 #include <cstdint>
 

@@ -48,7 +48,18 @@ Tensor cast(const Tensor& src, DType dtype) {
 
 Tensor contiguous_copy(const Tensor& src) { return cast(src, src.dtype()); }
 
+Tensor contiguous_copy(const Tensor& src, MemoryFormat format) {
+    check_defined(src, "contiguous");
+    Tensor out = Tensor::empty(src.shape(), src.dtype(), src.device(), format);
+    copy_into(out, src);
+    return out;
+}
+
 Tensor dense(const Tensor& src) { return src.is_contiguous() ? src : contiguous_copy(src); }
+
+Tensor dense(const Tensor& src, MemoryFormat format) {
+    return src.is_contiguous(format) ? src : contiguous_copy(src, format);
+}
 
 Tensor to_device(const Tensor& src, Device device) {
     check_defined(src, "to");
@@ -73,8 +84,11 @@ void copy_into(const Tensor& dst, const Tensor& src) {
                " cannot be broadcast to destination shape ", dst.shape());
     const int64_t n = dst.numel();
     if (n == 0) return;
-    if (src.dtype() == dst.dtype() && src.is_contiguous() && dst.is_contiguous() &&
-        src.shape() == dst.shape()) {
+    const bool same_dense_layout =
+        src.shape() == dst.shape() && ((src.is_contiguous() && dst.is_contiguous()) ||
+                                       (src.is_contiguous(MemoryFormat::channels_last) &&
+                                        dst.is_contiguous(MemoryFormat::channels_last)));
+    if (src.dtype() == dst.dtype() && same_dense_layout) {
         if (dst.raw_data() == src.raw_data()) return;
         if (dst.is_cuda()) {
             CBNN_ON_CUDA(cuda::copy_bytes(dst.raw_data(), dst.device(), src.raw_data(),

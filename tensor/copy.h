@@ -34,9 +34,14 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 namespace ops {
 // A contiguous copy on the same device, with the source's dtype.
 Tensor contiguous_copy(const Tensor& src);
+// The same in `format` (tensor/memory_format.h).
+Tensor contiguous_copy(const Tensor& src, MemoryFormat format);
 // `src` itself when it is contiguous, else contiguous_copy(src): what kernels that take dense
 // pointers need. Records no graph (Tensor::contiguous() is the differentiable twin).
 Tensor dense(const Tensor& src);
+// `src` itself when it is laid out in `format`, else a copy in that format: what kernels that take
+// channels-last (NHWC) pointers need.
+Tensor dense(const Tensor& src, MemoryFormat format);
 Tensor cast(const Tensor& src, DType dtype);
 Tensor to_device(const Tensor& src, Device device);
 // Writes src (broadcast to dst's shape, converted to dst's dtype, from any device) into dst,

@@ -12,7 +12,8 @@ namespace cbnn {
 
 namespace {
 
-std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device device) {
+std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device device,
+                                     MemoryFormat format = MemoryFormat::contiguous) {
     for (int64_t s : shape) CBNN_CHECK(s >= 0, "tensor: negative size in shape ", shape);
     CBNN_CHECK(shape.size() <= static_cast<size_t>(kMaxDims), "tensor: shape ", shape,
                " has more than ", kMaxDims, " dimensions");
@@ -21,7 +22,7 @@ std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device dev
     impl->storage = std::make_shared<Storage>(
         static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
     impl->shape = shape;
-    impl->strides = contiguous_strides(shape);
+    impl->strides = format_strides(shape, format);
     impl->dtype = dtype;
     return impl;
 }
@@ -30,6 +31,10 @@ std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device dev
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
     return Tensor(new_impl(shape, dtype, device));
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, MemoryFormat format) {
+    return Tensor(new_impl(shape, dtype, device, format));
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
@@ -84,15 +89,19 @@ Tensor Tensor::make_view(const Tensor& base, const Shape& shape, const Shape& st
 int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
 
 bool Tensor::is_contiguous() const {
-    // No element is addressed, so any strides will do (Tensor::zeros({2, 0}) must be fillable).
-    if (numel() == 0) return true;
-    int64_t expected = 1;
-    for (size_t i = shape().size(); i-- > 0;) {
-        if (shape()[i] == 1) continue;
-        if (strides()[i] != expected) return false;
-        expected *= shape()[i];
-    }
-    return true;
+    // An empty tensor addresses no element, so any strides will do (Tensor::zeros({2, 0}) must be
+    // fillable); has_memory_format says so.
+    return has_memory_format(shape(), strides(), MemoryFormat::contiguous);
+}
+
+bool Tensor::is_contiguous(MemoryFormat format) const {
+    return has_memory_format(shape(), strides(), format);
+}
+
+MemoryFormat Tensor::memory_format() const {
+    return !is_contiguous() && is_contiguous(MemoryFormat::channels_last)
+               ? MemoryFormat::channels_last
+               : MemoryFormat::contiguous;
 }
 
 std::string Tensor::description() const {
@@ -142,8 +151,9 @@ CBNN_INSTANTIATE_ACCESSORS(bfloat16)
 
 Tensor& Tensor::fill_(double value) {
     autograd::check_inplace_allowed(*this, "fill_");
-    CBNN_CHECK(is_contiguous(), "fill_: non-contiguous tensors are not supported (", description(),
-               ")");
+    // Any dense layout: the fill writes every element of the storage span either way.
+    CBNN_CHECK(is_contiguous() || is_contiguous(MemoryFormat::channels_last),
+               "fill_: non-contiguous tensors are not supported (", description(), ")");
     if (numel() > 0) {
         if (is_cuda()) {
             CBNN_ON_CUDA(cuda::fill(dtype(), raw_data(), numel(), value));

@@ -21,6 +21,7 @@
 #include "tensor/device.h"
 #include "tensor/dtype.h"
 #include "tensor/error.h"
+#include "tensor/memory_format.h"
 #include "tensor/shape.h"
 #include "tensor/storage.h"
 
@@ -58,6 +59,8 @@ class Tensor {
     static Tensor zeros(const Shape& shape, DType dtype = DType::f32,
                         Device device = Device::cpu());
     static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+    // Uninitialised, laid out in `format` (tensor/memory_format.h; channels_last needs rank 4).
+    static Tensor empty(const Shape& shape, DType dtype, Device device, MemoryFormat format);
     static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
                        Device device = Device::cpu());
     // 0, 1, ..., n-1
@@ -81,7 +84,11 @@ class Tensor {
     DType dtype() const { return impl().dtype; }
     Device device() const { return impl().storage->device(); }
     bool is_cuda() const { return device().is_cuda(); }
-    bool is_contiguous() const;
+    bool is_contiguous() const;  // row-major (NCHW for images)
+    bool is_contiguous(MemoryFormat format) const;
+    // The format of a dense 4-D tensor: channels_last when its strides are NHWC and not also NCHW
+    // (tensor/memory_format.h); contiguous for everything else, other layouts included.
+    MemoryFormat memory_format() const;
     size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype()); }
     // "f32[128, 10] cuda:0"
     std::string description() const;
@@ -126,6 +133,9 @@ class Tensor {
     Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
     // `*this` when already contiguous, else a contiguous copy.
     Tensor contiguous() const;
+    // `*this` when already laid out in `format`, else a copy in that format (differentiable; the
+    // gradient passes through in whatever format it arrives).
+    Tensor contiguous(MemoryFormat format) const;
 
     // ---- autograd (defined in autograd/) ------------------------------------------------------
     bool requires_grad() const { return impl().requires_grad; }

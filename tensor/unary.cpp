@@ -52,8 +52,10 @@ Tensor unary(UnaryOp op, const Tensor& x_in, double alpha) {
     const char* name = unary_op_name(op);
     check_defined(x_in, name);
     check_cuda_float_or_bf16(x_in, name);
-    const Tensor x = dense(x_in);
-    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    // Elementwise, so any dense layout will do: a channels-last x gives a channels-last y.
+    const MemoryFormat format = x_in.memory_format();
+    const Tensor x = dense(x_in, format);
+    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), format);
     dispatch_floating_bf16(x.dtype(), name, [&]<class T>() {
         const auto a = static_cast<compute_t<T>>(alpha);
         if (x.is_cuda()) {
@@ -73,10 +75,11 @@ Tensor unary_backward(UnaryOp op, const Tensor& x_in, const Tensor& y_in, const 
                " backward: shapes differ: x ", x_in.shape(), ", y ", y_in.shape(), ", dy ",
                dy_in.shape());
     check_cuda_float_or_bf16(x_in, name);
-    const Tensor x = dense(x_in);
-    const Tensor y = dense(y_in);
-    const Tensor dy = dense(dy_in);
-    Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+    const MemoryFormat format = dy_in.memory_format();
+    const Tensor x = dense(x_in, format);
+    const Tensor y = dense(y_in, format);
+    const Tensor dy = dense(dy_in, format);
+    Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device(), format);
     dispatch_floating_bf16(x.dtype(), name, [&]<class T>() {
         const auto a = static_cast<compute_t<T>>(alpha);
         if (x.is_cuda()) {

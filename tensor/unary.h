@@ -19,7 +19,9 @@
 //   rsub_scalar  alpha - x                              -1
 //   rdiv_scalar  alpha / x                              -y/x
 //   pow_scalar   x^alpha                                alpha x^(alpha - 1)
-// Layout: x, y, dy, dx contiguous, n elements. The formulas live in tensor/unary_math.h and are
+// Layout: the kernels take x, y, dy, dx dense, n elements. The op functions keep a channels-last
+// input's format (tensor/memory_format.h): y and dx come out in it; any other layout is copied to
+// contiguous first. The formulas live in tensor/unary_math.h and are
 // shared by the CPU reference and the CUDA kernel.
 // bf16 (CPU and CUDA): x, y, dy are widened to float, the formula runs in float and the result is
 // rounded to bf16 once; alpha is a float. The backward reads the stored (rounded) bf16 y.
