@@ -2,7 +2,7 @@
 // (losses/cb_loss.h, beta 0.9999; softmax, or focal with gamma 1), backward, SGD step (momentum
 // 0.9, weight decay; train/sgd.h), on synthetic data that is already on the GPU.
 //
-//   BM_TrainStep/depth/batch/math/loss/augment/tuned/graph
+//   BM_TrainStep/depth/batch/math/loss/augment/tuned/graph/nhwc
 //     depth 32: ResNet-32 (models/resnet_cifar.h), 3 x 32 x 32, 10 classes
 //     depth 50: ResNet-50 (models/resnet.h), 3 x 224 x 224, 1000 classes
 //     math 0: FP32, 1: TF32 tensor cores for convolutions and matmuls (tensor/backend.h),
@@ -16,6 +16,8 @@
 //       (layers/batchnorm2d.h); tuned 0: the defaults (heuristic search, cuDNN's batch norm)
 //     graph 1: the step (all but the augmentation) replayed from a CUDA graph (train/train_step.h,
 //       as `--cuda-graph` trains; captured during the warm-up steps); graph 0: eager
+//     nhwc 1: the batch laid out channels-last before the forward, so every layer runs NHWC
+//       (tensor/memory_format.h, `--layout nhwc`); nhwc 0: NCHW
 //   Time: ms per step over CUDA events around `repeats` steps after kWarmupSteps (manual time);
 //   items_per_second is images per second. Counters: host_ms, the host's time to queue one step
 //   (close to the step time: the GPU waits for launches); allocs, tensor allocations per step
@@ -83,6 +85,7 @@ struct Case {
     // defaults: heuristic search, cuDNN's batch norm).
     bool tuned = false;
     bool graph = false;  // replay the step from a CUDA graph (train/train_step.h)
+    bool nhwc = false;   // channels-last activations (the batch laid out NHWC)
 
     bool cifar() const { return depth != 50; }
     int64_t classes() const { return cifar() ? 10 : 1000; }
@@ -103,8 +106,8 @@ struct KernelSettings {
     BatchNormKernelsSetting bn;
 };
 
-// `with_graph`: the case has the 7th argument, graph (BM_StepBreakdown has six).
-Case case_of(const benchmark::State& state, bool with_graph = true) {
+// `full`: the case has the 7th and 8th arguments, graph and nhwc (BM_StepBreakdown has six).
+Case case_of(const benchmark::State& state, bool full = true) {
     Case c;
     c.depth = state.range(0);
     c.batch = state.range(1);
@@ -113,7 +116,8 @@ Case case_of(const benchmark::State& state, bool with_graph = true) {
     c.loss = static_cast<LossType>(state.range(3));
     c.augment = state.range(4) != 0;
     c.tuned = state.range(5) != 0;
-    c.graph = with_graph && state.range(6) != 0;
+    c.graph = full && state.range(6) != 0;
+    c.nhwc = full && state.range(7) != 0;
     return c;
 }
 
@@ -125,7 +129,7 @@ std::string describe(const Case& c) {
                      : "FP32") +
            ", CB " + loss_type_name(c.loss) + (c.augment ? ", GPU augmentation" : ", fixed batch") +
            (c.tuned ? ", timed conv search + cbnn batch norm" : "") +
-           (c.graph ? ", CUDA graph" : "");
+           (c.graph ? ", CUDA graph" : "") + (c.nhwc ? ", NHWC" : "");
 }
 
 std::shared_ptr<Layer> make_model(const Case& c) {
@@ -184,7 +188,8 @@ class TrainStep {
           criterion_(loss_config(c), long_tail_counts(c.cifar() ? 5000 : 1000, c.classes(), 100.0),
                      DType::f32, Device::cuda()),
           sgd_(model_->named_parameters(), sgd_options(c)),
-          input_dtype_(c.bf16 ? DType::bf16 : DType::f32) {
+          input_dtype_(c.bf16 ? DType::bf16 : DType::f32),
+          input_format_(c.nhwc ? MemoryFormat::channels_last : MemoryFormat::contiguous) {
         if (c.augment) {
             CBNN_CHECK(c.cifar(), "bench_train_step: augmentation is for CIFAR-shaped inputs");
             loader_ = std::make_unique<GpuCifarLoader>(synthetic_cifar(kAugmentedSetSize),
@@ -203,6 +208,7 @@ class TrainStep {
             *model_, criterion_, sgd_,
             train::TrainStepOptions{.cuda_graph = c.graph,
                                     .input_dtype = input_dtype_,
+                                    .input_format = input_format_,
                                     .warmup_steps = kGraphWarmupSteps});
     }
 
@@ -215,7 +221,8 @@ class TrainStep {
     }
     Tensor forward_loss() {
         sgd_.zero_grad();
-        return criterion_(model_->forward(images_.to(input_dtype_)), labels_);
+        return criterion_(model_->forward(images_.to(input_dtype_).contiguous(input_format_)),
+                          labels_);
     }
     void update() { sgd_.step(kLr); }
     // The whole step as the trainers run it (train/train_step.h: eager, or replayed from a CUDA
@@ -234,6 +241,7 @@ class TrainStep {
     Sgd sgd_;
     std::unique_ptr<GpuCifarLoader> loader_;
     DType input_dtype_;
+    MemoryFormat input_format_;
     std::unique_ptr<train::TrainStep> step_;
     Tensor images_, labels_, last_loss_;
 };
@@ -298,36 +306,43 @@ void BM_TrainStep(benchmark::State& state) {
 // augmentation; ResNet-50 at 128 and 64; the main cases again with the tuned kernels, the
 // paper's ResNet-32 step and the tuned cases replayed from a CUDA graph, and bf16 mixed precision
 // (issue 7's bf16 targets: ResNet-32 batch 512, ResNet-50 batch 128).
-// Args: depth, batch, math, loss, augment, tuned, graph.
+// Args: depth, batch, math, loss, augment, tuned, graph, nhwc. The NHWC cases (last) repeat the
+// bf16 and TF32 cases whose convolutions should gain from channels-last.
 BENCHMARK(BM_TrainStep)
-    ->ArgNames({"depth", "batch", "math", "loss", "augment", "tuned", "graph"})
-    ->Args({32, 128, 0, 0, 0, 0, 0})
-    ->Args({32, 128, 1, 0, 0, 0, 0})
-    ->Args({32, 128, 0, 2, 0, 0, 0})
-    ->Args({32, 512, 0, 0, 0, 0, 0})
-    ->Args({32, 512, 1, 0, 0, 0, 0})
-    ->Args({32, 128, 0, 0, 1, 0, 0})
-    ->Args({32, 128, 1, 0, 1, 0, 0})
-    ->Args({32, 128, 0, 2, 1, 0, 0})
-    ->Args({32, 512, 0, 0, 1, 0, 0})
-    ->Args({32, 128, 0, 0, 1, 1, 0})
-    ->Args({32, 128, 1, 0, 1, 1, 0})
-    ->Args({32, 512, 0, 0, 1, 1, 0})
-    ->Args({50, 128, 0, 0, 0, 0, 0})
-    ->Args({50, 128, 1, 0, 0, 0, 0})
-    ->Args({50, 128, 1, 0, 0, 1, 0})
-    ->Args({50, 64, 0, 0, 0, 0, 0})
-    ->Args({50, 64, 1, 0, 0, 0, 0})
-    ->Args({32, 128, 0, 0, 1, 0, 1})
-    ->Args({32, 128, 0, 2, 1, 0, 1})
-    ->Args({32, 128, 0, 0, 1, 1, 1})
-    ->Args({32, 512, 0, 0, 1, 1, 1})
-    ->Args({50, 128, 1, 0, 0, 1, 1})
-    ->Args({32, 128, 2, 0, 1, 0, 0})
-    ->Args({32, 128, 2, 0, 1, 1, 1})
-    ->Args({32, 512, 2, 0, 1, 1, 1})
-    ->Args({50, 128, 2, 0, 0, 0, 0})
-    ->Args({50, 128, 2, 0, 0, 1, 1})
+    ->ArgNames({"depth", "batch", "math", "loss", "augment", "tuned", "graph", "nhwc"})
+    ->Args({32, 128, 0, 0, 0, 0, 0, 0})
+    ->Args({32, 128, 1, 0, 0, 0, 0, 0})
+    ->Args({32, 128, 0, 2, 0, 0, 0, 0})
+    ->Args({32, 512, 0, 0, 0, 0, 0, 0})
+    ->Args({32, 512, 1, 0, 0, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 0, 0, 0})
+    ->Args({32, 128, 1, 0, 1, 0, 0, 0})
+    ->Args({32, 128, 0, 2, 1, 0, 0, 0})
+    ->Args({32, 512, 0, 0, 1, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 1, 0, 0})
+    ->Args({32, 128, 1, 0, 1, 1, 0, 0})
+    ->Args({32, 512, 0, 0, 1, 1, 0, 0})
+    ->Args({50, 128, 0, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 1, 0, 0})
+    ->Args({50, 64, 0, 0, 0, 0, 0, 0})
+    ->Args({50, 64, 1, 0, 0, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 0, 1, 0})
+    ->Args({32, 128, 0, 2, 1, 0, 1, 0})
+    ->Args({32, 128, 0, 0, 1, 1, 1, 0})
+    ->Args({32, 512, 0, 0, 1, 1, 1, 0})
+    ->Args({50, 128, 1, 0, 0, 1, 1, 0})
+    ->Args({32, 128, 2, 0, 1, 0, 0, 0})
+    ->Args({32, 128, 2, 0, 1, 1, 1, 0})
+    ->Args({32, 512, 2, 0, 1, 1, 1, 0})
+    ->Args({50, 128, 2, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 2, 0, 0, 1, 1, 0})
+    ->Args({32, 128, 2, 0, 1, 1, 1, 1})
+    ->Args({32, 512, 2, 0, 1, 0, 1, 1})
+    ->Args({32, 512, 2, 0, 1, 1, 1, 1})
+    ->Args({50, 128, 1, 0, 0, 0, 0, 1})
+    ->Args({50, 128, 2, 0, 0, 0, 0, 1})
+    ->Args({50, 128, 2, 0, 0, 1, 1, 1})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -34,8 +34,9 @@ Tensor pad_channels(const Tensor& x, int64_t before, int64_t after) {
     check_nchw(x, op, "input");
     check_pads(before, after, op);
     const int64_t C = x.size(1);
-    Tensor y =
-        Tensor::zeros({x.size(0), before + C + after, x.size(2), x.size(3)}, x.dtype(), x.device());
+    Tensor y = Tensor::empty({x.size(0), before + C + after, x.size(2), x.size(3)}, x.dtype(),
+                             x.device(), x.memory_format());
+    y.zero_();
     copy_into(Tensor::make_view(y, x.shape(), y.strides(), y.offset() + before * y.strides()[1]),
               x);
     return y;
@@ -48,7 +49,8 @@ Tensor pad_channels_backward(const Tensor& dy, int64_t before, int64_t channels)
                before, ", ", before + channels, ") are outside dy ", dy.description());
     const Shape shape{dy.size(0), channels, dy.size(2), dy.size(3)};
     return contiguous_copy(
-        Tensor::make_view(dy, shape, dy.strides(), dy.offset() + before * dy.strides()[1]));
+        Tensor::make_view(dy, shape, dy.strides(), dy.offset() + before * dy.strides()[1]),
+        dy.memory_format());
 }
 
 }  // namespace ops

@@ -5,7 +5,8 @@
 //   dx = dy[:, before : before + C]
 // Composed from copies (tensor/copy.h), which run on the CPU and CUDA alike: y is zero-filled and
 // x is copied into the middle channels (a strided view); backward copies the middle channels out.
-// Layout: x, dx (N, C, H, W) and y, dy (N, before + C + after, H, W), contiguous.
+// Layout: x, dx (N, C, H, W) and y, dy (N, before + C + after, H, W), contiguous, or all
+// channels-last (tensor/memory_format.h): y keeps x's format and dx dy's.
 // Dtypes: f32, f64 (CPU only) or bf16, y and dx in x's and dy's dtype: pure data movement, so a
 // bf16 result holds x's (or dy's) bits exactly.
 

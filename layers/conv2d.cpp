@@ -273,6 +273,8 @@ void check_operands(const char* op, std::initializer_list<std::pair<const char*,
 bool bf16_on_cpu(const Tensor& t) { return t.dtype() == DType::bf16 && !t.is_cuda(); }
 Tensor widened(const Tensor& t) { return t.defined() ? cast(t, DType::f32) : Tensor(); }
 
+constexpr MemoryFormat kChannelsLast = MemoryFormat::channels_last;
+
 void check_dy(const Tensor& dy, const Conv2dShape& s, const char* op) {
     const Shape expected{s.N, s.K, s.P, s.Q};
     CBNN_CHECK(dy.shape() == expected, op, ": dy has shape ", dy.shape(), ", expected ", expected);
@@ -283,20 +285,25 @@ void check_dy(const Tensor& dy, const Conv2dShape& s, const char* op) {
 Tensor conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, int64_t stride,
                       int64_t padding) {
     check_operands("conv2d", {{"input", x_in}, {"weight", w_in}});
-    const Conv2dShape s = conv2d_shape(x_in.shape(), w_in.shape(), stride, padding);
+    Conv2dShape s = conv2d_shape(x_in.shape(), w_in.shape(), stride, padding);
     if (b_in.defined()) {
         check_operands("conv2d", {{"input", x_in}, {"bias", b_in}});
         CBNN_CHECK(b_in.shape() == Shape{s.K}, "conv2d: bias has shape ", b_in.shape(),
                    ", expected [", s.K, "] (one per output channel of weight ", w_in.shape(), ")");
     }
+    if (channels_last_on_cpu(x_in)) {
+        return dense(conv2d_forward(dense(x_in), w_in, b_in, stride, padding), kChannelsLast);
+    }
     if (bf16_on_cpu(x_in)) {
         return cast(conv2d_forward(widened(x_in), widened(w_in), widened(b_in), stride, padding),
                     DType::bf16);
     }
-    const Tensor x = dense(x_in), w = dense(w_in);
+    const MemoryFormat format = x_in.memory_format();
+    const Tensor x = dense(x_in, format), w = dense(w_in, format);
     const Tensor b = b_in.defined() ? dense(b_in) : Tensor();
-    Tensor y = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device());
+    Tensor y = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device(), format);
     if (y.numel() == 0) return y;
+    s.channels_last = format == kChannelsLast;
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), "conv2d", [&]<class T>() {
             cuda::conv2d_forward(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr,
@@ -315,15 +322,21 @@ Tensor conv2d_backward_data(const Tensor& dy_in, const Tensor& w_in, const Shape
                             int64_t stride, int64_t padding) {
     const char* op = "conv2d backward data";
     check_operands(op, {{"dy", dy_in}, {"weight", w_in}});
-    const Conv2dShape s = conv2d_shape(x_shape, w_in.shape(), stride, padding);
+    Conv2dShape s = conv2d_shape(x_shape, w_in.shape(), stride, padding);
     check_dy(dy_in, s, op);
+    if (channels_last_on_cpu(dy_in)) {
+        return dense(conv2d_backward_data(dense(dy_in), w_in, x_shape, stride, padding),
+                     kChannelsLast);
+    }
     if (bf16_on_cpu(dy_in)) {
         return cast(conv2d_backward_data(widened(dy_in), widened(w_in), x_shape, stride, padding),
                     DType::bf16);
     }
-    const Tensor dy = dense(dy_in), w = dense(w_in);
-    Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+    const MemoryFormat format = dy_in.memory_format();
+    const Tensor dy = dense(dy_in, format), w = dense(w_in, format);
+    Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device(), format);
     if (dx.numel() == 0) return dx;
+    s.channels_last = format == kChannelsLast;
     if (dy.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(dy.dtype(), op, [&]<class T>() {
             cuda::conv2d_backward_data(dy.data<T>(), w.data<T>(), dx.data<T>(), s);
@@ -340,19 +353,25 @@ Tensor conv2d_backward_filter(const Tensor& x_in, const Tensor& dy_in, const Sha
                               int64_t stride, int64_t padding) {
     const char* op = "conv2d backward filter";
     check_operands(op, {{"input", x_in}, {"dy", dy_in}});
-    const Conv2dShape s = conv2d_shape(x_in.shape(), w_shape, stride, padding);
+    Conv2dShape s = conv2d_shape(x_in.shape(), w_shape, stride, padding);
     check_dy(dy_in, s, op);
+    if (channels_last_on_cpu(x_in)) {
+        return conv2d_backward_filter(dense(x_in), dense(dy_in), w_shape, stride, padding);
+    }
     if (bf16_on_cpu(x_in)) {
         return cast(conv2d_backward_filter(widened(x_in), widened(dy_in), w_shape, stride, padding),
                     DType::bf16);
     }
-    const Tensor x = dense(x_in), dy = dense(dy_in);
-    Tensor dw = Tensor::empty(w_shape, x.dtype(), x.device());
-    if (s.N == 0) return dw.zero_();
+    const MemoryFormat format = x_in.memory_format();
+    const Tensor x = dense(x_in, format), dy = dense(dy_in, format);
+    Tensor dw = Tensor::empty(w_shape, x.dtype(), x.device(), format);
+    if (s.N == 0) return dense(dw.zero_());
+    s.channels_last = format == kChannelsLast;
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class T>() {
             cuda::conv2d_backward_filter(x.data<T>(), dy.data<T>(), dw.data<T>(), s);
         }));
+        return dense(dw);  // KRSC -> KCRS, the parameters' layout
     } else {
         dispatch_floating(x.dtype(), op, [&]<class T>() {
             cpu::conv2d_backward_filter_im2col<T>(x.data<T>(), dy.data<T>(), dw.data<T>(), s);
@@ -365,10 +384,13 @@ Tensor conv2d_backward_bias(const Tensor& dy_in) {
     const char* op = "conv2d backward bias";
     check_operands(op, {{"dy", dy_in}});
     CBNN_CHECK(dy_in.dim() == 4, op, ": expected dy of rank 4 (N, K, P, Q), got ", dy_in.shape());
+    if (channels_last_on_cpu(dy_in)) return conv2d_backward_bias(dense(dy_in));
     if (bf16_on_cpu(dy_in)) return cast(conv2d_backward_bias(widened(dy_in)), DType::bf16);
-    const Tensor dy = dense(dy_in);
-    // Only N, K, P, Q are read by the bias kernels.
-    const Conv2dShape s{dy.size(0), 0, 0, 0, dy.size(1), 0, 0, 1, 0, dy.size(2), dy.size(3)};
+    const MemoryFormat format = dy_in.memory_format();
+    const Tensor dy = dense(dy_in, format);
+    // Only N, K, P, Q and the layout are read by the bias kernels.
+    const Conv2dShape s{dy.size(0), 0, 0, 0,          dy.size(1), 0,
+                        0,          1, 0, dy.size(2), dy.size(3), format == kChannelsLast};
     Tensor db = Tensor::empty({s.K}, dy.dtype(), dy.device());
     if (dy.numel() == 0) return db.zero_();
     if (dy.is_cuda()) {

@@ -2,7 +2,8 @@
 // 2-D convolution (cross-correlation, as in every DL framework): NCHW input, KCRS weight, optional
 // bias, square stride s and symmetric zero padding p; dilation 1, groups 1.
 //
-//   x: (N, C, H, W)   w: (K, C, R, S)   b: (K) or none   y: (N, K, P, Q), all contiguous row-major
+//   x: (N, C, H, W)   w: (K, C, R, S)   b: (K) or none   y: (N, K, P, Q), contiguous row-major
+//   (or channels-last, below)
 //   P = floor((H + 2p - R) / s) + 1,  Q = floor((W + 2p - S) / s) + 1   (both must be >= 1)
 //
 //   forward          y[n,k,p,q] = b[k] + sum_{c,r,t} w[k,c,r,t] x[n, c, p*s + r - pad, q*s + t -
@@ -25,6 +26,11 @@
 //                             only when allow_tf32(), tensor/backend.h) and search mode
 //                             (set_conv_algorithm_search below)
 // All three families take the same parameter lists. b and db may be null (no bias).
+// Channels-last (NHWC, tensor/memory_format.h): the op functions keep the format of their main
+// operand (x for the forward and the filter gradient, dy for the data gradient): y and dx come
+// out channels-last for a channels-last input. On CUDA cuDNN runs in NHWC with the weight
+// permuted to KRSC for the call (w is small next to the activations); the filter gradient is
+// returned as KCRS, the parameters' layout. On the CPU the NCHW kernels run on contiguous copies.
 // bf16 (mixed precision): all operands bf16, NCHW like f32. On the CPU the op functions run the
 // f32 kernels on the widened values and round each output once (the specification of the CUDA
 // path, up to summation order). The Conv2d module keeps f32 parameters and, given a bf16 input,
@@ -47,6 +53,9 @@ struct Conv2dShape {
     int64_t K, R, S;     // weight: K output channels, R x S filter
     int64_t stride, pad;
     int64_t P, Q;  // output height and width
+    // CUDA only: x, y, dy, dx are NHWC and w, dw KRSC (tensor/memory_format.h's channels_last);
+    // the CPU kernels read NCHW / KCRS only.
+    bool channels_last = false;
 };
 
 // Shape of x (N, C, H, W) convolved with w (K, C, R, S); throws naming the shapes when they do

@@ -2,6 +2,9 @@
 // BackwardFilter / BackwardBias: the legacy API, deprecated in cuDNN 9 but still shipped).
 // Math and layout in layers/conv2d.h.
 //
+// Layout: NCHW data with KCRS filters, or NHWC data with KRSC filters (Conv2dShape::channels_last,
+// part of the plan's key).
+//
 // Algorithm choice, once per (shape, math mode, search mode, device, direction), cached for the
 // life of the process with the descriptors. Two search modes (conv_algorithm_search(),
 // layers/conv2d.h):
@@ -54,12 +57,17 @@ int to_int(int64_t value, const char* what) {
     return static_cast<int>(value);
 }
 
+cudnnTensorFormat_t format(bool channels_last) {
+    return channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+}
+
 class TensorDesc {
   public:
-    TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w, cudnnDataType_t type) {
+    TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w, cudnnDataType_t type,
+               bool channels_last) {
         CBNN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
-        CBNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, type, to_int(n, "N"),
-                                                    to_int(c, "C"), to_int(h, "H"),
+        CBNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, format(channels_last), type,
+                                                    to_int(n, "N"), to_int(c, "C"), to_int(h, "H"),
                                                     to_int(w, "W")));
     }
     ~TensorDesc() { CBNN_CUDNN_CHECK_NOTHROW(cudnnDestroyTensorDescriptor(desc_)); }
@@ -75,7 +83,8 @@ class FilterDesc {
   public:
     FilterDesc(const Conv2dShape& s, cudnnDataType_t type) {
         CBNN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&desc_));
-        CBNN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, type, CUDNN_TENSOR_NCHW,
+        // KRSC for NHWC data: the filter layout cuDNN's NHWC tensor-core kernels read.
+        CBNN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, type, format(s.channels_last),
                                                     to_int(s.K, "K"), to_int(s.C, "C"),
                                                     to_int(s.R, "R"), to_int(s.S, "S")));
     }
@@ -119,8 +128,8 @@ struct Plan {
     Plan(const Conv2dShape& s, cudnnDataType_t type, bool allow_tf32, bool timed_search)
         : tf32(allow_tf32 || type == CUDNN_DATA_BFLOAT16),
           timed(timed_search),
-          x(s.N, s.C, s.H, s.W, type),
-          y(s.N, s.K, s.P, s.Q, type),
+          x(s.N, s.C, s.H, s.W, type, s.channels_last),
+          y(s.N, s.K, s.P, s.Q, type, s.channels_last),
           w(s, type),
           fwd(s, math()),
           bwd_data(s, math()),
@@ -141,11 +150,16 @@ std::mutex g_mutex;  // guards the plan cache and each plan's choices
 // The plan of this shape and element type under the current math mode on the current device;
 // created on first use. Plans are never removed, so the reference stays valid.
 Plan& plan_for(const Conv2dShape& s, cudnnDataType_t type) {
-    static std::map<std::array<int64_t, 13>, std::unique_ptr<Plan>> plans;
+    static std::map<std::array<int64_t, 14>, std::unique_ptr<Plan>> plans;
     const bool tf32 = allow_tf32();
     const bool timed = conv_algorithm_search() == ConvAlgorithmSearch::timed;
-    const std::array<int64_t, 13> key{
-        s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, tf32, timed, current_device(), type};
+    const std::array<int64_t, 14> key{s.N,   s.C,
+                                      s.H,   s.W,
+                                      s.K,   s.R,
+                                      s.S,   s.stride,
+                                      s.pad, tf32,
+                                      timed, current_device(),
+                                      type,  s.channels_last};
     std::unique_ptr<Plan>& plan = plans[key];
     if (!plan) plan = std::make_unique<Plan>(s, type, tf32, timed);
     return *plan;
@@ -286,7 +300,7 @@ void forward_typed(const void* x, const void* w, const void* b, void* y, const C
                                              static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
                                              pointer(ws), c.workspace_bytes, &zero, p.y.get(), y));
     if (b) {
-        const TensorDesc bias(1, s.K, 1, 1, type);
+        const TensorDesc bias(1, s.K, 1, 1, type, false);
         CBNN_CUDNN_CHECK(cudnnAddTensor(cudnn_handle(), &one, bias.get(), b, &one, p.y.get(), y));
     }
 }
@@ -320,7 +334,8 @@ void backward_filter_typed(const void* x, const void* dy, void* dw, const Conv2d
 }
 
 void backward_bias_typed(const void* dy, void* db, const Conv2dShape& s, cudnnDataType_t type) {
-    const TensorDesc dy_desc(s.N, s.K, s.P, s.Q, type), db_desc(1, s.K, 1, 1, type);
+    const TensorDesc dy_desc(s.N, s.K, s.P, s.Q, type, s.channels_last),
+        db_desc(1, s.K, 1, 1, type, false);
     const float one = 1.f, zero = 0.f;
     CBNN_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn_handle(), &one, dy_desc.get(), dy, &zero,
                                                   db_desc.get(), db));

@@ -145,6 +145,8 @@ namespace ops {
 
 namespace {
 
+constexpr MemoryFormat kChannelsLast = MemoryFormat::channels_last;
+
 void check_input(const Tensor& x, const char* op) {
     check_defined(x, op);
     CBNN_CHECK(is_floating(x.dtype()), op, ": expected an f32, f64 or bf16 input, got ",
@@ -165,11 +167,17 @@ void check_dy(const Tensor& dy, const Pool2dGeometry& g, const char* op) {
 MaxPool2dResult max_pool2d(const Tensor& x_in, int64_t kernel, int64_t stride, int64_t padding) {
     constexpr const char* op = "max_pool2d";
     check_input(x_in, op);
-    const Pool2dGeometry g = pool2d_geometry(x_in.shape(), kernel, stride, padding, op);
-    const Tensor x = dense(x_in);
+    Pool2dGeometry g = pool2d_geometry(x_in.shape(), kernel, stride, padding, op);
+    if (channels_last_on_cpu(x_in)) {
+        MaxPool2dResult r = ops::max_pool2d(dense(x_in), kernel, stride, padding);
+        return {dense(r.values, kChannelsLast), dense(r.indices, kChannelsLast)};
+    }
+    const MemoryFormat format = x_in.memory_format();
+    g.channels_last = format == kChannelsLast;
+    const Tensor x = dense(x_in, format);
     MaxPool2dResult r;
-    r.values = Tensor::empty({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
-    r.indices = Tensor::empty({g.N, g.C, g.OH, g.OW}, DType::i64, x.device());
+    r.values = Tensor::empty({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device(), format);
+    r.indices = Tensor::empty({g.N, g.C, g.OH, g.OW}, DType::i64, x.device(), format);
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             cuda::max_pool2d_forward(x.data<A>(), r.values.data<A>(), r.indices.data<int64_t>(), g);
@@ -186,14 +194,21 @@ MaxPool2dResult max_pool2d(const Tensor& x_in, int64_t kernel, int64_t stride, i
 Tensor max_pool2d_backward(const Tensor& dy_in, const Tensor& argmax_in, const Shape& x_shape,
                            int64_t kernel, int64_t stride, int64_t padding) {
     constexpr const char* op = "max_pool2d_backward";
-    const Pool2dGeometry g = pool2d_geometry(x_shape, kernel, stride, padding, op);
+    Pool2dGeometry g = pool2d_geometry(x_shape, kernel, stride, padding, op);
     check_dy(dy_in, g, op);
     check_dtype(argmax_in, DType::i64, op, "argmax");
     CBNN_CHECK(argmax_in.shape() == dy_in.shape(), op, ": argmax ", argmax_in.description(),
                " and dy ", dy_in.description(), " differ in shape");
     check_same_device(dy_in, argmax_in, op);
-    const Tensor dy = dense(dy_in), argmax = dense(argmax_in);
-    Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+    if (channels_last_on_cpu(dy_in)) {
+        return dense(
+            max_pool2d_backward(dense(dy_in), dense(argmax_in), x_shape, kernel, stride, padding),
+            kChannelsLast);
+    }
+    const MemoryFormat format = dy_in.memory_format();
+    g.channels_last = format == kChannelsLast;
+    const Tensor dy = dense(dy_in, format), argmax = dense(argmax_in, format);
+    Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device(), format);
     if (dy.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(dy.dtype(), op, [&]<class A>() {
             cuda::max_pool2d_backward(dy.data<A>(), argmax.data<int64_t>(), dx.data<A>(), g);
@@ -210,9 +225,15 @@ Tensor avg_pool2d(const Tensor& x_in, int64_t kernel, int64_t stride, int64_t pa
                   bool count_include_pad) {
     constexpr const char* op = "avg_pool2d";
     check_input(x_in, op);
-    const Pool2dGeometry g = pool2d_geometry(x_in.shape(), kernel, stride, padding, op);
-    const Tensor x = dense(x_in);
-    Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
+    Pool2dGeometry g = pool2d_geometry(x_in.shape(), kernel, stride, padding, op);
+    if (channels_last_on_cpu(x_in)) {
+        return dense(ops::avg_pool2d(dense(x_in), kernel, stride, padding, count_include_pad),
+                     kChannelsLast);
+    }
+    const MemoryFormat format = x_in.memory_format();
+    g.channels_last = format == kChannelsLast;
+    const Tensor x = dense(x_in, format);
+    Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device(), format);
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             cuda::avg_pool2d_forward(x.data<A>(), y.data<A>(), g, count_include_pad);
@@ -228,10 +249,17 @@ Tensor avg_pool2d(const Tensor& x_in, int64_t kernel, int64_t stride, int64_t pa
 Tensor avg_pool2d_backward(const Tensor& dy_in, const Shape& x_shape, int64_t kernel,
                            int64_t stride, int64_t padding, bool count_include_pad) {
     constexpr const char* op = "avg_pool2d_backward";
-    const Pool2dGeometry g = pool2d_geometry(x_shape, kernel, stride, padding, op);
+    Pool2dGeometry g = pool2d_geometry(x_shape, kernel, stride, padding, op);
     check_dy(dy_in, g, op);
-    const Tensor dy = dense(dy_in);
-    Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+    if (channels_last_on_cpu(dy_in)) {
+        return dense(
+            avg_pool2d_backward(dense(dy_in), x_shape, kernel, stride, padding, count_include_pad),
+            kChannelsLast);
+    }
+    const MemoryFormat format = dy_in.memory_format();
+    g.channels_last = format == kChannelsLast;
+    const Tensor dy = dense(dy_in, format);
+    Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device(), format);
     if (dy.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(dy.dtype(), op, [&]<class A>() {
             cuda::avg_pool2d_backward(dy.data<A>(), dx.data<A>(), g, count_include_pad);
@@ -325,7 +353,12 @@ Tensor global_avg_pool2d(const Tensor& x) {
     // mean of bf16 returns f32 (accumulated in double on the CPU, float on CUDA); the
     // differentiable cast rounds it once, keeping x's dtype, and its backward hands mean's backward
     // an f32 gradient, which that turns into a bf16 dx with one rounding.
-    return mean(x.reshape({x.size(0), x.size(1), x.size(2) * x.size(3)}), 2).to(x.dtype());
+    const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+    if (x.memory_format() == MemoryFormat::channels_last) {
+        // (N, H, W, C) is a contiguous view of a channels-last x: average over its positions.
+        return mean(x.transpose(1, 2).transpose(2, 3).reshape({N, HW, C}), 1).to(x.dtype());
+    }
+    return mean(x.reshape({N, C, HW}), 2).to(x.dtype());
 }
 
 MaxPool2d::MaxPool2d(int64_t kernel, int64_t stride, int64_t padding)

@@ -22,6 +22,10 @@
 //            backward is mean's: dx = dy / (H*W) broadcast over the plane.
 //
 // Layout: x, dx (N, C, H, W) and y, dy, argmax (N, C, OH, OW), contiguous row-major; argmax i64.
+// Channels-last (tensor/memory_format.h): the op functions keep the input's format (y and argmax
+// x's, dx dy's); the CUDA kernels read and write NHWC directly (argmax still holds h*W + w), the
+// CPU runs the NCHW references on contiguous copies. global_avg_pool2d of a channels-last x
+// averages over the positions of its (N, H*W, C) view, without a copy.
 // Dtypes: x, y, dy, dx all f32, f64 (CPU only) or bf16, one dtype per call. bf16 values are
 // widened to float, compared or summed in float (double for the CPU forward sums, as for f32),
 // and each output element is rounded once to bf16: a bf16 op's result is the f32 op's result on
@@ -45,7 +49,41 @@ struct Pool2dGeometry {
     int64_t N, C, H, W;  // input
     int64_t kernel, stride, padding;
     int64_t OH, OW;  // output
+    // CUDA only: x, dx, y, dy and argmax are channels-last (NHWC, tensor/memory_format.h).
+    bool channels_last = false;
 };
+
+// The storage index of element (n, c, h, w) of an (N, C, rows, cols) tensor, NCHW or NHWC, and
+// its inverse: the kernels walk storage order (coalesced in either layout) and locate windows by
+// (h, w).
+struct PlaneIndex {
+    int64_t n, c, h, w;
+};
+CBNN_HD int64_t pool2d_storage_index(const PlaneIndex& i, int64_t C, int64_t rows, int64_t cols,
+                                     bool channels_last) {
+    return channels_last ? ((i.n * rows + i.h) * cols + i.w) * C + i.c
+                         : ((i.n * C + i.c) * rows + i.h) * cols + i.w;
+}
+CBNN_HD PlaneIndex pool2d_plane_index(int64_t t, int64_t C, int64_t rows, int64_t cols,
+                                      bool channels_last) {
+    PlaneIndex i;
+    if (channels_last) {
+        i.c = t % C;
+        t /= C;
+        i.w = t % cols;
+        t /= cols;
+        i.h = t % rows;
+        i.n = t / rows;
+    } else {
+        i.w = t % cols;
+        t /= cols;
+        i.h = t % rows;
+        t /= rows;
+        i.c = t % C;
+        i.n = t / C;
+    }
+    return i;
+}
 
 // Checks the hyperparameters (K >= 1, S >= 1, 0 <= P <= K/2); `who` names the op or module.
 void check_pool2d_hyperparameters(int64_t kernel, int64_t stride, int64_t padding,

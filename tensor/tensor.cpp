@@ -195,4 +195,8 @@ void check_cuda_float_or_bf16(const Tensor& t, const char* op) {
                ": CUDA kernels compute in f32 or bf16 (f64 is CPU-only), got ", t.description());
 }
 
+bool channels_last_on_cpu(const Tensor& t) {
+    return !t.is_cuda() && t.memory_format() == MemoryFormat::channels_last;
+}
+
 }  // namespace cbnn

@@ -176,5 +176,8 @@ void check_dtype(const Tensor& t, DType dtype, const char* op, const char* name)
 void check_cuda_float(const Tensor& t, const char* op);
 // The same for ops with a CUDA bf16 kernel as well: f32 or bf16 on CUDA.
 void check_cuda_float_or_bf16(const Tensor& t, const char* op);
+// A channels-last tensor on the CPU: the layer ops run their NCHW reference kernels on contiguous
+// copies and convert the results back (tensor/memory_format.h).
+bool channels_last_on_cpu(const Tensor& t);
 
 }  // namespace cbnn

@@ -67,6 +67,7 @@ struct ImageTrainConfig {
     std::string bn_kernels = "cudnn";       // cudnn | cbnn
     bool cuda_graph = false;                // CUDA: replay each training step from a CUDA graph
     std::string precision = "fp32";         // fp32 | tf32 | bf16 (train/train_step.h)
+    std::string layout = "nchw";            // nchw | nhwc: of the training step's activations
 
     // PAPER.md 3.5 for the dataset (the defaults above are ImageNet's).
     static ImageTrainConfig paper(ImageDataset dataset);

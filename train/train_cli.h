@@ -85,6 +85,12 @@ void add_training_flags(CLI::App& app, Config& c, const TrainingFlagHelp& help) 
            "norm statistics, head and loss; evaluated in FP32)")
         ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
         ->capture_default_str();
+    app.add_option("--layout", c.layout,
+                   "memory layout of the training step's activations: nchw, or nhwc (channels-"
+                   "last: cuDNN's tensor-core convolutions run without transposes; meant for CUDA "
+                   "with --precision bf16 or tf32; evaluation runs in NCHW)")
+        ->check(CLI::IsMember({"nchw", "nhwc"}))
+        ->capture_default_str();
 }
 
 // Runs `prepare()` (presets, defaults that depend on other flags), validates the config, prints

@@ -67,10 +67,10 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
     result.final_test_error = kNaN;
 
     const NamedTensors params = model.named_parameters();
-    TrainStep train_step(
-        model, criterion, sgd,
-        {.cuda_graph = c.cuda_graph,
-         .input_dtype = c.precision == Precision::bf16 ? DType::bf16 : DType::f32});
+    TrainStep train_step(model, criterion, sgd,
+                         {.cuda_graph = c.cuda_graph,
+                          .input_dtype = c.precision == Precision::bf16 ? DType::bf16 : DType::f32,
+                          .input_format = c.layout});
     EvalResult last_eval;
     bool have_eval = false;
     const auto run_start = std::chrono::steady_clock::now();

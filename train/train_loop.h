@@ -87,6 +87,7 @@ struct LoopSettings {
     BatchNormKernels bn_kernels = BatchNormKernels::cudnn;
     bool cuda_graph = false;  // train/train_step.h
     Precision precision = Precision::fp32;
+    MemoryFormat layout = MemoryFormat::contiguous;  // of the training images (--layout)
 };
 
 // A loader with next(), state(), set_state() and batches_per_epoch() as a BatchSource (the loader
@@ -125,7 +126,8 @@ nlohmann::json common_config_json(const Config& c) {
             {"conv_search", c.conv_search},
             {"bn_kernels", c.bn_kernels},
             {"cuda_graph", c.cuda_graph},
-            {"precision", c.precision}};
+            {"precision", c.precision},
+            {"layout", c.layout}};
 }
 
 // The loop settings of a trainer config (TrainConfig, ImageTrainConfig: the same field names).
@@ -149,6 +151,7 @@ LoopSettings loop_settings(const Config& c, int64_t train_size,
     s.bn_kernels = parse_batchnorm_kernels(c.bn_kernels);
     s.cuda_graph = c.cuda_graph;
     s.precision = parse_precision(c.precision);
+    s.layout = parse_memory_format(c.layout);
     return s;
 }
 
@@ -162,7 +165,8 @@ LrSchedule schedule_of(const Config& c, double lr_reference_batch) {
 
 // The checks both trainer configs share, in this order: folders, loss, epochs, batch size, lr,
 // weight decay, the every-N settings, threads, the schedule (LR = lr * batch / lr_reference_batch),
-// the device, the CUDA kernel choices (--cuda-graph only with a CUDA device) and the precision.
+// the device, the CUDA kernel choices (--cuda-graph only with a CUDA device), the precision and
+// the layout.
 // Throws a cbnn::Error naming the first bad value.
 template <class Config>
 void validate_common(const Config& c, double lr_reference_batch) {
@@ -188,6 +192,7 @@ void validate_common(const Config& c, double lr_reference_batch) {
     parse_conv_algorithm_search(c.conv_search);
     parse_batchnorm_kernels(c.bn_kernels);
     parse_precision(c.precision);
+    parse_memory_format(c.layout);
 }
 
 // Runs epochs [start, settings.epochs) (start = 0, or the checkpoint's epoch when resuming).

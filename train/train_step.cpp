@@ -34,6 +34,16 @@ TrainStep::TrainStep(Layer& model, const ClassBalancedLoss& criterion, Sgd& sgd,
 
 TrainStep::~TrainStep() = default;
 
+Tensor TrainStep::prepared(const Tensor& images) const {
+    if (images.dtype() == options_.input_dtype && images.is_contiguous(options_.input_format))
+        return images;
+    // One copy kernel casts and lays out at once.
+    Tensor out =
+        Tensor::empty(images.shape(), options_.input_dtype, images.device(), options_.input_format);
+    out.copy_(images);
+    return out;
+}
+
 StepOutputs TrainStep::run_eager(const Tensor& images, const Tensor& labels,
                                  const std::function<void()>& inspect_gradients) {
     sgd_.zero_grad();
@@ -73,10 +83,11 @@ StepOutputs TrainStep::run(const Batch& batch, double lr,
         graph_ ? batch.images.shape() == images_.shape() && batch.labels.shape() == labels_.shape()
                : repeated_shape;
     if (!options_.cuda_graph || steps_ <= options_.warmup_steps || !graph_fits) {
-        return run_eager(batch.images.to(options_.input_dtype), batch.labels, inspect_gradients);
+        return run_eager(prepared(batch.images), batch.labels, inspect_gradients);
     }
     if (!graph_) {  // the graph's inputs, allocated before the capture so that they outlive it
-        images_ = Tensor::empty(batch.images.shape(), options_.input_dtype, batch.images.device());
+        images_ = Tensor::empty(batch.images.shape(), options_.input_dtype, batch.images.device(),
+                                options_.input_format);
         labels_ = Tensor::empty(batch.labels.shape(), batch.labels.dtype(), batch.labels.device());
     }
     {

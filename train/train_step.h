@@ -14,7 +14,7 @@
 //            allocator fills, SGD creates its momentum buffers (a buffer created inside the
 //            graph would be zeroed on every replay)
 //   capture  the next step whose batch has the previous step's shape (so not a partial batch)
-//            copies its batch into static input tensors (cast to the input dtype), sets the
+//            copies its batch into static input tensors (in the input dtype and layout), sets the
 //            learning rate (Sgd::set_learning_rate: a device scalar) and records zero_grad,
 //            forward, loss, backward and sgd.step() reading those inputs and that scalar; then
 //            replays it
@@ -57,7 +57,10 @@ Precision parse_precision(const std::string& name);
 struct TrainStepOptions {
     bool cuda_graph = false;         // replay a captured step (requires a CUDA model)
     DType input_dtype = DType::f32;  // the images are cast to this before the forward (bf16)
-    int64_t warmup_steps = 2;        // eager steps before the capture (>= 1)
+    // The images are laid out in this before the forward: channels_last (NHWC) runs every layer
+    // of the model channels-last (tensor/memory_format.h; --layout nhwc).
+    MemoryFormat input_format = MemoryFormat::contiguous;
+    int64_t warmup_steps = 2;  // eager steps before the capture (>= 1)
 };
 
 struct StepOutputs {
@@ -85,6 +88,8 @@ class TrainStep {
     int64_t replays() const { return replays_; }
 
   private:
+    // The batch in the input dtype and format (itself when it already is).
+    Tensor prepared(const Tensor& images) const;
     StepOutputs run_eager(const Tensor& images, const Tensor& labels,
                           const std::function<void()>& inspect_gradients);
     // Records zero_grad, forward, loss, backward and SGD on images_ and labels_ into graph_.

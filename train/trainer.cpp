@@ -24,10 +24,10 @@ namespace {
 constexpr double kLrReferenceBatch = 128.0;
 
 // The fields a resumed run may change; every other field must equal the checkpoint's.
-const char* const kResumeMayChange[] = {"epochs",           "eval_every", "checkpoint_every",
-                                        "threads",          "resume",     "progress_every",
-                                        "conv_search",      "bn_kernels", "cuda_graph",
-                                        "grad_check_every", "data_dir",   "out_dir"};
+const char* const kResumeMayChange[] = {
+    "epochs",           "eval_every",  "checkpoint_every", "threads",    "resume",
+    "progress_every",   "conv_search", "bn_kernels",       "cuda_graph", "layout",
+    "grad_check_every", "data_dir",    "out_dir"};
 
 }  // namespace
 

@@ -71,6 +71,7 @@ struct TrainConfig {
     std::string bn_kernels = "cudnn";       // cudnn | cbnn
     bool cuda_graph = false;                // CUDA: replay each training step from a CUDA graph
     std::string precision = "fp32";         // fp32 | tf32 | bf16 (train/train_step.h)
+    std::string layout = "nchw";            // nchw | nhwc: of the training step's activations
 
     // Throws a cbnn::Error naming the first bad value.
     void validate() const;

@@ -284,6 +284,52 @@ TEST(Conv2dCuda, Bf16MatchesCpuFloat64) {
     }
 }
 
+// Channels-last (NHWC data, KRSC filters in cuDNN): the same bounds as NCHW, y and dx come out
+// channels-last, dw in the parameters' KCRS layout.
+Results on_gpu_channels_last(const Problem& p, const Case& c) {
+    const auto nhwc = [](const Tensor& t) {
+        return t.cuda().contiguous(MemoryFormat::channels_last);
+    };
+    const Results r = run(nhwc(p.x), p.w.cuda(), p.b.cuda(), nhwc(p.dy), c);
+    if (c.C > 1 && c.H * c.W > 1) EXPECT_EQ(r.dx.memory_format(), MemoryFormat::channels_last);
+    if (c.K > 1) EXPECT_EQ(r.y.memory_format(), MemoryFormat::channels_last);
+    EXPECT_TRUE(r.dw.is_contiguous());
+    return r;
+}
+
+TEST(Conv2dCuda, ChannelsLastMatchesCpuFloat64) {
+    CBNN_REQUIRE_GPU();
+    const Tf32Setting fp32(false);
+    uint64_t seed = 8000;
+    for (const Case& c : kResNetCases) {
+        const Problem p = make_problem(c, seed += 10);
+        expect_fp32_close(on_gpu_channels_last(p, c), p, c);
+    }
+}
+
+TEST(Conv2dCuda, ChannelsLastBf16MatchesCpuFloat64) {
+    CBNN_REQUIRE_GPU();
+    uint64_t seed = 9000;
+    const double rounding = std::ldexp(1.0, -8);  // as Bf16MatchesCpuFloat64
+    for (const Case& c : kResNetCases) {
+        const Problem f32 = make_problem(c, seed += 10);
+        const auto bf16 = [](const Tensor& t) { return t.to(DType::bf16); };
+        const Problem p{bf16(f32.x), bf16(f32.w), bf16(f32.b), bf16(f32.dy)};
+        const Results got = on_gpu_channels_last(p, c);
+        const Conv2dShape s =
+            conv2d_shape({c.N, c.C, c.H, c.W}, {c.K, c.C, c.R, c.S}, c.stride, c.pad);
+        const Results ref = reference(p, c), terms = absolute_terms(p, c);
+        EXPECT_TRUE(within_sum_bound(got.y, ref.y, terms.y, c.C * c.R * c.S + 1,
+                                     "NHWC bf16 forward " + c.str(), rounding));
+        EXPECT_TRUE(within_sum_bound(got.dx, ref.dx, terms.dx, c.K * c.R * c.S,
+                                     "NHWC bf16 backward data " + c.str(), rounding));
+        EXPECT_TRUE(within_sum_bound(got.dw, ref.dw, terms.dw, s.N * s.P * s.Q,
+                                     "NHWC bf16 backward filter " + c.str(), rounding));
+        EXPECT_TRUE(within_sum_bound(got.db, ref.db, terms.db, s.N * s.P * s.Q,
+                                     "NHWC bf16 bias gradient " + c.str(), rounding));
+    }
+}
+
 TEST(Conv2dCuda, AutogradMatchesCpu) {
     CBNN_REQUIRE_GPU();
     const Tf32Setting fp32(false);

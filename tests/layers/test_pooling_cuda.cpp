@@ -117,3 +117,49 @@ TEST(PoolingCuda, AutogradModulesAndGlobalAveragePoolOnTheDevice) {
 
 }  // namespace
 }  // namespace cbnn
+
+namespace cbnn {
+namespace {
+
+// Channels-last: the NHWC kernels walk the same windows in the same order as the NCHW ones, so
+// every result equals the NCHW result on the GPU bit for bit, in f32 and bf16; outputs keep the
+// format (argmax too).
+TEST(PoolingCuda, ChannelsLastEqualsNchwBitwise) {
+    CBNN_REQUIRE_GPU();
+    constexpr MemoryFormat kNhwc = MemoryFormat::channels_last;
+    uint64_t seed = 500;
+    for (DType dtype : {DType::f32, DType::bf16}) {
+        for (const Config& c : kConfigs) {
+            SCOPED_TRACE(describe(c) << " " << dtype);
+            const Tensor x = testing::random_tensor(c.shape, -2, 2, seed++, dtype).cuda();
+            const Tensor xl = x.contiguous(kNhwc);
+            const ops::MaxPool2dResult ref = ops::max_pool2d(x, c.kernel, c.stride, c.padding);
+            const ops::MaxPool2dResult got = ops::max_pool2d(xl, c.kernel, c.stride, c.padding);
+            const bool ambiguous = c.shape[1] == 1;  // one channel: both formats at once
+            if (!ambiguous) EXPECT_EQ(got.values.memory_format(), kNhwc);
+            EXPECT_EQ(testing::host_values(got.values), testing::host_values(ref.values));
+            EXPECT_EQ(got.indices.to_vector<int64_t>(), ref.indices.to_vector<int64_t>());
+            const Tensor dy =
+                testing::random_tensor(ref.values.shape(), -1, 1, seed++, dtype).cuda();
+            const Tensor dx = ops::max_pool2d_backward(dy.contiguous(kNhwc), got.indices, c.shape,
+                                                       c.kernel, c.stride, c.padding);
+            if (!ambiguous) EXPECT_EQ(dx.memory_format(), kNhwc);
+            EXPECT_EQ(testing::host_values(dx),
+                      testing::host_values(ops::max_pool2d_backward(
+                          dy, ref.indices, c.shape, c.kernel, c.stride, c.padding)));
+            for (bool include : {true, false}) {
+                const Tensor y = ops::avg_pool2d(xl, c.kernel, c.stride, c.padding, include);
+                EXPECT_EQ(testing::host_values(y), testing::host_values(ops::avg_pool2d(
+                                                       x, c.kernel, c.stride, c.padding, include)));
+                EXPECT_EQ(
+                    testing::host_values(ops::avg_pool2d_backward(
+                        dy.contiguous(kNhwc), c.shape, c.kernel, c.stride, c.padding, include)),
+                    testing::host_values(ops::avg_pool2d_backward(dy, c.shape, c.kernel, c.stride,
+                                                                  c.padding, include)));
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace cbnn
