@@ -23,6 +23,7 @@
 
 #include "autograd/grad_mode.h"
 #include "gtest/gtest.h"
+#include "layers/batchnorm2d.h"
 #include "losses/cb_loss.h"
 #include "models/resnet.h"
 #include "models/resnet_cifar.h"
@@ -87,8 +88,8 @@ TEST(ResNetCifarCuda, ToCudaMovesEveryTensorInPlace) {
                                          << bound << " (CPU f32 error " << e_cpu << ")";
 }
 
-TEST(ResNetCifarCuda, Resnet32ForwardAndBackwardMatchTheCpu) {
-    CBNN_REQUIRE_GPU();
+// The CUDA model fed `format` (channels-last: every layer runs its NHWC kernels).
+void expect_resnet32_matches_cpu(MemoryFormat format) {
     Generator g_cpu(3), g_cuda(3), g_f64(3);
     ResNetCifarOptions o;
     ResNetCifarOptions o64 = o;
@@ -100,7 +101,7 @@ TEST(ResNetCifarCuda, Resnet32ForwardAndBackwardMatchTheCpu) {
     const Tensor weights = Tensor::ones({10});
 
     const Tensor x_cpu = x.clone().set_requires_grad();
-    const Tensor x_cuda = x.cuda().set_requires_grad();
+    const Tensor x_cuda = x.cuda().contiguous(format).set_requires_grad();
     const Tensor x_f64 = x.to(DType::f64).set_requires_grad();
     const Tensor logits_cpu = cpu_model.forward(x_cpu);
     const Tensor logits_cuda = cuda_model.forward(x_cuda);
@@ -123,8 +124,23 @@ TEST(ResNetCifarCuda, Resnet32ForwardAndBackwardMatchTheCpu) {
     cpu_model.eval();
     cuda_model.eval();
     NoGradGuard no_grad;
-    EXPECT_TRUE(relative_close(cuda_model.forward(x.cuda()), cpu_model.forward(x), kLogitBound,
-                               "eval logits"));
+    EXPECT_TRUE(relative_close(cuda_model.forward(x.cuda().contiguous(format)),
+                               cpu_model.forward(x), kLogitBound, "eval logits"));
+}
+
+TEST(ResNetCifarCuda, Resnet32ForwardAndBackwardMatchTheCpu) {
+    CBNN_REQUIRE_GPU();
+    expect_resnet32_matches_cpu(MemoryFormat::contiguous);
+}
+
+// Channels-last with each batch-norm implementation (cuDNN's and cbnn's NHWC kernels).
+TEST(ResNetCifarCuda, Resnet32ChannelsLastMatchesTheCpu) {
+    CBNN_REQUIRE_GPU();
+    for (BatchNormKernels bn : {BatchNormKernels::cudnn, BatchNormKernels::cbnn}) {
+        SCOPED_TRACE(bn == BatchNormKernels::cbnn ? "cbnn batch norm" : "cuDNN batch norm");
+        const BatchNormKernelsSetting setting(bn);
+        expect_resnet32_matches_cpu(MemoryFormat::channels_last);
+    }
 }
 
 TEST(ResNetCuda, Resnet50ForwardMatchesTheCpu) {

@@ -143,8 +143,12 @@ TEST(Trainer, BadConfigurationsAreRejected) {
     c.precision = "fp16";
     EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"precision 'fp16'", "bf16"}));
     c.precision = "bf16";
+    c.layout = "NHWC";
+    EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'NHWC'", "nchw", "nhwc"}));
+    c.layout = "nhwc";
     c.validate();
     EXPECT_EQ(c.to_json().at("precision"), "bf16");
+    EXPECT_EQ(c.to_json().at("layout"), "nhwc");
     EXPECT_EQ(c.to_json().at("conv_search"), "timed");
     EXPECT_EQ(c.to_json().at("bn_kernels"), "cbnn");
 }
