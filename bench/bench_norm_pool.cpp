@@ -20,6 +20,9 @@
 // The *_bf16 cases run the same steps with bf16 activations (x, residual, dy, y, dx, dresidual)
 // and f32 parameters and statistics (issue 7's mixed precision): bytes are counted with 2-byte
 // activations, and the check allows one bf16 rounding (layers/batchnorm2d_kernels.h).
+// The *_nhwc cases are the batch-norm and BN + ReLU cases on channels-last activations (x,
+// residual, dy and the outputs; cuDNN with NHWC descriptors, cbnn's NHWC kernels), the same bytes
+// counted, so each compares directly with its NCHW twin on the same card.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -30,6 +33,7 @@
 #include "layers/channel_pad.h"
 #include "layers/pooling.h"
 #include "tensor/binary.h"
+#include "tensor/copy.h"
 #include "tensor/rng.h"
 #include "tensor/unary.h"
 
@@ -48,9 +52,11 @@ Tensor uniform(const Shape& shape, uint64_t seed, double lo, double hi) {
     return t;
 }
 
-// An activation tensor of `dtype` (f32, or bf16: the f32 draws rounded; uniform_ has no bf16 fill).
-Tensor activation(const Shape& shape, uint64_t seed, double lo, double hi, DType dtype) {
-    return uniform(shape, seed, lo, hi).to(dtype);
+// An activation tensor of `dtype` (f32, or bf16: the f32 draws rounded; uniform_ has no bf16 fill)
+// laid out in `format`.
+Tensor activation(const Shape& shape, uint64_t seed, double lo, double hi, DType dtype,
+                  MemoryFormat format = MemoryFormat::contiguous) {
+    return ops::dense(uniform(shape, seed, lo, hi).to(dtype), format);
 }
 
 double bytes_per_element(DType dtype) { return dtype == DType::bf16 ? 2.0 : 4.0; }
@@ -85,10 +91,10 @@ struct BnInputs {
     Tensor x, dy, gamma, beta, running_mean, running_var;
 };
 
-BnInputs bn_inputs(const Shape& shape, DType dtype) {
+BnInputs bn_inputs(const Shape& shape, DType dtype, MemoryFormat format) {
     const int64_t C = shape[1];
-    return {activation(shape, 1, -1, 2, dtype),
-            activation(shape, 2, -1, 1, dtype),
+    return {activation(shape, 1, -1, 2, dtype, format),
+            activation(shape, 2, -1, 1, dtype, format),
             uniform({C}, 3, 0.5, 1.5),
             uniform({C}, 4, -1, 1),
             Tensor::zeros({C}, DType::f32, Device::cuda()),
@@ -105,21 +111,22 @@ std::vector<Tensor> bn_step(const BnInputs& in, bool backward) {
     return {f.y, g.dx, g.dgamma, g.dbeta};
 }
 
-std::string check_bn(Shape shape, bool backward, DType dtype) {
+std::string check_bn(Shape shape, bool backward, DType dtype, MemoryFormat format) {
     shape[0] = kCheckBatch;
-    const BnInputs gpu = bn_inputs(shape, dtype);
+    const BnInputs gpu = bn_inputs(shape, dtype, format);
     const BnInputs cpu{f64(gpu.x),    f64(gpu.dy),           f64(gpu.gamma),
                        f64(gpu.beta), f64(gpu.running_mean), f64(gpu.running_var)};
     return compare(bn_step(gpu, backward), bn_step(cpu, backward), check_tolerance(dtype, 1e-4));
 }
 
-void BM_BatchNorm(benchmark::State& state, bool backward, BatchNormKernels kernels, DType dtype) {
+void BM_BatchNorm(benchmark::State& state, bool backward, BatchNormKernels kernels, DType dtype,
+                  MemoryFormat format = MemoryFormat::contiguous) {
     if (skip_without_gpu(state)) return;
     const BatchNormKernelsSetting use(kernels);
     const Shape shape{state.range(0), state.range(1), state.range(2), state.range(3)};
-    const std::string bad = check_bn(shape, backward, dtype);
+    const std::string bad = check_bn(shape, backward, dtype, format);
     if (!bad.empty()) return skip_with(state, bad);
-    const BnInputs in = bn_inputs(shape, dtype);
+    const BnInputs in = bn_inputs(shape, dtype, format);
     time_cuda(state, [&] { benchmark::DoNotOptimize(bn_step(in, backward)); });
     // Forward: read x, write y; backward: read x, dy, write dx (5 tensors in all).
     set_bandwidth(state, (backward ? 5.0 : 2.0) * bytes_per_element(dtype) * numel(shape));
@@ -151,10 +158,11 @@ std::vector<Tensor> bn_relu_step(const BnInputs& in, const Tensor& residual, boo
 
 // The GPU step against the f64 CPU reference; the reference backward masks with the GPU's y, so
 // that a pre-activation rounded to the other side of 0 on the GPU is not reported as an error.
-std::string check_bn_relu(Shape shape, bool fused, bool backward, DType dtype) {
+std::string check_bn_relu(Shape shape, bool fused, bool backward, DType dtype,
+                          MemoryFormat format) {
     shape[0] = kCheckBatch;
-    const BnInputs gpu = bn_inputs(shape, dtype);
-    const Tensor residual = activation(shape, 5, -1, 1, dtype);
+    const BnInputs gpu = bn_inputs(shape, dtype, format);
+    const Tensor residual = activation(shape, 5, -1, 1, dtype, format);
     const BnInputs cpu{f64(gpu.x),    f64(gpu.dy),           f64(gpu.gamma),
                        f64(gpu.beta), f64(gpu.running_mean), f64(gpu.running_var)};
     const std::vector<Tensor> got = bn_relu_step(gpu, residual, fused, backward);
@@ -173,14 +181,14 @@ std::string check_bn_relu(Shape shape, bool fused, bool backward, DType dtype) {
 }
 
 void BM_BatchNormRelu(benchmark::State& state, bool fused, bool backward, BatchNormKernels kernels,
-                      DType dtype) {
+                      DType dtype, MemoryFormat format = MemoryFormat::contiguous) {
     if (skip_without_gpu(state)) return;
     const BatchNormKernelsSetting use(kernels);
     const Shape shape{state.range(0), state.range(1), state.range(2), state.range(3)};
-    const std::string bad = check_bn_relu(shape, fused, backward, dtype);
+    const std::string bad = check_bn_relu(shape, fused, backward, dtype, format);
     if (!bad.empty()) return skip_with(state, bad);
-    const BnInputs in = bn_inputs(shape, dtype);
-    const Tensor residual = activation(shape, 5, -1, 1, dtype);
+    const BnInputs in = bn_inputs(shape, dtype, format);
+    const Tensor residual = activation(shape, 5, -1, 1, dtype, format);
     time_cuda(state,
               [&] { benchmark::DoNotOptimize(bn_relu_step(in, residual, fused, backward)); });
     // Forward: read x, residual, write y; backward: read x, y, dy, write dx, dresidual.
@@ -366,6 +374,78 @@ BENCHMARK_CAPTURE(BM_MaxPool, fwd_bf16, false, DType::bf16)->Apply(stem_shape);
 BENCHMARK_CAPTURE(BM_MaxPool, bwd_bf16, true, DType::bf16)->Apply(stem_shape);
 BENCHMARK_CAPTURE(BM_Shortcut, fwd_bf16, false, DType::bf16)->Apply(shortcut_shapes);
 BENCHMARK_CAPTURE(BM_Shortcut, bwd_bf16, true, DType::bf16)->Apply(shortcut_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cudnn_nhwc, false, BatchNormKernels::cudnn, DType::f32,
+                  MemoryFormat::channels_last)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cbnn_nhwc, false, BatchNormKernels::cbnn, DType::f32,
+                  MemoryFormat::channels_last)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cudnn_nhwc, true, BatchNormKernels::cudnn, DType::f32,
+                  MemoryFormat::channels_last)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cbnn_nhwc, true, BatchNormKernels::cbnn, DType::f32,
+                  MemoryFormat::channels_last)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cudnn_nhwc, true, false, BatchNormKernels::cudnn,
+                  DType::f32, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cbnn_nhwc, true, false, BatchNormKernels::cbnn,
+                  DType::f32, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cudnn_nhwc, false, false, BatchNormKernels::cudnn,
+                  DType::f32, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cbnn_nhwc, false, false, BatchNormKernels::cbnn,
+                  DType::f32, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cudnn_nhwc, true, true, BatchNormKernels::cudnn,
+                  DType::f32, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cbnn_nhwc, true, true, BatchNormKernels::cbnn,
+                  DType::f32, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cudnn_nhwc, false, true,
+                  BatchNormKernels::cudnn, DType::f32, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cbnn_nhwc, false, true, BatchNormKernels::cbnn,
+                  DType::f32, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cudnn_bf16_nhwc, false, BatchNormKernels::cudnn, DType::bf16,
+                  MemoryFormat::channels_last)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cbnn_bf16_nhwc, false, BatchNormKernels::cbnn, DType::bf16,
+                  MemoryFormat::channels_last)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cudnn_bf16_nhwc, true, BatchNormKernels::cudnn, DType::bf16,
+                  MemoryFormat::channels_last)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNorm, fwd_bwd_cbnn_bf16_nhwc, true, BatchNormKernels::cbnn, DType::bf16,
+                  MemoryFormat::channels_last)
+    ->Apply(resnet_bn_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cudnn_bf16_nhwc, true, false, BatchNormKernels::cudnn,
+                  DType::bf16, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_fused_cbnn_bf16_nhwc, true, false, BatchNormKernels::cbnn,
+                  DType::bf16, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cudnn_bf16_nhwc, false, false,
+                  BatchNormKernels::cudnn, DType::bf16, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_unfused_cbnn_bf16_nhwc, false, false,
+                  BatchNormKernels::cbnn, DType::bf16, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cudnn_bf16_nhwc, true, true,
+                  BatchNormKernels::cudnn, DType::bf16, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_fused_cbnn_bf16_nhwc, true, true,
+                  BatchNormKernels::cbnn, DType::bf16, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cudnn_bf16_nhwc, false, true,
+                  BatchNormKernels::cudnn, DType::bf16, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
+BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cbnn_bf16_nhwc, false, true,
+                  BatchNormKernels::cbnn, DType::bf16, MemoryFormat::channels_last)
+    ->Apply(resnet_block_shapes);
 
 }  // namespace
 }  // namespace cbnn::bench

@@ -157,12 +157,20 @@ void check_backward_inputs(const Tensor& x, const Tensor& dy, const Tensor& gamm
     check_like_x(x, dy, "dy", op);
 }
 
-Tensor cuda_scratch(int64_t N, int64_t C, Device device) {
+MemoryFormat kernel_format(const Tensor& x) {
+    return x.is_cuda() ? x.memory_format() : MemoryFormat::contiguous;
+}
+
+Tensor cuda_scratch(const Tensor& x, MemoryFormat format) {
 #ifdef CBNN_WITH_CUDA
-    return Tensor::empty({cuda::batchnorm2d_scratch_floats(N, C)}, DType::f32, device);
+    const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+    const int64_t floats = format == MemoryFormat::channels_last
+                               ? cuda::batchnorm2d_nhwc_scratch_floats(N, C, H, W)
+                               : cuda::batchnorm2d_scratch_floats(N, C);
+    return Tensor::empty({floats}, DType::f32, x.device());
 #else
-    CBNN_FAIL("batch_norm2d: device scratch for N = ", N, ", C = ", C, " on ", device,
-              " needs a CUDA build");
+    CBNN_FAIL("batch_norm2d: device scratch for ", x.description(), " (",
+              memory_format_name(format), ") needs a CUDA build");
 #endif
 }
 
@@ -200,26 +208,30 @@ BatchNormForward batch_norm2d_training(const Tensor& x_in, const Tensor& gamma_i
     constexpr const char* op = "batch_norm2d";
     check_training_inputs(x_in, gamma_in, beta_in, running_mean, running_var, momentum, eps, op);
     const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
-    const Tensor x = dense(x_in), gamma = dense(gamma_in), beta = dense(beta_in);
+    const MemoryFormat format = kernel_format(x_in);
+    const Tensor x = dense(x_in, format), gamma = dense(gamma_in), beta = dense(beta_in);
     BatchNormForward r;
-    r.y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    r.y = Tensor::empty(x.shape(), x.dtype(), x.device(), format);
     r.save_mean = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     r.save_invstd = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
+            const bool nhwc = format == MemoryFormat::channels_last;
             if (batchnorm_kernels() == BatchNormKernels::cudnn) {
-                cuda::cudnn_batchnorm2d_forward_training(
-                    x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
-                    running_mean.data<float>(), running_var.data<float>(),
-                    r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W, momentum,
-                    eps);
+                const auto training = nhwc ? cuda::cudnn_batchnorm2d_nhwc_forward_training<A>
+                                           : cuda::cudnn_batchnorm2d_forward_training<A>;
+                training(x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
+                         running_mean.data<float>(), running_var.data<float>(),
+                         r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W,
+                         momentum, eps);
             } else {
-                const Tensor scratch = cuda_scratch(N, C, x.device());
-                cuda::batchnorm2d_forward_training(
-                    x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
-                    running_mean.data<float>(), running_var.data<float>(),
-                    r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W, momentum,
-                    eps, scratch.data<float>());
+                const Tensor scratch = cuda_scratch(x, format);
+                const auto training = nhwc ? cuda::batchnorm2d_nhwc_forward_training<A>
+                                           : cuda::batchnorm2d_forward_training<A>;
+                training(x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
+                         running_mean.data<float>(), running_var.data<float>(),
+                         r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W,
+                         momentum, eps, scratch.data<float>());
             }
         }));
     } else {
@@ -233,6 +245,7 @@ BatchNormForward batch_norm2d_training(const Tensor& x_in, const Tensor& gamma_i
     }
     running_mean.bump_version();
     running_var.bump_version();
+    r.y = dense(r.y, x_in.memory_format());
     return r;
 }
 
@@ -242,14 +255,18 @@ Tensor batch_norm2d_inference(const Tensor& x_in, const Tensor& gamma_in, const 
     constexpr const char* op = "batch_norm2d";
     check_inference_inputs(x_in, gamma_in, beta_in, running_mean_in, running_var_in, eps, op);
     const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
-    const Tensor x = dense(x_in), gamma = dense(gamma_in), beta = dense(beta_in);
+    const MemoryFormat format = kernel_format(x_in);
+    const Tensor x = dense(x_in, format), gamma = dense(gamma_in), beta = dense(beta_in);
     const Tensor running_mean = dense(running_mean_in), running_var = dense(running_var_in);
-    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), format);
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
+            const bool nhwc = format == MemoryFormat::channels_last;
             const auto inference = batchnorm_kernels() == BatchNormKernels::cudnn
-                                       ? cuda::cudnn_batchnorm2d_forward_inference<A>
-                                       : cuda::batchnorm2d_forward_inference<A>;
+                                       ? (nhwc ? cuda::cudnn_batchnorm2d_nhwc_forward_inference<A>
+                                               : cuda::cudnn_batchnorm2d_forward_inference<A>)
+                                       : (nhwc ? cuda::batchnorm2d_nhwc_forward_inference<A>
+                                               : cuda::batchnorm2d_forward_inference<A>);
             inference(x.data<A>(), gamma.data<float>(), beta.data<float>(),
                       running_mean.data<float>(), running_var.data<float>(), y.data<A>(), N, C, H,
                       W, eps);
@@ -262,7 +279,7 @@ Tensor batch_norm2d_inference(const Tensor& x_in, const Tensor& gamma_in, const 
                                                   y.data<T>(), N, C, H, W, eps);
         });
     }
-    return y;
+    return dense(y, x_in.memory_format());
 }
 
 BatchNormGrads batch_norm2d_backward(const Tensor& x_in, const Tensor& dy_in,
@@ -271,25 +288,29 @@ BatchNormGrads batch_norm2d_backward(const Tensor& x_in, const Tensor& dy_in,
     constexpr const char* op = "batch_norm2d_backward";
     check_backward_inputs(x_in, dy_in, gamma_in, save_mean_in, save_invstd_in, op);
     const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
-    const Tensor x = dense(x_in), dy = dense(dy_in), gamma = dense(gamma_in);
+    const MemoryFormat format = kernel_format(x_in);
+    const Tensor x = dense(x_in, format), dy = dense(dy_in, format), gamma = dense(gamma_in);
     const Tensor save_mean = dense(save_mean_in), save_invstd = dense(save_invstd_in);
     BatchNormGrads g;
-    g.dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+    g.dx = Tensor::empty(x.shape(), x.dtype(), x.device(), format);
     g.dgamma = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     g.dbeta = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
+            const bool nhwc = format == MemoryFormat::channels_last;
             if (batchnorm_kernels() == BatchNormKernels::cudnn) {
-                cuda::cudnn_batchnorm2d_backward(x.data<A>(), dy.data<A>(), gamma.data<float>(),
-                                                 save_mean.data<float>(), save_invstd.data<float>(),
-                                                 g.dx.data<A>(), g.dgamma.data<float>(),
-                                                 g.dbeta.data<float>(), N, C, H, W, eps);
+                const auto backward = nhwc ? cuda::cudnn_batchnorm2d_nhwc_backward<A>
+                                           : cuda::cudnn_batchnorm2d_backward<A>;
+                backward(x.data<A>(), dy.data<A>(), gamma.data<float>(), save_mean.data<float>(),
+                         save_invstd.data<float>(), g.dx.data<A>(), g.dgamma.data<float>(),
+                         g.dbeta.data<float>(), N, C, H, W, eps);
             } else {
-                const Tensor scratch = cuda_scratch(N, C, x.device());
-                cuda::batchnorm2d_backward(
-                    x.data<A>(), dy.data<A>(), gamma.data<float>(), save_mean.data<float>(),
-                    save_invstd.data<float>(), g.dx.data<A>(), g.dgamma.data<float>(),
-                    g.dbeta.data<float>(), N, C, H, W, scratch.data<float>());
+                const Tensor scratch = cuda_scratch(x, format);
+                const auto backward =
+                    nhwc ? cuda::batchnorm2d_nhwc_backward<A> : cuda::batchnorm2d_backward<A>;
+                backward(x.data<A>(), dy.data<A>(), gamma.data<float>(), save_mean.data<float>(),
+                         save_invstd.data<float>(), g.dx.data<A>(), g.dgamma.data<float>(),
+                         g.dbeta.data<float>(), N, C, H, W, scratch.data<float>());
             }
         }));
     } else {
@@ -300,6 +321,7 @@ BatchNormGrads batch_norm2d_backward(const Tensor& x_in, const Tensor& dy_in,
                                          g.dgamma.data<P>(), g.dbeta.data<P>(), N, C, H, W, eps);
         });
     }
+    g.dx = dense(g.dx, x_in.memory_format());
     return g;
 }
 
@@ -313,7 +335,9 @@ BatchNormGrads batch_norm2d_backward_inference(const Tensor& x, const Tensor& dy
     // is rounded once: bitwise the f32 op on the same values, rounded.
     const Tensor dyw = widen_bf16(dy);
     BatchNormGrads g;
-    g.dx = ops::mul(dyw, ops::mul(dense(gamma).view(per_channel), invstd)).to(dy.dtype());
+    // Broadcasting writes NCHW; dx takes x's format like every other output.
+    g.dx = dense(ops::mul(dyw, ops::mul(dense(gamma).view(per_channel), invstd)).to(dy.dtype()),
+                 x.memory_format());
     if (param_grads) {
         const Tensor xhat =
             ops::mul(ops::sub(widen_bf16(x), dense(save_mean).view(per_channel)), invstd);
@@ -345,6 +369,7 @@ class BatchNorm2dNode : public autograd::Node {
         : training_(training),
           param_grads_(param_grads),
           eps_(eps),
+          x_format_(x.memory_format()),
           gamma_(gamma, "gamma"),
           mean_(mean, "mean"),
           invstd_(invstd, "invstd") {
@@ -357,7 +382,8 @@ class BatchNorm2dNode : public autograd::Node {
         Tensor x = x_.unpack(name());
         const Tensor gamma = gamma_.unpack(name());
         const Tensor mean = mean_.unpack(name()), invstd = invstd_.unpack(name());
-        if (!x.defined()) x = dy;  // shape and dtype only: dx does not read x
+        // Shape, dtype and format only (dx does not read x; it takes x's format).
+        if (!x.defined()) x = ops::dense(dy, x_format_);
         ops::BatchNormGrads g =
             training_
                 ? ops::batch_norm2d_backward(x, dy, gamma, mean, invstd, eps_)
@@ -375,6 +401,7 @@ class BatchNorm2dNode : public autograd::Node {
   private:
     bool training_, param_grads_;
     double eps_;
+    MemoryFormat x_format_;
     autograd::SavedTensor x_, gamma_, mean_, invstd_;
 };
 

@@ -16,7 +16,13 @@
 //           an affine map of x, so dx = gamma invstd_running dy, dgamma = sum dy xhat_running,
 //           dbeta = sum dy (composed from elementwise ops and sums in batchnorm2d.cpp)
 //
-// Layout: x, y, dy, dx (N, C, H, W) contiguous; gamma, beta, running and saved statistics (C).
+// Layout: x, y, dy, dx (N, C, H, W), NCHW or channels-last (NHWC strides, tensor/memory_format.h);
+// y and dx take x's format (x.memory_format()), dy is brought to it (ops::dense), any other
+// layout is copied to NCHW first. A channels-last x on CUDA runs NHWC kernels (no transposes:
+// cuDNN's with NHWC descriptors, or cbnn's layers/batchnorm2d_nhwc_cuda.cu); on the CPU the NCHW
+// reference (the cpu:: functions below take NCHW contiguous data) runs on NCHW copies and the
+// outputs are converted back, bitwise the NCHW results. gamma, beta, running and saved statistics
+// (C), contiguous.
 // Dtypes: x, y, dy, dx one dtype: f32, f64 (CPU only) or bf16. gamma, beta, the running and saved
 // statistics, dgamma and dbeta: x's dtype for f32 and f64, f32 for bf16 (mixed precision: FP32
 // parameters and statistics under bf16 activations); anything else is one error naming the
@@ -26,8 +32,8 @@
 // The CPU reference accumulates in double. Two CUDA twins, f32 or bf16, chosen by
 // set_batchnorm_kernels (below): cuDNN's CUDNN_BATCHNORM_SPATIAL API with exponentialAverageFactor
 // = momentum (cuda::cudnn_batchnorm2d_*, batchnorm2d_cudnn.cpp) and cbnn's own deterministic
-// kernels (cuda::batchnorm2d_*, batchnorm2d_cuda.cu), which need device scratch of
-// batchnorm2d_scratch_floats(N, C) floats; both declared in layers/batchnorm2d_kernels.h.
+// kernels (cuda::batchnorm2d_*, batchnorm2d_cuda.cu; NHWC: batchnorm2d_nhwc_cuda.cu), which need
+// device scratch; all declared in layers/batchnorm2d_kernels.h.
 // BN followed by ReLU (and a residual add) has a fused op: layers/batchnorm_relu.h.
 
 #include <cstdint>
@@ -73,7 +79,7 @@ using BatchNormKernelsSetting =
 
 namespace ops {
 struct BatchNormForward {
-    Tensor y;            // (N, C, H, W)
+    Tensor y;            // (N, C, H, W) in x's format
     Tensor save_mean;    // (C) batch mean
     Tensor save_invstd;  // (C) 1/sqrt(var + eps) of the batch
 };

@@ -36,8 +36,14 @@ void check_inference_inputs(const Tensor& x, const Tensor& gamma, const Tensor& 
                             const char* op);
 void check_backward_inputs(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                            const Tensor& save_mean, const Tensor& save_invstd, const char* op);
-// Device scratch for cbnn's own kernels (CUDA builds), from the caching allocator; released when
-// the op returns, which is safe because all cbnn work is queued on one stream.
-Tensor cuda_scratch(int64_t N, int64_t C, Device device);
+// The layout the kernels of input x run in: channels_last for a channels-last x on CUDA (cuDNN's
+// or cbnn's NHWC kernels), contiguous (NCHW) for everything else. A channels-last x on the CPU
+// thus runs the NCHW reference on contiguous copies; the op converts its outputs back to x's
+// format (x.memory_format()), so that both devices return the same formats.
+MemoryFormat kernel_format(const Tensor& x);
+// Device scratch for cbnn's own kernels of x (N, C, H, W) in `format` (CUDA builds), from the
+// caching allocator; released when the op returns, which is safe because all cbnn work is queued
+// on one stream.
+Tensor cuda_scratch(const Tensor& x, MemoryFormat format);
 
 }  // namespace cbnn::batchnorm_detail

@@ -2,7 +2,8 @@
 // (batchnorm2d_cudnn.cpp), chosen with set_batchnorm_kernels (layers/batchnorm2d.h), plain and with
 // the ReLU and residual add of layers/batchnorm_relu.h fused in. Math in those headers. Over 400
 // lines because the plain and the fused op share every reduction here (a second file would copy
-// them).
+// them). The channels-last twins are in batchnorm2d_nhwc_cuda.cu; the loads, stores and parameter
+// structs both use are in batchnorm2d_cuda_common.cuh.
 //
 // Why: cuDNN's NCHW spatial batch norm was measured at 55 us forward and 151 us forward+backward
 // for ResNet-32's first stage (128 x 16 x 32 x 32, 8 MB) on an H100, 5-10x the time it takes to
@@ -34,6 +35,7 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "layers/batchnorm2d_cuda_common.cuh"
 #include "layers/batchnorm2d_kernels.h"
 #include "tensor/bfloat16.h"
 #include "tensor/cuda_check.h"
@@ -53,18 +55,6 @@ int64_t slices_per_channel(int64_t N, int64_t C) {
     const int64_t want = (kTargetBlocks + C - 1) / C;
     return want < N ? want : N;
 }
-
-// V consecutive elements of one image plane as stored; alignas makes V = 4 a single load.
-template <class A, int V>
-struct alignas(sizeof(A) * V) Stored {
-    A v[V];
-};
-
-// V consecutive elements widened to float (registers).
-template <int V>
-struct Pack {
-    float v[V];
-};
 
 // The units (Packs) of slice (c, images [n0, n1)) that one thread visits: t, t + kBlock, ... of
 // the slice's (image, position) range, stepped without a division per element.
@@ -103,22 +93,6 @@ struct Cursor {
     }
 };
 
-template <int V, class A>
-__device__ Pack<V> load(const A* __restrict__ p, int64_t unit) {
-    const Stored<A, V> s = reinterpret_cast<const Stored<A, V>*>(p)[unit];
-    Pack<V> r;
-#pragma unroll
-    for (int k = 0; k < V; ++k) r.v[k] = convert<float>(s.v[k]);
-    return r;
-}
-template <int V, class A>
-__device__ void store(A* __restrict__ p, int64_t unit, const Pack<V>& value) {
-    Stored<A, V> s;
-#pragma unroll
-    for (int k = 0; k < V; ++k) s.v[k] = convert<A>(value.v[k]);
-    reinterpret_cast<Stored<A, V>*>(p)[unit] = s;
-}
-
 struct Welford {
     float count, mean, m2;
 };
@@ -131,22 +105,11 @@ __device__ Welford merge(Welford a, Welford b) {
     return {n, a.mean + delta * wb, a.m2 + b.m2 + delta * delta * a.count * wb};
 }
 
-template <class T>
-__device__ T shfl_down(T v, int offset) {
-    return __shfl_down_sync(0xffffffffu, v, offset);
-}
-
 __device__ Welford warp_merge(Welford w) {
     for (int offset = 16; offset > 0; offset /= 2)
         w = merge(w,
                   {shfl_down(w.count, offset), shfl_down(w.mean, offset), shfl_down(w.m2, offset)});
     return w;
-}
-
-template <class T>
-__device__ T warp_sum(T v) {
-    for (int offset = 16; offset > 0; offset /= 2) v += shfl_down(v, offset);
-    return v;
 }
 
 __device__ void slice_images(int64_t N, int64_t S, int64_t s, int64_t* n0, int64_t* n1) {
@@ -198,11 +161,6 @@ struct ChannelCoefficients {
 
 // Thread 0 holds the channel's batch statistics (in double: count n, mean, M2): writes them (when
 // `write`) and returns scale = gamma invstd, shift = beta - mean scale to every thread.
-struct Statistics {
-    const float *gamma, *beta;
-    float *running_mean, *running_var, *save_mean, *save_invstd;
-    double momentum, eps;
-};
 __device__ ChannelCoefficients finish_stats(const Statistics& st, int64_t c, double n, double mean,
                                             double m2, bool write) {
     __shared__ ChannelCoefficients shared;
@@ -340,16 +298,6 @@ __global__ void bn_inference_kernel(const A* __restrict__ x, const A* __restrict
     apply_slice<V>(x, residual, relu, shared.a, shared.b, y, l.cursor(s, c));
 }
 
-// The backward's inputs: g = dy, or dy [y > 0] when y is given (stored to dresidual if given).
-template <class A>
-struct GradInputs {
-    const A *x, *y, *dy;
-    const float *gamma, *save_mean, *save_invstd;
-    A* dx;
-    float *dgamma, *dbeta;
-    A* dresidual;
-};
-
 // (sum g, sum g (x - mean)) of the block's slice, complete in thread 0.
 template <int V, class A>
 __device__ float2 slice_grad_sums(const GradInputs<A>& in, float mean, Cursor cur) {
@@ -484,28 +432,11 @@ __global__ void bn_backward_kernel(GradInputs<A> in, Layout l, int64_t count) {
     dx_slice<V>(in, false, mean, k, l.cursor(0, c));
 }
 
-bool aligned(uintptr_t bytes, std::initializer_list<const void*> pointers) {
-    for (const void* p : pointers)
-        if (reinterpret_cast<uintptr_t>(p) % bytes != 0) return false;  // nullptr is aligned
-    return true;
-}
-
 // 4-element units when every plane splits into whole, aligned vectors of A.
 template <class A>
 int vector_width(int64_t HW, std::initializer_list<const void*> pointers) {
     return HW % 4 == 0 && aligned(4 * sizeof(A), pointers) ? 4 : 1;
 }
-
-// Launches kernel<4, A> or kernel<1, A> on grid (A: the launcher's activation type), checking
-// the launch.
-#define CBNN_BN_LAUNCH(kernel, V, grid, ...)                                  \
-    do {                                                                      \
-        if (V == 4)                                                           \
-            kernel<4, A><<<grid, kBlock, 0, current_stream()>>>(__VA_ARGS__); \
-        else                                                                  \
-            kernel<1, A><<<grid, kBlock, 0, current_stream()>>>(__VA_ARGS__); \
-        CBNN_CUDA_LAUNCH_CHECK();                                             \
-    } while (0)
 
 dim3 slice_grid(int64_t S, int64_t C) {
     return dim3(static_cast<unsigned>(S), static_cast<unsigned>(C));

@@ -103,14 +103,18 @@ bool use_cudnn(const Tensor& x) {
     return x.is_cuda() && x.dtype() == DType::f32 && batchnorm_kernels() == BatchNormKernels::cudnn;
 }
 
-// relu(y + residual) with the unfused ops: the cuDNN path's epilogue.
+// relu(y + residual) with the unfused ops: the cuDNN path's epilogue. The residual is brought to
+// y's format (x's), so that the add and the relu write that format.
 Tensor add_relu_ops(const Tensor& y, const Tensor& residual) {
-    return ops::unary(UnaryOp::relu, residual.defined() ? ops::add(y, residual) : y);
+    return ops::unary(UnaryOp::relu,
+                      residual.defined() ? ops::add(y, dense(residual, y.memory_format())) : y);
 }
 
-// The ReLU's backward with the ops: dy [y > 0] (y stands in for the pre-ReLU sum: same sign).
-Tensor mask_ops(const Tensor& y, const Tensor& dy) {
-    return ops::unary_backward(UnaryOp::relu, y, y, dy);
+// The ReLU's backward with the ops: dy [y > 0] (y stands in for the pre-ReLU sum: same sign), in
+// x's format (the relu backward writes dy's).
+Tensor mask_ops(const Tensor& x, const Tensor& y, const Tensor& dy) {
+    const MemoryFormat format = x.memory_format();
+    return ops::unary_backward(UnaryOp::relu, y, y, dense(dy, format));
 }
 
 // The data of an optional tensor (residual, dresidual), nullptr when there is none.
@@ -137,20 +141,23 @@ BatchNormForward batch_norm_relu_training(const Tensor& x_in, const Tensor& resi
         return r;
     }
     const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
-    const Tensor x = dense(x_in), gamma = dense(gamma_in), beta = dense(beta_in);
-    const Tensor residual = residual_in.defined() ? dense(residual_in) : Tensor();
+    const MemoryFormat format = kernel_format(x_in);
+    const Tensor x = dense(x_in, format), gamma = dense(gamma_in), beta = dense(beta_in);
+    const Tensor residual = residual_in.defined() ? dense(residual_in, format) : Tensor();
     BatchNormForward r;
-    r.y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    r.y = Tensor::empty(x.shape(), x.dtype(), x.device(), format);
     r.save_mean = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     r.save_invstd = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
-            const Tensor scratch = cuda_scratch(N, C, x.device());
-            cuda::batchnorm_relu_forward_training(
-                x.data<A>(), data_or_null<A>(residual), gamma.data<float>(), beta.data<float>(),
-                r.y.data<A>(), running_mean.data<float>(), running_var.data<float>(),
-                r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W, momentum, eps,
-                scratch.data<float>());
+            const Tensor scratch = cuda_scratch(x, format);
+            const auto training = format == MemoryFormat::channels_last
+                                      ? cuda::batchnorm_relu_nhwc_forward_training<A>
+                                      : cuda::batchnorm_relu_forward_training<A>;
+            training(x.data<A>(), data_or_null<A>(residual), gamma.data<float>(),
+                     beta.data<float>(), r.y.data<A>(), running_mean.data<float>(),
+                     running_var.data<float>(), r.save_mean.data<float>(),
+                     r.save_invstd.data<float>(), N, C, H, W, momentum, eps, scratch.data<float>());
         }));
     } else {
         dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
@@ -163,6 +170,7 @@ BatchNormForward batch_norm_relu_training(const Tensor& x_in, const Tensor& resi
     }
     running_mean.bump_version();
     running_var.bump_version();
+    r.y = dense(r.y, x_in.memory_format());
     return r;
 }
 
@@ -179,16 +187,19 @@ Tensor batch_norm_relu_inference(const Tensor& x_in, const Tensor& residual_in,
             residual_in);
     }
     const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
-    const Tensor x = dense(x_in), gamma = dense(gamma_in), beta = dense(beta_in);
-    const Tensor residual = residual_in.defined() ? dense(residual_in) : Tensor();
+    const MemoryFormat format = kernel_format(x_in);
+    const Tensor x = dense(x_in, format), gamma = dense(gamma_in), beta = dense(beta_in);
+    const Tensor residual = residual_in.defined() ? dense(residual_in, format) : Tensor();
     const Tensor running_mean = dense(running_mean_in), running_var = dense(running_var_in);
-    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), format);
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
-            cuda::batchnorm_relu_forward_inference(
-                x.data<A>(), data_or_null<A>(residual), gamma.data<float>(), beta.data<float>(),
-                running_mean.data<float>(), running_var.data<float>(), y.data<A>(), N, C, H, W,
-                eps);
+            const auto inference = format == MemoryFormat::channels_last
+                                       ? cuda::batchnorm_relu_nhwc_forward_inference<A>
+                                       : cuda::batchnorm_relu_forward_inference<A>;
+            inference(x.data<A>(), data_or_null<A>(residual), gamma.data<float>(),
+                      beta.data<float>(), running_mean.data<float>(), running_var.data<float>(),
+                      y.data<A>(), N, C, H, W, eps);
         }));
     } else {
         dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
@@ -198,7 +209,7 @@ Tensor batch_norm_relu_inference(const Tensor& x_in, const Tensor& residual_in,
                 running_mean.data<P>(), running_var.data<P>(), y.data<T>(), N, C, H, W, eps);
         });
     }
-    return y;
+    return dense(y, x_in.memory_format());
 }
 
 BatchNormReluGrads batch_norm_relu_backward(const Tensor& x_in, const Tensor& y_in,
@@ -211,26 +222,30 @@ BatchNormReluGrads batch_norm_relu_backward(const Tensor& x_in, const Tensor& y_
     check_like_x(x_in, y_in, "y", op);
     BatchNormReluGrads g;
     if (use_cudnn(x_in)) {
-        const Tensor masked = mask_ops(y_in, dy_in);
+        const Tensor masked = mask_ops(x_in, y_in, dy_in);
         BatchNormGrads b =
             batch_norm2d_backward(x_in, masked, gamma_in, save_mean_in, save_invstd_in, eps);
         return {b.dx, b.dgamma, b.dbeta, residual_grad ? masked : Tensor()};
     }
     const int64_t N = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
-    const Tensor x = dense(x_in), y = dense(y_in), dy = dense(dy_in), gamma = dense(gamma_in);
-    const Tensor save_mean = dense(save_mean_in), save_invstd = dense(save_invstd_in);
-    g.dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+    const MemoryFormat format = kernel_format(x_in);
+    const Tensor x = dense(x_in, format), y = dense(y_in, format), dy = dense(dy_in, format);
+    const Tensor gamma = dense(gamma_in), save_mean = dense(save_mean_in);
+    const Tensor save_invstd = dense(save_invstd_in);
+    g.dx = Tensor::empty(x.shape(), x.dtype(), x.device(), format);
     g.dgamma = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
     g.dbeta = Tensor::empty({C}, param_dtype(x.dtype()), x.device());
-    if (residual_grad) g.dresidual = Tensor::empty(x.shape(), x.dtype(), x.device());
+    if (residual_grad) g.dresidual = Tensor::empty(x.shape(), x.dtype(), x.device(), format);
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
-            const Tensor scratch = cuda_scratch(N, C, x.device());
-            cuda::batchnorm_relu_backward(
-                x.data<A>(), y.data<A>(), dy.data<A>(), gamma.data<float>(),
-                save_mean.data<float>(), save_invstd.data<float>(), g.dx.data<A>(),
-                g.dgamma.data<float>(), g.dbeta.data<float>(), data_or_null<A>(g.dresidual), N, C,
-                H, W, scratch.data<float>());
+            const Tensor scratch = cuda_scratch(x, format);
+            const auto backward = format == MemoryFormat::channels_last
+                                      ? cuda::batchnorm_relu_nhwc_backward<A>
+                                      : cuda::batchnorm_relu_backward<A>;
+            backward(x.data<A>(), y.data<A>(), dy.data<A>(), gamma.data<float>(),
+                     save_mean.data<float>(), save_invstd.data<float>(), g.dx.data<A>(),
+                     g.dgamma.data<float>(), g.dbeta.data<float>(), data_or_null<A>(g.dresidual), N,
+                     C, H, W, scratch.data<float>());
         }));
     } else {
         dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
@@ -241,6 +256,8 @@ BatchNormReluGrads batch_norm_relu_backward(const Tensor& x_in, const Tensor& y_
                                             data_or_null<T>(g.dresidual), N, C, H, W);
         });
     }
+    g.dx = dense(g.dx, x_in.memory_format());
+    if (residual_grad) g.dresidual = dense(g.dresidual, x_in.memory_format());
     return g;
 }
 
@@ -251,7 +268,7 @@ BatchNormReluGrads batch_norm_relu_backward_inference(const Tensor& x, const Ten
     constexpr const char* op = "batch_norm_relu_backward";
     check_backward_inputs(x, dy, gamma, mean, invstd, op);
     check_like_x(x, y, "y", op);
-    const Tensor masked = mask_ops(y, dy);
+    const Tensor masked = mask_ops(x, y, dy);
     BatchNormGrads b = batch_norm2d_backward_inference(x, masked, gamma, mean, invstd, param_grads);
     return {b.dx, b.dgamma, b.dbeta, residual_grad ? masked : Tensor()};
 }
@@ -269,6 +286,7 @@ class BatchNormReluNode : public autograd::Node {
         : training_(training),
           param_grads_(param_grads),
           eps_(eps),
+          x_format_(x.memory_format()),
           y_(y, "y"),
           gamma_(gamma, "gamma"),
           mean_(mean, "mean"),
@@ -282,7 +300,8 @@ class BatchNormReluNode : public autograd::Node {
         Tensor x = x_.unpack(name());
         const Tensor y = y_.unpack(name()), gamma = gamma_.unpack(name());
         const Tensor mean = mean_.unpack(name()), invstd = invstd_.unpack(name());
-        if (!x.defined()) x = dy;  // shape and dtype only: dx does not read x
+        // Shape, dtype and format only (dx does not read x; it takes x's format).
+        if (!x.defined()) x = ops::dense(dy, x_format_);
         const bool residual_grad = needs_input_grad(3);
         ops::BatchNormReluGrads g =
             training_
@@ -303,6 +322,7 @@ class BatchNormReluNode : public autograd::Node {
   private:
     bool training_, param_grads_;
     double eps_;
+    MemoryFormat x_format_;
     autograd::SavedTensor x_, y_, gamma_, mean_, invstd_;
 };
 

@@ -13,18 +13,22 @@
 // Saved for the backward: x, y, gamma and the statistics, not the pre-ReLU sum: the ResNet block's
 // next conv keeps y anyway, so the fusion drops one full activation tensor per unit from the graph.
 //
-// Layout: x, residual, y, dy, dx, dresidual (N, C, H, W) contiguous; gamma, beta, statistics (C).
+// Layout: x, residual, y, dy, dx, dresidual (N, C, H, W), NCHW or channels-last; y, dx and
+// dresidual take x's format, residual, y and dy are brought to it, as in layers/batchnorm2d.h
+// (CUDA: NHWC kernels for a channels-last x; CPU: the NCHW reference on NCHW copies, outputs
+// converted back). gamma, beta, statistics (C).
 // Dtypes as in layers/batchnorm2d.h (bf16 activations with f32 parameters and statistics). For
 // bf16 the sum bn(x) + residual and the ReLU are computed in f32 and y is rounded once, so a bf16
 // y is the f32 op's y rounded (CPU: bitwise), not relu(bf16(bf16(bn(x)) + residual)).
 // CPU reference in f32/f64/bf16 (accumulating in double); CUDA f32 or bf16: bf16 always runs
 // cbnn's fused kernels (one rounding, one pass), whatever set_batchnorm_kernels says. For f32,
 // with BatchNormKernels::cbnn cbnn's own kernels do the ReLU and the add inside the normalisation
-// pass and the mask inside the backward's passes (layers/batchnorm2d_cuda.cu); with
+// pass and the mask inside the backward's passes (layers/batchnorm2d_cuda.cu, NHWC:
+// layers/batchnorm2d_nhwc_cuda.cu); with
 // BatchNormKernels::cudnn cuDNN's batch norm is composed with the relu and add ops, because
 // cuDNN's fused BN-activation call (cudnnBatchNormalizationForwardTrainingEx, deprecated in
 // cuDNN 9) accepts only NHWC fp16 in CUDNN_BATCHNORM_SPATIAL_PERSISTENT mode with C % 4 == 0
-// (requirements as listed in tensorflow/tensorflow#50914), not this NCHW f32 layout.
+// (requirements as listed in tensorflow/tensorflow#50914), neither f32 nor bf16 in either layout.
 
 #include <cstdint>
 

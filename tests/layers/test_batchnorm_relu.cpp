@@ -5,7 +5,6 @@
 // (The device-mismatch error needs a GPU: tests/layers/test_batchnorm_relu_cuda.cpp.)
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "autograd/functions.h"
@@ -13,29 +12,17 @@
 #include "gtest/gtest.h"
 #include "layers/batchnorm_relu.h"
 #include "tensor/unary.h"
+#include "tests/layers/batchnorm_test_util.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/random.h"
 
 namespace cbnn {
 namespace {
 
+using testing::bitwise_equal;
 using testing::throws_error;
 
 constexpr double kMomentum = 0.1, kEps = 1e-5;
-
-// Same dtype, shape and bits (so -0 differs from +0, unlike ==; f32 -> f64 keeps the bits' value).
-::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b) {
-    if (a.dtype() != b.dtype() || a.shape() != b.shape())
-        return ::testing::AssertionFailure() << a.description() << " vs " << b.description();
-    const std::vector<double> va = a.to(DType::f64).to_vector<double>();
-    const std::vector<double> vb = b.to(DType::f64).to_vector<double>();
-    for (size_t i = 0; i < va.size(); ++i) {
-        if (std::memcmp(&va[i], &vb[i], sizeof(double)) != 0)
-            return ::testing::AssertionFailure()
-                   << "element " << i << ": " << va[i] << " vs " << vb[i];
-    }
-    return ::testing::AssertionSuccess();
-}
 
 struct Case {
     Tensor x, residual, gamma, beta, running_mean, running_var, w;
