@@ -39,9 +39,9 @@ void fill(DType dtype, void* dst, int64_t n, double value) {
 
 namespace ops {
 
-Tensor cast(const Tensor& src, DType dtype) {
+Tensor cast(const Tensor& src, DType dtype, MemoryFormat format) {
     check_defined(src, "cast");
-    Tensor out = Tensor::empty(src.shape(), dtype, src.device());
+    Tensor out = Tensor::empty(src.shape(), dtype, src.device(), format);
     copy_into(out, src);
     return out;
 }
@@ -49,10 +49,7 @@ Tensor cast(const Tensor& src, DType dtype) {
 Tensor contiguous_copy(const Tensor& src) { return cast(src, src.dtype()); }
 
 Tensor contiguous_copy(const Tensor& src, MemoryFormat format) {
-    check_defined(src, "contiguous");
-    Tensor out = Tensor::empty(src.shape(), src.dtype(), src.device(), format);
-    copy_into(out, src);
-    return out;
+    return cast(src, src.dtype(), format);
 }
 
 Tensor dense(const Tensor& src) { return src.is_contiguous() ? src : contiguous_copy(src); }

@@ -42,7 +42,8 @@ Tensor dense(const Tensor& src);
 // `src` itself when it is laid out in `format`, else a copy in that format: what kernels that take
 // channels-last (NHWC) pointers need.
 Tensor dense(const Tensor& src, MemoryFormat format);
-Tensor cast(const Tensor& src, DType dtype);
+// src's values in `dtype`, laid out in `format`: one copy kernel does both.
+Tensor cast(const Tensor& src, DType dtype, MemoryFormat format = MemoryFormat::contiguous);
 Tensor to_device(const Tensor& src, Device device);
 // Writes src (broadcast to dst's shape, converted to dst's dtype, from any device) into dst,
 // which may be a strided view (e.g. a narrow of a larger tensor).

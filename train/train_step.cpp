@@ -2,6 +2,7 @@
 #include "train/train_step.h"
 
 #include "autograd/grad_mode.h"
+#include "tensor/copy.h"
 #include "tensor/error.h"
 
 namespace cbnn::train {
@@ -37,11 +38,7 @@ TrainStep::~TrainStep() = default;
 Tensor TrainStep::prepared(const Tensor& images) const {
     if (images.dtype() == options_.input_dtype && images.is_contiguous(options_.input_format))
         return images;
-    // One copy kernel casts and lays out at once.
-    Tensor out =
-        Tensor::empty(images.shape(), options_.input_dtype, images.device(), options_.input_format);
-    out.copy_(images);
-    return out;
+    return ops::cast(images, options_.input_dtype, options_.input_format);  // one copy kernel
 }
 
 StepOutputs TrainStep::run_eager(const Tensor& images, const Tensor& labels,

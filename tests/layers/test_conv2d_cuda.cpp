@@ -115,20 +115,33 @@ Results absolute_terms(const Problem& p, const Case& c) {
     return run(abs64(p.x), abs64(p.w), abs64(p.b), abs64(p.dy), c);
 }
 
-// `ref` defaults to the f64 reference of the ops; the autograd test passes its own.
-void expect_fp32_close(const Results& got, const Problem& p, const Case& c,
-                       const Results* given_ref = nullptr) {
+// All four results within within_sum_bound. `ref` defaults to the f64 reference of the ops (the
+// autograd test passes its own); `label` prefixes the messages; `rounding` as in
+// within_sum_bound (bf16 outputs).
+void expect_close(const Results& got, const Problem& p, const Case& c,
+                  const Results* given_ref = nullptr, const std::string& label = "",
+                  double rounding = 0.0) {
     const Conv2dShape s = conv2d_shape({c.N, c.C, c.H, c.W}, {c.K, c.C, c.R, c.S}, c.stride, c.pad);
     const Results ref = given_ref ? *given_ref : reference(p, c);
     const Results terms = absolute_terms(p, c);
-    EXPECT_TRUE(within_sum_bound(got.y, ref.y, terms.y, c.C * c.R * c.S + 1, "forward " + c.str()));
-    EXPECT_TRUE(
-        within_sum_bound(got.dx, ref.dx, terms.dx, c.K * c.R * c.S, "backward data " + c.str()));
-    EXPECT_TRUE(
-        within_sum_bound(got.dw, ref.dw, terms.dw, s.N * s.P * s.Q, "backward filter " + c.str()));
-    EXPECT_TRUE(
-        within_sum_bound(got.db, ref.db, terms.db, s.N * s.P * s.Q, "bias gradient " + c.str()));
+    EXPECT_TRUE(within_sum_bound(got.y, ref.y, terms.y, c.C * c.R * c.S + 1,
+                                 label + "forward " + c.str(), rounding));
+    EXPECT_TRUE(within_sum_bound(got.dx, ref.dx, terms.dx, c.K * c.R * c.S,
+                                 label + "backward data " + c.str(), rounding));
+    EXPECT_TRUE(within_sum_bound(got.dw, ref.dw, terms.dw, s.N * s.P * s.Q,
+                                 label + "backward filter " + c.str(), rounding));
+    EXPECT_TRUE(within_sum_bound(got.db, ref.db, terms.db, s.N * s.P * s.Q,
+                                 label + "bias gradient " + c.str(), rounding));
 }
+
+// A problem's values rounded to bf16 (the GPU and the reference both get exactly these), and the
+// bf16 outputs' one rounding allowed on top of the FP32 bounds.
+Problem bf16_problem(const Case& c, uint64_t seed) {
+    const Problem f32 = make_problem(c, seed);
+    const auto bf16 = [](const Tensor& t) { return t.to(DType::bf16); };
+    return {bf16(f32.x), bf16(f32.w), bf16(f32.b), bf16(f32.dy)};
+}
+const double kBf16Rounding = std::ldexp(1.0, -8);
 
 // The ResNet-32 convolutions (CIFAR, 32x32 input), a 1x1 projection, and the ResNet-50 stem.
 const Case kResNetCases[] = {
@@ -147,7 +160,7 @@ TEST(Conv2dCuda, ResNetShapesMatchCpuFloat64) {
     uint64_t seed = 1000;
     for (const Case& c : kResNetCases) {
         const Problem p = make_problem(c, seed += 10);
-        expect_fp32_close(on_gpu(p, c), p, c);
+        expect_close(on_gpu(p, c), p, c);
     }
 }
 
@@ -170,7 +183,7 @@ TEST(Conv2dCuda, RandomisedShapesMatchCpuFloat64) {
         c.H = pick(std::max<int64_t>(1, c.R - 2 * c.pad), 17);
         c.W = pick(std::max<int64_t>(1, c.S - 2 * c.pad), 17);
         const Problem p = make_problem(c, 2000 + 10 * static_cast<uint64_t>(i));
-        expect_fp32_close(on_gpu(p, c), p, c);
+        expect_close(on_gpu(p, c), p, c);
     }
 }
 
@@ -237,7 +250,7 @@ TEST(Conv2dCuda, TimedAlgorithmSearchMatchesCpuAndIsCached) {
     uint64_t seed = 6000;
     for (const Case& c : kResNetCases) {
         const Problem p = make_problem(c, seed += 10);
-        expect_fp32_close(on_gpu(p, c), p, c);
+        expect_close(on_gpu(p, c), p, c);
     }
     const Case c{3, 6, 11, 13, 5, 3, 3, 1, 1};  // a shape no other test uses
     const Problem p = make_problem(c, 6500);
@@ -262,25 +275,12 @@ TEST(Conv2dCuda, TimedAlgorithmSearchMatchesCpuAndIsCached) {
 TEST(Conv2dCuda, Bf16MatchesCpuFloat64) {
     CBNN_REQUIRE_GPU();
     uint64_t seed = 7000;
-    const double rounding = std::ldexp(1.0, -8);
     for (const Case& c : kResNetCases) {
-        const Problem f32 = make_problem(c, seed += 10);
-        const auto bf16 = [](const Tensor& t) { return t.to(DType::bf16); };
-        const Problem p{bf16(f32.x), bf16(f32.w), bf16(f32.b), bf16(f32.dy)};
+        const Problem p = bf16_problem(c, seed += 10);
         const Results got = run(p.x.cuda(), p.w.cuda(), p.b.cuda(), p.dy.cuda(), c);
         EXPECT_EQ(got.y.dtype(), DType::bf16);
         EXPECT_EQ(got.dw.dtype(), DType::bf16);
-        const Conv2dShape s =
-            conv2d_shape({c.N, c.C, c.H, c.W}, {c.K, c.C, c.R, c.S}, c.stride, c.pad);
-        const Results ref = reference(p, c), terms = absolute_terms(p, c);
-        EXPECT_TRUE(within_sum_bound(got.y, ref.y, terms.y, c.C * c.R * c.S + 1,
-                                     "bf16 forward " + c.str(), rounding));
-        EXPECT_TRUE(within_sum_bound(got.dx, ref.dx, terms.dx, c.K * c.R * c.S,
-                                     "bf16 backward data " + c.str(), rounding));
-        EXPECT_TRUE(within_sum_bound(got.dw, ref.dw, terms.dw, s.N * s.P * s.Q,
-                                     "bf16 backward filter " + c.str(), rounding));
-        EXPECT_TRUE(within_sum_bound(got.db, ref.db, terms.db, s.N * s.P * s.Q,
-                                     "bf16 bias gradient " + c.str(), rounding));
+        expect_close(got, p, c, nullptr, "bf16 ", kBf16Rounding);
     }
 }
 
@@ -303,30 +303,16 @@ TEST(Conv2dCuda, ChannelsLastMatchesCpuFloat64) {
     uint64_t seed = 8000;
     for (const Case& c : kResNetCases) {
         const Problem p = make_problem(c, seed += 10);
-        expect_fp32_close(on_gpu_channels_last(p, c), p, c);
+        expect_close(on_gpu_channels_last(p, c), p, c);
     }
 }
 
 TEST(Conv2dCuda, ChannelsLastBf16MatchesCpuFloat64) {
     CBNN_REQUIRE_GPU();
     uint64_t seed = 9000;
-    const double rounding = std::ldexp(1.0, -8);  // as Bf16MatchesCpuFloat64
     for (const Case& c : kResNetCases) {
-        const Problem f32 = make_problem(c, seed += 10);
-        const auto bf16 = [](const Tensor& t) { return t.to(DType::bf16); };
-        const Problem p{bf16(f32.x), bf16(f32.w), bf16(f32.b), bf16(f32.dy)};
-        const Results got = on_gpu_channels_last(p, c);
-        const Conv2dShape s =
-            conv2d_shape({c.N, c.C, c.H, c.W}, {c.K, c.C, c.R, c.S}, c.stride, c.pad);
-        const Results ref = reference(p, c), terms = absolute_terms(p, c);
-        EXPECT_TRUE(within_sum_bound(got.y, ref.y, terms.y, c.C * c.R * c.S + 1,
-                                     "NHWC bf16 forward " + c.str(), rounding));
-        EXPECT_TRUE(within_sum_bound(got.dx, ref.dx, terms.dx, c.K * c.R * c.S,
-                                     "NHWC bf16 backward data " + c.str(), rounding));
-        EXPECT_TRUE(within_sum_bound(got.dw, ref.dw, terms.dw, s.N * s.P * s.Q,
-                                     "NHWC bf16 backward filter " + c.str(), rounding));
-        EXPECT_TRUE(within_sum_bound(got.db, ref.db, terms.db, s.N * s.P * s.Q,
-                                     "NHWC bf16 bias gradient " + c.str(), rounding));
+        const Problem p = bf16_problem(c, seed += 10);
+        expect_close(on_gpu_channels_last(p, c), p, c, nullptr, "NHWC bf16 ", kBf16Rounding);
     }
 }
 
@@ -346,7 +332,7 @@ TEST(Conv2dCuda, AutogradMatchesCpu) {
     const Results got = grads(Device::cuda(), DType::f32);
     EXPECT_TRUE(got.dw.is_cuda());
     const Results ref = grads(Device::cpu(), DType::f64);
-    expect_fp32_close(got, p, c, &ref);
+    expect_close(got, p, c, &ref);
 }
 
 TEST(Conv2dCuda, ModuleMovesToTheGpu) {
