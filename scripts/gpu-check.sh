@@ -13,18 +13,27 @@
 #      test/); one run per ';'-separated group of flags in CBNN_TRAIN_ARGS, its run folder
 #      (metrics.jsonl, report.html, ...) in $LOGDIR/train-<k>
 # It keeps going after a failure, prints a short summary last (also in $LOGDIR/summary.txt) and
-# exits non-zero if anything failed. cuDNN and NCCL come from Python's site-packages
+# exits non-zero if anything failed or was skipped for the time budget (CBNN_TOTAL_BUDGET). cuDNN and NCCL come from Python's site-packages
 # (nvidia/{cudnn,nccl}/lib) when there; $CBNN_BUILD_DIR/lib (shared libraries that
 # scripts/gpu-prep.sh copied along, e.g. Debian's libbenchmark.so.1debian) goes first on
 # LD_LIBRARY_PATH.
 #
 # Environment:
-#   CBNN_BUILD_DIR        build folder, relative to the repository root or absolute (default: build)
+#   CBNN_BUILD_DIR        build folder, relative to the repository root or absolute (default: build),
+#                         or the .tar.gz that scripts/gpu-prep.sh packs (unpacked to a temporary
+#                         folder first)
 #   LOGDIR                where logs go (default: ./gpu-logs)
 #   OUT                   when set (the device tool's output folder, which returns at most 8
 #                         files), the whole log folder is also packed into $OUT/gpu-logs.tar.gz
-#                         and the summary copied to $OUT/summary.txt: two files, however many
-#                         benchmarks there are
+#                         and the summary so far copied to $OUT/summary.txt: two files, however
+#                         many benchmarks there are. Both are refreshed after every step, so a
+#                         call killed at its time limit still returns the steps that finished.
+#                         Keep LOGDIR outside $OUT (default ./gpu-logs): a log folder inside it
+#                         is more than 8 files, and which of them come back is not ours to say.
+#   CBNN_TOTAL_BUDGET     seconds the whole script may take (default: none). Each step's timeout
+#                         is cut to what is left of it, less 15 s for the summary and packing, and
+#                         a step with under 20 s left is skipped (the summary says so). Set it a
+#                         little under the device call's own limit.
 #   CBNN_TEST_TIMEOUT     seconds for the whole CUDA test binary (default: 300); when it fails,
 #                         each failing suite runs again alone (CBNN_SUITE_TIMEOUT s each, 120)
 #   CBNN_BENCH_TIMEOUT    seconds per benchmark binary (default: 120)
@@ -37,7 +46,8 @@
 #   CBNN_DEMO_TIMEOUT     seconds for cbnn-demo (default: 120)
 #   CBNN_SANITIZE_FILTER  --gtest_filter for a compute-sanitizer memcheck run of the CUDA tests
 #                         (default: none, step 3b skipped); CBNN_SANITIZE_TIMEOUT seconds (120)
-#   CBNN_TRAIN_DATA       tar of a CIFAR image folder for step 5 (default: none, step 5 skipped)
+#   CBNN_TRAIN_DATA       tar (plain or gzip) of a CIFAR image folder for step 5 (default: none,
+#                         step 5 skipped)
 #   CBNN_TRAIN_ARGS       cbnn-train-cifar flags for step 5, runs separated by ';' (default:
 #                         one run, --preset paper --epochs 3
 #                         --loss focal --beta 0.9999 --gamma 1)
@@ -54,12 +64,32 @@ if ! mkdir -p "$logdir" || ! logdir=$(cd "$logdir" && pwd); then
 fi
 cd "$CBNN_ROOT" || exit 1
 
+if [[ -n ${OUT:-} && -d $OUT ]]; then
+    case $logdir/ in
+        "$(cd "$OUT" && pwd)"/?*)
+            echo "gpu-check: warning: LOGDIR $logdir is inside \$OUT; the device tool returns at" \
+                "most 8 files from there, so keep LOGDIR outside and read \$OUT/gpu-logs.tar.gz" >&2
+            ;;
+    esac
+fi
+
 build_dir=${CBNN_BUILD_DIR:-build}
 test_timeout=${CBNN_TEST_TIMEOUT:-300}
 bench_timeout=${CBNN_BENCH_TIMEOUT:-120}
 bench_min_time=${CBNN_BENCH_MIN_TIME:-0.01}
 demo_timeout=${CBNN_DEMO_TIMEOUT:-120}
 
+# An archive from scripts/gpu-prep.sh is unpacked into a temporary folder first.
+if [[ -f $build_dir && ($build_dir == *.tar.gz || $build_dir == *.tgz) ]]; then
+    unpacked_build=$(mktemp -d)
+    trap 'rm -rf "$unpacked_build"' EXIT
+    if ! tar -xzf "$build_dir" -C "$unpacked_build"; then
+        echo "gpu-check: cannot unpack the build archive '$build_dir'" >&2
+        exit 1
+    fi
+    echo "gpu-check: unpacked $build_dir"
+    build_dir=$unpacked_build
+fi
 if [[ ! -d $build_dir ]]; then
     echo "gpu-check: build folder '$build_dir' does not exist (set CBNN_BUILD_DIR)" >&2
     exit 1
@@ -67,8 +97,46 @@ fi
 build_dir=$(cd "$build_dir" && pwd)
 
 failures=0
+skipped_steps=0
 summary=()
 add_summary() { summary+=("$(printf '%-24s %s' "$1" "$2")"); }
+
+total_budget=${CBNN_TOTAL_BUDGET:-0}
+budget_reserve=15  # seconds kept for the summary and the packing into $OUT
+budget_min_step=20 # a step with less than this left is not started
+
+# step_timeout WANTED: prints the timeout for the next step: WANTED seconds, cut to what is left of
+# CBNN_TOTAL_BUDGET; 0 when too little is left to start it.
+step_timeout() {
+    local want=$1 left
+    ((total_budget > 0)) || {
+        echo "$want"
+        return
+    }
+    left=$((total_budget - SECONDS - budget_reserve))
+    ((left < want)) && want=$left
+    ((want < budget_min_step)) && want=0
+    echo "$want"
+}
+
+# skip_for_budget NAME: records a step left out because the time budget ran out.
+skip_for_budget() {
+    echo "gpu-check: $1 skipped: ${SECONDS} s of the ${total_budget} s budget used"
+    add_summary "$1" "SKIPPED (time budget)"
+    skipped_steps=$((skipped_steps + 1))
+}
+
+# write_summary: the summary so far to $logdir/summary.txt and, with OUT set, the log folder
+# packed into $OUT. Called after every step: if the device call is killed at its limit, what
+# finished still comes back.
+write_summary() {
+    printf '%s\n' "${summary[@]}" >"$logdir/summary.txt"
+    if [[ -n ${OUT:-} && -d $OUT && $(cd "$OUT" && pwd) != "$logdir" ]]; then
+        tar -czf "$OUT/gpu-logs.tar.gz.part" -C "$logdir" . &&
+            mv "$OUT/gpu-logs.tar.gz.part" "$OUT/gpu-logs.tar.gz" &&
+            cp "$logdir/summary.txt" "$OUT/summary.txt"
+    fi
+}
 
 # describe RC SECONDS: one word or phrase for an exit status.
 describe() {
@@ -140,29 +208,38 @@ rerun_failing_suites_alone() {
     section "cuda tests: failing suites, each alone"
     for suite in $suites; do
         name=${suite//\//_}
+        limit=$(step_timeout "${CBNN_SUITE_TIMEOUT:-120}")
+        if ((limit == 0)); then
+            skip_for_budget "$suite alone"
+            continue
+        fi
         alone_rc=0
         alone_start=$SECONDS
-        with_timeout "${CBNN_SUITE_TIMEOUT:-120}" "$tests_bin" --gtest_brief=1 \
+        with_timeout "$limit" "$tests_bin" --gtest_brief=1 \
             "--gtest_filter=$suite.*" >"$logdir/alone-$name.log" 2>&1 || alone_rc=$?
         if ((alone_rc == 0)); then pass_alone+=" $suite"; else fail_alone+=" $suite"; fi
         echo "$suite alone: $(describe "$alone_rc" "$((SECONDS - alone_start))")"
     done
     add_summary "  fail alone" "${fail_alone:- none}"
     add_summary "  pass alone" "${pass_alone:- none}"
+    write_summary
 }
 
 # ---- 2. CUDA tests ---------------------------------------------------------------------------
 section "cuda tests"
 tests_bin="$build_dir/cbnn_cuda_tests"
 tests_log="$logdir/cuda_tests.log"
-if [[ -x $tests_bin ]]; then
+limit=$(step_timeout "$test_timeout")
+if ((limit == 0)); then
+    skip_for_budget "cuda tests"
+elif [[ -x $tests_bin ]]; then
     missing=$(missing_libs "$tests_bin")
     [[ -n $missing ]] && echo "gpu-check: $tests_bin: libraries not found: $missing"
     filter_args=()
     [[ -n ${CBNN_GTEST_FILTER:-} ]] && filter_args=("--gtest_filter=$CBNN_GTEST_FILTER")
     start=$SECONDS
     rc=0
-    with_timeout "$test_timeout" "$tests_bin" --gtest_brief=1 \
+    with_timeout "$limit" "$tests_bin" --gtest_brief=1 \
         "--gtest_output=xml:$logdir/cuda_tests.xml" "${filter_args[@]}" 2>&1 |
         tee "$tests_log" || rc=$?
     secs=$((SECONDS - start))
@@ -178,15 +255,20 @@ if [[ -x $tests_bin ]]; then
     fi
     ((rc != 0)) && failures=$((failures + 1))
     add_summary "cuda tests" "$counts; $(describe "$rc" "$secs")"
+    write_summary
     ((rc != 0)) && rerun_failing_suites_alone
 else
     echo "gpu-check: $tests_bin not found (a build without the CUDA backend?)"
     add_summary "cuda tests" "MISSING ($tests_bin)"
     failures=$((failures + 1))
 fi
+write_summary
 
 # ---- 3b. memcheck -----------------------------------------------------------------------------
-if [[ -n ${CBNN_SANITIZE_FILTER:-} ]]; then
+limit=$(step_timeout "${CBNN_SANITIZE_TIMEOUT:-120}")
+if [[ -n ${CBNN_SANITIZE_FILTER:-} ]] && ((limit == 0)); then
+    skip_for_budget "memcheck"
+elif [[ -n ${CBNN_SANITIZE_FILTER:-} ]]; then
     section "compute-sanitizer memcheck: $CBNN_SANITIZE_FILTER"
     start=$SECONDS
     rc=0
@@ -195,13 +277,14 @@ if [[ -n ${CBNN_SANITIZE_FILTER:-} ]]; then
         echo "gpu-check: compute-sanitizer not found"
         rc=127
     else
-        with_timeout "${CBNN_SANITIZE_TIMEOUT:-120}" "$sanitizer" --tool memcheck \
+        with_timeout "$limit" "$sanitizer" --tool memcheck \
             --error-exitcode 9 "$tests_bin" --gtest_brief=1 "--gtest_filter=$CBNN_SANITIZE_FILTER" \
             2>&1 | tee "$logdir/memcheck.log" || rc=$?
     fi
     summary_line=$(grep -E 'ERROR SUMMARY' "$logdir/memcheck.log" 2>/dev/null | tail -n 1)
     ((rc != 0)) && failures=$((failures + 1))
     add_summary "memcheck" "${summary_line:-no summary}; $(describe "$rc" "$((SECONDS - start))")"
+    write_summary
 fi
 
 # ---- 3. benchmarks ---------------------------------------------------------------------------
@@ -215,28 +298,38 @@ for bench in "$build_dir"/bench_*; do
     [[ -f $bench && -x $bench ]] || continue
     benches=$((benches + 1))
     name=$(basename "$bench")
+    limit=$(step_timeout "$bench_timeout")
+    if ((limit == 0)); then
+        skip_for_budget "$name"
+        continue
+    fi
     section "$name"
     missing=$(missing_libs "$bench")
     [[ -n $missing ]] && echo "gpu-check: $bench: libraries not found: $missing"
     start=$SECONDS
     rc=0
-    with_timeout "$bench_timeout" "$bench" "${bench_args[@]}" \
+    with_timeout "$limit" "$bench" "${bench_args[@]}" \
         "--benchmark_out=$logdir/$name.json" --benchmark_out_format=json 2>&1 |
         tee "$logdir/$name.log" || rc=$?
     ((rc != 0)) && failures=$((failures + 1))
     add_summary "$name" "$(describe "$rc" "$((SECONDS - start))")"
+    write_summary
 done
 ((benches > 0)) || add_summary "benchmarks" "none found in $build_dir"
 
 # ---- 4. demo ---------------------------------------------------------------------------------
 demo="$build_dir/cbnn-demo"
-if [[ -x $demo ]]; then
+limit=$(step_timeout "$demo_timeout")
+if [[ -x $demo ]] && ((limit == 0)); then
+    skip_for_budget "cbnn-demo --device cuda"
+elif [[ -x $demo ]]; then
     section "cbnn-demo --device cuda"
     start=$SECONDS
     rc=0
-    with_timeout "$demo_timeout" "$demo" --device cuda 2>&1 | tee "$logdir/cbnn-demo.log" || rc=$?
+    with_timeout "$limit" "$demo" --device cuda 2>&1 | tee "$logdir/cbnn-demo.log" || rc=$?
     ((rc != 0)) && failures=$((failures + 1))
     add_summary "cbnn-demo --device cuda" "$(describe "$rc" "$((SECONDS - start))")"
+    write_summary
 fi
 
 # ---- 5. training ------------------------------------------------------------------------------
@@ -251,6 +344,11 @@ if [[ -n ${CBNN_TRAIN_DATA:-} ]]; then
     for run_flags in "${train_runs[@]}"; do
         k=$((k + 1))
         read -r -a train_args <<<"$run_flags"
+        limit=$(step_timeout "${CBNN_TRAIN_TIMEOUT:-180}")
+        if ((limit == 0)); then
+            skip_for_budget "training $k"
+            continue
+        fi
         section "cbnn-train-cifar --device cuda ${train_args[*]}"
         start=$SECONDS
         rc=0
@@ -261,7 +359,7 @@ if [[ -n ${CBNN_TRAIN_DATA:-} ]]; then
             echo "gpu-check: cannot unpack $CBNN_TRAIN_DATA"
             rc=1
         else
-            with_timeout "${CBNN_TRAIN_TIMEOUT:-180}" "$train_bin" --device cuda --data "$data_dir" \
+            with_timeout "$limit" "$train_bin" --device cuda --data "$data_dir" \
                 --out "$logdir/train-$k" "${train_args[@]}" 2>&1 | tee "$logdir/train-$k.log" ||
                 rc=$?
         fi
@@ -272,22 +370,21 @@ if [[ -n ${CBNN_TRAIN_DATA:-} ]]; then
         last_eval=$(grep 'test error' "$logdir/train-$k.log" 2>/dev/null | tail -n 1)
         [[ -n $last_progress ]] && add_summary "  progress" "$last_progress"
         [[ -n $last_eval ]] && add_summary "  result" "$last_eval"
+        write_summary
     done
     rm -rf "$data_dir"
 fi
 
 # ---- summary ---------------------------------------------------------------------------------
-if ((failures == 0)); then
-    add_summary "result" "PASSED"
-else
+if ((failures > 0)); then
     add_summary "result" "FAILED ($failures step(s))"
+elif ((skipped_steps > 0)); then
+    add_summary "result" "INCOMPLETE: passed what ran, $skipped_steps step(s) skipped (time budget)"
+else
+    add_summary "result" "PASSED"
 fi
 add_summary "logs" "$logdir"
-{
-    printf '\n===== gpu-check summary =====\n'
-    printf '%s\n' "${summary[@]}"
-} | tee "$logdir/summary.txt"
-if [[ -n ${OUT:-} && -d $OUT && $(cd "$OUT" && pwd) != "$logdir" ]]; then
-    tar -czf "$OUT/gpu-logs.tar.gz" -C "$logdir" . && cp "$logdir/summary.txt" "$OUT/summary.txt"
-fi
-((failures == 0))
+write_summary
+printf '\n===== gpu-check summary =====\n'
+printf '%s\n' "${summary[@]}"
+((failures == 0 && skipped_steps == 0))

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Packs what scripts/gpu-check.sh needs from a finished build into a small folder to carry to the
-# GPU test machine: the CUDA test binary, the bench_* binaries and the cbnn-* tools, plus, in lib/, the
-# shared libraries they load that the GPU machine lacks (Debian's libbenchmark.so.1debian above
-# all: the GPU machine has upstream Google Benchmark 1.8.3, whose soname differs). System
+# Packs what scripts/gpu-check.sh needs from a finished build into one compressed archive to carry
+# to the GPU test machine: the CUDA test binary, the bench_* binaries and the cbnn-* tools, plus, in
+# lib/, the shared libraries they load that the GPU machine lacks (Debian's libbenchmark.so.1debian
+# above all: the GPU machine has upstream Google Benchmark 1.8.3, whose soname differs). System
 # libraries (glibc, libstdc++, libgcc) and the CUDA libraries (cudart, cuBLAS, cuDNN, NCCL; the GPU
-# machine has its own) are not copied. Builds nothing: run scripts/build.sh first. Then, there:
-#   CBNN_BUILD_DIR=.gpu/build scripts/gpu-check.sh
+# machine has its own) are not copied. One .tar.gz rather than a folder: the binaries are ~57 MB as
+# files (each links the whole library, CUDA kernels included) and ~19 MB compressed, and the device
+# tool carries at most 64 MiB. Builds nothing: run scripts/build.sh first. Then, there:
+#   CBNN_BUILD_DIR=.gpu/build.tar.gz scripts/gpu-check.sh     (it unpacks the archive itself)
 #
 # Environment:
-#   CBNN_BUILD_DIR   the build folder to pack, relative to the repository root (default: build)
-#   CBNN_GPU_DIR     the folder to write, relative to the repository root (default: .gpu/build);
-#                    it is emptied first
+#   CBNN_BUILD_DIR      the build folder to pack, relative to the repository root (default: build)
+#   CBNN_GPU_ARCHIVE    the archive to write, relative to the repository root
+#                       (default: .gpu/build.tar.gz); replaced if it exists
 set -euo pipefail
 
 # shellcheck source=scripts/common.sh
@@ -18,7 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$CBNN_ROOT"
 
 build_dir=${CBNN_BUILD_DIR:-build}
-out_dir=${CBNN_GPU_DIR:-.gpu/build}
+archive=${CBNN_GPU_ARCHIVE:-.gpu/build.tar.gz}
 
 binaries=()
 for bin in "$build_dir/cbnn_cuda_tests" "$build_dir"/bench_* "$build_dir"/cbnn-*; do
@@ -31,10 +33,12 @@ fi
 [[ -x $build_dir/cbnn_cuda_tests ]] ||
     echo "gpu-prep: warning: $build_dir/cbnn_cuda_tests is missing (no CUDA backend?)" >&2
 
-case $out_dir in
-    "" | / | . | "$CBNN_ROOT") echo "gpu-prep: refusing to empty '$out_dir'" >&2 && exit 1 ;;
+case $archive in
+    *.tar.gz | *.tgz) ;;
+    *) echo "gpu-prep: CBNN_GPU_ARCHIVE must end in .tar.gz or .tgz (got '$archive')" >&2 && exit 1 ;;
 esac
-rm -rf "$out_dir"
+out_dir=$(mktemp -d)
+trap 'rm -rf "$out_dir"' EXIT
 mkdir -p "$out_dir/lib"
 cp "${binaries[@]}" "$out_dir/"
 
@@ -51,4 +55,7 @@ for entry in "${libs[@]}"; do
 done
 rmdir "$out_dir/lib" 2>/dev/null || true
 
-cbnn_log "gpu-prep: $out_dir holds ${#binaries[@]} binaries ($(du -sh "$out_dir" | cut -f1))"
+mkdir -p "$(dirname "$archive")"
+tar -czf "$archive.part" -C "$out_dir" . && mv "$archive.part" "$archive"
+cbnn_log "gpu-prep: $archive holds ${#binaries[@]} binaries ($(du -sh --apparent-size "$out_dir" |
+    cut -f1) unpacked, $(du -sh --apparent-size "$archive" | cut -f1) packed)"

@@ -5,6 +5,7 @@
 // ignores.
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -37,9 +38,16 @@ void write_fake_tests(const fs::path& dir, bool all_pass) {
     fs::permissions(bin, fs::perms::owner_all);
 }
 
-testing::ToolRun gpu_check(const fs::path& build, const fs::path& logs) {
+// `env`: further VAR=value settings for the script.
+testing::ToolRun gpu_check(const fs::path& build, const fs::path& logs,
+                           const std::string& env = "") {
     return testing::run_command("CBNN_BUILD_DIR=" + build.string() + " LOGDIR=" + logs.string() +
-                                " bash " + CBNN_SOURCE_DIR + "/scripts/gpu-check.sh");
+                                " " + env + " bash " + CBNN_SOURCE_DIR + "/scripts/gpu-check.sh");
+}
+
+std::string read_text(const fs::path& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 TEST(GpuCheckScript, FailingSuitesRunAgainAloneAndTheSummaryNamesThem) {
@@ -62,6 +70,69 @@ TEST(GpuCheckScript, PassingTestsAreNotRerun) {
     const testing::ToolRun r = gpu_check(dir / "build", dir / "logs");
     EXPECT_NE(r.output.find("2 passed, 0 failed"), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("alone"), std::string::npos) << r.output;
+}
+
+// With OUT set (the device tool's output folder) the logs come back as two files, written after
+// every step, so a call killed at its limit still returns what finished.
+TEST(GpuCheckScript, OutGetsThePackedLogsAndTheSummary) {
+    const fs::path dir = testing::scratch_dir("gpu_check_out");
+    write_fake_tests(dir / "build", true);
+    fs::create_directories(dir / "out");
+    const testing::ToolRun r =
+        gpu_check(dir / "build", dir / "logs", "OUT=" + (dir / "out").string());
+    ASSERT_TRUE(fs::exists(dir / "out" / "gpu-logs.tar.gz")) << r.output;
+    EXPECT_NE(read_text(dir / "out" / "summary.txt").find("2 passed, 0 failed"), std::string::npos);
+    const testing::ToolRun listing =
+        testing::run_command("tar -tzf " + (dir / "out" / "gpu-logs.tar.gz").string());
+    EXPECT_NE(listing.output.find("cuda_tests.log"), std::string::npos) << listing.output;
+    EXPECT_FALSE(fs::exists(dir / "out" / "gpu-logs.tar.gz.part"));
+}
+
+// A step that no longer fits CBNN_TOTAL_BUDGET (less 15 s for the packing) is not started; the
+// summary says so and the run does not count as passed.
+TEST(GpuCheckScript, StepsBeyondTheTimeBudgetAreSkippedAndReported) {
+    const fs::path dir = testing::scratch_dir("gpu_check_budget");
+    write_fake_tests(dir / "build", true);
+    // A stand-in nvidia-smi, so that no step fails and the result line is about the budget.
+    fs::create_directories(dir / "bin");
+    std::ofstream(dir / "bin" / "nvidia-smi") << "#!/bin/bash\necho 'Fake GPU, 1.0'\n";
+    fs::permissions(dir / "bin" / "nvidia-smi", fs::perms::owner_all);
+    const testing::ToolRun r =
+        gpu_check(dir / "build", dir / "logs",
+                  "PATH=" + (dir / "bin").string() + ":$PATH CBNN_TOTAL_BUDGET=30");
+    EXPECT_NE(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("cuda tests               SKIPPED (time budget)"), std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("2 passed"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("INCOMPLETE"), std::string::npos) << r.output;
+}
+
+// scripts/gpu-prep.sh packs a build into one archive (the device tool carries at most 64 MiB, and
+// the binaries as files are most of that); gpu-check.sh takes the archive as its build folder.
+TEST(GpuCheckScript, RunsFromTheArchiveThatGpuPrepPacks) {
+    const fs::path dir = testing::scratch_dir("gpu_check_archive");
+    write_fake_tests(dir / "build", true);
+    const fs::path archive = dir / "carry" / "build.tar.gz";
+    const testing::ToolRun prep = testing::run_command(
+        "CBNN_BUILD_DIR=" + (dir / "build").string() + " CBNN_GPU_ARCHIVE=" + archive.string() +
+        " bash " + CBNN_SOURCE_DIR + "/scripts/gpu-prep.sh");
+    ASSERT_EQ(prep.status, 0) << prep.output;
+    ASSERT_TRUE(fs::exists(archive)) << prep.output;
+    const testing::ToolRun r = gpu_check(archive, dir / "logs");
+    EXPECT_NE(r.output.find("unpacked"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("2 passed, 0 failed"), std::string::npos) << r.output;
+}
+
+TEST(GpuCheckScript, GpuPrepRefusesAnArchiveNameItCannotUnpack) {
+    const fs::path dir = testing::scratch_dir("gpu_prep_name");
+    write_fake_tests(dir / "build", true);
+    const testing::ToolRun prep =
+        testing::run_command("CBNN_BUILD_DIR=" + (dir / "build").string() +
+                             " CBNN_GPU_ARCHIVE=" + (dir / "build.zip").string() + " bash " +
+                             CBNN_SOURCE_DIR + "/scripts/gpu-prep.sh");
+    EXPECT_NE(prep.status, 0);
+    EXPECT_NE(prep.output.find("must end in .tar.gz"), std::string::npos) << prep.output;
+    EXPECT_FALSE(fs::exists(dir / "build.zip"));
 }
 
 }  // namespace
