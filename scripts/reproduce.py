@@ -6,10 +6,16 @@ Python 3 standard library only. `scripts/reproduce.sh --help` documents the opti
 Run folders are named from their settings, e.g. cifar10-if100-focal-g1-cb0.9999-s0. A run is
 complete when the last line of its metrics.jsonl is the configured last epoch with a test error;
 complete runs are skipped, interrupted ones continue with --resume when checkpoint.bin exists and
-start again otherwise. <run>/sweep.json records the command, the exit status and the wall time
-(summed over attempts); <run>/train.log the trainer's console output.
+start again otherwise. <run>/sweep.json records the command, the exit status, the wall time
+(summed over attempts) and how many runs shared the machine (--jobs); <run>/train.log the
+trainer's console output.
+
+--jobs N runs N trainers at once (on one GPU: ResNet-32 at batch 128 keeps the GPU busy only
+about half of an eager step, the host queueing the rest, so two or three processes fill the
+gaps; each run's own wall time then grows, and the tables say how many ran at once).
 """
 import argparse
+import concurrent.futures
 import csv
 import fnmatch
 import itertools
@@ -191,30 +197,76 @@ def trainer_command(args, c, run_dir, extra):
     return cmd + extra
 
 
-def run_one(cmd, run_dir, record):
-    """Runs the trainer; returns its exit status (130 when interrupted, after recording)."""
+def stop(proc):
+    """Stops a trainer: SIGTERM, then SIGKILL after 30 s. Not SIGINT: a sweep started in the
+    background of a script has SIGINT ignored, and its trainers inherit that. Stopping at any
+    moment is safe, since checkpoints are written to a temporary file and renamed."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_one(cmd, run_dir, record, jobs, started_procs):
+    """Runs the trainer; returns its exit status (130 when interrupted, after recording).
+    `started_procs` collects the process, so that an interrupt in another thread can stop it."""
     started = time.monotonic()
     status = None
     with open(run_dir / "train.log", "a") as log:
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        started_procs.append(proc)
         try:
             status = proc.wait()
         except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
+            status = 130
+        if status < 0 and -status in (signal.SIGINT, signal.SIGTERM):
             status = 130
     record["attempts"] = record.get("attempts", 0) + 1
     record["wall_seconds"] = record.get("wall_seconds", 0.0) + time.monotonic() - started
     record["exit_status"] = status
     record["command"] = cmd
+    # The most runs that shared the machine in any attempt: the wall time is only comparable
+    # between runs with the same value.
+    record["concurrent_jobs"] = max(record.get("concurrent_jobs", 1), jobs)
     (run_dir / "sweep.json").write_text(json.dumps(record, indent=2) + "\n")
     return status
+
+
+def run_all(tasks, jobs, start, finish):
+    """Runs each (name, cmd, run_dir, record) task, `jobs` at a time, calling start(task) as each
+    begins and finish(task, status) as each ends. An interrupt (Ctrl-C) stops every running
+    trainer and ends the sweep."""
+    started_procs = []
+
+    def one(task):
+        start(task)
+        return run_one(task[1], task[2], task[3], jobs, started_procs)
+
+    if jobs == 1:
+        for task in tasks:
+            status = one(task)
+            if status == 130:
+                fail(f"interrupted during {task[0]}; run the same command again to resume")
+            finish(task, status)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(one, task): task for task in tasks}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                finish(futures[future], future.result())
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            for proc in started_procs:
+                stop(proc)
+            fail("interrupted; run the same command again to resume the unfinished runs")
 
 
 def run_grid(args, configs, names, extra):
@@ -222,6 +274,7 @@ def run_grid(args, configs, names, extra):
     epochs_flag = flag_value(extra, "--epochs")
     epochs = int(epochs_flag) if epochs_flag else PRESET_EPOCHS[args.preset]
     failed, counts = [], {"done": 0, "run": 0, "resume": 0, "restart": 0}
+    tasks, prefixes = [], {}
     for k, name in enumerate(names, 1):
         c, run_dir = configs[name], runs / name
         if is_complete(run_dir, epochs):
@@ -248,18 +301,26 @@ def run_grid(args, configs, names, extra):
             record = json.loads((run_dir / "sweep.json").read_text())
         run_dir.mkdir(parents=True, exist_ok=True)
         record.update(name=name, settings=c, epochs=epochs)
-        print(f"{prefix} {'resuming' if state == 'resume' else 'running'} ...", flush=True)
-        status = run_one(cmd, run_dir, record)
-        if status == 130:
-            fail(f"interrupted during {name}; run the same command again to resume")
+        prefixes[name] = prefix
+        tasks.append((name, cmd, run_dir, record))
+
+    def finish(task, status):
+        name, _, run_dir, record = task
         lines = read_metrics(run_dir)
         error = lines[-1].get("test_error") if lines else None
         if status == 0 and error is not None:
-            print(f"{prefix} done in {record['wall_seconds']:.0f} s, top-1 error "
+            print(f"{prefixes[name]} done in {record['wall_seconds']:.0f} s, top-1 error "
                   f"{100 * error:.2f} %", flush=True)
         else:
             failed.append(name)
-            print(f"{prefix} FAILED (exit {status}); see {run_dir / 'train.log'}", flush=True)
+            print(f"{prefixes[name]} FAILED (exit {status}); see {run_dir / 'train.log'}",
+                  flush=True)
+
+    def start(task):
+        print(f"{prefixes[task[0]]} {'resuming' if '--resume' in task[1] else 'running'} ...",
+              flush=True)
+
+    run_all(tasks, args.jobs, start, finish)
     print(f"reproduce: {len(names)} selected: {counts['done']} already complete, "
           f"{counts['run']} new, {counts['resume']} resumed, {counts['restart']} restarted"
           + (" (dry run: nothing ran)" if args.dry_run else "")
@@ -326,6 +387,7 @@ def collect_runs(runs):
             "many_acc_pct": pct(last.get("many")), "medium_acc_pct": pct(last.get("medium")),
             "few_acc_pct": pct(last.get("few")),
             "wall_seconds": sweep.get("wall_seconds") and round(sweep["wall_seconds"], 1),
+            "concurrent_jobs": sweep.get("concurrent_jobs", 1),
             "train_seconds": round(sum(line.get("seconds") or 0 for line in lines), 1),
             "device": device,
             "card": versions.get("device") if device.startswith("cuda") else versions.get("cpu"),
@@ -506,10 +568,16 @@ def per_class_svg(softmax, best, title):
     return "\n".join(out + ["</svg>"]) + "\n"
 
 
+def wall_cell(r):
+    """Wall seconds, with how many runs shared the machine when it was more than one."""
+    jobs = r.get("concurrent_jobs") or 1
+    return fmt(r["wall_seconds"], 0) + (f" ({jobs} at once)" if jobs > 1 else "")
+
+
 def write_results(runs, rows, unfinished):
     fields = ["run", "dataset", "imbalance", "loss", "beta", "gamma", "seed", "epochs",
               "top1_error_pct", "top5_error_pct", "many_acc_pct", "medium_acc_pct",
-              "few_acc_pct", "wall_seconds", "train_seconds", "device", "card"]
+              "few_acc_pct", "wall_seconds", "concurrent_jobs", "train_seconds", "device", "card"]
     with open(Path(runs) / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
@@ -542,7 +610,7 @@ def write_results(runs, rows, unfinished):
     for r in rows:
         md.append(f"| {r['run']} | {fmt(r['top1_error_pct'])} | {fmt(r['top5_error_pct'])} | "
                   f"{fmt(r['many_acc_pct'], 1)} | {fmt(r['medium_acc_pct'], 1)} | "
-                  f"{fmt(r['few_acc_pct'], 1)} | {fmt(r['wall_seconds'], 0)} | "
+                  f"{fmt(r['few_acc_pct'], 1)} | {wall_cell(r)} | "
                   f"{fmt(r['train_seconds'], 0)} | {r['card'] or r['device']} |")
     if unfinished:
         md += ["", "Not finished (no final evaluation yet): " + ", ".join(unfinished)]
@@ -551,6 +619,16 @@ def write_results(runs, rows, unfinished):
 
 
 # --------------------------------------------------------------------------------------------
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got '{text}'")
+    return value
+
+
 def parse(argv):
     p = argparse.ArgumentParser(
         prog="scripts/reproduce.sh", allow_abbrev=False,
@@ -601,14 +679,38 @@ def parse(argv):
                    "a substring (comma-separated), e.g. '*-if100-*' or focal")
     p.add_argument("--shard", metavar="I/N",
                    help="the I-th of N interleaved parts of the selection")
+    p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+                   help="run N trainers at once (default 1); on one GPU 2-3 fill the gaps an "
+                        "eager step leaves; the tables report the wall times with N")
     p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     p.add_argument("--list", action="store_true", help="print the selected run names only")
     p.add_argument("--collect-only", action="store_true", help="run nothing, write the tables")
+    p.add_argument("--remove-finished-checkpoints", action="store_true",
+                   help="delete checkpoint.bin of every complete run under --runs (after the "
+                        "sweep), keeping those of unfinished runs, which can resume")
     return p.parse_known_args(argv)
+
+
+def interrupt(signum, frame):
+    """SIGTERM (`timeout`, a job manager) ends a sweep as Ctrl-C does: the running trainers are
+    stopped too instead of running on, orphaned, into the run folders being collected."""
+    raise KeyboardInterrupt
+
+
+def remove_finished_checkpoints(runs, epochs):
+    """Deletes checkpoint.bin of every complete run under `runs` (keeping those that can still
+    resume), e.g. before packing a runs folder to carry elsewhere."""
+    removed = 0
+    for checkpoint in sorted(Path(runs).glob("*/checkpoint.bin")):
+        if is_complete(checkpoint.parent, epochs):
+            checkpoint.unlink()
+            removed += 1
+    print(f"reproduce: removed the checkpoints of {removed} complete runs", flush=True)
 
 
 def main(argv):
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends quietly
+    signal.signal(signal.SIGTERM, interrupt)
     args, extra = parse(argv)
     if extra and extra[0] == "--":
         extra = extra[1:]
@@ -630,6 +732,10 @@ def main(argv):
         return 0
     if not Path(args.runs).is_dir():
         fail(f"{args.runs} does not exist: nothing to collect")
+    if args.remove_finished_checkpoints:
+        epochs_flag = flag_value(extra, "--epochs")
+        remove_finished_checkpoints(
+            args.runs, int(epochs_flag) if epochs_flag else PRESET_EPOCHS[args.preset])
     rows, unfinished = collect_runs(args.runs)
     md = write_results(args.runs, rows, unfinished)
     print("\n".join(md[:md.index("## Every finished run")]))

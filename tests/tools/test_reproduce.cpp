@@ -133,6 +133,68 @@ TEST(Reproduce, RunsPartOfAGridSkipsRestartsResumesAndCollects) {
     EXPECT_NE(again.output.find("4 already complete, 0 new"), std::string::npos) << again.output;
 }
 
+// --jobs 2: both runs at once, each complete, each recording that it shared the machine, and the
+// table's wall time saying so (a concurrent run's wall time is not a solo run's).
+TEST(Reproduce, RunsSeveralTrainersAtOnce) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const fs::path runs = testing::scratch_dir("reproduce_jobs");
+    const ToolRun r = reproduce(runs.string(), "--data " + testing::data_dir() +
+                                                   "/cifar10-mini --imbalance 10 --seed 0,1 "
+                                                   "--epochs 1 --jobs 2" +
+                                                   kTiny);
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("2 selected: 0 already complete, 2 new"), std::string::npos)
+        << r.output;
+    for (const char* name : {"cifar10-if10-softmax-s0", "cifar10-if10-softmax-s1"}) {
+        EXPECT_EQ(last_metrics(runs / name).at("epoch"), 1) << name;
+        const auto sweep = nlohmann::json::parse(read_text(runs / name / "sweep.json"));
+        EXPECT_EQ(sweep.at("concurrent_jobs"), 2) << name;
+    }
+    EXPECT_NE(read_text(runs / "results.md").find(" (2 at once) |"), std::string::npos)
+        << read_text(runs / "results.md");
+
+    // Checkpoints: kept while a run can still go on (complete means 2 epochs here), removed
+    // once it is complete (1 epoch).
+    const std::string collect = "--collect-only --remove-finished-checkpoints --epochs ";
+    ASSERT_EQ(reproduce(runs.string(), collect + "2").status, 0);
+    EXPECT_TRUE(fs::exists(runs / "cifar10-if10-softmax-s0" / "checkpoint.bin"));
+    const ToolRun pruned = reproduce(runs.string(), collect + "1");
+    ASSERT_EQ(pruned.status, 0) << pruned.output;
+    EXPECT_NE(pruned.output.find("removed the checkpoints of 2 complete runs"), std::string::npos)
+        << pruned.output;
+    EXPECT_FALSE(fs::exists(runs / "cifar10-if10-softmax-s0" / "checkpoint.bin"));
+    EXPECT_TRUE(fs::exists(runs / "cifar10-if10-softmax-s0" / "eval.json"));
+
+    const ToolRun bad = reproduce(runs.string(), "--jobs 0 --list");
+    EXPECT_NE(bad.status, 0);
+    EXPECT_NE(bad.output.find("--jobs: expected a whole number of at least 1, got '0'"),
+              std::string::npos)
+        << bad.output;
+}
+
+// SIGTERM (what `timeout` sends) stops the sweep and the trainers it started, rather than leaving
+// them running into the folders about to be packed.
+TEST(Reproduce, SigtermStopsTheRunningTrainers) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const fs::path runs = testing::scratch_dir("reproduce_sigterm");
+    // Matches the trainers' command lines (--out <runs>/cifar10-if10-softmax-s0 and -s1) but not
+    // the shell's own, which holds the pattern with its brackets.
+    const std::string trainers = runs.filename().string() + "/cifar10-if10-softmax-s[01]";
+    const ToolRun r = run_command(
+        std::string("bash ") + CBNN_SOURCE_DIR + "/scripts/reproduce.sh --trainer " +
+        CBNN_BINARY_DIR + "/cbnn-train-cifar --runs " + runs.string() + " --data " +
+        testing::data_dir() + "/cifar10-mini --imbalance 10 --seed 0,1 --jobs 2 --epochs 1000" +
+        kTiny + " > " + runs.string() + "/sweep.log 2>&1 & pid=$!; sleep 4; kill -TERM $pid; " +
+        "wait $pid; echo \"status=$?\"; sleep 1; if pgrep -f -- '" + trainers +
+        "' >/dev/null; then echo trainer-left; pkill -f -- '" + trainers +
+        "'; else echo no-trainer-left; fi");
+    EXPECT_NE(r.output.find("status=1"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("no-trainer-left"), std::string::npos) << r.output;
+    const std::string log = read_text(runs / "sweep.log");
+    EXPECT_NE(log.find("interrupted; run the same command again"), std::string::npos) << log;
+    EXPECT_NE(log.find("cifar10-if10-softmax-s1: running"), std::string::npos) << log;
+}
+
 // The committed GPU runs predate eval.json: their per-class accuracies come from the labels of
 // report.html's per-class chart.
 TEST(Reproduce, CollectsThePerClassPlotOfCommittedRuns) {
