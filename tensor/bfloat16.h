@@ -11,7 +11,8 @@
 //                   quiet), so every quiet bf16 NaN survives bf16 -> float -> bf16 unchanged.
 //   double -> bf16: correctly rounded too (one rounding, not double -> float -> bf16): double is
 //                   first rounded to float with round-to-odd, which leaves the bf16 rounding
-//                   unaffected because float has 16 more bits than bf16.
+//                   unaffected because float has 16 more bits than bf16. A NaN keeps its sign
+//                   and the top 7 payload bits and comes out quiet, as through float.
 //   integers -> bf16 go through double (correctly rounded for |x| <= 2^53); bf16 -> integers go
 //   through float and truncate toward zero like static_cast.
 //
@@ -71,13 +72,21 @@ CBNN_HD bfloat16 float_to_bf16(float f) {
 // Round-to-odd to float, then ties-to-even to bf16: a value that float cannot hold exactly gets
 // its lowest float bit set, so it can never look like an exact bf16 midpoint.
 CBNN_HD bfloat16 double_to_bf16(double d) {
+    if (d != d) {
+        // NaN from the double's own bits (sign, top 7 payload bits, quiet bit): what the host's
+        // double -> float conversion and float_to_bf16 give, pinned here because the device's
+        // conversion is not bound to keep the payload, and CPU and CUDA must agree bitwise.
+        const uint64_t u = detail::bits_as<uint64_t>(d);
+        return bfloat16::from_bits(
+            static_cast<uint16_t>(((u >> 48) & 0x8000u) | 0x7fc0u | ((u >> 45) & 0x7fu)));
+    }
     float f = static_cast<float>(d);
     const double back = static_cast<double>(f);
-    if (back != d && d == d && back - back == 0.0) {  // inexact, d not NaN, f finite
+    if (back != d && back - back == 0.0) {  // inexact, f finite
         uint32_t u = detail::bits_as<uint32_t>(f);
         if ((back < 0 ? -back : back) > (d < 0 ? -d : d)) --u;  // truncate the magnitude
         f = detail::bits_as<float>(u | 1u);
-    } else if (back != d && d == d) {  // rounded to inf: truncating gives the largest float
+    } else if (back != d) {  // rounded to inf: truncating gives the largest float
         f = detail::bits_as<float>((detail::bits_as<uint32_t>(f) & 0x80000000u) | 0x7f7fffffu);
     }
     return float_to_bf16(f);

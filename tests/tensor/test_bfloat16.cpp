@@ -113,6 +113,27 @@ TEST(Bf16Conversion, DoubleRoundsOnceNotThroughFloat) {
     EXPECT_TRUE(is_nan_bits(double_to_bf16(std::numeric_limits<double>::quiet_NaN()).bits));
 }
 
+// A double NaN keeps its sign and top 7 payload bits and comes out quiet, exactly what the
+// float path gives it (double_to_bf16 builds it from the bits, so the device agrees).
+TEST(Bf16Conversion, DoubleNanKeepsSignAndTopPayloadBits) {
+    const struct {
+        uint64_t bits;
+        uint16_t expected;
+    } cases[] = {
+        {0x7ff8000000000000, 0x7fc0},  // the default quiet NaN
+        {0xfff8000000000000, 0xffc0},  // negative
+        {0x7ff4000000000000, 0x7fe0},  // signalling (quiet bit clear): payload 0x20, quiet now
+        {0x7ff0000000000001, 0x7fc0},  // payload only in bits float drops: still a NaN, not inf
+        {0xfffe000000000000, 0xfff0},  // top payload bits 0x30 beside the quiet bit
+        {0x7fffffffffffffff, 0x7fff},
+    };
+    for (const auto& c : cases) {
+        double d;
+        std::memcpy(&d, &c.bits, sizeof d);
+        EXPECT_EQ(double_to_bf16(d).bits, c.expected) << std::hex << c.bits;
+    }
+}
+
 TEST(Bf16Conversion, DoubleNextToEveryKindOfMidpointRoundsCorrectly) {
     // For random finite positive bf16 lo (normal and subnormal) and its successor hi, the exact
     // midpoint m is a double; m rounds to the even one of the two, nextafter(m, 0) to lo and

@@ -75,6 +75,13 @@ TEST(Bf16Cuda, CastsMatchTheCpuBitwise) {
     std::mt19937_64 rng(12);
     std::uniform_real_distribution<double> dist(-1e6, 1e6);
     for (int i = 0; i < 100000; ++i) d.push_back(dist(rng));
+    // NaNs with payloads and signs: built from the bits on both sides, not by the hardware.
+    for (uint64_t bits : {0x7ff8000000000000ull, 0xfff4000000000000ull, 0x7ff0000000000001ull,
+                          0xfffe123456789abcull}) {
+        double nan;
+        std::memcpy(&nan, &bits, sizeof nan);
+        d.push_back(nan);
+    }
     const Tensor td = Tensor::from_vector<double>(d, {static_cast<int64_t>(d.size())});
     EXPECT_EQ(bits_of(td.cuda().to(DType::bf16)), bits_of(td.to(DType::bf16)));
     // Integers both ways.
