@@ -3,6 +3,7 @@
 #include "layers/batchnorm2d.h"
 
 #include <atomic>
+#include <climits>
 #include <cmath>
 #include <initializer_list>
 #include <memory>
@@ -189,6 +190,14 @@ Tensor channel_sum(const Tensor& t) { return ops::sum(ops::sum(ops::sum(t, 3), 2
 
 std::atomic<BatchNormKernels> g_kernels{BatchNormKernels::cudnn};
 
+// Whether x takes cuDNN's kernels. Under BatchNormKernels::cudnn, an x of 2^31 or more elements
+// still takes cbnn's (int64-indexed) ones: cuDNN checks each dimension against int, not the
+// element count, and some of its kernels index with 32 bits (PyTorch keeps such inputs away from
+// cuDNN's batch norm for that reason), which would be silent garbage rather than an error.
+bool use_cudnn(const Tensor& x) {
+    return batchnorm_kernels() == BatchNormKernels::cudnn && x.numel() <= INT32_MAX;
+}
+
 }  // namespace
 
 void set_batchnorm_kernels(BatchNormKernels kernels) { g_kernels = kernels; }
@@ -217,7 +226,7 @@ BatchNormForward batch_norm2d_training(const Tensor& x_in, const Tensor& gamma_i
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             const bool nhwc = format == MemoryFormat::channels_last;
-            if (batchnorm_kernels() == BatchNormKernels::cudnn) {
+            if (use_cudnn(x)) {
                 const auto training = nhwc ? cuda::cudnn_batchnorm2d_nhwc_forward_training<A>
                                            : cuda::cudnn_batchnorm2d_forward_training<A>;
                 training(x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
@@ -262,7 +271,7 @@ Tensor batch_norm2d_inference(const Tensor& x_in, const Tensor& gamma_in, const 
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             const bool nhwc = format == MemoryFormat::channels_last;
-            const auto inference = batchnorm_kernels() == BatchNormKernels::cudnn
+            const auto inference = use_cudnn(x)
                                        ? (nhwc ? cuda::cudnn_batchnorm2d_nhwc_forward_inference<A>
                                                : cuda::cudnn_batchnorm2d_forward_inference<A>)
                                        : (nhwc ? cuda::batchnorm2d_nhwc_forward_inference<A>
@@ -298,7 +307,7 @@ BatchNormGrads batch_norm2d_backward(const Tensor& x_in, const Tensor& dy_in,
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             const bool nhwc = format == MemoryFormat::channels_last;
-            if (batchnorm_kernels() == BatchNormKernels::cudnn) {
+            if (use_cudnn(x)) {
                 const auto backward = nhwc ? cuda::cudnn_batchnorm2d_nhwc_backward<A>
                                            : cuda::cudnn_batchnorm2d_backward<A>;
                 backward(x.data<A>(), dy.data<A>(), gamma.data<float>(), save_mean.data<float>(),

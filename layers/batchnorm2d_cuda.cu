@@ -10,7 +10,8 @@
 // move the bytes; with a grid of C blocks it leaves most SMs idle when C is 16.
 //
 // Work is split into a C x S grid of slices (slice (c, s): images [s N/S, (s+1) N/S) of channel
-// c), S chosen so that every SM has work even for C = 16.
+// c), S chosen so that every SM has work even for C = 16 (layers/batchnorm2d_work_split.h, which
+// CPU tests replay at ResNet shapes).
 // Forward (training):
 //   1. bn_partial_stats_kernel: each slice's (count, mean, M2) (Welford within a thread, Chan's
 //      formula across threads, warps and batches of loads);
@@ -37,6 +38,7 @@
 
 #include "layers/batchnorm2d_cuda_common.cuh"
 #include "layers/batchnorm2d_kernels.h"
+#include "layers/batchnorm2d_work_split.h"
 #include "tensor/bfloat16.h"
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_context.h"
@@ -45,53 +47,10 @@ namespace cbnn::cuda {
 
 namespace {
 
-constexpr int kBlock = 256;
+using namespace batchnorm_split;
+using namespace batchnorm_split::nchw;
+
 constexpr int kWarps = kBlock / 32;
-constexpr int kUnroll = 4;  // loads each thread issues before it uses the first
-// Slices per channel: enough blocks for a few waves on a 132-SM GPU, never more than N.
-constexpr int64_t kTargetBlocks = 512;
-
-int64_t slices_per_channel(int64_t N, int64_t C) {
-    const int64_t want = (kTargetBlocks + C - 1) / C;
-    return want < N ? want : N;
-}
-
-// The units (Packs) of slice (c, images [n0, n1)) that one thread visits: t, t + kBlock, ... of
-// the slice's (image, position) range, stepped without a division per element.
-struct Cursor {
-    int64_t n, n1, hw, hw_size, step_n, step_hw, offset, step_offset, plane_stride;
-    __device__ Cursor(int64_t n0, int64_t n1_, int64_t c, int64_t C, int64_t hw_units)
-        : n(n0 + threadIdx.x / hw_units),
-          n1(n1_),
-          hw(threadIdx.x % hw_units),
-          hw_size(hw_units),
-          step_n(kBlock / hw_units),
-          step_hw(kBlock % hw_units),
-          offset((n * C + c) * hw_units + hw),
-          step_offset(step_n * C * hw_units + step_hw),
-          plane_stride(C * hw_units) {}
-    __device__ bool valid() const { return n < n1; }
-    __device__ void advance() {
-        n += step_n;
-        hw += step_hw;
-        offset += step_offset;
-        if (hw >= hw_size) {  // step_hw < hw_size: at most one wrap
-            hw -= hw_size;
-            ++n;
-            offset += plane_stride - hw_size;
-        }
-    }
-    // The next kUnroll offsets into at[] (-1 past the end); false when there are none.
-    __device__ bool gather(int64_t* at) {
-        const bool any = valid();
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            at[u] = valid() ? offset : -1;
-            advance();
-        }
-        return any;
-    }
-};
 
 struct Welford {
     float count, mean, m2;
@@ -110,11 +69,6 @@ __device__ Welford warp_merge(Welford w) {
         w = merge(w,
                   {shfl_down(w.count, offset), shfl_down(w.mean, offset), shfl_down(w.m2, offset)});
     return w;
-}
-
-__device__ void slice_images(int64_t N, int64_t S, int64_t s, int64_t* n0, int64_t* n1) {
-    *n0 = s * N / S;
-    *n1 = (s + 1) * N / S;
 }
 
 // (count, mean, M2) of the block's slice, complete in thread 0. Each batch of up to kUnroll * V
@@ -215,7 +169,7 @@ struct Layout {
     __device__ Cursor cursor(int64_t s, int64_t c) const {
         int64_t n0, n1;
         slice_images(N, S, s, &n0, &n1);
-        return Cursor(n0, n1, c, C, hw_units);
+        return Cursor(n0, n1, c, C, hw_units, static_cast<int>(threadIdx.x));
     }
 };
 
@@ -438,7 +392,10 @@ int vector_width(int64_t HW, std::initializer_list<const void*> pointers) {
     return HW % 4 == 0 && aligned(4 * sizeof(A), pointers) ? 4 : 1;
 }
 
+// The (S, C) grid; the inference kernel takes it even for S = 1, so C meets gridDim.y's limit
+// there (the training kernels use S > 1 only for C < kTargetBlocks).
 dim3 slice_grid(int64_t S, int64_t C) {
+    CBNN_CHECK(C <= 65535, "batch_norm2d: C = ", C, " channels exceed a grid's 65535 blocks in y");
     return dim3(static_cast<unsigned>(S), static_cast<unsigned>(C));
 }
 
@@ -488,7 +445,7 @@ void backward(const GradInputs<A>& in, int64_t N, int64_t C, int64_t HW, float* 
 }  // namespace
 
 int64_t batchnorm2d_scratch_floats(int64_t N, int64_t C) {
-    return C * slices_per_channel(N, C) * 3;
+    return batchnorm_split::nchw::scratch_floats(N, C);
 }
 
 template <class A>

@@ -3,7 +3,6 @@
 // batchnorm2d_nhwc_backward_cuda.cu.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 
 #include "layers/batchnorm2d_cuda_common.cuh"
@@ -16,12 +15,6 @@
 namespace cbnn::cuda {
 
 namespace {
-
-// Rows of slab s (all but the last have rows_per_slab).
-__device__ double slab_rows(const Geometry& g, int64_t s) {
-    const int64_t begin = s * g.rows_per_slab, end = begin + g.rows_per_slab;
-    return static_cast<double>((end < g.rows ? end : g.rows) - begin);
-}
 
 // ---- training forward ---------------------------------------------------------------------------
 
@@ -92,12 +85,12 @@ __global__ void bn_nhwc_finish_stats_kernel(const float* __restrict__ partials, 
     const float* m2s = partials + g.slabs * g.C;
     const double n = static_cast<double>(g.rows);
     const DoublePair weighted = slab_sums(g, valid, [&](int64_t s) {
-        return DoublePair{slab_rows(g, s) * means[s * g.C + c], 0.0};
+        return DoublePair{static_cast<double>(slab_rows(g, s)) * means[s * g.C + c], 0.0};
     });
     const double mean = weighted.a / n;
     const DoublePair squares = slab_sums(g, valid, [&](int64_t s) {
         const double d = means[s * g.C + c] - mean;
-        return DoublePair{m2s[s * g.C + c] + slab_rows(g, s) * d * d, 0.0};
+        return DoublePair{m2s[s * g.C + c] + static_cast<double>(slab_rows(g, s)) * d * d, 0.0};
     });
     const double m2 = squares.a;
     if (threadIdx.x >= kFinishChannels || !valid) return;
@@ -190,11 +183,7 @@ void forward_inference(const A* x, const A* residual, bool relu, const float* ga
 }  // namespace
 
 int64_t batchnorm2d_nhwc_scratch_floats(int64_t N, int64_t C, int64_t H, int64_t W) {
-    // The partials of whichever vector width the call takes, then the coefficients.
-    const int64_t rows = N * H * W;
-    int64_t slabs = geometry(rows, C, 1).slabs;
-    if (C % 4 == 0) slabs = std::max(slabs, geometry(rows, C, 4).slabs);
-    return 2 * slabs * C + 3 * C;
+    return batchnorm_split::nhwc::scratch_floats(N * H * W, C);
 }
 
 template <class A>

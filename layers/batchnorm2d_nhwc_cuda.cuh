@@ -13,7 +13,8 @@
 // are adjacent, so threads mapped to channels read whole rows coalesced, and every thread keeps
 // the running sums of its own channels in registers: no transposes, no per-element channel index.
 //
-// Work split (Geometry, chosen on the host from M, C and the vector width V alone):
+// Work split (Geometry, chosen on the host from M, C and the vector width V alone; the index math
+// is in layers/batchnorm2d_work_split.h, which CPU tests replay at ResNet shapes):
 //   - a unit is V adjacent channels of one row (V = 4, a 16-byte float or 8-byte bf16 load, when
 //     C % 4 == 0 and every pointer is aligned to it; else V = 1); a row has U = C / V units;
 //   - a block of kBlock threads is tx x ty: tx = min(U, 32) threads across units (a warp reads
@@ -51,77 +52,27 @@
 // one-launch path for a single slab (as the NCHW kernels have for C >= 512) are the tuning knobs.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 
 #include "layers/batchnorm2d_cuda_common.cuh"
+#include "layers/batchnorm2d_work_split.h"
 #include "tensor/cuda_check.h"
 
 namespace cbnn::cuda {
 namespace {
 
-constexpr int kBlock = 256;
-constexpr int kUnroll = 4;               // rows each thread loads before it uses the first
-constexpr int kMaxUnitThreads = 32;      // tx: one warp across the units of a row
-constexpr int64_t kTargetBlocks = 1024;  // a few waves of 256-thread blocks on a 132-SM GPU
-constexpr int64_t kMinRowsPerThread = kUnroll;
+using namespace batchnorm_split;
+using namespace batchnorm_split::nhwc;
+
 // The finishing kernels: kFinishChannels channels per block (coalesced partial reads along C) x
 // kFinishLanes lanes over the slabs.
 constexpr int kFinishChannels = 32;
 constexpr int kFinishLanes = kBlock / kFinishChannels;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// The work split of one call (see the header); passed to every kernel by value.
-struct Geometry {
-    int64_t rows;           // M = N*H*W
-    int64_t C;              // channels
-    int64_t units;          // U = C / V
-    int64_t rows_per_slab;  // R, a multiple of ty
-    int64_t slabs;          // ceil(M / R)
-    int64_t tiles;          // ceil(U / tx)
-    int tx, ty;             // threads across units and across rows
-    int tree_top;           // half the power of two >= ty: the first stride of the row tree
-};
-
-Geometry geometry(int64_t rows, int64_t C, int V) {
-    Geometry g{};
-    g.rows = rows;
-    g.C = C;
-    g.units = C / V;
-    g.tx = static_cast<int>(std::min<int64_t>(g.units, kMaxUnitThreads));
-    g.ty = kBlock / g.tx;
-    int top = 1;
-    while (top < g.ty) top *= 2;
-    g.tree_top = top / 2;
-    g.tiles = ceil_div(g.units, g.tx);
-    const int64_t wanted = ceil_div(kTargetBlocks, g.tiles);
-    const int64_t most = ceil_div(rows, int64_t{g.ty} * kMinRowsPerThread);
-    const int64_t slabs = std::max<int64_t>(1, std::min(wanted, most));
-    g.rows_per_slab = ceil_div(ceil_div(rows, slabs), g.ty) * g.ty;
-    g.slabs = ceil_div(rows, g.rows_per_slab);
-    return g;
-}
-
-// A thread's place in the split: its unit and its rows row, row + ty, ... < row_end.
-struct Place {
-    int tx, ty;
-    int64_t unit;  // channels unit V ... unit V + V - 1
-    bool loads;    // has a unit and a row lane (the last tile and tx * ty < kBlock leave some idle)
-    int64_t row, row_end;
-};
-
+// This thread's place in the launch.
 __device__ Place place(const Geometry& g) {
-    Place p;
-    p.tx = static_cast<int>(threadIdx.x) % g.tx;
-    p.ty = static_cast<int>(threadIdx.x) / g.tx;
-    p.unit = static_cast<int64_t>(blockIdx.y) * g.tx + p.tx;
-    p.loads = p.ty < g.ty && p.unit < g.units;
-    const int64_t first = static_cast<int64_t>(blockIdx.x) * g.rows_per_slab;
-    p.row = first + p.ty;
-    p.row_end = first + g.rows_per_slab < g.rows ? first + g.rows_per_slab : g.rows;
-    return p;
+    return batchnorm_split::nhwc::place(g, blockIdx.x, blockIdx.y, static_cast<int>(threadIdx.x));
 }
 
 // Calls body(at, n) for each batch of up to kUnroll of the thread's rows: at[u] is the unit index
@@ -130,16 +81,9 @@ __device__ Place place(const Geometry& g) {
 template <class Body>
 __device__ void for_each_batch(const Geometry& g, const Place& p, Body&& body) {
     if (!p.loads) return;
-    const int64_t step = g.ty;
-    for (int64_t row = p.row; row < p.row_end; row += kUnroll * step) {
+    for (int64_t row = p.row; row < p.row_end; row += kUnroll * int64_t{g.ty}) {
         int64_t at[kUnroll];
-        int n = 0;
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            const int64_t r = row + u * step;
-            at[u] = r * g.units + p.unit;
-            n += r < p.row_end ? 1 : 0;
-        }
+        const int n = batch_units(g, p, row, at);
         body(at, n);
     }
 }
@@ -165,7 +109,7 @@ __device__ S reduce_rows(S mine, const Geometry& g, const Place& p, Combine comb
     lanes[threadIdx.x] = mine;
     for (int stride = g.tree_top; stride > 0; stride /= 2) {
         __syncthreads();
-        if (p.ty < stride && p.ty + stride < g.ty) {
+        if (tree_absorbs(g, p.ty, stride)) {
             mine = combine(mine, lanes[threadIdx.x + stride * g.tx]);
             lanes[threadIdx.x] = mine;
         }
