@@ -69,13 +69,19 @@ void* CachingAllocator::allocate(size_t nbytes) {
         return ptr;
     }
     ptr = raw_allocate_(size);
-    if (ptr == nullptr && !free_blocks_[kSharedPool].empty()) {
-        // Out of memory with blocks parked in the shared cache: give them back, try once more.
+    // Out of memory with blocks parked in the shared cache: give them back, try once more. Not
+    // for a routed allocation: that is a CUDA graph being captured, and cudaFree during a capture
+    // invalidates it (the capture would then fail with a misleading error, and the blocks whose
+    // cudaFree failed would be lost to the cache without being freed).
+    if (ptr == nullptr && pool == kSharedPool && !free_blocks_[kSharedPool].empty()) {
         free_shared_cache_locked();
         ptr = raw_allocate_(size);
     }
     CBNN_CHECK(ptr != nullptr, name_, ": out of memory allocating ", size, " bytes (",
-               stats_.in_use_bytes, " bytes in use, peak ", stats_.peak_in_use_bytes, ")");
+               stats_.in_use_bytes, " bytes in use, peak ", stats_.peak_in_use_bytes, ")",
+               pool == kSharedPool ? ""
+                                   : " for a private pool (a CUDA graph capture, during which "
+                                     "the shared cache cannot be freed)");
     live_blocks_[ptr] = {size, pool};
     ++stats_.raw_allocations;
     stats_.in_use_bytes += static_cast<int64_t>(size);

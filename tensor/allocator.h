@@ -18,7 +18,8 @@
 // P's: its earlier users are queued before the graph on the same stream) or a raw one.
 // release_pool(P) (the graph destroyed) returns P's cached blocks to the shared cache; P's live
 // blocks join the shared pool when freed. empty_cache and the out-of-memory retry free only the
-// shared cache: a private pool's cached blocks are still the graph's working memory.
+// shared cache: a private pool's cached blocks are still the graph's working memory. A routed
+// allocation never retries: freeing (cudaFree) during a capture would invalidate it.
 //
 // The caching logic is independent of the device: it is parameterized by raw allocate/free
 // functions, so it is tested on the CPU (tests/tensor/test_allocator.cpp).
@@ -58,7 +59,6 @@ class CachingAllocator : public Allocator {
     void* allocate(size_t nbytes) override;
     void deallocate(void* ptr) noexcept override;
     AllocatorStats stats() const override;
-    // Returns every cached block to the underlying allocator.
     // Returns every block of the shared cache to the underlying allocator.
     void empty_cache() noexcept;
     static size_t round_size(size_t nbytes);

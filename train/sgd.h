@@ -73,6 +73,8 @@ struct SgdTensorList {
     float weight_decay[kSgdTensorsPerLaunch];
     int count = 0;
 };
+// The kernel-argument limit (CUDA 12.1+, Volta+); raising kSgdTensorsPerLaunch must stay under it.
+static_assert(sizeof(SgdTensorList) <= 32764, "SgdTensorList exceeds the kernel-argument limit");
 void sgd_update_multi(const SgdTensorList& list, const float* lr, float momentum, bool nesterov);
 }  // namespace cuda
 

@@ -64,6 +64,7 @@ void TrainStep::capture() {
                                    " (--cuda-graph: the training step could not be "
                                    "captured; train without --cuda-graph)"));
     }
+    captured_training_ = model_.is_training();
     gradients_.clear();
     for (const auto& [name, p] : sgd_.parameters()) gradients_.push_back(p.grad());
 }
@@ -82,6 +83,13 @@ StepOutputs TrainStep::run(const Batch& batch, double lr,
     if (!options_.cuda_graph || steps_ <= options_.warmup_steps || !graph_fits) {
         return run_eager(prepared(batch.images), batch.labels, inspect_gradients);
     }
+    // The graph runs the layers in the mode they had at the capture (batch norm with batch
+    // statistics and running-stat updates in training mode), whatever the module says now.
+    CBNN_CHECK(!graph_ || model_.is_training() == captured_training_,
+               "--cuda-graph: the step was captured with the model in ",
+               captured_training_ ? "training" : "eval", " mode and cannot be replayed in ",
+               captured_training_ ? "eval" : "training",
+               " mode (restore the mode after evaluating)");
     if (!graph_) {  // the graph's inputs, allocated before the capture so that they outlive it
         images_ = Tensor::empty(batch.images.shape(), options_.input_dtype, batch.images.device(),
                                 options_.input_format);

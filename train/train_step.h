@@ -19,7 +19,8 @@
 //            forward, loss, backward and sgd.step() reading those inputs and that scalar; then
 //            replays it
 //   replay   every later step with the same batch shape: copy the batch in, set the rate, replay
-//            (no allocation, no host synchronisation, no autograd bookkeeping)
+//            (no allocation, no host synchronisation, no autograd bookkeeping); the model must be
+//            in the training mode it had at the capture (the graph cannot follow model.eval())
 //   other    a batch of another shape (an epoch's partial last batch) runs eagerly; the graph stays
 // The loss and logits returned are the graph's static outputs: valid until the next run().
 // The gradients the graph writes are handed back to the parameters (Tensor::grad) after each
@@ -106,6 +107,7 @@ class TrainStep {
     Tensor images_, labels_;         // the graph's inputs
     StepOutputs outputs_;            // the graph's outputs
     std::vector<Tensor> gradients_;  // the graph's gradients, one per parameter (or undefined)
+    bool captured_training_ = true;  // the model's training mode at the capture
 };
 
 }  // namespace cbnn::train

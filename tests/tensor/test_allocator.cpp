@@ -311,6 +311,25 @@ TEST(AllocatorPools, EmptyCacheAndOutOfMemoryKeepPrivateBlocks) {
     EXPECT_EQ(a.stats().private_cached_bytes, static_cast<int64_t>(2 * kMiB));
 }
 
+// A routed allocation happens during a CUDA graph capture, where cudaFree invalidates the
+// capture: out of memory there is a clear error, and the shared cache is left alone.
+TEST(AllocatorPools, RoutedOutOfMemoryFreesNothingAndFailsClearly) {
+    FakeDevice dev;
+    CachingAllocator a = dev.make();
+    void* shared = a.allocate(512);
+    a.deallocate(shared);
+    const CachingAllocator::PoolId pool = a.create_pool();
+    dev.fail_next = 1;
+    {
+        CachingAllocator::PoolRoute route(a, pool);
+        EXPECT_TRUE(testing::throws_error([&] { a.allocate(8192); },
+                                          {"out of memory", "8192 bytes", "private pool"}));
+    }
+    EXPECT_TRUE(dev.freed.empty()) << "no raw free while routed";
+    EXPECT_EQ(a.stats().cached_bytes, 512);
+    EXPECT_EQ(a.allocate(512), shared) << "the shared cache is intact";
+}
+
 TEST(AllocatorPools, ReleasedPoolReturnsItsBlocksToTheSharedPool) {
     FakeDevice dev;
     CachingAllocator a = dev.make();

@@ -3,7 +3,8 @@
 // graph replay (G), over warm-up steps, the capturing step, replays, a partial batch (eager
 // fallback) and replays after it, with a learning rate that changes every step. G must agree
 // with A as closely as B does (bound: 4x the eager-vs-eager difference, or 1e-5 of the largest
-// value when eager runs are deterministic). Skips without a GPU.
+// value when eager runs are deterministic). A replay with the model in eval mode is refused.
+// Skips without a GPU.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "losses/cb_loss.h"
 #include "models/resnet_cifar.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gpu.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
@@ -109,6 +111,15 @@ TEST(TrainStepCuda, GraphReplayAgreesWithEagerSteps) {
                   std::max(4 * eager, 1e-5 * max_abs(ba[i].second)))
             << ba[i].first;
     }
+    // The graph was captured in training mode: with the model switched to eval mode (as after an
+    // evaluation that forgot to switch back), a replay would still train batch norm on the
+    // batch's statistics, so the step refuses instead.
+    g.model->eval();
+    const Batch full{testing::random_tensor({16, 3, 32, 32}, -1, 1, 300, DType::f32).cuda(),
+                     testing::random_labels(16, 10, 301).cuda()};
+    EXPECT_TRUE(testing::throws_error([&] { g.step->run(full, 0.1); },
+                                      {"--cuda-graph", "training mode", "eval mode"}));
+    EXPECT_EQ(g.step->replays(), 6);
 }
 
 }  // namespace
