@@ -14,6 +14,7 @@
 #include "layers/batchnorm2d_common.h"
 #include "layers/batchnorm2d_reference.h"
 #include "layers/batchnorm_relu.h"
+#include "layers/cudnn_fallback.h"
 #include "tensor/binary.h"
 #include "tensor/copy.h"
 #include "tensor/dispatch.h"
@@ -70,113 +71,6 @@ CBNN_INSTANTIATE_BATCHNORM2D(bfloat16, float)
 
 }  // namespace cpu
 
-namespace batchnorm_detail {
-
-DType param_dtype(DType x) { return x == DType::bf16 ? DType::f32 : x; }
-
-void check_hyperparameters(double momentum, double eps, const std::string& who) {
-    CBNN_CHECK(std::isfinite(momentum) && momentum >= 0.0 && momentum <= 1.0, who,
-               ": momentum must be in [0, 1], got ", momentum);
-    CBNN_CHECK(std::isfinite(eps) && eps > 0.0, who, ": eps must be a finite number > 0, got ",
-               eps);
-}
-
-void check_inputs(const Tensor& x,
-                  std::initializer_list<std::pair<const Tensor*, const char*>> per_channel,
-                  const char* op) {
-    check_defined(x, op);
-    CBNN_CHECK(x.dim() == 4, op, ": expected an NCHW input (4 dimensions), got ", x.description());
-    CBNN_CHECK(x.numel() > 0, op, ": expected a non-empty input, got ", x.description());
-    CBNN_CHECK(is_floating(x.dtype()), op, ": expected an f32, f64 or bf16 input, got ",
-               x.description());
-    check_cuda_float_or_bf16(x, op);
-    const int64_t C = x.size(1);
-    const DType want = param_dtype(x.dtype());
-    for (const auto& [t, name] : per_channel) {
-        check_defined(*t, op);
-        CBNN_CHECK(t->dim() == 1 && t->size(0) == C, op, ": expected ", name, " of shape [", C,
-                   "] for input ", x.description(), ", got ", t->description());
-        CBNN_CHECK(t->dtype() == want, op, ": expected ", name, " of dtype ", want, " for input ",
-                   x.description(),
-                   x.dtype() == DType::bf16 ? " (parameters and statistics stay f32 under bf16 "
-                                              "activations)"
-                                            : "",
-                   ", got ", t->description());
-        check_same_device(x, *t, op);
-    }
-}
-
-void check_running_stat(const Tensor& t, const char* name, const char* op) {
-    CBNN_CHECK(!t.requires_grad(), op, ": ", name, " is a buffer and must not require grad (",
-               t.description(), ")");
-    CBNN_CHECK(t.is_contiguous(), op, ": ", name,
-               " must be contiguous (it is updated in place), got ", t.description());
-}
-
-void check_like_x(const Tensor& x, const Tensor& t, const char* name, const char* op) {
-    check_defined(t, op);
-    CBNN_CHECK(t.shape() == x.shape(), op, ": ", name, " ", t.description(), " does not match x ",
-               x.description());
-    check_dtype(t, x.dtype(), op, name);
-    check_same_device(x, t, op);
-}
-
-void check_training_inputs(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                           const Tensor& running_mean, const Tensor& running_var, double momentum,
-                           double eps, const char* op) {
-    check_inputs(x,
-                 {{&gamma, "gamma"},
-                  {&beta, "beta"},
-                  {&running_mean, "running_mean"},
-                  {&running_var, "running_var"}},
-                 op);
-    check_hyperparameters(momentum, eps, op);
-    check_running_stat(running_mean, "running_mean", op);
-    check_running_stat(running_var, "running_var", op);
-    CBNN_CHECK(x.size(0) * x.size(2) * x.size(3) > 1, op,
-               ": training mode needs more than one value per channel to estimate a variance, "
-               "got input ",
-               x.description());
-}
-
-void check_inference_inputs(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                            const Tensor& running_mean, const Tensor& running_var, double eps,
-                            const char* op) {
-    check_inputs(x,
-                 {{&gamma, "gamma"},
-                  {&beta, "beta"},
-                  {&running_mean, "running_mean"},
-                  {&running_var, "running_var"}},
-                 op);
-    check_hyperparameters(0.0, eps, op);
-}
-
-void check_backward_inputs(const Tensor& x, const Tensor& dy, const Tensor& gamma,
-                           const Tensor& save_mean, const Tensor& save_invstd, const char* op) {
-    check_inputs(x, {{&gamma, "gamma"}, {&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}},
-                 op);
-    check_like_x(x, dy, "dy", op);
-}
-
-MemoryFormat kernel_format(const Tensor& x) {
-    return x.is_cuda() ? x.memory_format() : MemoryFormat::contiguous;
-}
-
-Tensor cuda_scratch(const Tensor& x, MemoryFormat format) {
-#ifdef CBNN_WITH_CUDA
-    const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-    const int64_t floats = format == MemoryFormat::channels_last
-                               ? cuda::batchnorm2d_nhwc_scratch_floats(N, C, H, W)
-                               : cuda::batchnorm2d_scratch_floats(N, C);
-    return Tensor::empty({floats}, DType::f32, x.device());
-#else
-    CBNN_FAIL("batch_norm2d: device scratch for ", x.description(), " (",
-              memory_format_name(format), ") needs a CUDA build");
-#endif
-}
-
-}  // namespace batchnorm_detail
-
 namespace {
 
 using namespace batchnorm_detail;
@@ -196,6 +90,17 @@ std::atomic<BatchNormKernels> g_kernels{BatchNormKernels::cudnn};
 // cuDNN's batch norm for that reason), which would be silent garbage rather than an error.
 bool use_cudnn(const Tensor& x) {
     return batchnorm_kernels() == BatchNormKernels::cudnn && x.numel() <= INT32_MAX;
+}
+
+// cuDNN's kernels when use_cudnn(x) and cuDNN has not refused x's dtype and layout (bf16 data
+// and channels-last descriptors are untested corners of its legacy batch-norm API), else cbnn's.
+CudnnFallback g_cudnn_fallback("batch_norm2d");
+
+template <class Cudnn, class Own>
+void run_cudnn_or_own(const Tensor& x, MemoryFormat format, Cudnn&& cudnn, Own&& own) {
+    if (!use_cudnn(x)) return own();
+    g_cudnn_fallback.run(std::string(dtype_name(x.dtype())) + " " + memory_format_name(format),
+                         std::forward<Cudnn>(cudnn), std::forward<Own>(own));
 }
 
 }  // namespace
@@ -226,22 +131,25 @@ BatchNormForward batch_norm2d_training(const Tensor& x_in, const Tensor& gamma_i
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             const bool nhwc = format == MemoryFormat::channels_last;
-            if (use_cudnn(x)) {
-                const auto training = nhwc ? cuda::cudnn_batchnorm2d_nhwc_forward_training<A>
-                                           : cuda::cudnn_batchnorm2d_forward_training<A>;
-                training(x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
-                         running_mean.data<float>(), running_var.data<float>(),
-                         r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W,
-                         momentum, eps);
-            } else {
-                const Tensor scratch = cuda_scratch(x, format);
-                const auto training = nhwc ? cuda::batchnorm2d_nhwc_forward_training<A>
-                                           : cuda::batchnorm2d_forward_training<A>;
-                training(x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
-                         running_mean.data<float>(), running_var.data<float>(),
-                         r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W,
-                         momentum, eps, scratch.data<float>());
-            }
+            run_cudnn_or_own(
+                x, format,
+                [&] {
+                    const auto training = nhwc ? cuda::cudnn_batchnorm2d_nhwc_forward_training<A>
+                                               : cuda::cudnn_batchnorm2d_forward_training<A>;
+                    training(x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
+                             running_mean.data<float>(), running_var.data<float>(),
+                             r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W,
+                             momentum, eps);
+                },
+                [&] {
+                    const Tensor scratch = cuda_scratch(x, format);
+                    const auto training = nhwc ? cuda::batchnorm2d_nhwc_forward_training<A>
+                                               : cuda::batchnorm2d_forward_training<A>;
+                    training(x.data<A>(), gamma.data<float>(), beta.data<float>(), r.y.data<A>(),
+                             running_mean.data<float>(), running_var.data<float>(),
+                             r.save_mean.data<float>(), r.save_invstd.data<float>(), N, C, H, W,
+                             momentum, eps, scratch.data<float>());
+                });
         }));
     } else {
         dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
@@ -271,14 +179,21 @@ Tensor batch_norm2d_inference(const Tensor& x_in, const Tensor& gamma_in, const 
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             const bool nhwc = format == MemoryFormat::channels_last;
-            const auto inference = use_cudnn(x)
-                                       ? (nhwc ? cuda::cudnn_batchnorm2d_nhwc_forward_inference<A>
-                                               : cuda::cudnn_batchnorm2d_forward_inference<A>)
-                                       : (nhwc ? cuda::batchnorm2d_nhwc_forward_inference<A>
-                                               : cuda::batchnorm2d_forward_inference<A>);
-            inference(x.data<A>(), gamma.data<float>(), beta.data<float>(),
-                      running_mean.data<float>(), running_var.data<float>(), y.data<A>(), N, C, H,
-                      W, eps);
+            const auto inference = [&](auto kernel) {
+                kernel(x.data<A>(), gamma.data<float>(), beta.data<float>(),
+                       running_mean.data<float>(), running_var.data<float>(), y.data<A>(), N, C, H,
+                       W, eps);
+            };
+            run_cudnn_or_own(
+                x, format,
+                [&] {
+                    inference(nhwc ? cuda::cudnn_batchnorm2d_nhwc_forward_inference<A>
+                                   : cuda::cudnn_batchnorm2d_forward_inference<A>);
+                },
+                [&] {
+                    inference(nhwc ? cuda::batchnorm2d_nhwc_forward_inference<A>
+                                   : cuda::batchnorm2d_forward_inference<A>);
+                });
         }));
     } else {
         dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
@@ -307,20 +222,24 @@ BatchNormGrads batch_norm2d_backward(const Tensor& x_in, const Tensor& dy_in,
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class A>() {
             const bool nhwc = format == MemoryFormat::channels_last;
-            if (use_cudnn(x)) {
-                const auto backward = nhwc ? cuda::cudnn_batchnorm2d_nhwc_backward<A>
-                                           : cuda::cudnn_batchnorm2d_backward<A>;
-                backward(x.data<A>(), dy.data<A>(), gamma.data<float>(), save_mean.data<float>(),
-                         save_invstd.data<float>(), g.dx.data<A>(), g.dgamma.data<float>(),
-                         g.dbeta.data<float>(), N, C, H, W, eps);
-            } else {
-                const Tensor scratch = cuda_scratch(x, format);
-                const auto backward =
-                    nhwc ? cuda::batchnorm2d_nhwc_backward<A> : cuda::batchnorm2d_backward<A>;
-                backward(x.data<A>(), dy.data<A>(), gamma.data<float>(), save_mean.data<float>(),
-                         save_invstd.data<float>(), g.dx.data<A>(), g.dgamma.data<float>(),
-                         g.dbeta.data<float>(), N, C, H, W, scratch.data<float>());
-            }
+            run_cudnn_or_own(
+                x, format,
+                [&] {
+                    const auto backward = nhwc ? cuda::cudnn_batchnorm2d_nhwc_backward<A>
+                                               : cuda::cudnn_batchnorm2d_backward<A>;
+                    backward(x.data<A>(), dy.data<A>(), gamma.data<float>(),
+                             save_mean.data<float>(), save_invstd.data<float>(), g.dx.data<A>(),
+                             g.dgamma.data<float>(), g.dbeta.data<float>(), N, C, H, W, eps);
+                },
+                [&] {
+                    const Tensor scratch = cuda_scratch(x, format);
+                    const auto backward =
+                        nhwc ? cuda::batchnorm2d_nhwc_backward<A> : cuda::batchnorm2d_backward<A>;
+                    backward(x.data<A>(), dy.data<A>(), gamma.data<float>(),
+                             save_mean.data<float>(), save_invstd.data<float>(), g.dx.data<A>(),
+                             g.dgamma.data<float>(), g.dbeta.data<float>(), N, C, H, W,
+                             scratch.data<float>());
+                });
         }));
     } else {
         dispatch_floating_bf16(x.dtype(), op, [&]<class T>() {
@@ -391,8 +310,7 @@ class BatchNorm2dNode : public autograd::Node {
         Tensor x = x_.unpack(name());
         const Tensor gamma = gamma_.unpack(name());
         const Tensor mean = mean_.unpack(name()), invstd = invstd_.unpack(name());
-        // Shape, dtype and format only (dx does not read x; it takes x's format).
-        if (!x.defined()) x = ops::dense(dy, x_format_);
+        if (!x.defined()) x = batchnorm_detail::unsaved_x_like(dy, x_format_);
         ops::BatchNormGrads g =
             training_
                 ? ops::batch_norm2d_backward(x, dy, gamma, mean, invstd, eps_)

@@ -1,7 +1,7 @@
 #pragma once
 // Input checks and helpers shared by the batch-norm op functions (layers/batchnorm2d.cpp) and the
 // fused batch norm + ReLU (layers/batchnorm_relu.cpp), so both reject bad input with the same
-// messages. Defined in layers/batchnorm2d.cpp.
+// messages. Defined in layers/batchnorm2d_common.cpp.
 
 #include <initializer_list>
 #include <string>
@@ -45,5 +45,9 @@ MemoryFormat kernel_format(const Tensor& x);
 // caching allocator; released when the op returns, which is safe because all cbnn work is queued
 // on one stream.
 Tensor cuda_scratch(const Tensor& x, MemoryFormat format);
+// Stand-in for an x the autograd node did not save (inference backward without parameter
+// gradients, which reads only x's shape, dtype, device and format): dy itself when it already has
+// x's format, else an uninitialised tensor of it (an allocation from the cache, no copy kernel).
+Tensor unsaved_x_like(const Tensor& dy, MemoryFormat x_format);
 
 }  // namespace cbnn::batchnorm_detail

@@ -300,8 +300,7 @@ class BatchNormReluNode : public autograd::Node {
         Tensor x = x_.unpack(name());
         const Tensor y = y_.unpack(name()), gamma = gamma_.unpack(name());
         const Tensor mean = mean_.unpack(name()), invstd = invstd_.unpack(name());
-        // Shape, dtype and format only (dx does not read x; it takes x's format).
-        if (!x.defined()) x = ops::dense(dy, x_format_);
+        if (!x.defined()) x = batchnorm_detail::unsaved_x_like(dy, x_format_);
         const bool residual_grad = needs_input_grad(3);
         ops::BatchNormReluGrads g =
             training_

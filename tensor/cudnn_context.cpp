@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdio>
 #include <mutex>
+#include <string>
 
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_context.h"
@@ -10,8 +11,13 @@
 namespace cbnn::cuda {
 
 void throw_cudnn_error(cudnnStatus_t status, const char* expr, const char* file, int line) {
-    throw Error(detail::concat("cuDNN error ", cudnnGetErrorString(status), " in ", expr, " at ",
-                               file, ":", line));
+    std::string message = detail::concat("cuDNN error ", cudnnGetErrorString(status), " in ", expr,
+                                         " at ", file, ":", line);
+    // cuDNN 9 statuses are categories of 1000 with sub-codes (CUDNN_STATUS_NOT_SUPPORTED_*).
+    const int category = CUDNN_STATUS_CATEGORY(static_cast<int>(status));
+    if (category == CUDNN_STATUS_NOT_SUPPORTED || category == CUDNN_STATUS_BAD_PARAM)
+        throw UnsupportedByLibraryError(message);
+    throw Error(message);
 }
 
 void warn_cudnn_error(cudnnStatus_t status, const char* expr, const char* file, int line) noexcept {

@@ -14,6 +14,14 @@ class Error : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// A library (cuDNN) refused a configuration as unsupported (its NOT_SUPPORTED or BAD_PARAM
+// statuses) before doing any work: a caller that has an implementation of its own may catch this
+// and use it instead (layers/cudnn_fallback.h). Every other failure stays a plain Error.
+class UnsupportedByLibraryError : public Error {
+  public:
+    using Error::Error;
+};
+
 namespace detail {
 
 template <class... Args>
