@@ -17,25 +17,44 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Writes an executable bash script: `body` after the #! line.
+void write_script(const fs::path& path, const std::string& body) {
+    fs::create_directories(path.parent_path());
+    std::ofstream(path) << "#!/bin/bash\n" << body;
+    fs::permissions(path, fs::perms::owner_all);
+}
+
 // A fake cbnn_cuda_tests in `dir`: suite SuiteA passes alone, Kernels/SuiteB fails alone; the
 // whole run fails both (as a poisoned CUDA context would) unless `all_pass`.
 void write_fake_tests(const fs::path& dir, bool all_pass) {
-    fs::create_directories(dir);
-    const fs::path bin = dir / "cbnn_cuda_tests";
-    std::ofstream(bin)
-        << "#!/bin/bash\n"
-           "for a in \"$@\"; do case $a in\n"
-           "  --gtest_list_tests) printf 'SuiteA.\\n  T1\\nKernels/SuiteB.\\n  T2/0\\n';"
-           " exit 0;;\n"
-           "  --gtest_filter=SuiteA.*) echo '[  PASSED  ] 1 test.'; exit 0;;\n"
-           "  --gtest_filter=Kernels/SuiteB.*) echo '[  PASSED  ] 0 tests.';"
-           " echo '[  FAILED  ] Kernels/SuiteB.T2/0'; exit 1;;\n"
-           "esac; done\n"
-        << (all_pass ? "echo '[  PASSED  ] 2 tests.'; exit 0\n"
-                     : "echo '[  PASSED  ] 0 tests.'\n"
-                       "echo '[  FAILED  ] SuiteA.T1'\n"
-                       "echo '[  FAILED  ] Kernels/SuiteB.T2/0'; exit 1\n");
-    fs::permissions(bin, fs::perms::owner_all);
+    write_script(
+        dir / "cbnn_cuda_tests",
+        std::string("for a in \"$@\"; do case $a in\n"
+                    "  --gtest_list_tests) printf 'SuiteA.\\n  T1\\nKernels/SuiteB.\\n  T2/0\\n';"
+                    " exit 0;;\n"
+                    "  --gtest_filter=SuiteA.*) echo '[  PASSED  ] 1 test.'; exit 0;;\n"
+                    "  --gtest_filter=Kernels/SuiteB.*) echo '[  PASSED  ] 0 tests.';"
+                    " echo '[  FAILED  ] Kernels/SuiteB.T2/0'; exit 1;;\n"
+                    "esac; done\n") +
+            (all_pass ? "echo '[  PASSED  ] 2 tests.'; exit 0\n"
+                      : "echo '[  PASSED  ] 0 tests.'\n"
+                        "echo '[  FAILED  ] SuiteA.T1'\n"
+                        "echo '[  FAILED  ] Kernels/SuiteB.T2/0'; exit 1\n"));
+}
+
+// A fake cbnn_cuda_tests whose test SuiteA.Bad hangs (`hang`) or crashes the process, and whose
+// other test passes; run without SuiteA.Bad (a negative filter) it finishes normally.
+void write_fake_tests_with_bad_test(const fs::path& dir, bool hang) {
+    write_script(
+        dir / "cbnn_cuda_tests",
+        std::string("case \"$*\" in *-SuiteA.Bad*)\n"
+                    "  echo '[ RUN      ] SuiteA.Good'; echo '[       OK ] SuiteA.Good (1 ms)'\n"
+                    "  echo '[==========] 1 test from 1 test suite ran. (1 ms total)'\n"
+                    "  echo '[  PASSED  ] 1 test.'; exit 0;;\n"
+                    "esac\n"
+                    "echo '[ RUN      ] SuiteA.Good'; echo '[       OK ] SuiteA.Good (1 ms)'\n"
+                    "echo '[ RUN      ] SuiteA.Bad'\n") +
+            (hang ? "sleep 60\n" : "kill -SEGV $$\n"));
 }
 
 // `env`: further VAR=value settings for the script.
@@ -94,9 +113,7 @@ TEST(GpuCheckScript, StepsBeyondTheTimeBudgetAreSkippedAndReported) {
     const fs::path dir = testing::scratch_dir("gpu_check_budget");
     write_fake_tests(dir / "build", true);
     // A stand-in nvidia-smi, so that no step fails and the result line is about the budget.
-    fs::create_directories(dir / "bin");
-    std::ofstream(dir / "bin" / "nvidia-smi") << "#!/bin/bash\necho 'Fake GPU, 1.0'\n";
-    fs::permissions(dir / "bin" / "nvidia-smi", fs::perms::owner_all);
+    write_script(dir / "bin" / "nvidia-smi", "echo 'Fake GPU, 1.0'\n");
     const testing::ToolRun r =
         gpu_check(dir / "build", dir / "logs",
                   "PATH=" + (dir / "bin").string() + ":$PATH CBNN_TOTAL_BUDGET=30");
@@ -133,6 +150,31 @@ TEST(GpuCheckScript, GpuPrepRefusesAnArchiveNameItCannotUnpack) {
     EXPECT_NE(prep.status, 0);
     EXPECT_NE(prep.output.find("must end in .tar.gz"), std::string::npos) << prep.output;
     EXPECT_FALSE(fs::exists(dir / "build.zip"));
+}
+
+// A hung test is killed after CBNN_TEST_STALL seconds of silence, named, and left out of a second
+// run, so the tests after it still report; a test that crashes the binary likewise.
+TEST(GpuCheckScript, AHungTestIsKilledNamedAndLeftOut) {
+    const fs::path dir = testing::scratch_dir("gpu_check_hang");
+    write_fake_tests_with_bad_test(dir / "build", true);
+    const testing::ToolRun r = gpu_check(dir / "build", dir / "logs", "CBNN_TEST_STALL=2");
+    EXPECT_NE(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("left out               SuiteA.Bad hung"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("1 passed, 0 failed"), std::string::npos) << r.output;
+    EXPECT_TRUE(fs::exists(dir / "logs" / "cuda_tests-attempt1.log"));
+    EXPECT_EQ(r.output.find("alone"), std::string::npos) << r.output;
+}
+
+TEST(GpuCheckScript, ATestThatCrashesTheBinaryIsNamedAndLeftOut) {
+    const fs::path dir = testing::scratch_dir("gpu_check_crash");
+    write_fake_tests_with_bad_test(dir / "build", false);
+    const testing::ToolRun r = gpu_check(dir / "build", dir / "logs");
+    EXPECT_NE(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("left out               SuiteA.Bad crashed the binary (exit 139)"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("1 passed, 0 failed"), std::string::npos) << r.output;
 }
 
 }  // namespace
