@@ -255,10 +255,13 @@ void Sgd::load_state(const NamedTensors& state) {
     }
     NoGradGuard no_grad;
     for (size_t i = 0; i < parameters_.size(); ++i) {
-        const Tensor& p = parameters_[i].second;
-        Tensor v = Tensor::empty(p.shape(), p.dtype(), p.device());
-        v.copy_(state[i].second);
-        momentum_[i] = v;
+        // Into the existing buffer when there is one: a captured training step (a CUDA graph)
+        // holds the buffers' addresses, so loading must not move them.
+        if (!momentum_[i].defined()) {
+            const Tensor& p = parameters_[i].second;
+            momentum_[i] = Tensor::empty(p.shape(), p.dtype(), p.device());
+        }
+        momentum_[i].copy_(state[i].second);
     }
 }
 

@@ -135,8 +135,9 @@ class Sgd {
     // not yet stepped), on the parameters' devices. For checkpoints.
     NamedTensors state() const;
     // Loads buffers saved by state(): the names must be exactly the parameters' names and the
-    // shapes must match (copied to each parameter's device and dtype). Throws naming the first
-    // mismatch; nothing is changed then.
+    // shapes must match (copied to each parameter's device and dtype, into the existing buffers
+    // where there are some, so that their addresses stay). Throws naming the first mismatch;
+    // nothing is changed then.
     void load_state(const NamedTensors& state);
 
   private:

@@ -66,7 +66,21 @@ void TrainStep::capture() {
     }
     captured_training_ = model_.is_training();
     gradients_.clear();
-    for (const auto& [name, p] : sgd_.parameters()) gradients_.push_back(p.grad());
+    captured_parameters_.clear();
+    for (const auto& [name, p] : sgd_.parameters()) {
+        gradients_.push_back(p.grad());
+        captured_parameters_.push_back(p.raw_data());
+    }
+}
+
+void TrainStep::check_parameters_in_place() const {
+    const NamedTensors& params = sgd_.parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+        CBNN_CHECK(params[i].second.raw_data() == captured_parameters_[i],
+                   "--cuda-graph: parameter '", params[i].first,
+                   "' has moved since the step was captured (the graph still uses its old "
+                   "memory); load checkpoints and move the model before the first step");
+    }
 }
 
 StepOutputs TrainStep::run(const Batch& batch, double lr,
@@ -100,7 +114,10 @@ StepOutputs TrainStep::run(const Batch& batch, double lr,
         images_.copy_(batch.images);
         labels_.copy_(batch.labels);
     }
-    if (!graph_) capture();  // records the step on images_ and labels_; nothing runs yet
+    if (graph_)
+        check_parameters_in_place();
+    else
+        capture();  // records the step on images_ and labels_; nothing runs yet
     graph_->replay();
     ++replays_;
     const NamedTensors& params = sgd_.parameters();

@@ -73,7 +73,7 @@ class TrainStep {
   public:
     // The model, loss and optimiser must outlive this object; with options.cuda_graph the model's
     // parameters must stay where they are (load checkpoints before the first step: the graph
-    // holds their addresses).
+    // holds their addresses; a replay after one moved throws).
     TrainStep(Layer& model, const ClassBalancedLoss& criterion, Sgd& sgd,
               TrainStepOptions options = {});
     ~TrainStep();
@@ -95,6 +95,8 @@ class TrainStep {
                           const std::function<void()>& inspect_gradients);
     // Records zero_grad, forward, loss, backward and SGD on images_ and labels_ into graph_.
     void capture();
+    // Throws when a parameter's data is no longer where the capture found it.
+    void check_parameters_in_place() const;
 
     Layer& model_;
     const ClassBalancedLoss& criterion_;
@@ -108,6 +110,9 @@ class TrainStep {
     StepOutputs outputs_;            // the graph's outputs
     std::vector<Tensor> gradients_;  // the graph's gradients, one per parameter (or undefined)
     bool captured_training_ = true;  // the model's training mode at the capture
+    // Where each parameter's data was at the capture: the graph reads and writes there, so a
+    // parameter moved since (Module::to, a replaced tensor) must stop the replays.
+    std::vector<const void*> captured_parameters_;
 };
 
 }  // namespace cbnn::train

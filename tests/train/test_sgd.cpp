@@ -268,6 +268,25 @@ TEST(Sgd, StateRoundTripContinuesIdentically) {
     EXPECT_FALSE(sgd_b.state()[0].second.shares_storage(saved[0].second));
 }
 
+// Buffers that exist are loaded into, not replaced: a captured training step (CUDA graph) keeps
+// their addresses.
+TEST(Sgd, LoadStateKeepsExistingBuffersInPlace) {
+    Net net;
+    Sgd sgd(net.named_parameters(), SgdOptions{});
+    net.w_.set_grad(vec({0.3, -0.7}));
+    net.bias_.set_grad(vec({0.5, 1.0}));
+    sgd.step(0.1);
+    const Tensor buffer = sgd.state()[0].second;
+    const void* where = buffer.raw_data();
+    NamedTensors loaded = sgd.state();
+    loaded[0].second = vec({1.5, -2.5});
+    loaded[1].second = vec({0.25, 0.75});
+    sgd.load_state(loaded);
+    EXPECT_EQ(sgd.state()[0].second.raw_data(), where);
+    EXPECT_EQ(testing::host_values(sgd.state()[0].second), (std::vector<double>{1.5, -2.5}));
+    EXPECT_EQ(testing::host_values(sgd.state()[1].second), (std::vector<double>{0.25, 0.75}));
+}
+
 TEST(Sgd, LoadStateChecksNamesAndShapes) {
     Net net;
     Sgd sgd(net.named_parameters(), SgdOptions{});

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "losses/cb_loss.h"
 #include "models/resnet_cifar.h"
+#include "tensor/copy.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/gpu.h"
 #include "tests/support/random.h"
@@ -119,6 +120,17 @@ TEST(TrainStepCuda, GraphReplayAgreesWithEagerSteps) {
                      testing::random_labels(16, 10, 301).cuda()};
     EXPECT_TRUE(testing::throws_error([&] { g.step->run(full, 0.1); },
                                       {"--cuda-graph", "training mode", "eval mode"}));
+    EXPECT_EQ(g.step->replays(), 6);
+
+    // A parameter whose data moved after the capture (as Module::to moves it; the old block kept
+    // alive here so the new one cannot land at the same address): the graph would update the old
+    // memory while the model reads the new, so the step refuses.
+    g.model->train();
+    const Tensor& moved = pg[0].second;
+    const Tensor old_place = moved.detach();
+    moved.impl().storage = ops::contiguous_copy(moved.detach()).impl().storage;
+    EXPECT_TRUE(testing::throws_error([&] { g.step->run(full, 0.1); },
+                                      {"--cuda-graph", pg[0].first, "has moved"}));
     EXPECT_EQ(g.step->replays(), 6);
 }
 
