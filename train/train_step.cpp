@@ -1,6 +1,8 @@
 // TrainStep (train/train_step.h): the eager step, and its capture and replay as a CUDA graph.
 #include "train/train_step.h"
 
+#include <cstdio>
+
 #include "autograd/grad_mode.h"
 #include "tensor/copy.h"
 #include "tensor/error.h"
@@ -58,11 +60,11 @@ void TrainStep::capture() {
     try {
         graph_->capture([&] { outputs_ = run_eager(images_, labels_, {}); });
     } catch (const Error& e) {
-        // Nothing of the step ran: the caller may rerun it eagerly (train without --cuda-graph).
+        // Nothing of the step ran on the device (CudaGraph ended the capture and freed its
+        // pool), so the step can run eagerly instead: run() does, and stays eager.
         graph_.reset();
-        throw Error(detail::concat(e.what(),
-                                   " (--cuda-graph: the training step could not be "
-                                   "captured; train without --cuda-graph)"));
+        throw Error(
+            detail::concat(e.what(), " (--cuda-graph: the training step could not be captured)"));
     }
     captured_training_ = model_.is_training();
     gradients_.clear();
@@ -114,10 +116,20 @@ StepOutputs TrainStep::run(const Batch& batch, double lr,
         images_.copy_(batch.images);
         labels_.copy_(batch.labels);
     }
-    if (graph_)
+    if (graph_) {
         check_parameters_in_place();
-    else
-        capture();  // records the step on images_ and labels_; nothing runs yet
+    } else {
+        try {
+            capture();  // records the step on images_ and labels_; nothing runs yet
+        } catch (const Error& e) {
+            // A step that cannot be captured still trains: said once, then eager from here on
+            // (slower, same results), rather than ending the run.
+            std::fprintf(stderr, "cbnn: %s; training goes on without the graph\n", e.what());
+            options_.cuda_graph = false;
+            images_ = labels_ = Tensor();
+            return run_eager(prepared(batch.images), batch.labels, inspect_gradients);
+        }
+    }
     graph_->replay();
     ++replays_;
     const NamedTensors& params = sgd_.parameters();

@@ -22,6 +22,8 @@
 //            (no allocation, no host synchronisation, no autograd bookkeeping); the model must be
 //            in the training mode it had at the capture (the graph cannot follow model.eval())
 //   other    a batch of another shape (an epoch's partial last batch) runs eagerly; the graph stays
+//   failure  a step that cannot be captured (something in it is not capturable) is said once on
+//            stderr and run eagerly, and graph mode is off from then on (graph_mode() false)
 // The loss and logits returned are the graph's static outputs: valid until the next run().
 // The gradients the graph writes are handed back to the parameters (Tensor::grad) after each
 // replay, so the caller can inspect them; in graph mode that happens after the update (the
@@ -84,6 +86,7 @@ class TrainStep {
     StepOutputs run(const Batch& batch, double lr,
                     const std::function<void()>& inspect_gradients = {});
 
+    // Whether steps are replayed from a graph (false after a failed capture).
     bool graph_mode() const { return options_.cuda_graph; }
     // Steps replayed from the graph so far (the capturing step included).
     int64_t replays() const { return replays_; }

@@ -15,6 +15,7 @@
 #include "losses/cb_loss.h"
 #include "models/resnet_cifar.h"
 #include "tensor/copy.h"
+#include "tensor/reduce.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/gpu.h"
 #include "tests/support/random.h"
@@ -132,6 +133,69 @@ TEST(TrainStepCuda, GraphReplayAgreesWithEagerSteps) {
     EXPECT_TRUE(testing::throws_error([&] { g.step->run(full, 0.1); },
                                       {"--cuda-graph", pg[0].first, "has moved"}));
     EXPECT_EQ(g.step->replays(), 6);
+}
+
+// A ResNet-8 whose forward reads a value back to the host (as a debugging print would): fine
+// eagerly, not capturable.
+class HostReadingModel : public Layer {
+  public:
+    explicit HostReadingModel(Generator& gen) : net_(std::make_shared<ResNetCifar>(opts(), gen)) {
+        register_module("net", net_);
+    }
+    Tensor forward(const Tensor& x) override {
+        Tensor y = net_->forward(x);
+        // A device-to-host copy and a sync.
+        last_sum_ = ops::sum_all(y.detach()).cpu().item<float>();
+        return y;
+    }
+    std::string type_name() const override { return "HostReadingModel"; }
+
+  private:
+    static ResNetCifarOptions opts() {
+        ResNetCifarOptions o;
+        o.depth = 8;
+        return o;
+    }
+    std::shared_ptr<ResNetCifar> net_;
+    float last_sum_ = 0.0f;
+};
+
+// A step that cannot be captured is said once and the run goes on eagerly, with the eager run's
+// results.
+TEST(TrainStepCuda, AStepThatCannotBeCapturedRunsEagerly) {
+    CBNN_REQUIRE_GPU();
+    const ClassBalancedLoss criterion({LossType::softmax, 0.0, 0.0}, std::vector<int64_t>(10, 10),
+                                      DType::f32, Device::cuda());
+    // Runs 0 and 1 eager (their difference is what two eager runs may differ by), run 2 graphed.
+    std::vector<std::vector<double>> losses(3);
+    for (int run = 0; run < 3; ++run) {
+        const bool graph = run == 2;
+        Generator gen(5);
+        HostReadingModel model(gen);
+        model.to(Device::cuda());
+        Sgd sgd(model.named_parameters(), SgdOptions{});
+        TrainStep step(model, criterion, sgd, TrainStepOptions{.cuda_graph = graph});
+        ::testing::internal::CaptureStderr();
+        for (int s = 0; s < 5; ++s) {
+            const Batch data{
+                testing::random_tensor({8, 3, 32, 32}, -1, 1, 400 + s, DType::f32).cuda(),
+                testing::random_labels(8, 10, 500 + s).cuda()};
+            losses[run].push_back(step.run(data, 0.05).loss.cpu().item<float>());
+        }
+        const std::string said = ::testing::internal::GetCapturedStderr();
+        EXPECT_FALSE(step.graph_mode());
+        EXPECT_EQ(step.replays(), 0);
+        if (graph) {
+            EXPECT_NE(said.find("could not be captured"), std::string::npos) << said;
+            EXPECT_NE(said.find("training goes on without the graph"), std::string::npos) << said;
+        }
+    }
+    for (size_t s = 0; s < losses[0].size(); ++s) {
+        const double eager = std::abs(losses[1][s] - losses[0][s]);
+        EXPECT_LE(std::abs(losses[2][s] - losses[0][s]),
+                  std::max(4 * eager, 1e-5 * std::abs(losses[0][s])))
+            << "step " << s;
+    }
 }
 
 }  // namespace
