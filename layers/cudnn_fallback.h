@@ -6,11 +6,12 @@
 // NOT_SUPPORTED or BAD_PARAM, raised before any work) should not end a training run. The first
 // refusal of a configuration is said once on stderr and remembered, so later calls go straight to
 // cbnn's kernels (also inside a CUDA graph: the eager warm-up steps meet the refusal first).
-// Any other error propagates.
+// Any other error propagates. Header-only: CPU-only builds leave out every cudnn*.cpp file.
 //
 //   static CudnnFallback fallback("batch_norm2d");
 //   fallback.run("bf16 nhwc", [&] { cudnn_version(...); }, [&] { own_version(...); });
 
+#include <cstdio>
 #include <mutex>
 #include <set>
 #include <string>
@@ -25,7 +26,10 @@ class CudnnFallback {
     explicit CudnnFallback(std::string op) : op_(std::move(op)) {}
 
     // Whether cuDNN refused `config` before.
-    bool refused(const std::string& config) const;
+    bool refused(const std::string& config) const {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        return refused_.count(config) != 0;
+    }
 
     // cudnn(), unless `config` was refused before or cudnn() throws UnsupportedByLibraryError;
     // then own().
@@ -43,7 +47,13 @@ class CudnnFallback {
     }
 
   private:
-    void refuse(const std::string& config, const char* why);
+    void refuse(const std::string& config, const char* why) {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        if (!refused_.insert(config).second) return;
+        std::fprintf(stderr,
+                     "cbnn: %s: cuDNN refused %s (%s); cbnn's own kernels take it from now on\n",
+                     op_.c_str(), config.c_str(), why);
+    }
 
     std::string op_;
     mutable std::mutex mutex_;
