@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "bench/bench_util.h"
 #include "bench/timing_budget.h"
 #include "layers/batchnorm2d.h"
@@ -480,4 +481,4 @@ BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cbnn_bf16_nhwc, false, true,
 }  // namespace
 }  // namespace cbnn::bench
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) { return cbnn::bench::run_line_buffered(argc, argv); }

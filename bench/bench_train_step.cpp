@@ -52,6 +52,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/node.h"
+#include "bench/bench_main.h"
 #include "bench/bench_util.h"
 #include "data/gpu_loader.h"
 #include "data/long_tail.h"
@@ -601,4 +602,4 @@ BENCHMARK(BM_StepBreakdown)
 }  // namespace
 }  // namespace cbnn::bench
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) { return cbnn::bench::run_line_buffered(argc, argv); }
