@@ -22,12 +22,19 @@
 // activations, and the check allows one bf16 rounding (layers/batchnorm2d_kernels.h).
 // The *_nhwc cases are the batch-norm and BN + ReLU cases on channels-last activations (x,
 // residual, dy and the outputs; cuDNN with NHWC descriptors, cbnn's NHWC kernels), the same bytes
-// counted, so each compares directly with its NCHW twin on the same card.
+// counted, so each compares directly with its NCHW twin on the same card. Should cuDNN refuse a
+// dtype and layout, its cases run cbnn's kernels under the cuDNN name: stderr then says
+// "cuDNN refused" once (layers/cudnn_fallback.h).
+// Time: one iteration per case (Iterations(1), whatever --benchmark_min_time says) of about
+// kTimedSeconds of GPU work after a warm-up (bench/timing_budget.h); the `calls` counter says how
+// many calls it averaged. 352 cases match scripts/gpu-check.sh's 'BM_BatchNormRelu|BM_BatchNorm'.
 #include <algorithm>
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "bench/bench_util.h"
+#include "bench/timing_budget.h"
 #include "layers/batchnorm2d.h"
 #include "layers/batchnorm_relu.h"
 #include "layers/channel_pad.h"
@@ -42,6 +49,20 @@ namespace {
 
 constexpr int64_t kCheckBatch = 2;
 constexpr double kMomentum = 0.1, kEps = 1e-5;
+
+constexpr double kTimedSeconds = 0.02;
+constexpr int kLeastCalls = 5, kMostCalls = 1000;
+
+// Times about kTimedSeconds of `work` in the case's one iteration; the calls average out event
+// overhead (a few microseconds) next to kernels of 8 us and up.
+template <class F>
+void time_within_budget(benchmark::State& state, F&& work) {
+    for (int i = 0; i < 3; ++i) work();  // warm-up: allocator cache, library handles and plans
+    const double estimate = cuda_seconds_per_call(work, 3);
+    const int calls = repeats_within(estimate, kTimedSeconds, kLeastCalls, kMostCalls);
+    for (auto _ : state) state.SetIterationTime(cuda_seconds_per_call(work, calls));
+    state.counters["calls"] = calls;
+}
 
 Tensor f64(const Tensor& t) { return t.cpu().to(DType::f64); }
 
@@ -127,7 +148,7 @@ void BM_BatchNorm(benchmark::State& state, bool backward, BatchNormKernels kerne
     const std::string bad = check_bn(shape, backward, dtype, format);
     if (!bad.empty()) return skip_with(state, bad);
     const BnInputs in = bn_inputs(shape, dtype, format);
-    time_cuda(state, [&] { benchmark::DoNotOptimize(bn_step(in, backward)); });
+    time_within_budget(state, [&] { benchmark::DoNotOptimize(bn_step(in, backward)); });
     // Forward: read x, write y; backward: read x, dy, write dx (5 tensors in all).
     set_bandwidth(state, (backward ? 5.0 : 2.0) * bytes_per_element(dtype) * numel(shape));
 }
@@ -189,8 +210,8 @@ void BM_BatchNormRelu(benchmark::State& state, bool fused, bool backward, BatchN
     if (!bad.empty()) return skip_with(state, bad);
     const BnInputs in = bn_inputs(shape, dtype, format);
     const Tensor residual = activation(shape, 5, -1, 1, dtype, format);
-    time_cuda(state,
-              [&] { benchmark::DoNotOptimize(bn_relu_step(in, residual, fused, backward)); });
+    time_within_budget(
+        state, [&] { benchmark::DoNotOptimize(bn_relu_step(in, residual, fused, backward)); });
     // Forward: read x, residual, write y; backward: read x, y, dy, write dx, dresidual.
     set_bandwidth(state, (backward ? 8.0 : 3.0) * bytes_per_element(dtype) * numel(shape));
 }
@@ -225,12 +246,12 @@ void BM_MaxPool(benchmark::State& state, bool backward, DType dtype) {
     const Tensor dy = activation(stem_output(shape), 6, -1, 1, dtype);
     if (backward) {
         const Tensor argmax = ops::max_pool2d(x, kStemKernel, kStemStride, kStemPadding).indices;
-        time_cuda(state, [&] {
+        time_within_budget(state, [&] {
             benchmark::DoNotOptimize(ops::max_pool2d_backward(dy, argmax, shape, kStemKernel,
                                                               kStemStride, kStemPadding));
         });
     } else {
-        time_cuda(state, [&] {
+        time_within_budget(state, [&] {
             benchmark::DoNotOptimize(ops::max_pool2d(x, kStemKernel, kStemStride, kStemPadding));
         });
     }
@@ -264,7 +285,7 @@ void BM_Shortcut(benchmark::State& state, bool backward, DType dtype) {
     if (!bad.empty()) return skip_with(state, bad);
     const Tensor x = activation(shape, 7, -1, 1, dtype);
     const Tensor dy = activation(shortcut_output(shape), 8, -1, 1, dtype);
-    time_cuda(state, [&] { benchmark::DoNotOptimize(shortcut_step(x, dy, backward)); });
+    time_within_budget(state, [&] { benchmark::DoNotOptimize(shortcut_step(x, dy, backward)); });
     // Forward reads x and writes y (half of x's size); backward reads the middle half of dy (a
     // quarter of x's size) and writes dx.
     const double y_size = numel(shortcut_output(shape));
@@ -278,7 +299,10 @@ void resnet_bn_shapes(benchmark::internal::Benchmark* b) {
         {128, 16, 32, 32},  {128, 32, 16, 16},  {128, 64, 8, 8},     {128, 64, 112, 112},
         {128, 256, 56, 56}, {128, 512, 28, 28}, {128, 1024, 14, 14}, {128, 2048, 7, 7}};
     for (const auto& s : shapes) b->Args(s);
-    b->ArgNames({"N", "C", "H", "W"})->UseManualTime()->Unit(benchmark::kMicrosecond);
+    b->ArgNames({"N", "C", "H", "W"})
+        ->UseManualTime()
+        ->Iterations(1)
+        ->Unit(benchmark::kMicrosecond);
 }
 
 void resnet_block_shapes(benchmark::internal::Benchmark* b) {
@@ -288,19 +312,26 @@ void resnet_block_shapes(benchmark::internal::Benchmark* b) {
         {128, 16, 32, 32},  {128, 32, 16, 16},   {128, 64, 8, 8},  {128, 256, 56, 56},
         {128, 512, 28, 28}, {128, 1024, 14, 14}, {128, 2048, 7, 7}};
     for (const auto& s : shapes) b->Args(s);
-    b->ArgNames({"N", "C", "H", "W"})->UseManualTime()->Unit(benchmark::kMicrosecond);
+    b->ArgNames({"N", "C", "H", "W"})
+        ->UseManualTime()
+        ->Iterations(1)
+        ->Unit(benchmark::kMicrosecond);
 }
 
 void stem_shape(benchmark::internal::Benchmark* b) {
     b->Args({128, 64, 112, 112})
         ->ArgNames({"N", "C", "H", "W"})
         ->UseManualTime()
+        ->Iterations(1)
         ->Unit(benchmark::kMicrosecond);
 }
 
 void shortcut_shapes(benchmark::internal::Benchmark* b) {
     b->Args({128, 16, 32, 32})->Args({128, 32, 16, 16});
-    b->ArgNames({"N", "C", "H", "W"})->UseManualTime()->Unit(benchmark::kMicrosecond);
+    b->ArgNames({"N", "C", "H", "W"})
+        ->UseManualTime()
+        ->Iterations(1)
+        ->Unit(benchmark::kMicrosecond);
 }
 
 BENCHMARK_CAPTURE(BM_BatchNorm, fwd_cudnn, false, BatchNormKernels::cudnn, DType::f32)
@@ -450,4 +481,4 @@ BENCHMARK_CAPTURE(BM_BatchNormRelu, fwd_bwd_unfused_cbnn_bf16_nhwc, false, true,
 }  // namespace
 }  // namespace cbnn::bench
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) { return cbnn::bench::run_line_buffered(argc, argv); }
