@@ -23,8 +23,7 @@
 // The *_nhwc cases are the batch-norm and BN + ReLU cases on channels-last activations (x,
 // residual, dy and the outputs; cuDNN with NHWC descriptors, cbnn's NHWC kernels), the same bytes
 // counted, so each compares directly with its NCHW twin on the same card. Should cuDNN refuse a
-// dtype and layout, its cases run cbnn's kernels under the cuDNN name: stderr then says
-// "cuDNN refused" once (layers/cudnn_fallback.h).
+// dtype and layout, its cases run cbnn's kernels (layers/cudnn_fallback.h): their label says so.
 // Time: one iteration per case (Iterations(1), whatever --benchmark_min_time says) of about
 // kTimedSeconds of GPU work after a warm-up (bench/timing_budget.h); the `calls` counter says how
 // many calls it averaged. 352 cases match scripts/gpu-check.sh's 'BM_BatchNormRelu|BM_BatchNorm'.
@@ -140,6 +139,13 @@ std::string check_bn(Shape shape, bool backward, DType dtype, MemoryFormat forma
     return compare(bn_step(gpu, backward), bn_step(cpu, backward), check_tolerance(dtype, 1e-4));
 }
 
+// A cuDNN case whose dtype and layout cuDNN refused timed cbnn's kernels: its label says so.
+void label_cudnn_refusal(benchmark::State& state, BatchNormKernels kernels, DType dtype,
+                         MemoryFormat format) {
+    if (kernels == BatchNormKernels::cudnn && batchnorm_cudnn_refused(dtype, format))
+        state.SetLabel("cuDNN refused this dtype and layout: cbnn's kernels timed");
+}
+
 void BM_BatchNorm(benchmark::State& state, bool backward, BatchNormKernels kernels, DType dtype,
                   MemoryFormat format = MemoryFormat::contiguous) {
     if (skip_without_gpu(state)) return;
@@ -149,6 +155,7 @@ void BM_BatchNorm(benchmark::State& state, bool backward, BatchNormKernels kerne
     if (!bad.empty()) return skip_with(state, bad);
     const BnInputs in = bn_inputs(shape, dtype, format);
     time_within_budget(state, [&] { benchmark::DoNotOptimize(bn_step(in, backward)); });
+    label_cudnn_refusal(state, kernels, dtype, format);
     // Forward: read x, write y; backward: read x, dy, write dx (5 tensors in all).
     set_bandwidth(state, (backward ? 5.0 : 2.0) * bytes_per_element(dtype) * numel(shape));
 }
@@ -212,6 +219,7 @@ void BM_BatchNormRelu(benchmark::State& state, bool fused, bool backward, BatchN
     const Tensor residual = activation(shape, 5, -1, 1, dtype, format);
     time_within_budget(
         state, [&] { benchmark::DoNotOptimize(bn_relu_step(in, residual, fused, backward)); });
+    label_cudnn_refusal(state, kernels, dtype, format);
     // Forward: read x, residual, write y; backward: read x, y, dy, write dx, dresidual.
     set_bandwidth(state, (backward ? 8.0 : 3.0) * bytes_per_element(dtype) * numel(shape));
 }

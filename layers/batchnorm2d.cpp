@@ -96,17 +96,25 @@ bool use_cudnn(const Tensor& x) {
 // and channels-last descriptors are untested corners of its legacy batch-norm API), else cbnn's.
 CudnnFallback g_cudnn_fallback("batch_norm2d");
 
+std::string fallback_key(DType dtype, MemoryFormat format) {
+    return std::string(dtype_name(dtype)) + " " + memory_format_name(format);
+}
+
 template <class Cudnn, class Own>
 void run_cudnn_or_own(const Tensor& x, MemoryFormat format, Cudnn&& cudnn, Own&& own) {
     if (!use_cudnn(x)) return own();
-    g_cudnn_fallback.run(std::string(dtype_name(x.dtype())) + " " + memory_format_name(format),
-                         std::forward<Cudnn>(cudnn), std::forward<Own>(own));
+    g_cudnn_fallback.run(fallback_key(x.dtype(), format), std::forward<Cudnn>(cudnn),
+                         std::forward<Own>(own));
 }
 
 }  // namespace
 
 void set_batchnorm_kernels(BatchNormKernels kernels) { g_kernels = kernels; }
 BatchNormKernels batchnorm_kernels() { return g_kernels; }
+
+bool batchnorm_cudnn_refused(DType dtype, MemoryFormat format) {
+    return g_cudnn_fallback.refused(fallback_key(dtype, format));
+}
 
 BatchNormKernels parse_batchnorm_kernels(const std::string& name) {
     if (name == "cudnn") return BatchNormKernels::cudnn;

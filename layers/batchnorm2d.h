@@ -72,6 +72,9 @@ void set_batchnorm_kernels(BatchNormKernels kernels);
 BatchNormKernels batchnorm_kernels();
 // "cudnn" | "cbnn"; anything else throws naming the value.
 BatchNormKernels parse_batchnorm_kernels(const std::string& name);
+// Whether cuDNN refused batch norm on this dtype and layout in this process (its calls then run
+// cbnn's kernels, layers/cudnn_fallback.h): for reports that name the kernels that ran.
+bool batchnorm_cudnn_refused(DType dtype, MemoryFormat format);
 
 // Sets the kernels for a scope (tensor/scoped_setting.h).
 using BatchNormKernelsSetting =
