@@ -74,7 +74,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
     EvalResult last_eval;
     bool have_eval = false;
     const auto run_start = std::chrono::steady_clock::now();
-    int64_t images_this_run = 0;
+    int64_t images_this_run = 0, steps_this_run = 0;
     try {
         for (int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
             const auto epoch_start = std::chrono::steady_clock::now();
@@ -98,6 +98,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                 }
                 seen += batch.labels.size(0);
                 images_this_run += batch.labels.size(0);
+                ++steps_this_run;
                 if ((b + 1) % c.progress_every == 0 || b + 1 == batches) {
                     const double mean = loss_sum.cpu().item<float>() / static_cast<double>(seen);
                     check_loss(mean, step);
@@ -164,6 +165,13 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
             << (std::filesystem::exists(ckpt) ? ckpt : std::string("none written yet"))
             << ") is kept\n";
         return result;
+    }
+    if (c.cuda_graph) {  // what --cuda-graph did, for reading the run's img/s
+        log << "cuda graph: " << train_step.replays() << " of " << steps_this_run
+            << " steps replayed"
+            << (train_step.graph_mode() ? " (the others: warm-up and partial batches)"
+                                        : " (the step could not be captured; see above)")
+            << "\n";
     }
     if (have_eval) result.final_eval = last_eval;
     return result;
