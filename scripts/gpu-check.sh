@@ -443,6 +443,8 @@ if [[ -n ${CBNN_TRAIN_DATA:-} ]]; then
         last_eval=$(grep 'test error' "$logdir/train-$k.log" 2>/dev/null | tail -n 1)
         [[ -n $last_progress ]] && add_summary "  progress" "$last_progress"
         [[ -n $last_eval ]] && add_summary "  result" "$last_eval"
+        last_graph=$(grep '^cuda graph:' "$logdir/train-$k.log" 2>/dev/null | tail -n 1)
+        [[ -n $last_graph ]] && add_summary "  graph" "${last_graph#cuda graph: }"
         write_summary
     done
     rm -rf "$data_dir"
