@@ -1,9 +1,12 @@
 #pragma once
 // Helpers of the batch-norm tests (tests/layers/test_batchnorm*.cpp).
 #include <cstring>
+#include <initializer_list>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "layers/batchnorm2d.h"
 #include "tensor/tensor.h"
 #include "tests/support/tolerance.h"
 
@@ -21,6 +24,20 @@ inline ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b
                    << "element " << i << ": " << va[i] << " vs " << vb[i];
     }
     return ::testing::AssertionSuccess();
+}
+
+// For the TearDown of a test run with cuDNN's kernels: when cuDNN refused one of `configs` (dtype
+// and layout) in this process, cbnn's kernels ran in its place (layers/cudnn_fallback.h), so the
+// test reports a skip that says so instead of a pass under cuDNN's name.
+inline void skip_if_cudnn_refused(BatchNormKernels kernels,
+                                  std::initializer_list<std::pair<DType, MemoryFormat>> configs) {
+    if (kernels != BatchNormKernels::cudnn) return;
+    for (const auto& [dtype, format] : configs) {
+        if (batchnorm_cudnn_refused(dtype, format))
+            GTEST_SKIP() << "cuDNN refused batch norm on " << dtype_name(dtype) << " "
+                         << memory_format_name(format)
+                         << " (see stderr): cbnn's kernels ran in its place";
+    }
 }
 
 }  // namespace cbnn::testing

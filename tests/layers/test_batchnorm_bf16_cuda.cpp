@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "layers/batchnorm2d.h"
 #include "layers/batchnorm_relu.h"
+#include "tests/layers/batchnorm_test_util.h"
 #include "tests/support/gpu.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
@@ -65,6 +66,9 @@ Inputs random_inputs(const Shape& shape, uint64_t seed) {
 
 class BatchNormBf16Cuda : public ::testing::TestWithParam<BatchNormKernels> {
   protected:
+    void TearDown() override {
+        testing::skip_if_cudnn_refused(GetParam(), {{DType::bf16, MemoryFormat::contiguous}});
+    }
     BatchNormKernelsSetting kernels_{GetParam()};
 };
 
