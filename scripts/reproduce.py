@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -211,16 +212,40 @@ def stop(proc):
         proc.wait()
 
 
-def run_one(cmd, run_dir, record, jobs, started_procs):
+class Trainers:
+    """The trainer processes a sweep started. stop_all() stops them, and any started after it
+    (a worker thread may be starting one as the interrupt arrives) is stopped as it starts."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.procs = []
+        self.stopping = False
+
+    def add(self, proc):
+        with self.lock:
+            self.procs.append(proc)
+            stopping = self.stopping
+        if stopping:
+            stop(proc)
+
+    def stop_all(self):
+        with self.lock:
+            self.stopping = True
+            procs = list(self.procs)
+        for proc in procs:
+            stop(proc)
+
+
+def run_one(cmd, run_dir, record, jobs, trainers):
     """Runs the trainer; returns its exit status (130 when interrupted, after recording).
-    `started_procs` collects the process, so that an interrupt in another thread can stop it."""
+    `trainers` registers the process, so that an interrupt in another thread can stop it."""
     started = time.monotonic()
     status = None
     with open(run_dir / "train.log", "a") as log:
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        started_procs.append(proc)
+        trainers.add(proc)
         try:
             status = proc.wait()
         except KeyboardInterrupt:
@@ -243,11 +268,13 @@ def run_all(tasks, jobs, start, finish):
     """Runs each (name, cmd, run_dir, record) task, `jobs` at a time, calling start(task) as each
     begins and finish(task, status) as each ends. An interrupt (Ctrl-C) stops every running
     trainer and ends the sweep."""
-    started_procs = []
+    trainers = Trainers()
 
     def one(task):
+        if trainers.stopping:
+            return 130
         start(task)
-        return run_one(task[1], task[2], task[3], jobs, started_procs)
+        return run_one(task[1], task[2], task[3], jobs, trainers)
 
     if jobs == 1:
         for task in tasks:
@@ -264,8 +291,7 @@ def run_all(tasks, jobs, start, finish):
         except KeyboardInterrupt:
             for future in futures:
                 future.cancel()
-            for proc in started_procs:
-                stop(proc)
+            trainers.stop_all()
             fail("interrupted; run the same command again to resume the unfinished runs")
 
 
