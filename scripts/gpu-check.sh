@@ -458,6 +458,7 @@ elif ((skipped_steps > 0)); then
 else
     add_summary "result" "PASSED"
 fi
+add_summary "time" "${SECONDS} s$( ((total_budget > 0)) && echo " of the ${total_budget} s budget")"
 add_summary "logs" "$logdir"
 write_summary
 printf '\n===== gpu-check summary =====\n'
