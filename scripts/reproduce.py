@@ -714,6 +714,9 @@ def parse(argv):
     p.add_argument("--remove-finished-checkpoints", action="store_true",
                    help="delete checkpoint.bin of every complete run under --runs (after the "
                         "sweep), keeping those of unfinished runs, which can resume")
+    p.add_argument("--move-finished", metavar="DIR",
+                   help="move every complete run folder under --runs into DIR (without its "
+                        "checkpoint; a name DIR holds already stays) and write DIR's tables")
     return p.parse_known_args(argv)
 
 
@@ -732,6 +735,30 @@ def remove_finished_checkpoints(runs, epochs):
             checkpoint.unlink()
             removed += 1
     print(f"reproduce: removed the checkpoints of {removed} complete runs", flush=True)
+
+
+def move_finished(runs, dest, epochs):
+    """Moves every complete run folder under `runs` into `dest`, without its checkpoint (e.g. the
+    runs brought back from a GPU machine into the committed docs/measurements/reproduce). A run
+    whose name `dest` already holds stays where it is, with a message."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for config in sorted(Path(runs).glob("*/config.json")):
+        run_dir = config.parent
+        if not is_complete(run_dir, epochs):
+            continue
+        target = dest / run_dir.name
+        if target.exists():
+            print(f"reproduce: {target} exists already; {run_dir} stays", flush=True)
+            continue
+        (run_dir / "checkpoint.bin").unlink(missing_ok=True)
+        shutil.move(str(run_dir), str(target))
+        moved.append(run_dir.name)
+    print(f"reproduce: moved {len(moved)} complete runs to {dest}"
+          + (": " + ", ".join(moved) if moved else ""), flush=True)
+    rows, unfinished = collect_runs(dest)
+    write_results(dest, rows, unfinished)
 
 
 def main(argv):
@@ -758,10 +785,12 @@ def main(argv):
         return 0
     if not Path(args.runs).is_dir():
         fail(f"{args.runs} does not exist: nothing to collect")
+    epochs_flag = flag_value(extra, "--epochs")
+    epochs = int(epochs_flag) if epochs_flag else PRESET_EPOCHS[args.preset]
     if args.remove_finished_checkpoints:
-        epochs_flag = flag_value(extra, "--epochs")
-        remove_finished_checkpoints(
-            args.runs, int(epochs_flag) if epochs_flag else PRESET_EPOCHS[args.preset])
+        remove_finished_checkpoints(args.runs, epochs)
+    if args.move_finished:
+        move_finished(args.runs, args.move_finished, epochs)
     rows, unfinished = collect_runs(args.runs)
     md = write_results(args.runs, rows, unfinished)
     print("\n".join(md[:md.index("## Every finished run")]))

@@ -165,6 +165,20 @@ TEST(Reproduce, RunsSeveralTrainersAtOnce) {
     EXPECT_FALSE(fs::exists(runs / "cifar10-if10-softmax-s0" / "checkpoint.bin"));
     EXPECT_TRUE(fs::exists(runs / "cifar10-if10-softmax-s0" / "eval.json"));
 
+    // Complete runs move to another folder (as GPU runs brought back move into the committed
+    // ones), which then has the tables; a second move finds nothing left.
+    const fs::path kept = testing::scratch_dir("reproduce_jobs_kept");
+    const ToolRun moved =
+        reproduce(runs.string(), "--collect-only --epochs 1 --move-finished " + kept.string());
+    ASSERT_EQ(moved.status, 0) << moved.output;
+    EXPECT_NE(moved.output.find("moved 2 complete runs"), std::string::npos) << moved.output;
+    EXPECT_TRUE(fs::exists(kept / "cifar10-if10-softmax-s1" / "metrics.jsonl"));
+    EXPECT_FALSE(fs::exists(runs / "cifar10-if10-softmax-s1"));
+    EXPECT_NE(read_text(kept / "results.md").find("cifar10-if10-softmax-s0"), std::string::npos);
+    const ToolRun again =
+        reproduce(runs.string(), "--collect-only --epochs 1 --move-finished " + kept.string());
+    EXPECT_NE(again.output.find("moved 0 complete runs"), std::string::npos) << again.output;
+
     const ToolRun bad = reproduce(runs.string(), "--jobs 0 --list");
     EXPECT_NE(bad.status, 0);
     EXPECT_NE(bad.output.find("--jobs: expected a whole number of at least 1, got '0'"),
