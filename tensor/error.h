@@ -1,5 +1,7 @@
 #pragma once
-// cbnn::Error is the one exception type of the project. CBNN_CHECK is for user-facing checks
+// cbnn::Error is the exception type of the project (what callers catch); two subclasses say
+// more where a caller acts on it: UnsupportedByLibraryError below, and DivergenceError
+// (train/guard.h). CBNN_CHECK is for user-facing checks
 // (shapes, dtypes, values): its message names what was seen and carries no file:line.
 // CUDA/cuBLAS/cuDNN failures (tensor/cuda_check.h) add the expression and file:line.
 
