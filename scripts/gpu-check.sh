@@ -275,7 +275,6 @@ rerun_failing_suites_alone() {
     done
     add_summary "  fail alone" "${fail_alone:- none}"
     add_summary "  pass alone" "${pass_alone:- none}"
-    write_summary
 }
 
 # ---- 2. CUDA tests ---------------------------------------------------------------------------

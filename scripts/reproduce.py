@@ -295,10 +295,22 @@ def run_all(tasks, jobs, start, finish):
             fail("interrupted; run the same command again to resume the unfinished runs")
 
 
+def target_epochs(args, extra):
+    """The epochs a run must reach to be complete: --epochs among the extra arguments, else the
+    preset's."""
+    epochs_flag = flag_value(extra, "--epochs")
+    return int(epochs_flag) if epochs_flag else PRESET_EPOCHS[args.preset]
+
+
+def complete_runs(runs, epochs):
+    """The folders of the complete runs under `runs`, by name."""
+    return [config.parent for config in sorted(Path(runs).glob("*/config.json"))
+            if is_complete(config.parent, epochs)]
+
+
 def run_grid(args, configs, names, extra):
     runs = Path(args.runs)
-    epochs_flag = flag_value(extra, "--epochs")
-    epochs = int(epochs_flag) if epochs_flag else PRESET_EPOCHS[args.preset]
+    epochs = target_epochs(args, extra)
     failed, counts = [], {"done": 0, "run": 0, "resume": 0, "restart": 0}
     tasks, prefixes = [], {}
     for k, name in enumerate(names, 1):
@@ -730,9 +742,9 @@ def remove_finished_checkpoints(runs, epochs):
     """Deletes checkpoint.bin of every complete run under `runs` (keeping those that can still
     resume), e.g. before packing a runs folder to carry elsewhere."""
     removed = 0
-    for checkpoint in sorted(Path(runs).glob("*/checkpoint.bin")):
-        if is_complete(checkpoint.parent, epochs):
-            checkpoint.unlink()
+    for run_dir in complete_runs(runs, epochs):
+        if (run_dir / "checkpoint.bin").exists():
+            (run_dir / "checkpoint.bin").unlink()
             removed += 1
     print(f"reproduce: removed the checkpoints of {removed} complete runs", flush=True)
 
@@ -744,10 +756,7 @@ def move_finished(runs, dest, epochs):
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     moved = []
-    for config in sorted(Path(runs).glob("*/config.json")):
-        run_dir = config.parent
-        if not is_complete(run_dir, epochs):
-            continue
+    for run_dir in complete_runs(runs, epochs):
         target = dest / run_dir.name
         if target.exists():
             print(f"reproduce: {target} exists already; {run_dir} stays", flush=True)
@@ -785,8 +794,7 @@ def main(argv):
         return 0
     if not Path(args.runs).is_dir():
         fail(f"{args.runs} does not exist: nothing to collect")
-    epochs_flag = flag_value(extra, "--epochs")
-    epochs = int(epochs_flag) if epochs_flag else PRESET_EPOCHS[args.preset]
+    epochs = target_epochs(args, extra)
     if args.remove_finished_checkpoints:
         remove_finished_checkpoints(args.runs, epochs)
     if args.move_finished:
