@@ -57,15 +57,7 @@ StepOutputs TrainStep::run_eager(const Tensor& images, const Tensor& labels,
 void TrainStep::capture() {
     sgd_.create_momentum_buffers();
     graph_ = std::make_unique<CudaGraph>();
-    try {
-        graph_->capture([&] { outputs_ = run_eager(images_, labels_, {}); });
-    } catch (const Error& e) {
-        // Nothing of the step ran on the device (CudaGraph ended the capture and freed its
-        // pool), so the step can run eagerly instead: run() does, and stays eager.
-        graph_.reset();
-        throw Error(
-            detail::concat(e.what(), " (--cuda-graph: the training step could not be captured)"));
-    }
+    graph_->capture([&] { outputs_ = run_eager(images_, labels_, {}); });
     captured_training_ = model_.is_training();
     gradients_.clear();
     captured_parameters_.clear();
@@ -75,7 +67,14 @@ void TrainStep::capture() {
     }
 }
 
-void TrainStep::check_parameters_in_place() const {
+void TrainStep::check_replayable() const {
+    // The graph runs the layers in the mode they had at the capture (batch norm with batch
+    // statistics and running-stat updates in training mode), whatever the module says now.
+    CBNN_CHECK(model_.is_training() == captured_training_,
+               "--cuda-graph: the step was captured with the model in ",
+               captured_training_ ? "training" : "eval", " mode and cannot be replayed in ",
+               captured_training_ ? "eval" : "training",
+               " mode (restore the mode after evaluating)");
     const NamedTensors& params = sgd_.parameters();
     for (size_t i = 0; i < params.size(); ++i) {
         CBNN_CHECK(params[i].second.raw_data() == captured_parameters_[i],
@@ -99,14 +98,9 @@ StepOutputs TrainStep::run(const Batch& batch, double lr,
     if (!options_.cuda_graph || steps_ <= options_.warmup_steps || !graph_fits) {
         return run_eager(prepared(batch.images), batch.labels, inspect_gradients);
     }
-    // The graph runs the layers in the mode they had at the capture (batch norm with batch
-    // statistics and running-stat updates in training mode), whatever the module says now.
-    CBNN_CHECK(!graph_ || model_.is_training() == captured_training_,
-               "--cuda-graph: the step was captured with the model in ",
-               captured_training_ ? "training" : "eval", " mode and cannot be replayed in ",
-               captured_training_ ? "eval" : "training",
-               " mode (restore the mode after evaluating)");
-    if (!graph_) {  // the graph's inputs, allocated before the capture so that they outlive it
+    if (graph_) {
+        check_replayable();
+    } else {  // the graph's inputs, allocated before the capture so that they outlive it
         images_ = Tensor::empty(batch.images.shape(), options_.input_dtype, batch.images.device(),
                                 options_.input_format);
         labels_ = Tensor::empty(batch.labels.shape(), batch.labels.dtype(), batch.labels.device());
@@ -116,15 +110,18 @@ StepOutputs TrainStep::run(const Batch& batch, double lr,
         images_.copy_(batch.images);
         labels_.copy_(batch.labels);
     }
-    if (graph_) {
-        check_parameters_in_place();
-    } else {
+    if (!graph_) {
         try {
             capture();  // records the step on images_ and labels_; nothing runs yet
         } catch (const Error& e) {
-            // A step that cannot be captured still trains: said once, then eager from here on
-            // (slower, same results), rather than ending the run.
-            std::fprintf(stderr, "cbnn: %s; training goes on without the graph\n", e.what());
+            // Nothing of the step ran on the device (CudaGraph ended the capture and freed its
+            // pool), so it still trains: said once, then eager from here on (slower, same
+            // results), rather than ending the run.
+            std::fprintf(stderr,
+                         "cbnn: --cuda-graph: the training step could not be captured (%s); "
+                         "training goes on without the graph\n",
+                         e.what());
+            graph_.reset();
             options_.cuda_graph = false;
             images_ = labels_ = Tensor();
             return run_eager(prepared(batch.images), batch.labels, inspect_gradients);

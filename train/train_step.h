@@ -98,8 +98,9 @@ class TrainStep {
                           const std::function<void()>& inspect_gradients);
     // Records zero_grad, forward, loss, backward and SGD on images_ and labels_ into graph_.
     void capture();
-    // Throws when a parameter's data is no longer where the capture found it.
-    void check_parameters_in_place() const;
+    // Throws when the graph cannot be replayed: the model's training mode differs from the
+    // capture's, or a parameter's data is no longer where the capture found it.
+    void check_replayable() const;
 
     Layer& model_;
     const ClassBalancedLoss& criterion_;
