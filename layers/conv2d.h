@@ -91,7 +91,8 @@ void conv2d_backward_data(const bfloat16* dy, const bfloat16* w, bfloat16* dx,
                           const Conv2dShape& s);
 void conv2d_backward_filter(const bfloat16* x, const bfloat16* dy, bfloat16* dw,
                             const Conv2dShape& s);
-void conv2d_backward_bias(const bfloat16* dy, bfloat16* db, const Conv2dShape& s);
+// No bf16 bias gradient here: cuDNN refuses it (ops::conv2d_backward_bias sums bf16 dy with the
+// reduction kernels instead).
 // How many algorithm selections (cuDNN heuristic queries or timings) have run in this process: one
 // per new (shape, math mode, search mode, device, direction); a repeated shape reuses the cached
 // choice.

@@ -369,9 +369,6 @@ void conv2d_backward_filter(const bfloat16* x, const bfloat16* dy, bfloat16* dw,
                             const Conv2dShape& s) {
     backward_filter_typed(x, dy, dw, s, CUDNN_DATA_BFLOAT16);
 }
-void conv2d_backward_bias(const bfloat16* dy, bfloat16* db, const Conv2dShape& s) {
-    backward_bias_typed(dy, db, s, CUDNN_DATA_BFLOAT16);
-}
 
 int64_t conv2d_algorithm_selections() { return g_selections.load(); }
 

@@ -9,6 +9,7 @@
 #include "autograd/functions.h"
 #include "gtest/gtest.h"
 #include "layers/conv2d.h"
+#include "tensor/copy.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/random.h"
 #include "tests/support/tolerance.h"
@@ -61,6 +62,24 @@ TEST(Conv2dBf16, OpsMatchTheFloat64ReferenceWithinOneRounding) {
                            N * s.P * s.Q, "backward filter"));
     EXPECT_TRUE(bf16_close(ops::conv2d_backward_bias(dy), ops::conv2d_backward_bias(f64(dy)),
                            ops::conv2d_backward_bias(a64(dy)), N * s.P * s.Q, "bias gradient"));
+}
+
+// The bf16 bias gradient sums through the reduction kernels (cuDNN refuses bf16 there), in two
+// passes whose index arithmetic depends on the layout: channels-last dy against the reference of
+// the same values, and an empty batch.
+TEST(Conv2dBf16, BiasGradientOfEitherLayoutMatchesTheFloat64Reference) {
+    const int64_t N = 3, K = 5, P = 4, Q = 6;
+    const Tensor dy = random_tensor({N, K, P, Q}, -1, 1, 5, DType::f32).to(DType::bf16);
+    const Tensor dy_nhwc = ops::dense(dy, MemoryFormat::channels_last);
+    ASSERT_EQ(dy_nhwc.memory_format(), MemoryFormat::channels_last);
+    const Tensor ref = ops::conv2d_backward_bias(dy.to(DType::f64));
+    const Tensor terms = ops::conv2d_backward_bias(abs(dy.to(DType::f64)));
+    EXPECT_TRUE(bf16_close(ops::conv2d_backward_bias(dy), ref, terms, N * P * Q, "NCHW"));
+    EXPECT_TRUE(bf16_close(ops::conv2d_backward_bias(dy_nhwc), ref, terms, N * P * Q, "NHWC"));
+
+    const Tensor empty = ops::conv2d_backward_bias(Tensor::zeros({0, K, P, Q}, DType::bf16));
+    EXPECT_EQ(empty.dtype(), DType::bf16);
+    EXPECT_EQ(empty.to(DType::f64).to_vector<double>(), std::vector<double>(K, 0.0));
 }
 
 // A bf16 input through the module: bf16 output, f32 parameter gradients (the master weights),
