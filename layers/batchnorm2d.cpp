@@ -82,7 +82,7 @@ Tensor widen_bf16(const Tensor& t) { return t.dtype() == DType::bf16 ? t.to(DTyp
 // Sum over (N, H, W) of an (N, C, H, W) tensor: (C).
 Tensor channel_sum(const Tensor& t) { return ops::sum(ops::sum(ops::sum(t, 3), 2), 0); }
 
-std::atomic<BatchNormKernels> g_kernels{BatchNormKernels::cudnn};
+std::atomic<BatchNormKernels> g_kernels{BatchNormKernels::cbnn};
 
 // Whether x takes cuDNN's kernels. Under BatchNormKernels::cudnn, an x of 2^31 or more elements
 // still takes cbnn's (int64-indexed) ones: cuDNN checks each dimension against int, not the

@@ -64,7 +64,7 @@ struct ImageTrainConfig {
     int threads = 4;  // loader worker threads (0: in the training thread)
     // CUDA kernel choices (layers/conv2d.h, layers/batchnorm2d.h); no effect on the CPU.
     std::string conv_search = "heuristic";  // heuristic | timed
-    std::string bn_kernels = "cudnn";       // cudnn | cbnn
+    std::string bn_kernels = "cbnn";        // cbnn | cudnn
     bool cuda_graph = false;                // CUDA: replay each training step from a CUDA graph
     std::string precision = "fp32";         // fp32 | tf32 | bf16 (train/train_step.h)
     std::string layout = "nchw";            // nchw | nhwc: of the training step's activations

@@ -72,8 +72,8 @@ void add_training_flags(CLI::App& app, Config& c, const TrainingFlagHelp& help) 
         ->check(CLI::IsMember({"heuristic", "timed"}))
         ->capture_default_str();
     app.add_option("--bn-kernels", c.bn_kernels,
-                   "CUDA: batch-norm kernels, cudnn or cbnn (cbnn's own deterministic kernels)")
-        ->check(CLI::IsMember({"cudnn", "cbnn"}))
+                   "CUDA: batch-norm kernels, cbnn (cbnn's own deterministic kernels) or cudnn")
+        ->check(CLI::IsMember({"cbnn", "cudnn"}))
         ->capture_default_str();
     app.add_flag("--cuda-graph", c.cuda_graph,
                  "CUDA: record the training step once as a CUDA graph and replay it (one launch "

@@ -84,7 +84,7 @@ struct LoopSettings {
     std::vector<int64_t> train_counts;
     // CUDA kernel choices, set for the run (training and evaluation) and restored afterwards.
     ConvAlgorithmSearch conv_search = ConvAlgorithmSearch::heuristic;
-    BatchNormKernels bn_kernels = BatchNormKernels::cudnn;
+    BatchNormKernels bn_kernels = BatchNormKernels::cbnn;
     bool cuda_graph = false;  // train/train_step.h
     Precision precision = Precision::fp32;
     MemoryFormat layout = MemoryFormat::contiguous;  // of the training images (--layout)

@@ -325,16 +325,16 @@ TEST(BatchNorm2d, BadInputsAreClearErrors) {
 }
 
 TEST(BatchNorm2d, KernelChoiceParsesAndRestores) {
-    EXPECT_EQ(batchnorm_kernels(), BatchNormKernels::cudnn);  // the default
+    EXPECT_EQ(batchnorm_kernels(), BatchNormKernels::cbnn);  // the default
     EXPECT_EQ(parse_batchnorm_kernels("cbnn"), BatchNormKernels::cbnn);
     EXPECT_EQ(parse_batchnorm_kernels("cudnn"), BatchNormKernels::cudnn);
     EXPECT_TRUE(testing::throws_error([] { parse_batchnorm_kernels("miopen"); },
                                       {"'miopen'", "cudnn, cbnn"}));
     {
-        const BatchNormKernelsSetting own(BatchNormKernels::cbnn);
-        EXPECT_EQ(batchnorm_kernels(), BatchNormKernels::cbnn);
+        const BatchNormKernelsSetting library(BatchNormKernels::cudnn);
+        EXPECT_EQ(batchnorm_kernels(), BatchNormKernels::cudnn);
     }
-    EXPECT_EQ(batchnorm_kernels(), BatchNormKernels::cudnn);
+    EXPECT_EQ(batchnorm_kernels(), BatchNormKernels::cbnn);
 }
 
 }  // namespace
