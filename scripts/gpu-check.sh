@@ -21,7 +21,8 @@
 # Environment:
 #   CBNN_BUILD_DIR        build folder, relative to the repository root or absolute (default: build),
 #                         or the .tar.gz that scripts/gpu-prep.sh packs (unpacked to a temporary
-#                         folder first)
+#                         folder first); its data/ (cifar10-mini, packed by gpu-prep) becomes
+#                         CBNN_DATA_DIR for the CUDA tests unless that is set
 #   LOGDIR                where logs go (default: ./gpu-logs)
 #   OUT                   when set (the device tool's output folder, which returns at most 8
 #                         files), the whole log folder is also packed into $OUT/gpu-logs.tar.gz
@@ -98,6 +99,10 @@ if [[ ! -d $build_dir ]]; then
     exit 1
 fi
 build_dir=$(cd "$build_dir" && pwd)
+# The real-data CUDA tests read $CBNN_DATA_DIR/cifar10-mini; gpu-prep packs it as data/.
+if [[ -z ${CBNN_DATA_DIR:-} && -d $build_dir/data/cifar10-mini ]]; then
+    export CBNN_DATA_DIR=$build_dir/data
+fi
 
 failures=0
 skipped_steps=0
@@ -183,6 +188,7 @@ cbnn_add_lib_dir "$build_dir/lib"
 echo "build folder:    $build_dir"
 echo "log folder:      $logdir"
 echo "LD_LIBRARY_PATH: ${LD_LIBRARY_PATH:-}"
+echo "CBNN_DATA_DIR:   ${CBNN_DATA_DIR:-(unset)}"
 
 # ---- 1. the GPU ------------------------------------------------------------------------------
 section "nvidia-smi"

@@ -6,7 +6,9 @@
 # libraries (glibc, libstdc++, libgcc) and the CUDA libraries (cudart, cuBLAS, cuDNN, NCCL; the GPU
 # machine has its own) are not copied. One .tar.gz rather than a folder: the binaries are ~57 MB as
 # files (each links the whole library, CUDA kernels included) and ~19 MB compressed, and the device
-# tool carries at most 64 MiB. Builds nothing: run scripts/build.sh first. Then, there:
+# tool carries at most 64 MiB. The archive also holds data/cifar10-mini (1.2 MB; the real-data CUDA
+# tests need it and skip without it), copied from the shared data folder when that is found
+# ($CBNN_DATA_DIR, else ../shared/data). Builds nothing: run scripts/build.sh first. Then, there:
 #   CBNN_BUILD_DIR=.gpu/build.tar.gz scripts/gpu-check.sh     (it unpacks the archive itself)
 #
 # Environment:
@@ -54,6 +56,17 @@ for entry in "${libs[@]}"; do
     cbnn_log "gpu-prep: bundling $soname"
 done
 rmdir "$out_dir/lib" 2>/dev/null || true
+
+# The small real-data set of the trainer and mixed-precision CUDA tests (they look, as
+# tests/data/data_test_support.h says, in $CBNN_DATA_DIR, which gpu-check.sh points at data/).
+shared_data=${CBNN_DATA_DIR:-$CBNN_ROOT/../shared/data}
+if [[ -d $shared_data/cifar10-mini ]]; then
+    mkdir -p "$out_dir/data"
+    cp -r "$shared_data/cifar10-mini" "$out_dir/data/"
+    cbnn_log "gpu-prep: adding data/cifar10-mini"
+else
+    echo "gpu-prep: warning: no $shared_data/cifar10-mini; its CUDA tests will skip" >&2
+fi
 
 mkdir -p "$(dirname "$archive")"
 tar -czf "$archive.part" -C "$out_dir" . && mv "$archive.part" "$archive"

@@ -140,6 +140,31 @@ TEST(GpuCheckScript, RunsFromTheArchiveThatGpuPrepPacks) {
     EXPECT_NE(r.output.find("2 passed, 0 failed"), std::string::npos) << r.output;
 }
 
+// The archive carries shared/data's cifar10-mini for the real-data CUDA tests, and gpu-check
+// points CBNN_DATA_DIR at it unless the caller set one.
+TEST(GpuCheckScript, TheArchiveCarriesTheMiniDataSetForTheCudaTests) {
+    const fs::path dir = testing::scratch_dir("gpu_check_data");
+    write_fake_tests(dir / "build", true);
+    fs::create_directories(dir / "shared" / "cifar10-mini");
+    std::ofstream(dir / "shared" / "cifar10-mini" / "test_batch.bin") << "x";
+    const fs::path archive = dir / "build.tar.gz";
+    const testing::ToolRun prep = testing::run_command(
+        "CBNN_BUILD_DIR=" + (dir / "build").string() + " CBNN_GPU_ARCHIVE=" + archive.string() +
+        " CBNN_DATA_DIR=" + (dir / "shared").string() + " bash " + CBNN_SOURCE_DIR +
+        "/scripts/gpu-prep.sh");
+    ASSERT_EQ(prep.status, 0) << prep.output;
+    EXPECT_NE(prep.output.find("adding data/cifar10-mini"), std::string::npos) << prep.output;
+
+    const testing::ToolRun r = gpu_check(archive, dir / "logs", "CBNN_DATA_DIR=");
+    const size_t line = r.output.find("CBNN_DATA_DIR:");
+    ASSERT_NE(line, std::string::npos) << r.output;
+    const std::string value = r.output.substr(line, r.output.find('\n', line) - line);
+    EXPECT_EQ(value.substr(value.size() - 5), "/data") << value;
+
+    const testing::ToolRun own = gpu_check(archive, dir / "logs2", "CBNN_DATA_DIR=/elsewhere");
+    EXPECT_NE(own.output.find("CBNN_DATA_DIR:   /elsewhere"), std::string::npos) << own.output;
+}
+
 TEST(GpuCheckScript, GpuPrepRefusesAnArchiveNameItCannotUnpack) {
     const fs::path dir = testing::scratch_dir("gpu_prep_name");
     write_fake_tests(dir / "build", true);
