@@ -113,7 +113,7 @@ CheckpointEval evaluate_cifar(const Input& in) {
 
     CheckpointEval out;
     out.data_dir = data_folder(in, c.data_dir);
-    out.batch_size = in.options.batch_size.value_or(c.batch_size);
+    out.batch_size = in.options.batch_size.value_or(eval_batch_size(in.device, c.batch_size));
 
     Generator init(c.seed);
     ResNetCifar model(cifar_model_options(c), init);

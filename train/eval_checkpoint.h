@@ -38,10 +38,12 @@
 namespace cbnn::train {
 
 struct CheckpointEvalOptions {
-    std::string checkpoint;             // path of checkpoint.bin
-    std::string data_dir;               // empty: the data_dir recorded in the checkpoint's config
-    std::string device = "cpu";         // cpu | cuda | cuda:N
-    std::optional<int64_t> batch_size;  // unset: the run's batch size
+    std::string checkpoint;      // path of checkpoint.bin
+    std::string data_dir;        // empty: the data_dir recorded in the checkpoint's config
+    std::string device = "cpu";  // cpu | cuda | cuda:N
+    // unset: the trainer's evaluation batch, eval_batch_size (train/evaluate.h): 1000 on CUDA,
+    // the run's batch size on the CPU
+    std::optional<int64_t> batch_size;
 };
 
 struct CheckpointEval {

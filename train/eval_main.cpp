@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
                    "recorded in the checkpoint's config)");
     app.add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
     app.add_option("--batch-size", batch_size,
-                   "evaluation batch size >= 1 (default: the run's batch size)");
+                   "evaluation batch size >= 1 (default: as the trainer evaluates: 1000 on CUDA, "
+                   "the run's batch size on the CPU)");
     app.add_flag("--json", json,
                  "print one JSON object instead of the summary: checkpoint, dataset, model, "
                  "epoch, top1_error, top5_error, test_loss, balanced_accuracy, per_class [{name, "

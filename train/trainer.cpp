@@ -117,12 +117,11 @@ TrainResult train_cifar(const TrainConfig& c, std::ostream& log) {
     LoopSettings settings =
         loop_settings(c, train.size(), {std::begin(kResumeMayChange), std::end(kResumeMayChange)});
     settings.train_counts = counts;
+    // Prepared once: on CUDA the test images stay on the GPU for the run (train/evaluate.h).
+    TestSet test_set(test, {eval_batch_size(device, c.batch_size), c.seed, device});
     TrainResult result = run_training(
         model, criterion, sgd, schedule, source,
-        [&] {
-            return evaluate(model, test, counts, {c.batch_size, c.seed, device}, &criterion);
-        },
-        settings, log);
+        [&] { return test_set.evaluate(model, counts, &criterion); }, settings, log);
     result.train_counts = counts;
     return result;
 }
