@@ -23,8 +23,9 @@
 //   cuda::conv2d_*            cuDNN (layers/conv2d_cudnn.cpp), float or bfloat16 (bf16 data,
 //                             FP32 accumulation on tensor cores, one rounding per output);
 //                             algorithm choice cached per shape, element type, math mode (TF32
-//                             only when allow_tf32(), tensor/backend.h) and search mode
-//                             (set_conv_algorithm_search below)
+//                             only when allow_tf32(), tensor/backend.h), search mode
+//                             (set_conv_algorithm_search below) and algorithm set
+//                             (layers/conv2d_algorithms.h, which also lists the choices)
 // All three families take the same parameter lists. b and db may be null (no bias).
 // Channels-last (NHWC, tensor/memory_format.h): the op functions keep the format of their main
 // operand (x for the forward and the filter gradient, dy for the data gradient): y and dx come
@@ -107,7 +108,8 @@ int64_t conv2d_algorithm_selections();
 //              cudnn.benchmark): often faster algorithms, at the price of a synchronising search
 //              (~10-100 ms per new shape, with its own scratch memory) and a choice that may differ
 //              between runs. While a graph is being captured it falls back to the heuristics.
-// Either way deterministic algorithms are preferred, and FP32 stays FP32 (layers/conv2d_cudnn.cpp).
+// Either way deterministic algorithms are preferred unless conv_algorithms() is fastest
+// (layers/conv2d_algorithms.h), and FP32 stays FP32 (layers/conv2d_cudnn.cpp).
 // No effect on the CPU.
 enum class ConvAlgorithmSearch { heuristic, timed };
 void set_conv_algorithm_search(ConvAlgorithmSearch search);

@@ -5,9 +5,9 @@
 // Layout: NCHW data with KCRS filters, or NHWC data with KRSC filters (Conv2dShape::channels_last,
 // part of the plan's key).
 //
-// Algorithm choice, once per (shape, math mode, search mode, device, direction), cached for the
-// life of the process with the descriptors. Two search modes (conv_algorithm_search(),
-// layers/conv2d.h):
+// Algorithm choice, once per (shape, math mode, search mode, algorithm set, device, direction),
+// cached for the life of the process with the descriptors. Two search modes
+// (conv_algorithm_search(), layers/conv2d.h):
 //   heuristic (default): the cudnnGet*Algorithm_v7 heuristics, a host-side query. Chosen as the
 //     default over cudnnFind*Algorithm because Find times every algorithm on the GPU: it
 //     synchronises, allocates scratch memory as large as the hungriest algorithm, cannot run
@@ -18,8 +18,10 @@
 // The candidates of either list are then filtered the same way, in their order: the first one is
 // taken that reports success, needs at most kMaxWorkspaceBytes, and is accepted by cuDNN under
 // the pinned math type; deterministic candidates (same bits on every run) come before
-// nondeterministic ones, and under FP32 those listed with CUDNN_FMA_MATH before those it is
-// imposed on. bench/bench_conv.cpp measures both modes.
+// nondeterministic ones unless conv_algorithms() is fastest, and under FP32 those listed with
+// CUDNN_FMA_MATH come before those it is imposed on (pick_conv_algorithm in
+// layers/conv2d_algorithms.h, tested on the CPU). bench/bench_conv.cpp measures both search
+// modes. conv2d_algorithm_records lists each plan's choices, off the convolutions' path.
 //
 // Math: FP32 is pinned with CUDNN_FMA_MATH, because cuDNN's default math lets FP32 convolutions
 // run on TF32 tensor cores. With allow_tf32() (tensor/backend.h) the descriptor asks for
@@ -28,6 +30,7 @@
 //
 // Workspace: a u8 tensor from the CUDA caching allocator, freed when the call returns; reuse is
 // safe because all cbnn work is queued on one stream.
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <limits>
@@ -35,9 +38,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "layers/conv2d.h"
+#include "layers/conv2d_algorithms.h"
 #include "tensor/backend.h"
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_context.h"
@@ -115,19 +121,28 @@ class ConvDesc {
     cudnnConvolutionDescriptor_t desc_ = nullptr;
 };
 
-// What runs for one direction; the math type that goes with the algorithm is set on that
-// direction's convolution descriptor once, at selection.
-struct Choice {
-    int algo;
-    size_t workspace_bytes;
-};
+static_assert(static_cast<int>(ConvMath::default_math) == CUDNN_DEFAULT_MATH &&
+                  static_cast<int>(ConvMath::tensor_op) == CUDNN_TENSOR_OP_MATH &&
+                  static_cast<int>(ConvMath::tensor_op_allow_conversion) ==
+                      CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
+                  static_cast<int>(ConvMath::fma) == CUDNN_FMA_MATH,
+              "ConvMath must mirror cudnnMathType_t");
+static_assert(CUDNN_CONVOLUTION_FWD_ALGO_COUNT == 8 && CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT == 6 &&
+                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT == 7,
+              "conv_algorithm_name's tables (layers/conv2d_algorithms.cpp) need new names");
 
-// Descriptors of one (shape, element type, math mode, device), one convolution descriptor per
-// direction since each direction's algorithm may need its own math type.
+// Descriptors of one (shape, element type, math mode, search mode, algorithm set, device), one
+// convolution descriptor per direction since each direction's algorithm may need its own math
+// type (set on it once, at selection), and what each direction chose.
 struct Plan {
-    Plan(const Conv2dShape& s, cudnnDataType_t type, bool allow_tf32, bool timed_search)
-        : tf32(allow_tf32 || type == CUDNN_DATA_BFLOAT16),
+    Plan(const Conv2dShape& s, cudnnDataType_t type, bool allow_tf32, bool timed_search,
+         ConvAlgorithms algorithm_set, int device_index)
+        : shape(s),
+          data_type(type),
+          tf32(allow_tf32 || type == CUDNN_DATA_BFLOAT16),
           timed(timed_search),
+          algorithms(algorithm_set),
+          device(device_index),
           x(s.N, s.C, s.H, s.W, type, s.channels_last),
           y(s.N, s.K, s.P, s.Q, type, s.channels_last),
           w(s, type),
@@ -135,65 +150,44 @@ struct Plan {
           bwd_data(s, math()),
           bwd_filter(s, math()) {}
     cudnnMathType_t math() const { return tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
+    Conv2dShape shape;
+    cudnnDataType_t data_type;
     // Tensor-core math: TF32 for f32 data when allowed; always for bf16 data (bf16 products are
     // exact in FP32, and the accumulation is FP32 either way).
     bool tf32;
     bool timed;  // rank candidates by cudnnFind* timings instead of the heuristics
+    ConvAlgorithms algorithms;
+    int device;
     TensorDesc x, y;
     FilterDesc w;
     ConvDesc fwd, bwd_data, bwd_filter;
-    std::optional<Choice> fwd_choice, data_choice, filter_choice;
+    // Per direction (ConvDirection order): the choice, and for conv2d_algorithm_records the
+    // fastest measured candidate and the list's length.
+    std::array<std::optional<ConvPick>, 3> pick;
+    std::array<std::optional<ConvCandidate>, 3> fastest_listed;
+    std::array<int, 3> listed{0, 0, 0};
 };
 
 std::mutex g_mutex;  // guards the plan cache and each plan's choices
+using PlanKey = std::array<int64_t, 15>;
+std::map<PlanKey, std::unique_ptr<Plan>> g_plans;
 
-// The plan of this shape and element type under the current math mode on the current device;
-// created on first use. Plans are never removed, so the reference stays valid.
+// The plan of this shape and element type under the current math mode, search mode and algorithm
+// set on the current device; created on first use. Plans are never removed, so the reference
+// stays valid.
 Plan& plan_for(const Conv2dShape& s, cudnnDataType_t type) {
-    static std::map<std::array<int64_t, 14>, std::unique_ptr<Plan>> plans;
     const bool tf32 = allow_tf32();
     const bool timed = conv_algorithm_search() == ConvAlgorithmSearch::timed;
-    const std::array<int64_t, 14> key{s.N,   s.C,
-                                      s.H,   s.W,
-                                      s.K,   s.R,
-                                      s.S,   s.stride,
-                                      s.pad, tf32,
-                                      timed, current_device(),
-                                      type,  s.channels_last};
-    std::unique_ptr<Plan>& plan = plans[key];
-    if (!plan) plan = std::make_unique<Plan>(s, type, tf32, timed);
+    const ConvAlgorithms algorithms = conv_algorithms();
+    const int device = current_device();
+    const PlanKey key{s.N,    s.C,      s.H,
+                      s.W,    s.K,      s.R,
+                      s.S,    s.stride, s.pad,
+                      tf32,   timed,    static_cast<int64_t>(algorithms),
+                      device, type,     s.channels_last};
+    std::unique_ptr<Plan>& plan = g_plans[key];
+    if (!plan) plan = std::make_unique<Plan>(s, type, tf32, timed, algorithms, device);
     return *plan;
-}
-
-// Picks among the heuristics' candidates (see the file comment). `query_workspace(algo, &bytes)`
-// asks cuDNN for the workspace of an algorithm under the math type just set on `conv`.
-template <class Perf, class WorkspaceQuery>
-Choice choose(const std::vector<Perf>& candidates, bool tf32, cudnnConvolutionDescriptor_t conv,
-              WorkspaceQuery query_workspace, const char* direction, const Conv2dShape& s) {
-    // Passes, most wanted first: deterministic with the pinned math type as reported by the
-    // heuristics, deterministic with the math type imposed, then the same without determinism.
-    for (int pass = 0; pass < 4; ++pass) {
-        const bool need_deterministic = pass < 2, need_reported_math = pass % 2 == 0;
-        for (const Perf& perf : candidates) {
-            if (perf.status != CUDNN_STATUS_SUCCESS) continue;
-            if (need_deterministic && perf.determinism != CUDNN_DETERMINISTIC) continue;
-            if (!tf32 && need_reported_math && perf.mathType != CUDNN_FMA_MATH) continue;
-            if (tf32 && perf.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
-            const cudnnMathType_t math = tf32 ? perf.mathType : CUDNN_FMA_MATH;
-            CBNN_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, math));
-            size_t bytes = 0;
-            // A refusal here is an answer ("not under this math type"), not an error: the status
-            // is read instead of going through CBNN_CUDNN_CHECK.
-            if (query_workspace(perf.algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;
-            if (bytes > kMaxWorkspaceBytes) continue;
-            ++g_selections;
-            return {static_cast<int>(perf.algo), bytes};
-        }
-    }
-    CBNN_FAIL("conv2d (cuDNN): no ", direction, " algorithm for input [", s.N, ", ", s.C, ", ", s.H,
-              ", ", s.W, "], weight [", s.K, ", ", s.C, ", ", s.R, ", ", s.S, "], stride ",
-              s.stride, ", padding ", s.pad, " under ", tf32 ? "tensor-core" : "FP32",
-              " math within a workspace of ", kMaxWorkspaceBytes, " bytes");
 }
 
 // Timing runs kernels and synchronises, which a stream being captured as a CUDA graph forbids.
@@ -204,12 +198,57 @@ bool use_timing(const Plan& p) {
     return status == cudaStreamCaptureStatusNone;
 }
 
-Choice forward_choice(Plan& p, const Conv2dShape& s) {
-    if (p.fwd_choice) return *p.fwd_choice;
+// Picks among cuDNN's list `perf` (`measured`: from cudnnFind*, with times) for one direction
+// (see the file comment) and records the choice in the plan. `query_workspace(algo, &bytes)` asks
+// cuDNN for the workspace of an algorithm under the math type just set on `conv`.
+template <class Perf, class WorkspaceQuery>
+ConvPick choose(Plan& p, ConvDirection direction, const std::vector<Perf>& perf, bool measured,
+                cudnnConvolutionDescriptor_t conv, WorkspaceQuery query_workspace) {
+    std::vector<ConvCandidate> candidates;
+    std::optional<ConvCandidate> fastest;
+    for (const Perf& c : perf) {
+        candidates.push_back({static_cast<int>(c.algo), c.status == CUDNN_STATUS_SUCCESS,
+                              c.determinism == CUDNN_DETERMINISTIC,
+                              static_cast<ConvMath>(c.mathType), measured ? c.time : -1.f});
+        const ConvCandidate& last = candidates.back();
+        if (measured && last.ok && last.time_ms >= 0 &&
+            (!fastest || last.time_ms < fastest->time_ms))
+            fastest = last;
+    }
+    const std::optional<ConvPick> pick = pick_conv_algorithm(
+        candidates, p.tf32, p.algorithms, kMaxWorkspaceBytes,
+        [&](int algo, ConvMath math) -> std::optional<size_t> {
+            CBNN_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, static_cast<cudnnMathType_t>(math)));
+            size_t bytes = 0;
+            // A refusal here is an answer ("not under this math type"), not an error: the status
+            // is read instead of going through CBNN_CUDNN_CHECK.
+            if (query_workspace(algo, &bytes) != CUDNN_STATUS_SUCCESS) return std::nullopt;
+            return bytes;
+        });
+    const Conv2dShape& s = p.shape;
+    if (!pick)
+        CBNN_FAIL("conv2d (cuDNN): no ", conv_direction_name(direction), " algorithm for input [",
+                  s.N, ", ", s.C, ", ", s.H, ", ", s.W, "], weight [", s.K, ", ", s.C, ", ", s.R,
+                  ", ", s.S, "], stride ", s.stride, ", padding ", s.pad, " under ",
+                  p.tf32 ? "tensor-core" : "FP32", " math within a workspace of ",
+                  kMaxWorkspaceBytes, " bytes");
+    // No query follows the pick's own, so `conv` keeps the pick's math type.
+    ++g_selections;
+    const int d = static_cast<int>(direction);
+    p.pick[d] = pick;
+    p.fastest_listed[d] = fastest;
+    p.listed[d] = static_cast<int>(perf.size());
+    return *pick;
+}
+
+ConvPick forward_choice(Plan& p) {
+    const int d = static_cast<int>(ConvDirection::forward);
+    if (p.pick[d]) return *p.pick[d];
     // Twice the algorithm count: the heuristics may list an algorithm once per math type.
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     int count = 0;
-    if (use_timing(p)) {
+    const bool timing = use_timing(p);
+    if (timing) {
         CBNN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(
             cudnn_handle(), p.x.get(), p.w.get(), p.fwd.get(), p.y.get(),
             static_cast<int>(perf.size()), &count, perf.data()));
@@ -219,21 +258,21 @@ Choice forward_choice(Plan& p, const Conv2dShape& s) {
             static_cast<int>(perf.size()), &count, perf.data()));
     }
     perf.resize(static_cast<size_t>(count));
-    p.fwd_choice = choose(
-        perf, p.tf32, p.fwd.get(),
-        [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
-            return cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), p.x.get(), p.w.get(),
-                                                           p.fwd.get(), p.y.get(), algo, bytes);
-        },
-        "forward", s);
-    return *p.fwd_choice;
+    return choose(p, ConvDirection::forward, perf, timing, p.fwd.get(),
+                  [&](int algo, size_t* bytes) {
+                      return cudnnGetConvolutionForwardWorkspaceSize(
+                          cudnn_handle(), p.x.get(), p.w.get(), p.fwd.get(), p.y.get(),
+                          static_cast<cudnnConvolutionFwdAlgo_t>(algo), bytes);
+                  });
 }
 
-Choice backward_data_choice(Plan& p, const Conv2dShape& s) {
-    if (p.data_choice) return *p.data_choice;
+ConvPick backward_data_choice(Plan& p) {
+    const int d = static_cast<int>(ConvDirection::backward_data);
+    if (p.pick[d]) return *p.pick[d];
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(2 * CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
     int count = 0;
-    if (use_timing(p)) {
+    const bool timing = use_timing(p);
+    if (timing) {
         CBNN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(
             cudnn_handle(), p.w.get(), p.y.get(), p.bwd_data.get(), p.x.get(),
             static_cast<int>(perf.size()), &count, perf.data()));
@@ -243,22 +282,22 @@ Choice backward_data_choice(Plan& p, const Conv2dShape& s) {
             static_cast<int>(perf.size()), &count, perf.data()));
     }
     perf.resize(static_cast<size_t>(count));
-    p.data_choice = choose(
-        perf, p.tf32, p.bwd_data.get(),
-        [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
-            return cudnnGetConvolutionBackwardDataWorkspaceSize(
-                cudnn_handle(), p.w.get(), p.y.get(), p.bwd_data.get(), p.x.get(), algo, bytes);
-        },
-        "backward-data", s);
-    return *p.data_choice;
+    return choose(p, ConvDirection::backward_data, perf, timing, p.bwd_data.get(),
+                  [&](int algo, size_t* bytes) {
+                      return cudnnGetConvolutionBackwardDataWorkspaceSize(
+                          cudnn_handle(), p.w.get(), p.y.get(), p.bwd_data.get(), p.x.get(),
+                          static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes);
+                  });
 }
 
-Choice backward_filter_choice(Plan& p, const Conv2dShape& s) {
-    if (p.filter_choice) return *p.filter_choice;
+ConvPick backward_filter_choice(Plan& p) {
+    const int d = static_cast<int>(ConvDirection::backward_filter);
+    if (p.pick[d]) return *p.pick[d];
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(2 *
                                                           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
     int count = 0;
-    if (use_timing(p)) {
+    const bool timing = use_timing(p);
+    if (timing) {
         CBNN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(
             cudnn_handle(), p.x.get(), p.y.get(), p.bwd_filter.get(), p.w.get(),
             static_cast<int>(perf.size()), &count, perf.data()));
@@ -268,14 +307,12 @@ Choice backward_filter_choice(Plan& p, const Conv2dShape& s) {
             static_cast<int>(perf.size()), &count, perf.data()));
     }
     perf.resize(static_cast<size_t>(count));
-    p.filter_choice = choose(
-        perf, p.tf32, p.bwd_filter.get(),
-        [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
-            return cudnnGetConvolutionBackwardFilterWorkspaceSize(
-                cudnn_handle(), p.x.get(), p.y.get(), p.bwd_filter.get(), p.w.get(), algo, bytes);
-        },
-        "backward-filter", s);
-    return *p.filter_choice;
+    return choose(p, ConvDirection::backward_filter, perf, timing, p.bwd_filter.get(),
+                  [&](int algo, size_t* bytes) {
+                      return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                          cudnn_handle(), p.x.get(), p.y.get(), p.bwd_filter.get(), p.w.get(),
+                          static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), bytes);
+                  });
 }
 
 Tensor workspace(size_t bytes) {
@@ -291,7 +328,7 @@ void forward_typed(const void* x, const void* w, const void* b, void* y, const C
                    cudnnDataType_t type) {
     std::unique_lock<std::mutex> lock(g_mutex);
     Plan& p = plan_for(s, type);
-    const Choice c = forward_choice(p, s);
+    const ConvPick c = forward_choice(p);
     lock.unlock();
     const Tensor ws = workspace(c.workspace_bytes);
     const float one = 1.f, zero = 0.f;
@@ -309,7 +346,7 @@ void backward_data_typed(const void* dy, const void* w, void* dx, const Conv2dSh
                          cudnnDataType_t type) {
     std::unique_lock<std::mutex> lock(g_mutex);
     Plan& p = plan_for(s, type);
-    const Choice c = backward_data_choice(p, s);
+    const ConvPick c = backward_data_choice(p);
     lock.unlock();
     const Tensor ws = workspace(c.workspace_bytes);
     const float one = 1.f, zero = 0.f;
@@ -323,7 +360,7 @@ void backward_filter_typed(const void* x, const void* dy, void* dw, const Conv2d
                            cudnnDataType_t type) {
     std::unique_lock<std::mutex> lock(g_mutex);
     Plan& p = plan_for(s, type);
-    const Choice c = backward_filter_choice(p, s);
+    const ConvPick c = backward_filter_choice(p);
     lock.unlock();
     const Tensor ws = workspace(c.workspace_bytes);
     const float one = 1.f, zero = 0.f;
@@ -342,6 +379,37 @@ void backward_bias_typed(const void* dy, void* db, const Conv2dShape& s, cudnnDa
 }
 
 }  // namespace
+
+std::vector<ConvAlgorithmRecord> conv2d_algorithm_records() {
+    std::vector<ConvAlgorithmRecord> records;
+    {
+        const std::lock_guard<std::mutex> lock(g_mutex);
+        for (const auto& entry : g_plans) {
+            const Plan& p = *entry.second;
+            ConvAlgorithmRecord r;
+            r.shape = p.shape;
+            r.dtype = p.data_type == CUDNN_DATA_BFLOAT16 ? DType::bf16 : DType::f32;
+            r.tensor_core = p.tf32;
+            r.search = p.timed ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic;
+            r.algorithms = p.algorithms;
+            r.device = p.device;
+            r.pick = p.pick;
+            r.fastest_listed = p.fastest_listed;
+            r.listed = p.listed;
+            records.push_back(std::move(r));
+        }
+    }
+    const auto order = [](const ConvAlgorithmRecord& r) {
+        const Conv2dShape& s = r.shape;
+        return std::make_tuple(r.device, r.dtype, r.tensor_core, r.search, r.algorithms,
+                               s.channels_last, s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad);
+    };
+    std::sort(records.begin(), records.end(),
+              [&](const ConvAlgorithmRecord& a, const ConvAlgorithmRecord& b) {
+                  return order(a) < order(b);
+              });
+    return records;
+}
 
 void conv2d_forward(const float* x, const float* w, const float* b, float* y,
                     const Conv2dShape& s) {

@@ -1,12 +1,13 @@
 // Conv2d on CUDA (cuDNN) against the CPU float64 reference: forward, backward-data,
 // backward-filter and bias gradient on randomised shapes and the ResNet-32 / ResNet-50 shapes,
-// FP32 math by default, the TF32 opt-in within its own tolerance, the algorithm cache, autograd,
-// and device errors. (The CPU reference itself is tested against the direct loops in
-// test_conv2d.cpp.)
+// FP32 math by default, the TF32 opt-in within its own tolerance, the algorithm cache, the fastest
+// algorithm set and the records of the choices, autograd, and device errors. (The CPU reference
+// itself is tested against the direct loops in test_conv2d.cpp.)
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "autograd/functions.h"
 #include "gtest/gtest.h"
 #include "layers/conv2d.h"
+#include "layers/conv2d_algorithms.h"
 #include "tensor/backend.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/gpu.h"
@@ -203,18 +205,23 @@ TEST(Conv2dCuda, RandomisedShapesMatchCpuFloat64) {
     return ::testing::AssertionFailure() << "max error " << err << " > 5e-3 * max|ref| " << scale;
 }
 
-TEST(Conv2dCuda, Tf32OptInWithinItsTolerance) {
-    CBNN_REQUIRE_GPU();
-    const Tf32Setting tf32(true);
-    uint64_t seed = 3000;
+// The ResNet cases on the GPU under the current settings (TF32 on), all four results tf32_close;
+// `label` prefixes the messages.
+void expect_resnet_cases_tf32_close(uint64_t seed, const std::string& label) {
     for (const Case& c : kResNetCases) {
         const Problem p = make_problem(c, seed += 10);
         const Results got = on_gpu(p, c), ref = reference(p, c);
-        EXPECT_TRUE(tf32_close(got.y, ref.y)) << "forward, " << c.str();
-        EXPECT_TRUE(tf32_close(got.dx, ref.dx)) << "backward data, " << c.str();
-        EXPECT_TRUE(tf32_close(got.dw, ref.dw)) << "backward filter, " << c.str();
-        EXPECT_TRUE(tf32_close(got.db, ref.db)) << "bias gradient, " << c.str();
+        EXPECT_TRUE(tf32_close(got.y, ref.y)) << label << "forward, " << c.str();
+        EXPECT_TRUE(tf32_close(got.dx, ref.dx)) << label << "backward data, " << c.str();
+        EXPECT_TRUE(tf32_close(got.dw, ref.dw)) << label << "backward filter, " << c.str();
+        EXPECT_TRUE(tf32_close(got.db, ref.db)) << label << "bias gradient, " << c.str();
     }
+}
+
+TEST(Conv2dCuda, Tf32OptInWithinItsTolerance) {
+    CBNN_REQUIRE_GPU();
+    const Tf32Setting tf32(true);
+    expect_resnet_cases_tf32_close(3000, "");
 }
 
 TEST(Conv2dCuda, AlgorithmChoiceIsCachedPerShapeAndMathMode) {
@@ -314,6 +321,91 @@ TEST(Conv2dCuda, ChannelsLastBf16MatchesCpuFloat64) {
         const Problem p = bf16_problem(c, seed += 10);
         expect_close(on_gpu_channels_last(p, c), p, c, nullptr, "NHWC bf16 ", kBf16Rounding);
     }
+}
+
+// The fastest algorithm set (nondeterministic algorithms allowed, layers/conv2d_algorithms.h):
+// results within the same bounds as the deterministic ones (FP32: heuristic NCHW and NHWC, timed
+// NCHW; TF32), and plans cached apart from the deterministic set's.
+TEST(Conv2dCuda, FastestAlgorithmsMatchCpuAndAreCachedApart) {
+    CBNN_REQUIRE_GPU();
+    const ConvAlgorithmsSetting fastest(ConvAlgorithms::fastest);
+    {
+        const Tf32Setting fp32(false);
+        uint64_t seed = 10000;
+        for (const Case& c : kResNetCases) {
+            const Problem p = make_problem(c, seed += 10);
+            expect_close(on_gpu(p, c), p, c, nullptr, "fastest ");
+            expect_close(on_gpu_channels_last(p, c), p, c, nullptr, "fastest NHWC ");
+            const ConvAlgorithmSearchSetting timed(ConvAlgorithmSearch::timed);
+            expect_close(on_gpu(p, c), p, c, nullptr, "fastest timed ");
+        }
+    }
+    {
+        const Tf32Setting tf32(true);
+        expect_resnet_cases_tf32_close(10500, "fastest TF32 ");
+    }
+    const Tf32Setting fp32(false);
+    const Case c{3, 7, 11, 13, 5, 3, 3, 1, 1};  // a shape no other test uses
+    const Problem p = make_problem(c, 10900);
+    const Tensor x = p.x.cuda(), w = p.w.cuda(), b = p.b.cuda(), dy = p.dy.cuda();
+    const int64_t before = cuda::conv2d_algorithm_selections();
+    run(x, w, b, dy, c);
+    EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 3);
+    {
+        const ConvAlgorithmsSetting deterministic(ConvAlgorithms::deterministic);
+        run(x, w, b, dy, c);
+        EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 6);
+    }
+    run(x, w, b, dy, c);  // fastest again: cached
+    EXPECT_EQ(cuda::conv2d_algorithm_selections(), before + 6);
+}
+
+// The record of a plan (cuda::conv2d_algorithm_records): the settings it was made under, a pick
+// per direction that ran within the workspace limit and named by conv_algorithm_name; the default
+// set's picks are deterministic; the timed search's carry its times, and the fastest measured
+// candidate is no slower than the pick.
+TEST(Conv2dCuda, AlgorithmRecordsListEachPlansChoices) {
+    CBNN_REQUIRE_GPU();
+    const Tf32Setting fp32(false);
+    const Case c{2, 5, 9, 11, 6, 3, 3, 2, 1};  // a shape no other test uses
+    const Problem p = make_problem(c, 11000);
+    const Conv2dShape s = conv2d_shape({c.N, c.C, c.H, c.W}, {c.K, c.C, c.R, c.S}, c.stride, c.pad);
+    const auto find = [&](ConvAlgorithmSearch search) {
+        for (const ConvAlgorithmRecord& r : cuda::conv2d_algorithm_records())
+            if (r.shape.N == s.N && r.shape.C == s.C && r.shape.H == s.H && r.shape.W == s.W &&
+                r.shape.K == s.K && r.shape.stride == s.stride && !r.shape.channels_last &&
+                r.dtype == DType::f32 && !r.tensor_core && r.search == search &&
+                r.algorithms == ConvAlgorithms::deterministic)
+                return std::optional<ConvAlgorithmRecord>(r);
+        return std::optional<ConvAlgorithmRecord>();
+    };
+    EXPECT_FALSE(find(ConvAlgorithmSearch::heuristic).has_value());
+    on_gpu(p, c);
+    const std::optional<ConvAlgorithmRecord> heuristic = find(ConvAlgorithmSearch::heuristic);
+    ASSERT_TRUE(heuristic.has_value());
+    for (int d = 0; d < 3; ++d) {
+        const ConvDirection direction = static_cast<ConvDirection>(d);
+        ASSERT_TRUE(heuristic->pick[d].has_value()) << conv_direction_name(direction);
+        const ConvPick& pick = *heuristic->pick[d];
+        EXPECT_TRUE(pick.deterministic) << conv_direction_name(direction);
+        EXPECT_EQ(pick.math, ConvMath::fma) << conv_direction_name(direction);
+        EXPECT_LE(pick.workspace_bytes, size_t{1} << 30);
+        EXPECT_LT(pick.time_ms, 0.f);  // heuristics measure nothing
+        EXPECT_FALSE(heuristic->fastest_listed[d].has_value());
+        EXPECT_GT(heuristic->listed[d], 0);
+        EXPECT_EQ(conv_algorithm_name(direction, pick.algo).find('?'), std::string::npos);
+    }
+    const ConvAlgorithmSearchSetting timed(ConvAlgorithmSearch::timed);
+    on_gpu(p, c);
+    const std::optional<ConvAlgorithmRecord> measured = find(ConvAlgorithmSearch::timed);
+    ASSERT_TRUE(measured.has_value());
+    for (int d = 0; d < 3; ++d) {
+        ASSERT_TRUE(measured->pick[d].has_value());
+        ASSERT_TRUE(measured->fastest_listed[d].has_value());
+        EXPECT_GE(measured->pick[d]->time_ms, 0.f);
+        EXPECT_LE(measured->fastest_listed[d]->time_ms, measured->pick[d]->time_ms);
+    }
+    std::cout << format_conv_algorithm_table({*heuristic, *measured});
 }
 
 TEST(Conv2dCuda, AutogradMatchesCpu) {
