@@ -68,6 +68,8 @@ struct ImageTrainConfig {
     bool cuda_graph = false;                // CUDA: replay each training step from a CUDA graph
     std::string precision = "fp32";         // fp32 | tf32 | bf16 (train/train_step.h)
     std::string layout = "nchw";            // nchw | nhwc: of the training step's activations
+    // deterministic | fastest (layers/conv2d_algorithms.h)
+    std::string conv_algos = "deterministic";
 
     // PAPER.md 3.5 for the dataset (the defaults above are ImageNet's).
     static ImageTrainConfig paper(ImageDataset dataset);

@@ -71,6 +71,12 @@ void add_training_flags(CLI::App& app, Config& c, const TrainingFlagHelp& help) 
                    "once, like cudnn.benchmark)")
         ->check(CLI::IsMember({"heuristic", "timed"}))
         ->capture_default_str();
+    app.add_option("--conv-algos", c.conv_algos,
+                   "CUDA: which cuDNN convolution algorithms may run: deterministic (the same "
+                   "bits on every run) or fastest (the search's order alone decides, "
+                   "nondeterministic algorithms included)")
+        ->check(CLI::IsMember({"deterministic", "fastest"}))
+        ->capture_default_str();
     app.add_option("--bn-kernels", c.bn_kernels,
                    "CUDA: batch-norm kernels, cbnn (cbnn's own deterministic kernels) or cudnn")
         ->check(CLI::IsMember({"cbnn", "cudnn"}))

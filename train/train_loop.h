@@ -36,6 +36,7 @@
 #include "data/loader.h"
 #include "layers/batchnorm2d.h"
 #include "layers/conv2d.h"
+#include "layers/conv2d_algorithms.h"
 #include "layers/module.h"
 #include "losses/cb_loss.h"
 #include "tensor/device.h"
@@ -84,6 +85,7 @@ struct LoopSettings {
     std::vector<int64_t> train_counts;
     // CUDA kernel choices, set for the run (training and evaluation) and restored afterwards.
     ConvAlgorithmSearch conv_search = ConvAlgorithmSearch::heuristic;
+    ConvAlgorithms conv_algos = ConvAlgorithms::deterministic;
     BatchNormKernels bn_kernels = BatchNormKernels::cbnn;
     bool cuda_graph = false;  // train/train_step.h
     Precision precision = Precision::fp32;
@@ -124,6 +126,7 @@ nlohmann::json common_config_json(const Config& c) {
             {"resume", c.resume},
             {"threads", c.threads},
             {"conv_search", c.conv_search},
+            {"conv_algos", c.conv_algos},
             {"bn_kernels", c.bn_kernels},
             {"cuda_graph", c.cuda_graph},
             {"precision", c.precision},
@@ -148,6 +151,7 @@ LoopSettings loop_settings(const Config& c, int64_t train_size,
     s.config = c.to_json();
     s.resume_may_change = std::move(resume_may_change);
     s.conv_search = parse_conv_algorithm_search(c.conv_search);
+    s.conv_algos = parse_conv_algorithms(c.conv_algos);
     s.bn_kernels = parse_batchnorm_kernels(c.bn_kernels);
     s.cuda_graph = c.cuda_graph;
     s.precision = parse_precision(c.precision);
@@ -190,6 +194,7 @@ void validate_common(const Config& c, double lr_reference_batch) {
     CBNN_CHECK(!c.cuda_graph || device.is_cuda(), "--cuda-graph needs a CUDA device, got --device ",
                c.device);
     parse_conv_algorithm_search(c.conv_search);
+    parse_conv_algorithms(c.conv_algos);
     parse_batchnorm_kernels(c.bn_kernels);
     parse_precision(c.precision);
     parse_memory_format(c.layout);

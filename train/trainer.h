@@ -22,8 +22,8 @@
 // cbnn-eval, the run's config and training images per class in meta "train_counts"); resuming
 // (config.resume) from <out_dir>/checkpoint.bin continues bit for bit as the uninterrupted run on
 // the CPU. The resumed config must equal the saved one except for epochs, eval_every,
-// checkpoint_every, grad_check_every, progress_every, threads, conv_search, bn_kernels, data_dir,
-// out_dir and resume.
+// checkpoint_every, grad_check_every, progress_every, threads, conv_search, conv_algos,
+// bn_kernels, data_dir, out_dir and resume.
 //
 // Epochs: an epoch is ceil(N / B) steps (the last batch may be partial); the schedule sees the
 // fractional epoch step * B / N, per step (PAPER.md 3.3).
@@ -72,6 +72,8 @@ struct TrainConfig {
     bool cuda_graph = false;                // CUDA: replay each training step from a CUDA graph
     std::string precision = "fp32";         // fp32 | tf32 | bf16 (train/train_step.h)
     std::string layout = "nchw";            // nchw | nhwc: of the training step's activations
+    // deterministic | fastest (layers/conv2d_algorithms.h)
+    std::string conv_algos = "deterministic";
 
     // Throws a cbnn::Error naming the first bad value.
     void validate() const;

@@ -24,7 +24,7 @@ TEST(TrainCifarTool, HelpDocumentsEveryFlag) {
           "--depth",         "--imbalance", "--subset-list", "--eval-every", "--resume",
           "--threads",       "--preset",    "paper",         "smoke",        "overrides",
           "--conv-search",   "timed",       "--bn-kernels",  "cbnn",         "--cuda-graph",
-          "--precision",     "bf16"})
+          "--precision",     "bf16",        "--conv-algos",  "fastest"})
         EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
 }
 
@@ -53,6 +53,12 @@ TEST(TrainCifarTool, BadInputGivesOneMessageAndFails) {
     EXPECT_NE(graph.status, 0);
     EXPECT_NE(graph.output.find("--cuda-graph needs a CUDA device"), std::string::npos)
         << graph.output;
+
+    const ToolRun algos = run_tool(kTool, base + " --conv-algos fast");
+    EXPECT_NE(algos.status, 0);
+    const size_t said = algos.output.find("--conv-algos: fast not in {deterministic,fastest}");
+    EXPECT_NE(said, std::string::npos) << algos.output;
+    EXPECT_EQ(algos.output.rfind("--conv-algos"), said) << algos.output;  // said once
 
     EXPECT_NE(run_tool(kTool, "--data " + data).status, 0);  // --out is required
     EXPECT_NE(run_tool(kTool, base + " --epochs abc").status, 0);

@@ -134,6 +134,9 @@ TEST(Trainer, BadConfigurationsAreRejected) {
     c.conv_search = "fastest";
     EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'fastest'"}));
     c.conv_search = "timed";
+    c.conv_algos = "fast";
+    EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'fast'", "deterministic, fastest"}));
+    c.conv_algos = "fastest";
     c.bn_kernels = "miopen";
     EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'miopen'"}));
     c.bn_kernels = "cbnn";
@@ -151,6 +154,9 @@ TEST(Trainer, BadConfigurationsAreRejected) {
     EXPECT_EQ(c.to_json().at("layout"), "nhwc");
     EXPECT_EQ(c.to_json().at("conv_search"), "timed");
     EXPECT_EQ(c.to_json().at("bn_kernels"), "cbnn");
+    EXPECT_EQ(c.to_json().at("conv_algos"), "fastest");
+    EXPECT_EQ(loop_settings(c, 100, {}).conv_algos, ConvAlgorithms::fastest);
+    EXPECT_EQ(loop_settings(TrainConfig{}, 100, {}).conv_algos, ConvAlgorithms::deterministic);
 }
 
 }  // namespace
