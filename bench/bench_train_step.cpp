@@ -2,7 +2,7 @@
 // (losses/cb_loss.h, beta 0.9999; softmax, or focal with gamma 1), backward, SGD step (momentum
 // 0.9, weight decay; train/sgd.h), on synthetic data that is already on the GPU.
 //
-//   BM_TrainStep/depth/batch/math/loss/augment/tuned/graph/nhwc
+//   BM_TrainStep/depth/batch/math/loss/augment/tuned/graph/nhwc/algos
 //     depth 32: ResNet-32 (models/resnet_cifar.h), 3 x 32 x 32, 10 classes
 //     depth 50: ResNet-50 (models/resnet.h), 3 x 224 x 224, 1000 classes
 //     math 0: FP32, 1: TF32 tensor cores for convolutions and matmuls (tensor/backend.h),
@@ -18,6 +18,9 @@
 //       as `--cuda-graph` trains; captured during the warm-up steps); graph 0: eager
 //     nhwc 1: the batch laid out channels-last before the forward, so every layer runs NHWC
 //       (tensor/memory_format.h, `--layout nhwc`); nhwc 0: NCHW
+//     algos 1: cuDNN's convolution candidates in the search's order, nondeterministic algorithms
+//       included (layers/conv2d_algorithms.h, `--conv-algos fastest`); algos 0: deterministic
+//       first (the default)
 //   Time: ms per step over CUDA events around `repeats` steps after kWarmupSteps (manual time);
 //   items_per_second is images per second. Counters: host_ms, the host's time to queue one step
 //   (close to the step time: the GPU waits for launches); allocs, tensor allocations per step
@@ -26,7 +29,8 @@
 //   cache starts empty and never gives blocks back); loss, the last step's loss (a non-finite
 //   loss after the warm-up skips the case). An error (out of memory) skips only its case.
 //
-//   BM_StepBreakdown/...: the same step, with a table of where the time goes, per op kind:
+//   BM_StepBreakdown/depth/batch/math/loss/augment/tuned/nhwc/algos (eager): the same step, with
+//   a table of where the time goes, per op kind:
 //   forward and backward of conv, bn, relu, add, pool, ..., the loss, the SGD update, the
 //   augmentation; share of the step. Events are recorded at every op boundary through the graph
 //   observer (autograd/engine.h), so the instrumented step is slower than the plain one (both are
@@ -36,9 +40,13 @@
 //   twice, host gaps). It also prints tensor allocations per phase, and per phase whether the
 //   step can be captured as a CUDA graph: a host synchronisation (or a raw cudaMalloc) inside a
 //   phase makes stream capture fail, and the first such call is named with its file and line.
+//   Last, the cuDNN algorithms each convolution shape of the step runs (layers/conv2d_algorithms.h:
+//   per direction the algorithm, whether it is deterministic, its math type and workspace, the
+//   timed search's measurement), with one call of each direction timed on its own.
 //
 // Without a GPU every case is skipped with a message.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -58,6 +66,7 @@
 #include "data/long_tail.h"
 #include "layers/batchnorm2d.h"
 #include "layers/conv2d.h"
+#include "layers/conv2d_algorithms.h"
 #include "layers/module.h"
 #include "losses/cb_loss.h"
 #include "models/resnet.h"
@@ -85,8 +94,9 @@ struct Case {
     // The tuned kernels: cuDNN's timed algorithm search and cbnn's own batch norm (else the
     // defaults: heuristic search, cuDNN's batch norm).
     bool tuned = false;
-    bool graph = false;  // replay the step from a CUDA graph (train/train_step.h)
-    bool nhwc = false;   // channels-last activations (the batch laid out NHWC)
+    bool graph = false;    // replay the step from a CUDA graph (train/train_step.h)
+    bool nhwc = false;     // channels-last activations (the batch laid out NHWC)
+    bool fastest = false;  // ConvAlgorithms::fastest (else deterministic first)
 
     bool cifar() const { return depth != 50; }
     int64_t classes() const { return cifar() ? 10 : 1000; }
@@ -95,30 +105,42 @@ struct Case {
     int repeats() const { return cifar() ? 20 : 4; }
 };
 
-// The process-wide kernel choices of a case (TF32, convolution search, batch-norm kernels), for
-// the case's scope.
+// The process-wide kernel choices of a case (TF32, convolution search and algorithm set,
+// batch-norm kernels), for the case's scope.
 struct KernelSettings {
     explicit KernelSettings(const Case& c)
         : tf32(c.tf32),
           search(c.tuned ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic),
+          algorithms(c.fastest ? ConvAlgorithms::fastest : ConvAlgorithms::deterministic),
           bn(c.tuned ? BatchNormKernels::cbnn : BatchNormKernels::cudnn) {}
     Tf32Setting tf32;
     ConvAlgorithmSearchSetting search;
+    ConvAlgorithmsSetting algorithms;
     BatchNormKernelsSetting bn;
 };
 
-// `full`: the case has the 7th and 8th arguments, graph and nhwc (BM_StepBreakdown has six).
-Case case_of(const benchmark::State& state, bool full = true) {
+// The arguments of each benchmark, in order; an argument a benchmark lacks is 0.
+const std::vector<std::string> kStepArgs = {"depth", "batch", "math", "loss", "augment",
+                                            "tuned", "graph", "nhwc", "algos"};
+const std::vector<std::string> kBreakdownArgs = {"depth",   "batch", "math", "loss",
+                                                 "augment", "tuned", "nhwc", "algos"};
+
+Case case_of(const benchmark::State& state, const std::vector<std::string>& names) {
+    const auto arg = [&](const std::string& name) -> int64_t {
+        const auto at = std::find(names.begin(), names.end(), name);
+        return at == names.end() ? 0 : state.range(static_cast<int>(at - names.begin()));
+    };
     Case c;
-    c.depth = state.range(0);
-    c.batch = state.range(1);
-    c.tf32 = state.range(2) == 1;
-    c.bf16 = state.range(2) == 2;
-    c.loss = static_cast<LossType>(state.range(3));
-    c.augment = state.range(4) != 0;
-    c.tuned = state.range(5) != 0;
-    c.graph = full && state.range(6) != 0;
-    c.nhwc = full && state.range(7) != 0;
+    c.depth = arg("depth");
+    c.batch = arg("batch");
+    c.tf32 = arg("math") == 1;
+    c.bf16 = arg("math") == 2;
+    c.loss = static_cast<LossType>(arg("loss"));
+    c.augment = arg("augment") != 0;
+    c.tuned = arg("tuned") != 0;
+    c.graph = arg("graph") != 0;
+    c.nhwc = arg("nhwc") != 0;
+    c.fastest = arg("algos") != 0;
     return c;
 }
 
@@ -130,7 +152,8 @@ std::string describe(const Case& c) {
                      : "FP32") +
            ", CB " + loss_type_name(c.loss) + (c.augment ? ", GPU augmentation" : ", fixed batch") +
            (c.tuned ? ", timed conv search + cbnn batch norm" : "") +
-           (c.graph ? ", CUDA graph" : "") + (c.nhwc ? ", NHWC" : "");
+           (c.fastest ? ", fastest conv algorithms" : "") + (c.graph ? ", CUDA graph" : "") +
+           (c.nhwc ? ", NHWC" : "");
 }
 
 std::shared_ptr<Layer> make_model(const Case& c) {
@@ -275,7 +298,7 @@ void run_case(benchmark::State& state, F&& body) {
 
 void BM_TrainStep(benchmark::State& state) {
     run_case(state, [&] {
-        const Case c = case_of(state);
+        const Case c = case_of(state, kStepArgs);
         const KernelSettings kernels(c);
         TrainStep step(c);
         if (!warm_up(state, step)) return;
@@ -308,41 +331,46 @@ void BM_TrainStep(benchmark::State& state) {
 // every CUDA-graph case, would be run again from scratch with more iterations: a new model,
 // warm-up, algorithm search and capture.) Medians of repeats: --benchmark_repetitions.
 //
-// Args: depth, batch, math, loss, augment, tuned, graph, nhwc. Most important first, so that a
-// run cut short by its timeout still has them. First ANCHORS.md's cases, on a fixed synthetic
-// batch as PyTorch's figures are: each PyTorch row's eager counterpart and cbnn's best attempt
-// at the target (timed search, cbnn batch norm, CUDA graph), with the NCHW twin of each bf16
-// channels-last best case to show what the layout gains. Then the paper's CIFAR training
-// (augmentation on the GPU, FP32): eager, replayed from a graph, with CB focal, and in bf16 NHWC.
-// Timed-search sets: ResNet-32 x 6, ResNet-50 x 2 (cached per shape, dtype, layout and math).
+// Args: kStepArgs (depth, batch, math, loss, augment, tuned, graph, nhwc, algos). Most important
+// first, so that a run cut short by its timeout still has them. First ANCHORS.md's cases, on a
+// fixed synthetic batch as PyTorch's figures are: each PyTorch row's eager counterpart and cbnn's
+// best attempt at the target (timed search, cbnn batch norm, CUDA graph), with the NCHW twin of
+// each bf16 channels-last best case to show what the layout gains, and the ResNet-32 batch-128
+// FP32 and TF32 best attempts again with the fastest conv algorithms (nondeterministic allowed;
+// unmeasured). Then the paper's CIFAR training (augmentation on the GPU, FP32): eager, replayed
+// from a graph, with CB focal, and in bf16 NHWC.
+// Timed-search sets: ResNet-32 x 8, ResNet-50 x 2 (cached per shape, dtype, layout, math and
+// algorithm set).
 BENCHMARK(BM_TrainStep)
-    ->ArgNames({"depth", "batch", "math", "loss", "augment", "tuned", "graph", "nhwc"})
+    ->ArgNames(kStepArgs)
     // ResNet-32, batch 128, fp32 with TF32 convs (PyTorch 8,812 eager, 25,792 compiled; >= 40k)
-    ->Args({32, 128, 1, 0, 0, 0, 0, 0})
-    ->Args({32, 128, 1, 0, 0, 1, 1, 0})
+    ->Args({32, 128, 1, 0, 0, 0, 0, 0, 0})
+    ->Args({32, 128, 1, 0, 0, 1, 1, 0, 0})
+    ->Args({32, 128, 1, 0, 0, 1, 1, 0, 1})  // the same with the fastest conv algorithms
     // ResNet-32, batch 512, bf16 channels-last (PyTorch 36,029; target >= 60k), and NCHW
-    ->Args({32, 512, 2, 0, 0, 0, 0, 1})
-    ->Args({32, 512, 2, 0, 0, 1, 1, 1})
-    ->Args({32, 512, 2, 0, 0, 1, 1, 0})
+    ->Args({32, 512, 2, 0, 0, 0, 0, 1, 0})
+    ->Args({32, 512, 2, 0, 0, 1, 1, 1, 0})
+    ->Args({32, 512, 2, 0, 0, 1, 1, 0, 0})
     // ResNet-50, batch 128, bf16 channels-last (PyTorch 3,659; target >= 4,000), and NCHW eager
-    ->Args({50, 128, 2, 0, 0, 0, 0, 1})
-    ->Args({50, 128, 2, 0, 0, 1, 1, 1})
-    ->Args({50, 128, 2, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 2, 0, 0, 0, 0, 1, 0})
+    ->Args({50, 128, 2, 0, 0, 1, 1, 1, 0})
+    ->Args({50, 128, 2, 0, 0, 0, 0, 0, 0})
     // ResNet-50, batch 128, TF32 (PyTorch 1,801; target >= 2,000): NCHW, NHWC, best
-    ->Args({50, 128, 1, 0, 0, 0, 0, 0})
-    ->Args({50, 128, 1, 0, 0, 0, 0, 1})
-    ->Args({50, 128, 1, 0, 0, 1, 1, 1})
+    ->Args({50, 128, 1, 0, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 0, 0, 1, 0})
+    ->Args({50, 128, 1, 0, 0, 1, 1, 1, 0})
     // PyTorch's other ResNet-32 rows: fp32 strict (11,400), b128 bf16 channels-last (9,857),
     // b512 fp32 with TF32 convs (19,941)
-    ->Args({32, 128, 0, 0, 0, 1, 1, 0})
-    ->Args({32, 128, 2, 0, 0, 0, 0, 1})
-    ->Args({32, 512, 1, 0, 0, 1, 1, 0})
+    ->Args({32, 128, 0, 0, 0, 1, 1, 0, 0})
+    ->Args({32, 128, 0, 0, 0, 1, 1, 0, 1})  // the same with the fastest conv algorithms
+    ->Args({32, 128, 2, 0, 0, 0, 0, 1, 0})
+    ->Args({32, 512, 1, 0, 0, 1, 1, 0, 0})
     // The paper's training step (cbnn-train-cifar's default, then --cuda-graph, CB focal, and
     // --precision bf16 --layout nhwc with the tuned kernels)
-    ->Args({32, 128, 0, 0, 1, 0, 0, 0})
-    ->Args({32, 128, 0, 0, 1, 0, 1, 0})
-    ->Args({32, 128, 0, 2, 1, 0, 1, 0})
-    ->Args({32, 128, 2, 0, 1, 1, 1, 1})
+    ->Args({32, 128, 0, 0, 1, 0, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 0, 1, 0, 0})
+    ->Args({32, 128, 0, 2, 1, 0, 1, 0, 0})
+    ->Args({32, 128, 2, 0, 1, 1, 1, 1, 0})
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
@@ -544,12 +572,57 @@ void print_capture_and_allocations(TrainStep& step) {
     std::printf("\n");
     cuda_synchronize();
 }
+
+// Whether a plan is one of the case's: its batch, element type, math, search, algorithm set and
+// layout (the case's step makes no other plans; earlier cases with the same settings share them).
+bool plan_of_case(const ConvAlgorithmRecord& r, const Case& c) {
+    return r.shape.N == c.batch && r.dtype == (c.bf16 ? DType::bf16 : DType::f32) &&
+           r.tensor_core == (c.tf32 || c.bf16) &&
+           r.search == (c.tuned ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic) &&
+           r.algorithms == (c.fastest ? ConvAlgorithms::fastest : ConvAlgorithms::deterministic) &&
+           r.shape.channels_last == c.nhwc && r.device == cuda::current_device();
+}
+
+// The algorithms of the case's convolution shapes (layers/conv2d_algorithms.h), each direction
+// that ran in the step timed once more on its own: one call after a warm-up call, on random
+// data of the plan's shape and layout, under the case's settings (so through the same plan).
+void print_conv_algorithms(const Case& c) {
+    std::vector<ConvAlgorithmRecord> records;
+    for (const ConvAlgorithmRecord& r : cuda::conv2d_algorithm_records())
+        if (plan_of_case(r, c)) records.push_back(r);
+    std::vector<std::array<double, 3>> call_ms;
+    Generator gen(2);
+    const MemoryFormat format = c.nhwc ? MemoryFormat::channels_last : MemoryFormat::contiguous;
+    const auto random = [&](const Shape& shape, MemoryFormat layout) {
+        Tensor t = Tensor::empty(shape, DType::f32, Device::cuda());
+        normal_(t, gen);
+        return t.to(c.bf16 ? DType::bf16 : DType::f32).contiguous(layout);
+    };
+    for (const ConvAlgorithmRecord& r : records) {
+        const Conv2dShape& s = r.shape;
+        const Tensor x = random({s.N, s.C, s.H, s.W}, format);
+        const Tensor w = random({s.K, s.C, s.R, s.S}, MemoryFormat::contiguous);
+        const Tensor dy = random({s.N, s.K, s.P, s.Q}, format);
+        const std::function<void()> calls[3] = {
+            [&] { ops::conv2d_forward(x, w, Tensor(), s.stride, s.pad); },
+            [&] { ops::conv2d_backward_data(dy, w, x.shape(), s.stride, s.pad); },
+            [&] { ops::conv2d_backward_filter(x, dy, w.shape(), s.stride, s.pad); }};
+        std::array<double, 3> ms{-1.0, -1.0, -1.0};
+        for (size_t d = 0; d < 3; ++d) {
+            if (!r.pick[d]) continue;  // not run by the step (the stem's data gradient)
+            calls[d]();
+            ms[d] = 1e3 * cuda_seconds_per_call(calls[d], 1);
+        }
+        call_ms.push_back(ms);
+    }
+    std::printf("%s", format_conv_algorithm_table(records, call_ms).c_str());
+}
 #endif
 
 void BM_StepBreakdown(benchmark::State& state) {
 #ifdef CBNN_WITH_CUDA
     run_case(state, [&] {
-        const Case c = case_of(state, false);
+        const Case c = case_of(state, kBreakdownArgs);
         const KernelSettings kernels(c);
         TrainStep step(c);
         if (!warm_up(state, step)) return;
@@ -577,6 +650,7 @@ void BM_StepBreakdown(benchmark::State& state) {
             state.SetIterationTime(plain_ms * 1e-3);
         }
         timeline.print(describe(c), plain_ms);
+        print_conv_algorithms(c);
         std::fflush(stdout);
         state.SetItemsProcessed(state.iterations() * c.batch);
         state.SetLabel(describe(c));
@@ -586,15 +660,25 @@ void BM_StepBreakdown(benchmark::State& state) {
 #endif
 }
 
-// The paper's CIFAR training (ResNet-32, batch 128, FP32, augmentation), ResNet-32 at batch 512,
-// ResNet-50 at batch 128 with TF32; the first with the tuned kernels too.
-// Args: depth, batch, math, loss, augment, tuned.
+// The paper's CIFAR training (ResNet-32, batch 128, FP32, augmentation) with the default and the
+// tuned kernels, each also with the fastest conv algorithms (nondeterministic ones allowed), and
+// TF32 tuned with both algorithm sets; ResNet-32 at batch 512; ResNet-50 at batch 128 with TF32,
+// NCHW and NHWC (heuristic search and cuDNN's batch norm: 522 ms per step NHWC against 74 NCHW on
+// an H100, run 4), NHWC also with the fastest algorithms; the conv rows against the bn rows say
+// how much of that is convolution. Each ResNet-50 NHWC case takes ~10 s at that step time.
+// Args: kBreakdownArgs (depth, batch, math, loss, augment, tuned, nhwc, algos).
 BENCHMARK(BM_StepBreakdown)
-    ->ArgNames({"depth", "batch", "math", "loss", "augment", "tuned"})
-    ->Args({32, 128, 0, 0, 1, 0})
-    ->Args({32, 128, 0, 0, 1, 1})
-    ->Args({32, 512, 0, 0, 0, 0})
-    ->Args({50, 128, 1, 0, 0, 0})
+    ->ArgNames(kBreakdownArgs)
+    ->Args({32, 128, 0, 0, 1, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 1, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 0, 0, 1})
+    ->Args({32, 128, 0, 0, 1, 1, 0, 1})
+    ->Args({32, 128, 1, 0, 1, 1, 0, 0})
+    ->Args({32, 128, 1, 0, 1, 1, 0, 1})
+    ->Args({32, 512, 0, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 0, 1, 0})
+    ->Args({50, 128, 1, 0, 0, 0, 1, 1})
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
