@@ -1,9 +1,9 @@
 #pragma once
 // Helpers of the batch-norm tests (tests/layers/test_batchnorm*.cpp).
+#include <cstdint>
 #include <cstring>
 #include <initializer_list>
 #include <utility>
-#include <vector>
 
 #include "gtest/gtest.h"
 #include "layers/batchnorm2d.h"
@@ -17,13 +17,13 @@ namespace cbnn::testing {
 inline ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b) {
     if (a.dtype() != b.dtype() || a.shape() != b.shape())
         return ::testing::AssertionFailure() << a.description() << " vs " << b.description();
-    const std::vector<double> va = host_values(a), vb = host_values(b);
-    for (size_t i = 0; i < va.size(); ++i) {
-        if (std::memcmp(&va[i], &vb[i], sizeof(double)) != 0)
-            return ::testing::AssertionFailure()
-                   << "element " << i << ": " << va[i] << " vs " << vb[i];
-    }
-    return ::testing::AssertionSuccess();
+    const Tensor ha = host_f64(a), hb = host_f64(b);
+    const double *va = ha.data<double>(), *vb = hb.data<double>();
+    if (ha.numel() == 0 || std::memcmp(va, vb, ha.nbytes()) == 0)
+        return ::testing::AssertionSuccess();
+    int64_t i = 0;
+    while (std::memcmp(&va[i], &vb[i], sizeof(double)) == 0) ++i;
+    return ::testing::AssertionFailure() << "element " << i << ": " << va[i] << " vs " << vb[i];
 }
 
 // For the TearDown of a test run with cuDNN's kernels: when cuDNN refused one of `configs` (dtype

@@ -33,7 +33,7 @@ class BatchNorm2dCuda : public ::testing::TestWithParam<BatchNormKernels> {
     BatchNormKernelsSetting kernels_{GetParam()};
 };
 
-Tensor f64(const Tensor& t) { return t.cpu().to(DType::f64); }
+Tensor f64(const Tensor& t) { return testing::host_f64(t); }
 
 TEST_P(BatchNorm2dCuda, TrainingForwardRunningStatsAndBackwardMatchTheCpu) {
     CBNN_REQUIRE_GPU();

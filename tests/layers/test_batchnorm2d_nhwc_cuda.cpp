@@ -23,6 +23,7 @@
 #include "tests/layers/batchnorm_test_util.h"
 #include "tests/support/gpu.h"
 #include "tests/support/random.h"
+#include "tests/support/shared_inputs.h"
 #include "tests/support/tolerance.h"
 
 namespace cbnn {
@@ -39,7 +40,7 @@ const Shape kShapes[] = {{128, 16, 32, 32}, {128, 64, 8, 8}, {4, 2048, 7, 7}, {8
                          {2, 3, 5, 7},      {3, 33, 4, 5},   {2, 36, 3, 3},   {1, 8, 1, 2},
                          {1, 5, 1, 3},      {1, 12, 1, 7}};
 
-Tensor f64(const Tensor& t) { return t.cpu().to(DType::f64); }
+Tensor f64(const Tensor& t) { return testing::host_f64(t); }
 
 // A CPU tensor as a channels-last CUDA tensor.
 Tensor nhwc_cuda(const Tensor& t) { return ops::contiguous_copy(t.cuda(), kNhwc); }
@@ -54,22 +55,25 @@ Tolerance output_tolerance(int64_t n, DType dtype) {
 }
 
 // Channels-last activations of `dtype` and f32 parameters on the GPU, f64 running statistics for
-// the CPU reference.
+// the CPU reference, from the host inputs of `inputs` (the same for both kernel families). The
+// residual (undefined without `residual`) has a seed of its own: leaving it out changes no other
+// value.
 struct Case {
     Tensor x, residual, dy, gamma, beta, rm, rv;
     Tensor rm_ref, rv_ref;
 };
 
-Case random_case(const Shape& shape, DType dtype, uint64_t seed) {
+Case random_case(testing::SharedRandomInputs& inputs, const Shape& shape, DType dtype,
+                 uint64_t seed, bool residual = true) {
     const int64_t C = shape[1];
     Case c;
-    c.x = nhwc_cuda(testing::random_tensor(shape, -1, 2, seed, dtype));
-    c.residual = nhwc_cuda(testing::random_tensor(shape, -1, 1, seed + 1, dtype));
-    c.dy = nhwc_cuda(testing::random_tensor(shape, -1, 1, seed + 2, dtype));
-    c.gamma = testing::random_tensor({C}, 0.5, 1.5, seed + 3, DType::f32).cuda();
-    c.beta = testing::random_tensor({C}, -1, 1, seed + 4, DType::f32).cuda();
-    c.rm = testing::random_tensor({C}, -0.5, 0.5, seed + 5, DType::f32).cuda();
-    c.rv = testing::random_tensor({C}, 0.5, 2, seed + 6, DType::f32).cuda();
+    c.x = nhwc_cuda(inputs.random_tensor(shape, -1, 2, seed, dtype));
+    if (residual) c.residual = nhwc_cuda(inputs.random_tensor(shape, -1, 1, seed + 1, dtype));
+    c.dy = nhwc_cuda(inputs.random_tensor(shape, -1, 1, seed + 2, dtype));
+    c.gamma = inputs.random_tensor({C}, 0.5, 1.5, seed + 3, DType::f32).cuda();
+    c.beta = inputs.random_tensor({C}, -1, 1, seed + 4, DType::f32).cuda();
+    c.rm = inputs.random_tensor({C}, -0.5, 0.5, seed + 5, DType::f32).cuda();
+    c.rv = inputs.random_tensor({C}, 0.5, 2, seed + 6, DType::f32).cuda();
     c.rm_ref = f64(c.rm);
     c.rv_ref = f64(c.rv);
     return c;
@@ -106,6 +110,7 @@ class BatchNormNhwcCuda : public ::testing::TestWithParam<BatchNormKernels> {
                                                     {DType::bf16, MemoryFormat::channels_last}});
     }
     BatchNormKernelsSetting kernels_{GetParam()};
+    testing::SharedRandomInputs inputs_;  // the same for both kernel families
 };
 
 TEST_P(BatchNormNhwcCuda, TrainingForwardRunningStatsAndBackwardMatchTheCpu) {
@@ -116,11 +121,11 @@ TEST_P(BatchNormNhwcCuda, TrainingForwardRunningStatsAndBackwardMatchTheCpu) {
             SCOPED_TRACE(::testing::Message() << dtype << " " << shape);
             const int64_t n = values_per_channel(shape);
             const Tolerance stats = testing::f32_sum_tolerance(n), out = output_tolerance(n, dtype);
-            Case c = random_case(shape, dtype, seed);
+            Case c = random_case(inputs_, shape, dtype, seed, false);
             seed += 10;
             for (int step = 0; step < 2; ++step) {
                 SCOPED_TRACE(::testing::Message() << "step " << step);
-                if (step == 1) c.x = nhwc_cuda(testing::random_tensor(shape, -2, 1, seed, dtype));
+                if (step == 1) c.x = nhwc_cuda(inputs_.random_tensor(shape, -2, 1, seed, dtype));
                 const ops::BatchNormForward got =
                     ops::batch_norm2d_training(c.x, c.gamma, c.beta, c.rm, c.rv, kMomentum, kEps);
                 const ops::BatchNormForward ref = ops::batch_norm2d_training(
@@ -152,9 +157,9 @@ TEST_P(BatchNormNhwcCuda, FusedReluAndResidualMatchTheCpu) {
                 const int64_t n = values_per_channel(shape);
                 const Tolerance stats = testing::f32_sum_tolerance(n);
                 const Tolerance out = output_tolerance(n, dtype);
-                const Case c = random_case(shape, dtype, seed);
+                const Case c = random_case(inputs_, shape, dtype, seed, with_residual);
                 seed += 10;
-                const Tensor r = with_residual ? c.residual : Tensor();
+                const Tensor& r = c.residual;
                 const ops::BatchNormForward got = ops::batch_norm_relu_training(
                     c.x, r, c.gamma, c.beta, c.rm, c.rv, kMomentum, kEps);
                 const ops::BatchNormForward ref = ops::batch_norm_relu_training(
@@ -188,7 +193,7 @@ TEST_P(BatchNormNhwcCuda, InferenceAndEvalBackwardMatchTheCpu) {
         for (const Shape& shape : kShapes) {
             SCOPED_TRACE(::testing::Message() << dtype << " " << shape);
             const Tolerance stats = testing::f32_sum_tolerance(values_per_channel(shape));
-            const Case c = random_case(shape, dtype, seed);
+            const Case c = random_case(inputs_, shape, dtype, seed);
             seed += 10;
             const Tensor y = ops::batch_norm2d_inference(c.x, c.gamma, c.beta, c.rm, c.rv, kEps);
             EXPECT_EQ(y.memory_format(), kNhwc);
@@ -254,12 +259,13 @@ INSTANTIATE_TEST_SUITE_P(Kernels, BatchNormNhwcCuda,
 TEST(BatchNormNhwcCbnnKernels, RepeatBitwise) {
     CBNN_REQUIRE_GPU();
     const BatchNormKernelsSetting own(BatchNormKernels::cbnn);
+    testing::SharedRandomInputs inputs;
     uint64_t seed = 3000;
     for (DType dtype : {DType::f32, DType::bf16}) {
         for (const Shape& shape :
              {Shape{128, 16, 32, 32}, Shape{4, 2048, 7, 7}, Shape{3, 33, 4, 5}}) {
             SCOPED_TRACE(::testing::Message() << dtype << " " << shape);
-            const Case c = random_case(shape, dtype, seed);
+            const Case c = random_case(inputs, shape, dtype, seed);
             seed += 10;
             auto run = [&] {
                 const Tensor rm = c.rm.clone(), rv = c.rv.clone();

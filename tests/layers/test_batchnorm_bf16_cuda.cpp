@@ -19,6 +19,7 @@
 #include "tests/layers/batchnorm_test_util.h"
 #include "tests/support/gpu.h"
 #include "tests/support/random.h"
+#include "tests/support/shared_inputs.h"
 #include "tests/support/tolerance.h"
 
 namespace cbnn {
@@ -39,7 +40,7 @@ Tolerance bf16_output_tolerance(int64_t n) {
     return {f32.atol, f32.rtol + std::ldexp(1.0, -8) + std::ldexp(1.0, -16)};
 }
 
-Tensor f64(const Tensor& t) { return t.cpu().to(DType::f64); }
+Tensor f64(const Tensor& t) { return testing::host_f64(t); }
 
 // Random bf16 activations, f32 parameters and fresh running statistics on the GPU, fresh f64
 // statistics for the CPU reference, and the tolerances for a reduction over n = N*H*W values.
@@ -49,13 +50,13 @@ struct Inputs {
     Tolerance stats, out;
 };
 
-Inputs random_inputs(const Shape& shape, uint64_t seed) {
+Inputs random_inputs(testing::SharedRandomInputs& inputs, const Shape& shape, uint64_t seed) {
     const int64_t C = shape[1], n = shape[0] * shape[2] * shape[3];
-    return {testing::random_tensor(shape, -1, 2, seed, DType::bf16).cuda(),
-            testing::random_tensor(shape, -1, 1, seed + 1, DType::bf16).cuda(),
-            testing::random_tensor(shape, -1, 1, seed + 2, DType::bf16).cuda(),
-            testing::random_tensor({C}, 0.5, 1.5, seed + 3, DType::f32).cuda(),
-            testing::random_tensor({C}, -1, 1, seed + 4, DType::f32).cuda(),
+    return {inputs.random_tensor(shape, -1, 2, seed, DType::bf16).cuda(),
+            inputs.random_tensor(shape, -1, 1, seed + 1, DType::bf16).cuda(),
+            inputs.random_tensor(shape, -1, 1, seed + 2, DType::bf16).cuda(),
+            inputs.random_tensor({C}, 0.5, 1.5, seed + 3, DType::f32).cuda(),
+            inputs.random_tensor({C}, -1, 1, seed + 4, DType::f32).cuda(),
             Tensor::zeros({C}, DType::f32, Device::cuda()),
             Tensor::ones({C}, DType::f32, Device::cuda()),
             Tensor::zeros({C}, DType::f64),
@@ -70,6 +71,7 @@ class BatchNormBf16Cuda : public ::testing::TestWithParam<BatchNormKernels> {
         testing::skip_if_cudnn_refused(GetParam(), {{DType::bf16, MemoryFormat::contiguous}});
     }
     BatchNormKernelsSetting kernels_{GetParam()};
+    testing::SharedRandomInputs inputs_;  // the same for both kernel families
 };
 
 TEST_P(BatchNormBf16Cuda, TrainingForwardAndBackwardMatchTheCpu) {
@@ -77,7 +79,7 @@ TEST_P(BatchNormBf16Cuda, TrainingForwardAndBackwardMatchTheCpu) {
     uint64_t seed = 1;
     for (const Shape& shape : kShapes) {
         SCOPED_TRACE(::testing::Message() << shape);
-        const Inputs in = random_inputs(shape, seed);
+        const Inputs in = random_inputs(inputs_, shape, seed);
         const Tolerance &stats = in.stats, &out = in.out;
         seed += 10;
         const ops::BatchNormForward got =
@@ -111,11 +113,11 @@ TEST_P(BatchNormBf16Cuda, InferenceForwardAndBackwardMatchTheCpu) {
         const int64_t C = shape[1];
         // Per element, not a reduction: the f32 bound of one fused multiply-add plus the rounding.
         const Tolerance out = bf16_output_tolerance(1);
-        const Tensor x = testing::random_tensor(shape, -1, 2, seed++, DType::bf16);
-        const Tensor gamma = testing::random_tensor({C}, 0.5, 1.5, seed++, DType::f32);
-        const Tensor beta = testing::random_tensor({C}, -1, 1, seed++, DType::f32);
-        const Tensor rm = testing::random_tensor({C}, -0.5, 0.5, seed++, DType::f32);
-        const Tensor rv = testing::random_tensor({C}, 0.5, 2, seed++, DType::f32);
+        const Tensor x = inputs_.random_tensor(shape, -1, 2, seed++, DType::bf16);
+        const Tensor gamma = inputs_.random_tensor({C}, 0.5, 1.5, seed++, DType::f32);
+        const Tensor beta = inputs_.random_tensor({C}, -1, 1, seed++, DType::f32);
+        const Tensor rm = inputs_.random_tensor({C}, -0.5, 0.5, seed++, DType::f32);
+        const Tensor rv = inputs_.random_tensor({C}, 0.5, 2, seed++, DType::f32);
         const Tensor got = ops::batch_norm2d_inference(x.cuda(), gamma.cuda(), beta.cuda(),
                                                        rm.cuda(), rv.cuda(), kEps);
         EXPECT_TRUE(all_close(
@@ -123,7 +125,7 @@ TEST_P(BatchNormBf16Cuda, InferenceForwardAndBackwardMatchTheCpu) {
             out));
         // The eval-mode backward (composed from f32 ops on the widened dy, dx rounded once): dx
         // per element; dgamma and dbeta reduce over n = N*H*W.
-        const Tensor dy = testing::random_tensor(shape, -1, 1, seed++, DType::bf16);
+        const Tensor dy = inputs_.random_tensor(shape, -1, 1, seed++, DType::bf16);
         const ops::BatchNormStats s = ops::batch_norm2d_running_stats(rm.cuda(), rv.cuda(), kEps);
         const ops::BatchNormStats s_ref = ops::batch_norm2d_running_stats(f64(rm), f64(rv), kEps);
         const ops::BatchNormGrads g = ops::batch_norm2d_backward_inference(
@@ -144,7 +146,7 @@ TEST_P(BatchNormBf16Cuda, FusedReluAndResidualMatchTheCpu) {
     uint64_t seed = 200;
     for (const Shape& shape : kShapes) {
         SCOPED_TRACE(::testing::Message() << shape);
-        const Inputs in = random_inputs(shape, seed);
+        const Inputs in = random_inputs(inputs_, shape, seed);
         const Tolerance &stats = in.stats, &out = in.out;
         seed += 10;
         const ops::BatchNormForward got = ops::batch_norm_relu_training(

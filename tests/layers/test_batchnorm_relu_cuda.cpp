@@ -17,6 +17,7 @@
 #include "tests/support/expect_error.h"
 #include "tests/support/gpu.h"
 #include "tests/support/random.h"
+#include "tests/support/shared_inputs.h"
 #include "tests/support/tolerance.h"
 
 namespace cbnn {
@@ -35,9 +36,10 @@ class BatchNormReluCuda : public ::testing::TestWithParam<BatchNormKernels> {
         testing::skip_if_cudnn_refused(GetParam(), {{DType::f32, MemoryFormat::contiguous}});
     }
     BatchNormKernelsSetting kernels_{GetParam()};
+    testing::SharedRandomInputs inputs_;  // the same for both kernel families
 };
 
-Tensor f64(const Tensor& t) { return t.cpu().to(DType::f64); }
+Tensor f64(const Tensor& t) { return testing::host_f64(t); }
 
 TEST_P(BatchNormReluCuda, TrainingForwardAndBackwardMatchTheCpu) {
     CBNN_REQUIRE_GPU();
@@ -48,14 +50,14 @@ TEST_P(BatchNormReluCuda, TrainingForwardAndBackwardMatchTheCpu) {
             const int64_t C = shape[1];
             const testing::Tolerance tol =
                 testing::f32_sum_tolerance(shape[0] * shape[2] * shape[3]);
-            const Tensor x = testing::random_tensor(shape, -1, 2, seed++, DType::f32);
+            const Tensor x = inputs_.random_tensor(shape, -1, 2, seed++, DType::f32);
             const Tensor r =
-                with_residual ? testing::random_tensor(shape, -1, 1, seed++, DType::f32) : Tensor();
-            const Tensor dy = testing::random_tensor(shape, -1, 1, seed++, DType::f32);
-            const Tensor gamma = testing::random_tensor({C}, 0.5, 1.5, seed++, DType::f32);
-            const Tensor beta = testing::random_tensor({C}, -1, 1, seed++, DType::f32);
-            const Tensor rm = testing::random_tensor({C}, -0.5, 0.5, seed++, DType::f32);
-            const Tensor rv = testing::random_tensor({C}, 0.5, 2, seed++, DType::f32);
+                with_residual ? inputs_.random_tensor(shape, -1, 1, seed++, DType::f32) : Tensor();
+            const Tensor dy = inputs_.random_tensor(shape, -1, 1, seed++, DType::f32);
+            const Tensor gamma = inputs_.random_tensor({C}, 0.5, 1.5, seed++, DType::f32);
+            const Tensor beta = inputs_.random_tensor({C}, -1, 1, seed++, DType::f32);
+            const Tensor rm = inputs_.random_tensor({C}, -0.5, 0.5, seed++, DType::f32);
+            const Tensor rv = inputs_.random_tensor({C}, 0.5, 2, seed++, DType::f32);
             const Tensor rm_gpu = rm.cuda(), rv_gpu = rv.cuda(), rm_ref = f64(rm), rv_ref = f64(rv);
             const Tensor r_gpu = with_residual ? r.cuda() : Tensor();
             const Tensor r_ref = with_residual ? f64(r) : Tensor();
@@ -114,13 +116,13 @@ TEST_P(BatchNormReluCuda, InferenceAndEvalBackwardMatchTheCpu) {
         SCOPED_TRACE(::testing::Message() << shape);
         const int64_t C = shape[1];
         const testing::Tolerance tol = testing::f32_sum_tolerance(shape[0] * shape[2] * shape[3]);
-        const Tensor x = testing::random_tensor(shape, -1, 2, seed++, DType::f32);
-        const Tensor r = testing::random_tensor(shape, -1, 1, seed++, DType::f32);
-        const Tensor w = testing::random_tensor(shape, -1, 1, seed++, DType::f32);
-        const Tensor gamma = testing::random_tensor({C}, 0.5, 1.5, seed++, DType::f32);
-        const Tensor beta = testing::random_tensor({C}, -1, 1, seed++, DType::f32);
-        const Tensor rm = testing::random_tensor({C}, -0.5, 0.5, seed++, DType::f32);
-        const Tensor rv = testing::random_tensor({C}, 0.5, 2, seed++, DType::f32);
+        const Tensor x = inputs_.random_tensor(shape, -1, 2, seed++, DType::f32);
+        const Tensor r = inputs_.random_tensor(shape, -1, 1, seed++, DType::f32);
+        const Tensor w = inputs_.random_tensor(shape, -1, 1, seed++, DType::f32);
+        const Tensor gamma = inputs_.random_tensor({C}, 0.5, 1.5, seed++, DType::f32);
+        const Tensor beta = inputs_.random_tensor({C}, -1, 1, seed++, DType::f32);
+        const Tensor rm = inputs_.random_tensor({C}, -0.5, 0.5, seed++, DType::f32);
+        const Tensor rv = inputs_.random_tensor({C}, 0.5, 2, seed++, DType::f32);
         const Tensor y_gpu = ops::batch_norm_relu_inference(
             x.cuda(), r.cuda(), gamma.cuda(), beta.cuda(), rm.cuda(), rv.cuda(), kEps);
         const Tensor y_ref = ops::batch_norm_relu_inference(f64(x), f64(r), f64(gamma), f64(beta),

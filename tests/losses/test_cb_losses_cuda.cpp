@@ -41,11 +41,13 @@ struct Inputs {
 Inputs make_inputs(int64_t N, int64_t C, uint64_t seed, double lo = -6.0, double hi = 6.0) {
     Inputs in;
     in.cpu = testing::random_problem(N, C, seed, lo, hi);
-    in.cpu.logits = in.cpu.logits.to(DType::f32).to(DType::f64);
-    in.cpu.weights = in.cpu.weights.to(DType::f32).to(DType::f64);
-    in.logits = in.cpu.logits.to(DType::f32).cuda();
+    const Tensor logits = testing::host_as(in.cpu.logits, DType::f32);
+    const Tensor weights = testing::host_as(in.cpu.weights, DType::f32);
+    in.cpu.logits = testing::host_f64(logits);
+    in.cpu.weights = testing::host_f64(weights);
+    in.logits = logits.cuda();
     in.labels = in.cpu.labels.cuda();
-    in.weights = in.cpu.weights.to(DType::f32).cuda();
+    in.weights = weights.cuda();
     return in;
 }
 

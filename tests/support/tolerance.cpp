@@ -6,16 +6,45 @@
 
 namespace cbnn::testing {
 
-std::vector<double> host_values(const Tensor& t) {
-    return t.cpu().to(DType::f64).to_vector<double>();
+namespace {
+
+// The comparison of all_close on n values each.
+::testing::AssertionResult close_values(const double* actual, const double* expected, int64_t n,
+                                        Tolerance tol) {
+    int64_t bad = 0, worst = -1;
+    double worst_excess = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const double err = std::fabs(actual[i] - expected[i]);
+        const double bound = tol.atol + tol.rtol * std::fabs(expected[i]);
+        const bool ok = err <= bound || (std::isnan(actual[i]) && std::isnan(expected[i])) ||
+                        (std::isinf(actual[i]) && actual[i] == expected[i]);
+        if (!ok) {
+            ++bad;
+            const double excess = std::isnan(err) ? 1e300 : err / bound;
+            if (worst < 0 || excess > worst_excess) {
+                worst = i;
+                worst_excess = excess;
+            }
+        }
+    }
+    if (bad == 0) return ::testing::AssertionSuccess();
+    std::ostringstream os;
+    os.precision(10);
+    os << bad << " of " << n << " elements differ; worst at " << worst << ": actual "
+       << actual[worst] << ", expected " << expected[worst] << " (atol " << tol.atol << ", rtol "
+       << tol.rtol << ")";
+    return ::testing::AssertionFailure() << os.str();
 }
 
+}  // namespace
+
 double norm_relative_error(const Tensor& got, const Tensor& ref) {
-    const std::vector<double> a = host_values(got), b = host_values(ref);
-    CBNN_CHECK(a.size() == b.size(), "norm_relative_error: sizes differ: ", a.size(), " vs ",
-               b.size());
+    CBNN_CHECK(got.numel() == ref.numel(), "norm_relative_error: sizes differ: ", got.numel(),
+               " vs ", ref.numel());
+    const Tensor a_host = host_f64(got), b_host = host_f64(ref);
+    const double *a = a_host.data<double>(), *b = b_host.data<double>();
     double diff2 = 0.0, ref2 = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) {
+    for (int64_t i = 0; i < got.numel(); ++i) {
         diff2 += (a[i] - b[i]) * (a[i] - b[i]);
         ref2 += b[i] * b[i];
     }
@@ -28,30 +57,7 @@ double norm_relative_error(const Tensor& got, const Tensor& ref) {
         return ::testing::AssertionFailure()
                << "sizes differ: " << actual.size() << " vs " << expected.size();
     }
-    int64_t bad = 0, worst = -1;
-    double worst_excess = 0.0;
-    for (size_t i = 0; i < actual.size(); ++i) {
-        const double err = std::fabs(actual[i] - expected[i]);
-        const double bound = tol.atol + tol.rtol * std::fabs(expected[i]);
-        const bool ok = err <= bound || (std::isnan(actual[i]) && std::isnan(expected[i])) ||
-                        (std::isinf(actual[i]) && actual[i] == expected[i]);
-        if (!ok) {
-            ++bad;
-            const double excess = std::isnan(err) ? 1e300 : err / bound;
-            if (worst < 0 || excess > worst_excess) {
-                worst = static_cast<int64_t>(i);
-                worst_excess = excess;
-            }
-        }
-    }
-    if (bad == 0) return ::testing::AssertionSuccess();
-    std::ostringstream os;
-    os.precision(10);
-    os << bad << " of " << actual.size() << " elements differ; worst at " << worst << ": actual "
-       << actual[static_cast<size_t>(worst)] << ", expected "
-       << expected[static_cast<size_t>(worst)] << " (atol " << tol.atol << ", rtol " << tol.rtol
-       << ")";
-    return ::testing::AssertionFailure() << os.str();
+    return close_values(actual.data(), expected.data(), static_cast<int64_t>(actual.size()), tol);
 }
 
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, Tolerance tol) {
@@ -59,7 +65,8 @@ double norm_relative_error(const Tensor& got, const Tensor& ref) {
         return ::testing::AssertionFailure()
                << "shapes differ: " << actual.shape() << " vs " << expected.shape();
     }
-    return all_close(host_values(actual), host_values(expected), tol);
+    return close_values(host_f64(actual).data<double>(), host_f64(expected).data<double>(),
+                        actual.numel(), tol);
 }
 
 }  // namespace cbnn::testing

@@ -18,6 +18,7 @@
 
 #include "gtest/gtest.h"
 #include "tensor/tensor.h"
+#include "tests/support/host.h"
 
 namespace cbnn::testing {
 
@@ -32,9 +33,6 @@ inline constexpr Tolerance kF64Exact{1e-12, 1e-10};
 inline Tolerance f32_sum_tolerance(int64_t terms) {
     return {1e-5, 1e-4 + static_cast<double>(terms) * 6e-8};
 }
-
-// The elements of t as doubles, row-major, copied to the host whatever its device and dtype.
-std::vector<double> host_values(const Tensor& t);
 
 // ||got - ref|| / ||ref|| (Euclidean norms over all elements, in f64 on the host): the error of
 // a whole tensor where elementwise bounds do not apply (ill-conditioned gradients, bf16).
