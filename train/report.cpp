@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <limits>
 #include <sstream>
 
@@ -79,6 +80,7 @@ EpochRecord::EpochRecord()
       test_error(kNaN),
       top5(kNaN),
       seconds(kNaN),
+      eval_seconds(kNaN),
       images_per_second(kNaN),
       many(kNaN),
       medium(kNaN),
@@ -93,6 +95,7 @@ nlohmann::json EpochRecord::to_json() const {
     j["test_error"] = number_or_null(test_error);
     j["top5"] = number_or_null(top5);
     j["seconds"] = number_or_null(seconds);
+    j["eval_seconds"] = number_or_null(eval_seconds);
     j["images_per_second"] = number_or_null(images_per_second);
     j["many"] = number_or_null(many);
     j["medium"] = number_or_null(medium);
@@ -111,11 +114,27 @@ EpochRecord EpochRecord::from_json(const nlohmann::json& j) {
     r.test_error = number_or_nan(j, "test_error");
     r.top5 = number_or_nan(j, "top5");
     r.seconds = number_or_nan(j, "seconds");
+    r.eval_seconds = number_or_nan(j, "eval_seconds");
     r.images_per_second = number_or_nan(j, "images_per_second");
     r.many = number_or_nan(j, "many");
     r.medium = number_or_nan(j, "medium");
     r.few = number_or_nan(j, "few");
     return r;
+}
+
+std::string RunTimes::describe(double total) const {
+    const auto s = [](double v) {
+        std::ostringstream o;
+        o << std::fixed << std::setprecision(1) << v << " s";
+        return o.str();
+    };
+    const auto plural = [](int64_t n, const char* word) {
+        return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+    };
+    return "time: " + s(total) + ": training " + s(training_) + ", " +
+           plural(evaluations_, "evaluation") + " " + s(evaluation_) + ", " +
+           plural(checkpoints_, "checkpoint") + " " + s(checkpoint_) + ", other " +
+           s(std::max(0.0, total - training_ - evaluation_ - checkpoint_));
 }
 
 nlohmann::json build_versions() {

@@ -42,8 +42,9 @@ struct EpochRecord {
     double lr = 0.0;    // learning rate at the end of the epoch
     double train_error = 0.0;
     double test_error = 0.0;
-    double top5 = 0.0;  // top-5 test error
-    double seconds = 0.0;
+    double top5 = 0.0;          // top-5 test error
+    double seconds = 0.0;       // the epoch's training steps and its evaluation, if any
+    double eval_seconds = 0.0;  // the evaluation alone (NaN: none this epoch)
     double images_per_second = 0.0;
     double many = 0.0, medium = 0.0, few = 0.0;  // shot-group test accuracies
 
@@ -104,6 +105,30 @@ std::string format_progress(int64_t epoch, int64_t epochs, int64_t batch, int64_
                             double loss, double images_per_second, double eta_seconds);
 // h:mm:ss of a non-negative number of seconds (e.g. 3733 -> "1:02:13").
 std::string format_duration(double seconds);
+
+// Where a run's wall time went, for the line the trainers print at the end (issue 7 asks for a
+// whole run's time, evaluations included): the epochs' training steps (each epoch's time less
+// its evaluation; the steps' progress lines wait for the GPU, so this is GPU time too), the
+// evaluations, the checkpoints, and the rest of the run (reports, the loop's bookkeeping).
+class RunTimes {
+  public:
+    void add_training(double seconds) { training_ += seconds; }
+    void add_evaluation(double seconds) {
+        evaluation_ += seconds;
+        ++evaluations_;
+    }
+    void add_checkpoint(double seconds) {
+        checkpoint_ += seconds;
+        ++checkpoints_;
+    }
+    // "time: 150.2 s: training 77.1 s, 200 evaluations 60.3 s, 200 checkpoints 5.2 s, other
+    // 7.6 s" for a run of `total` seconds (the part no category took is "other").
+    std::string describe(double total) const;
+
+  private:
+    double training_ = 0, evaluation_ = 0, checkpoint_ = 0;
+    int64_t evaluations_ = 0, checkpoints_ = 0;
+};
 // 18250.4 -> "18,250".
 std::string format_thousands(double value);
 

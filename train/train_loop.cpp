@@ -2,6 +2,7 @@
 #include "train/train_loop.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <limits>
 
@@ -19,6 +20,10 @@ namespace cbnn::train {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 nlohmann::json resume_key(const nlohmann::json& config,
                           const std::vector<std::string>& may_change) {
@@ -76,6 +81,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
     bool have_eval = false;
     const auto run_start = std::chrono::steady_clock::now();
     int64_t images_this_run = 0, steps_this_run = 0;
+    RunTimes times;
     try {
         for (int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
             const auto epoch_start = std::chrono::steady_clock::now();
@@ -123,7 +129,10 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
             record.lr = lr;
             result.epoch_losses.push_back(record.loss);
             if ((epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs) {
+                const auto eval_start = std::chrono::steady_clock::now();
                 last_eval = evaluate();
+                record.eval_seconds = seconds_since(eval_start);
+                times.add_evaluation(record.eval_seconds);
                 have_eval = true;
                 run.write_eval(last_eval, epoch + 1);
                 record.test_error = last_eval.top1_error;
@@ -135,15 +144,16 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                 log << "epoch " << epoch + 1 << ": test error " << last_eval.top1_error
                     << ", training loss " << record.loss << "\n";
             }
-            record.seconds =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start)
-                    .count();
+            record.seconds = seconds_since(epoch_start);
+            times.add_training(record.seconds -
+                               (std::isnan(record.eval_seconds) ? 0.0 : record.eval_seconds));
             record.images_per_second = static_cast<double>(seen) / record.seconds;
             run.append_epoch(record);
             run.write_report(have_eval ? &last_eval : nullptr);
             result.epochs_done = epoch + 1;
             result.steps_done = step;
             if ((epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs) {
+                const auto checkpoint_start = std::chrono::steady_clock::now();
                 const LoaderState ls = loader.state();
                 const nlohmann::json meta = {
                     {"epoch", epoch + 1},
@@ -157,6 +167,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                     {"config", c.config},
                     {"train_counts", c.train_counts}};
                 save_checkpoint(ckpt, model, sgd, meta);
+                times.add_checkpoint(seconds_since(checkpoint_start));
             }
         }
     } catch (const DivergenceError& e) {
@@ -174,6 +185,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                                         : " (the step could not be captured; see above)")
             << "\n";
     }
+    log << times.describe(seconds_since(run_start)) << "\n";
     if (have_eval) result.final_eval = last_eval;
     return result;
 }

@@ -19,6 +19,8 @@
 //              schedule position, config)
 //   divergence a DivergenceError stops the run: logged, TrainResult::diverged set, the last
 //              checkpoint (from a finite epoch) kept
+//   run end    one line of where the wall time went (RunTimes, train/report.h): training steps,
+//              evaluations (also per epoch in metrics.jsonl's eval_seconds), checkpoints, other
 //
 // Determinism: the loop draws no randomness itself; given a deterministic BatchSource (data/
 // loader.h conventions) and a model initialised from the seed, 1 epoch + resume + 1 epoch equals

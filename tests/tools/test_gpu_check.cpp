@@ -140,6 +140,38 @@ TEST(GpuCheckScript, RunsFromTheArchiveThatGpuPrepPacks) {
     EXPECT_NE(r.output.find("2 passed, 0 failed"), std::string::npos) << r.output;
 }
 
+// Each training run's summary: its last progress line, last test error, how many steps a graph
+// replayed and where the run's wall time went (the trainer's last lines; a fake trainer here).
+TEST(GpuCheckScript, TrainingSummaryCarriesProgressResultGraphAndTimeSplit) {
+    const fs::path dir = testing::scratch_dir("gpu_check_training");
+    write_fake_tests(dir / "build", true);
+    write_script(dir / "build" / "cbnn-train-cifar",
+                 "echo 'epoch 2/2  batch 97/97  loss 0.6397  28,681 img/s  ETA 0:00:00'\n"
+                 "echo 'epoch 2: test error 0.5634, training loss 0.639719'\n"
+                 "echo 'cuda graph: 190 of 194 steps replayed'\n"
+                 "echo 'time: 9.5 s: training 7.0 s, 2 evaluations 1.5 s, 2 checkpoints 0.2 s, "
+                 "other 0.8 s'\n");
+    fs::create_directories(dir / "data" / "test");
+    std::ofstream(dir / "data" / "test" / "x.txt") << "x";
+    const testing::ToolRun tar = testing::run_command("tar -cf " + (dir / "data.tar").string() +
+                                                      " -C " + (dir / "data").string() + " test");
+    ASSERT_EQ(tar.status, 0) << tar.output;
+    const testing::ToolRun r = gpu_check(
+        dir / "build", dir / "logs",
+        "CBNN_TRAIN_DATA=" + (dir / "data.tar").string() + " CBNN_TRAIN_ARGS='--epochs 2'");
+    EXPECT_NE(r.output.find("training 1               --epochs 2: ok"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("  result                 epoch 2: test error 0.5634"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("  graph                  190 of 194 steps replayed"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("  split                  9.5 s: training 7.0 s, 2 evaluations"),
+              std::string::npos)
+        << r.output;
+}
+
 // The archive carries shared/data's cifar10-mini for the real-data CUDA tests, and gpu-check
 // points CBNN_DATA_DIR at it unless the caller set one.
 TEST(GpuCheckScript, TheArchiveCarriesTheMiniDataSetForTheCudaTests) {

@@ -124,7 +124,7 @@ TEST(RunWriter, MetricsLinesParseAndNaNIsNull) {
     }
     const auto lines = read_lines(run.metrics_path());
     for (const char* key : {"epoch", "loss", "lr", "train_error", "test_error", "top5", "seconds",
-                            "images_per_second", "many", "medium", "few"}) {
+                            "eval_seconds", "images_per_second", "many", "medium", "few"}) {
         EXPECT_TRUE(lines[0].contains(key)) << key;
     }
     EXPECT_EQ(lines[1].at("epoch"), 2);
@@ -271,6 +271,24 @@ TEST(Progress, FormatsTheTerminalLine) {
     EXPECT_EQ(format_thousands(1000), "1,000");
     EXPECT_EQ(format_thousands(1234567.8), "1,234,568");
     EXPECT_EQ(format_thousands(-4321), "-4,321");
+}
+
+// The trainers' last line: the categories, counts with plurals, and the rest as "other".
+TEST(RunTimes, DescribeSplitsTheWallTime) {
+    RunTimes t;
+    t.add_training(70.04);
+    t.add_training(7.06);
+    t.add_evaluation(60.3);
+    t.add_checkpoint(2.5);
+    t.add_checkpoint(2.7);
+    EXPECT_EQ(t.describe(150.2),
+              "time: 150.2 s: training 77.1 s, 1 evaluation 60.3 s, "
+              "2 checkpoints 5.2 s, other 7.6 s");
+    // Parts measured separately can add up to more than the total: "other" stays at 0.
+    RunTimes u;
+    u.add_training(1.0);
+    EXPECT_EQ(u.describe(0.9),
+              "time: 0.9 s: training 1.0 s, 0 evaluations 0.0 s, 0 checkpoints 0.0 s, other 0.0 s");
 }
 
 }  // namespace
