@@ -77,6 +77,28 @@ TEST(Copy, CopyIntoContiguousFromStridedSources) {
     EXPECT_EQ(same.to_vector<double>(), base.to_vector<double>());
 }
 
+// The CPU copy walks rows of the last dimension: a 4-D source whose last dimension is strided
+// (its transposed last two dimensions) into a channels-last destination (last-dimension stride C)
+// and back, each element where the index arithmetic puts it.
+TEST(Copy, RowsWithStridedLastDimensionsLandWhereTheirIndicesSay) {
+    const int64_t N = 2, C = 3, H = 4, W = 5;
+    std::vector<double> values(N * C * H * W);
+    for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<double>(i);
+    const Tensor base = Tensor::from_vector<double>(values, {N, C, W, H});
+    const Tensor src = base.transpose(2, 3);  // (N, C, H, W), last-dimension stride H
+    Tensor nhwc =
+        Tensor::empty({N, C, H, W}, DType::f32, Device::cpu(), MemoryFormat::channels_last);
+    nhwc.copy_(src);
+    const std::vector<float> back = nhwc.contiguous().to_vector<float>();
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c)
+            for (int64_t h = 0; h < H; ++h)
+                for (int64_t w = 0; w < W; ++w)
+                    ASSERT_EQ(back[((n * C + c) * H + h) * W + w],
+                              static_cast<float>(((n * C + c) * W + w) * H + h))
+                        << n << " " << c << " " << h << " " << w;
+}
+
 TEST(Copy, CopyBroadcastsTheSource) {
     Tensor dst = Tensor::zeros({2, 3}, DType::f64);
     dst.copy_(Tensor::from_vector<double>({1, 2, 3}, {3}));
