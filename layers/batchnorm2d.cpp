@@ -79,9 +79,6 @@ using ops::dense;
 // bf16 as f32 (exact), other dtypes unchanged.
 Tensor widen_bf16(const Tensor& t) { return t.dtype() == DType::bf16 ? t.to(DType::f32) : t; }
 
-// Sum over (N, H, W) of an (N, C, H, W) tensor: (C).
-Tensor channel_sum(const Tensor& t) { return ops::sum(ops::sum(ops::sum(t, 3), 2), 0); }
-
 std::atomic<BatchNormKernels> g_kernels{BatchNormKernels::cbnn};
 
 // Whether x takes cuDNN's kernels. Under BatchNormKernels::cudnn, an x of 2^31 or more elements
@@ -277,8 +274,8 @@ BatchNormGrads batch_norm2d_backward_inference(const Tensor& x, const Tensor& dy
     if (param_grads) {
         const Tensor xhat =
             ops::mul(ops::sub(widen_bf16(x), dense(save_mean).view(per_channel)), invstd);
-        g.dgamma = channel_sum(ops::mul(dyw, xhat));
-        g.dbeta = channel_sum(dyw);
+        g.dgamma = ops::channel_sum(ops::mul(dyw, xhat));
+        g.dbeta = ops::channel_sum(dyw);
     }
     return g;
 }

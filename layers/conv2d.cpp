@@ -276,39 +276,6 @@ Tensor widened(const Tensor& t) { return t.defined() ? cast(t, DType::f32) : Ten
 
 constexpr MemoryFormat kChannelsLast = MemoryFormat::channels_last;
 
-// sums over the middle extent r of x's dense (outer, r, inner) elements, in f32, on x's device.
-void sum_middle_f32(const Tensor& x, Tensor& sums, int64_t outer, int64_t r, int64_t inner) {
-    if (x.is_cuda()) {
-        CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), "conv2d backward bias", [&]<class T>() {
-            cuda::reduce_sum(x.data<T>(), sums.data<float>(), outer, r, inner);
-        }));
-    } else if (x.dtype() == DType::bf16) {
-        cpu::reduce_sum<bfloat16>(x.data<bfloat16>(), sums.data<float>(), outer, r, inner);
-    } else {
-        cpu::reduce_sum<float>(x.data<float>(), sums.data<float>(), outer, r, inner);
-    }
-}
-
-// The bias gradient of bf16 dy, the sum over n, p, q of dy[n,k,p,q] per channel k, in f32 by the
-// reduction kernels: cuDNN 9.19 refuses cudnnConvolutionBackwardBias for bf16
-// (CUDNN_STATUS_NOT_SUPPORTED, seen on an H100), and the same path on the CPU keeps its index
-// arithmetic under the CPU tests. Two passes, either layout: the (n, k) sums over p, q, then the
-// sums over n. The caller rounds once to bf16, as the widened CPU kernels do.
-Tensor channel_sums_f32(const Tensor& dy_in) {
-    const MemoryFormat format = dy_in.memory_format();
-    const Tensor dy = dense(dy_in, format);
-    const int64_t N = dy.size(0), K = dy.size(1), PQ = dy.size(2) * dy.size(3);
-    Tensor sums = Tensor::zeros({K}, DType::f32, dy.device());
-    if (dy.numel() == 0) return sums;
-    Tensor per_image = Tensor::empty({N, K}, DType::f32, dy.device());
-    if (format == kChannelsLast)
-        sum_middle_f32(dy, per_image, N, PQ, K);  // memory (n, p·q, k)
-    else
-        sum_middle_f32(dy, per_image, N * K, PQ, 1);  // memory (n·k, p·q)
-    sum_middle_f32(per_image, sums, 1, N, K);
-    return sums;
-}
-
 void check_dy(const Tensor& dy, const Conv2dShape& s, const char* op) {
     const Shape expected{s.N, s.K, s.P, s.Q};
     CBNN_CHECK(dy.shape() == expected, op, ": dy has shape ", dy.shape(), ", expected ", expected);
@@ -418,7 +385,10 @@ Tensor conv2d_backward_bias(const Tensor& dy_in) {
     const char* op = "conv2d backward bias";
     check_operands(op, {{"dy", dy_in}});
     CBNN_CHECK(dy_in.dim() == 4, op, ": expected dy of rank 4 (N, K, P, Q), got ", dy_in.shape());
-    if (dy_in.dtype() == DType::bf16) return cast(channel_sums_f32(dy_in), DType::bf16);
+    // cuDNN 9.19 refuses cudnnConvolutionBackwardBias for bf16 (CUDNN_STATUS_NOT_SUPPORTED, seen
+    // on an H100): bf16 sums in f32 through the reduction ops on either device, then one rounding,
+    // as the widened CPU kernels do.
+    if (dy_in.dtype() == DType::bf16) return cast(ops::channel_sum(dy_in), DType::bf16);
     if (channels_last_on_cpu(dy_in)) return conv2d_backward_bias(dense(dy_in));
     const MemoryFormat format = dy_in.memory_format();
     const Tensor dy = dense(dy_in, format);

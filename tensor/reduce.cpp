@@ -104,6 +104,13 @@ Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
     return out;
 }
 
+Tensor channel_sum(const Tensor& x) {
+    check_defined(x, "channel_sum");
+    CBNN_CHECK(x.dim() == 4, "channel_sum: expected a rank-4 (N, C, H, W) tensor, got ",
+               x.description());
+    return sum(sum(sum(x, 3), 2), 0);
+}
+
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim) {
     check_defined(x, "mean");
     const int64_t r = x.shape()[static_cast<size_t>(normalize_dim(dim, x.dim(), "mean"))];

@@ -46,6 +46,10 @@ struct MaxResult {
     Tensor indices;
 };
 MaxResult max(const Tensor& x, int64_t dim, bool keepdim = false);
+// Sum over dimensions 0, 2 and 3 of a rank-4 (N, C, H, W) tensor in either memory format: (C);
+// f32 for bf16 input, as sum. The per-channel sums of batch norm's and the convolution bias's
+// gradients.
+Tensor channel_sum(const Tensor& x);
 // Sum of all elements as a 0-d tensor (shape []).
 Tensor sum_all(const Tensor& x);
 // Sums x over the dimensions that broadcasting expanded so the result has `shape`.

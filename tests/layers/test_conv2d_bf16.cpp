@@ -64,9 +64,8 @@ TEST(Conv2dBf16, OpsMatchTheFloat64ReferenceWithinOneRounding) {
                            ops::conv2d_backward_bias(a64(dy)), N * s.P * s.Q, "bias gradient"));
 }
 
-// The bf16 bias gradient sums through the reduction kernels (cuDNN refuses bf16 there), in two
-// passes whose index arithmetic depends on the layout: channels-last dy against the reference of
-// the same values, and an empty batch.
+// The bf16 bias gradient sums through ops::channel_sum (cuDNN refuses bf16 there): dy in either
+// layout against the reference of the same values, and an empty batch.
 TEST(Conv2dBf16, BiasGradientOfEitherLayoutMatchesTheFloat64Reference) {
     const int64_t N = 3, K = 5, P = 4, Q = 6;
     const Tensor dy = random_tensor({N, K, P, Q}, -1, 1, 5, DType::f32).to(DType::bf16);

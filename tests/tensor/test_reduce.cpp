@@ -8,6 +8,7 @@
 #include "autograd/functions.h"
 #include "autograd/gradcheck.h"
 #include "gtest/gtest.h"
+#include "tensor/copy.h"
 #include "tensor/reduce.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/random.h"
@@ -109,6 +110,26 @@ TEST(Reduce, SumAllAndMeanOfAllAreZeroDimensional) {
     EXPECT_EQ(sum(Tensor::zeros({0, 3}, DType::f64)).item<double>(), 0.0);
     EXPECT_EQ(sum(Tensor::zeros({2, 0}, DType::f64), 1).to_vector<double>(),
               (std::vector<double>{0, 0}));
+}
+
+// channel_sum: per channel, the sum over n, h, w, whatever the memory format; rank 4 only.
+TEST(Reduce, ChannelSumAddsEachChannelInEitherFormat) {
+    const int64_t N = 2, C = 3, H = 2, W = 4;
+    std::vector<double> values(N * C * H * W), expected(C, 0.0);
+    for (size_t i = 0; i < values.size(); ++i) {
+        values[i] = static_cast<double>(i % 7) - 2.5;
+        expected[(i / (H * W)) % C] += values[i];
+    }
+    const Tensor x = Tensor::from_vector<double>(values, {N, C, H, W});
+    EXPECT_EQ(ops::channel_sum(x).to_vector<double>(), expected);
+    EXPECT_EQ(
+        ops::channel_sum(ops::contiguous_copy(x, MemoryFormat::channels_last)).to_vector<double>(),
+        expected);
+    EXPECT_TRUE(testing::throws_error(
+        [&] {
+            ops::channel_sum(Tensor::zeros({2, 3}));
+        },
+        {"channel_sum", "rank-4"}));
 }
 
 TEST(Reduce, ArgmaxReturnsTheFirstOccurrenceOfTies) {
