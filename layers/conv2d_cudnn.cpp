@@ -133,39 +133,43 @@ static_assert(CUDNN_CONVOLUTION_FWD_ALGO_COUNT == 8 && CUDNN_CONVOLUTION_BWD_DAT
 
 // Descriptors of one (shape, element type, math mode, search mode, algorithm set, device), one
 // convolution descriptor per direction since each direction's algorithm may need its own math
-// type (set on it once, at selection), and what each direction chose.
+// type (set on it once, at selection), and the record of those settings and of what each
+// direction chose (what conv2d_algorithm_records returns).
 struct Plan {
     Plan(const Conv2dShape& s, cudnnDataType_t type, bool allow_tf32, bool timed_search,
          ConvAlgorithms algorithm_set, int device_index)
-        : shape(s),
-          data_type(type),
-          tf32(allow_tf32 || type == CUDNN_DATA_BFLOAT16),
-          timed(timed_search),
-          algorithms(algorithm_set),
-          device(device_index),
+        : record(make_record(s, type, allow_tf32, timed_search, algorithm_set, device_index)),
           x(s.N, s.C, s.H, s.W, type, s.channels_last),
           y(s.N, s.K, s.P, s.Q, type, s.channels_last),
           w(s, type),
           fwd(s, math()),
           bwd_data(s, math()),
           bwd_filter(s, math()) {}
-    cudnnMathType_t math() const { return tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
-    Conv2dShape shape;
-    cudnnDataType_t data_type;
     // Tensor-core math: TF32 for f32 data when allowed; always for bf16 data (bf16 products are
     // exact in FP32, and the accumulation is FP32 either way).
-    bool tf32;
-    bool timed;  // rank candidates by cudnnFind* timings instead of the heuristics
-    ConvAlgorithms algorithms;
-    int device;
+    bool tensor_core() const { return record.tensor_core; }
+    // Rank candidates by cudnnFind* timings instead of the heuristics.
+    bool timed() const { return record.search == ConvAlgorithmSearch::timed; }
+    cudnnMathType_t math() const { return tensor_core() ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
+
+    ConvAlgorithmRecord record;  // declared first: the descriptors' math type reads it
     TensorDesc x, y;
     FilterDesc w;
     ConvDesc fwd, bwd_data, bwd_filter;
-    // Per direction (ConvDirection order): the choice, and for conv2d_algorithm_records the
-    // fastest measured candidate and the list's length.
-    std::array<std::optional<ConvPick>, 3> pick;
-    std::array<std::optional<ConvCandidate>, 3> fastest_listed;
-    std::array<int, 3> listed{0, 0, 0};
+
+  private:
+    static ConvAlgorithmRecord make_record(const Conv2dShape& s, cudnnDataType_t type,
+                                           bool allow_tf32, bool timed_search,
+                                           ConvAlgorithms algorithm_set, int device_index) {
+        ConvAlgorithmRecord r;
+        r.shape = s;
+        r.dtype = type == CUDNN_DATA_BFLOAT16 ? DType::bf16 : DType::f32;
+        r.tensor_core = allow_tf32 || type == CUDNN_DATA_BFLOAT16;
+        r.search = timed_search ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic;
+        r.algorithms = algorithm_set;
+        r.device = device_index;
+        return r;
+    }
 };
 
 std::mutex g_mutex;  // guards the plan cache and each plan's choices
@@ -192,7 +196,7 @@ Plan& plan_for(const Conv2dShape& s, cudnnDataType_t type) {
 
 // Timing runs kernels and synchronises, which a stream being captured as a CUDA graph forbids.
 bool use_timing(const Plan& p) {
-    if (!p.timed) return false;
+    if (!p.timed()) return false;
     cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
     CBNN_CUDA_CHECK(cudaStreamIsCapturing(current_stream(), &status));
     return status == cudaStreamCaptureStatusNone;
@@ -216,7 +220,7 @@ ConvPick choose(Plan& p, ConvDirection direction, const std::vector<Perf>& perf,
             fastest = last;
     }
     const std::optional<ConvPick> pick = pick_conv_algorithm(
-        candidates, p.tf32, p.algorithms, kMaxWorkspaceBytes,
+        candidates, p.tensor_core(), p.record.algorithms, kMaxWorkspaceBytes,
         [&](int algo, ConvMath math) -> std::optional<size_t> {
             CBNN_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, static_cast<cudnnMathType_t>(math)));
             size_t bytes = 0;
@@ -225,25 +229,25 @@ ConvPick choose(Plan& p, ConvDirection direction, const std::vector<Perf>& perf,
             if (query_workspace(algo, &bytes) != CUDNN_STATUS_SUCCESS) return std::nullopt;
             return bytes;
         });
-    const Conv2dShape& s = p.shape;
+    const Conv2dShape& s = p.record.shape;
     if (!pick)
         CBNN_FAIL("conv2d (cuDNN): no ", conv_direction_name(direction), " algorithm for input [",
                   s.N, ", ", s.C, ", ", s.H, ", ", s.W, "], weight [", s.K, ", ", s.C, ", ", s.R,
                   ", ", s.S, "], stride ", s.stride, ", padding ", s.pad, " under ",
-                  p.tf32 ? "tensor-core" : "FP32", " math within a workspace of ",
+                  p.tensor_core() ? "tensor-core" : "FP32", " math within a workspace of ",
                   kMaxWorkspaceBytes, " bytes");
     // No query follows the pick's own, so `conv` keeps the pick's math type.
     ++g_selections;
     const int d = static_cast<int>(direction);
-    p.pick[d] = pick;
-    p.fastest_listed[d] = fastest;
-    p.listed[d] = static_cast<int>(perf.size());
+    p.record.pick[d] = pick;
+    p.record.fastest_listed[d] = fastest;
+    p.record.listed[d] = static_cast<int>(perf.size());
     return *pick;
 }
 
 ConvPick forward_choice(Plan& p) {
     const int d = static_cast<int>(ConvDirection::forward);
-    if (p.pick[d]) return *p.pick[d];
+    if (p.record.pick[d]) return *p.record.pick[d];
     // Twice the algorithm count: the heuristics may list an algorithm once per math type.
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     int count = 0;
@@ -268,7 +272,7 @@ ConvPick forward_choice(Plan& p) {
 
 ConvPick backward_data_choice(Plan& p) {
     const int d = static_cast<int>(ConvDirection::backward_data);
-    if (p.pick[d]) return *p.pick[d];
+    if (p.record.pick[d]) return *p.record.pick[d];
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(2 * CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
     int count = 0;
     const bool timing = use_timing(p);
@@ -292,7 +296,7 @@ ConvPick backward_data_choice(Plan& p) {
 
 ConvPick backward_filter_choice(Plan& p) {
     const int d = static_cast<int>(ConvDirection::backward_filter);
-    if (p.pick[d]) return *p.pick[d];
+    if (p.record.pick[d]) return *p.record.pick[d];
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(2 *
                                                           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
     int count = 0;
@@ -384,20 +388,7 @@ std::vector<ConvAlgorithmRecord> conv2d_algorithm_records() {
     std::vector<ConvAlgorithmRecord> records;
     {
         const std::lock_guard<std::mutex> lock(g_mutex);
-        for (const auto& entry : g_plans) {
-            const Plan& p = *entry.second;
-            ConvAlgorithmRecord r;
-            r.shape = p.shape;
-            r.dtype = p.data_type == CUDNN_DATA_BFLOAT16 ? DType::bf16 : DType::f32;
-            r.tensor_core = p.tf32;
-            r.search = p.timed ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic;
-            r.algorithms = p.algorithms;
-            r.device = p.device;
-            r.pick = p.pick;
-            r.fastest_listed = p.fastest_listed;
-            r.listed = p.listed;
-            records.push_back(std::move(r));
-        }
+        for (const auto& entry : g_plans) records.push_back(entry.second->record);
     }
     const auto order = [](const ConvAlgorithmRecord& r) {
         const Conv2dShape& s = r.shape;
