@@ -147,19 +147,23 @@ std::string shape_text(const Conv2dShape& s) {
     return os.str();
 }
 
+// "ALGO_1 det fma": an algorithm, its determinism and math type.
+std::string algorithm_text(ConvDirection direction, int algo, bool deterministic, ConvMath math) {
+    return conv_algorithm_name(direction, algo) + (deterministic ? " det " : " nondet ") +
+           conv_math_name(math);
+}
+
 std::string cell_text(const ConvAlgorithmRecord& r, int d, double call_ms) {
     const ConvDirection direction = static_cast<ConvDirection>(d);
     if (!r.pick[d]) return "-";
     const ConvPick& p = *r.pick[d];
-    std::string cell = conv_algorithm_name(direction, p.algo) + " " +
-                       (p.deterministic ? "det" : "nondet") + " " + conv_math_name(p.math) + " " +
+    std::string cell = algorithm_text(direction, p.algo, p.deterministic, p.math) + " " +
                        bytes_text(p.workspace_bytes);
     if (p.time_ms >= 0) cell += " t" + ms_text(p.time_ms);
     if (call_ms >= 0) cell += " call" + ms_text(call_ms);
     const std::optional<ConvCandidate>& f = r.fastest_listed[d];
     if (f && (f->algo != p.algo || f->math != p.math))
-        cell += " [fastest " + conv_algorithm_name(direction, f->algo) + " " +
-                (f->deterministic ? "det" : "nondet") + " " + conv_math_name(f->math) + " " +
+        cell += " [fastest " + algorithm_text(direction, f->algo, f->deterministic, f->math) + " " +
                 ms_text(f->time_ms) + "]";
     return cell;
 }
