@@ -1,10 +1,11 @@
 #pragma once
-// Helpers of the trainer tests: counting metrics.jsonl lines and comparing two runs' checkpoints
-// (parameters, BN buffers, momentum) bit for bit.
+// Helpers of the trainer tests: counting and reading metrics.jsonl lines and comparing two runs'
+// checkpoints (parameters, BN buffers, momentum) bit for bit.
 
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,14 @@ inline int64_t lines_of(const std::filesystem::path& path) {
     int64_t n = 0;
     for (std::string line; std::getline(in, line);) n += line.empty() ? 0 : 1;
     return n;
+}
+
+// Every line of a JSON-lines file (metrics.jsonl), parsed; a line that is not JSON throws.
+inline std::vector<nlohmann::json> json_lines(const std::filesystem::path& path) {
+    std::vector<nlohmann::json> lines;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+    return lines;
 }
 
 inline std::vector<uint8_t> bytes_of(const Tensor& t) {

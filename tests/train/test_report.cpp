@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
+#include "tests/train/run_test_support.h"
 #include "train/report.h"
 
 namespace cbnn::train {
@@ -42,13 +43,7 @@ std::string read_text(const fs::path& p) {
     return ss.str();
 }
 
-std::vector<nlohmann::json> read_lines(const fs::path& p) {
-    std::vector<nlohmann::json> lines;
-    std::ifstream in(p);
-    std::string line;
-    while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
-    return lines;
-}
+using testing::json_lines;
 
 size_t count(const std::string& text, const std::string& needle) {
     size_t n = 0;
@@ -119,10 +114,10 @@ TEST(RunWriter, MetricsLinesParseAndNaNIsNull) {
     RunWriter run(tmp.path());
     for (int64_t e = 1; e <= 3; ++e) {
         run.append_epoch(record(e));
-        EXPECT_EQ(read_lines(run.metrics_path()).size(),
+        EXPECT_EQ(json_lines(run.metrics_path()).size(),
                   static_cast<size_t>(e));  // flushed per line
     }
-    const auto lines = read_lines(run.metrics_path());
+    const auto lines = json_lines(run.metrics_path());
     for (const char* key : {"epoch", "loss", "lr", "train_error", "test_error", "top5", "seconds",
                             "eval_seconds", "images_per_second", "many", "medium", "few"}) {
         EXPECT_TRUE(lines[0].contains(key)) << key;
@@ -150,9 +145,9 @@ TEST(RunWriter, ResumeDropsEpochsPastTheCheckpointAndATornLine) {
     RunWriter resumed(tmp.path(), /*resume=*/true, 3);
     ASSERT_EQ(resumed.epochs().size(), 3u);
     EXPECT_EQ(resumed.epochs().back().epoch, 3);
-    EXPECT_EQ(read_lines(resumed.metrics_path()).size(), 3u);
+    EXPECT_EQ(json_lines(resumed.metrics_path()).size(), 3u);
     resumed.append_epoch(record(4));
-    const auto lines = read_lines(resumed.metrics_path());
+    const auto lines = json_lines(resumed.metrics_path());
     ASSERT_EQ(lines.size(), 4u);
     EXPECT_EQ(lines[3].at("epoch"), 4);
 

@@ -75,16 +75,11 @@ TEST(Trainer, TwoEpochsLowerTheLossAndResumeEqualsTheUninterruptedRun) {
     // The run ends with where its time went (eval_every 2: one evaluation, in epoch 2's record).
     EXPECT_NE(log.str().find(", 1 evaluation "), std::string::npos) << log.str();
     EXPECT_NE(log.str().find("time: "), std::string::npos) << log.str();
-    {
-        std::ifstream metrics(dir / "metrics.jsonl");
-        std::string first_line, second_line;
-        std::getline(metrics, first_line);
-        std::getline(metrics, second_line);
-        EXPECT_TRUE(nlohmann::json::parse(first_line).at("eval_seconds").is_null());
-        const nlohmann::json second = nlohmann::json::parse(second_line);
-        EXPECT_GE(second.at("eval_seconds").get<double>(), 0.0);
-        EXPECT_LE(second.at("eval_seconds").get<double>(), second.at("seconds").get<double>());
-    }
+    const std::vector<nlohmann::json> epochs = testing::json_lines(dir / "metrics.jsonl");
+    ASSERT_EQ(epochs.size(), 2u);
+    EXPECT_TRUE(epochs[0].at("eval_seconds").is_null());
+    EXPECT_GE(epochs[1].at("eval_seconds").get<double>(), 0.0);
+    EXPECT_LE(epochs[1].at("eval_seconds").get<double>(), epochs[1].at("seconds").get<double>());
     // eval.json: the last evaluation with its per-class accuracies and training counts.
     std::ifstream eval_file(dir / "eval.json");
     const nlohmann::json eval = nlohmann::json::parse(eval_file);
