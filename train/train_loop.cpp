@@ -109,9 +109,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                 if ((b + 1) % c.progress_every == 0 || b + 1 == batches) {
                     const double mean = loss_sum.cpu().item<float>() / static_cast<double>(seen);
                     check_loss(mean, step);
-                    const double elapsed =
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start)
-                            .count();
+                    const double elapsed = seconds_since(run_start);
                     const double rate = static_cast<double>(images_this_run) / elapsed;
                     const double remaining =
                         static_cast<double>((c.epochs - epoch) * batches - b - 1) *
