@@ -1,9 +1,7 @@
 #pragma once
-// Host copies of tensors for comparisons and CPU references: the values of the generic
-// t.cpu().to(dtype), computed row by row over the host copy (an odometer over the outer
-// dimensions), where the generic strided cast divides by every size for every element: a tenth
-// of the speed on the CUDA tests' millions of elements. Every element converts with convert<>, as
-// the cast's does, so the values are bitwise the cast's.
+// Host copies of tensors for comparisons and CPU references: the values of t.cpu() cast to a
+// dtype, row-major, through the library's cast (tensor/copy.h, which walks rows of the last
+// dimension), without a copy when t is such a tensor already.
 
 #include <vector>
 
