@@ -4,6 +4,7 @@
 //   view/reshape/flatten: dy reshaped to x's shape       transpose: dy transposed back
 //   unsqueeze: squeeze            squeeze: unsqueeze     narrow: dy written into zeros of x's shape
 //   contiguous/clone: dy          to(device): dy moved back    to(dtype): dy cast back
+//   to(dtype, format): dy cast back into x's dtype and format
 #include "autograd/engine.h"
 #include "autograd/functions.h"
 #include "autograd/node.h"
@@ -162,6 +163,16 @@ Tensor Tensor::to(DType target) const {
     Tensor y = ops::cast(*this, target);
     if (!is_floating(from) || !is_floating(target)) return y;  // integer casts carry no gradient
     return record("cast", *this, y, [from](const Tensor& g) { return ops::cast(g, from); });
+}
+
+Tensor Tensor::to(DType target, MemoryFormat format) const {
+    if (target == dtype() && is_contiguous(format)) return *this;
+    const DType from = dtype();
+    const MemoryFormat from_format = memory_format();
+    Tensor y = ops::cast(*this, target, format);
+    if (!is_floating(from) || !is_floating(target)) return y;  // integer casts carry no gradient
+    return record("cast", *this, y,
+                  [from, from_format](const Tensor& g) { return ops::cast(g, from, from_format); });
 }
 
 Tensor Tensor::detach() const { return make_view(*this, shape(), strides(), offset()); }

@@ -357,7 +357,8 @@ Tensor conv2d_backward_filter(const Tensor& x_in, const Tensor& dy_in, const Sha
     Conv2dShape s = conv2d_shape(x_in.shape(), w_shape, stride, padding);
     check_dy(dy_in, s, op);
     if (channels_last_on_cpu(x_in)) {
-        return conv2d_backward_filter(dense(x_in), dense(dy_in), w_shape, stride, padding);
+        return dense(conv2d_backward_filter(dense(x_in), dense(dy_in), w_shape, stride, padding),
+                     kChannelsLast);
     }
     if (bf16_on_cpu(x_in)) {
         return cast(conv2d_backward_filter(widened(x_in), widened(dy_in), w_shape, stride, padding),
@@ -366,13 +367,12 @@ Tensor conv2d_backward_filter(const Tensor& x_in, const Tensor& dy_in, const Sha
     const MemoryFormat format = x_in.memory_format();
     const Tensor x = dense(x_in, format), dy = dense(dy_in, format);
     Tensor dw = Tensor::empty(w_shape, x.dtype(), x.device(), format);
-    if (s.N == 0) return dense(dw.zero_());
+    if (s.N == 0) return dw.zero_();
     s.channels_last = format == kChannelsLast;
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class T>() {
             cuda::conv2d_backward_filter(x.data<T>(), dy.data<T>(), dw.data<T>(), s);
         }));
-        return dense(dw);  // KRSC -> KCRS, the parameters' layout
     } else {
         dispatch_floating(x.dtype(), op, [&]<class T>() {
             cpu::conv2d_backward_filter_im2col<T>(x.data<T>(), dy.data<T>(), dw.data<T>(), s);
@@ -473,14 +473,18 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, i
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
-    // Mixed precision: a bf16 input runs the convolution in bf16 on a bf16 copy of the weights,
-    // made by the differentiable cast, so the f32 parameters (the master weights) get f32
-    // gradients.
-    if (x.dtype() == DType::bf16 && weight_.dtype() != DType::bf16) {
-        return conv2d(x, weight_.to(DType::bf16),
-                      bias_.defined() ? bias_.to(DType::bf16) : Tensor(), stride_, padding_);
-    }
-    return conv2d(x, weight_, bias_, stride_, padding_);
+    // The weight enters the convolution in x's compute dtype and, on CUDA, x's memory format,
+    // made by one differentiable copy (Tensor::to(dtype, format)):
+    // - mixed precision: a bf16 input convolves with a bf16 copy of the f32 parameters (the
+    //   master weights), whose gradient the copy's backward casts back to f32;
+    // - channels-last: cuDNN reads the weight as KRSC. Made here, the KRSC copy is what the
+    //   graph saves for the data gradient, and the filter gradient (KRSC, like x) goes back to
+    //   KCRS inside the same backward copy: one transpose each way per step instead of one per
+    //   kernel call (the CPU kernels read KCRS, so the weight stays KCRS there).
+    const DType dtype = x.dtype() == DType::bf16 ? DType::bf16 : weight_.dtype();
+    const MemoryFormat format = x.is_cuda() ? x.memory_format() : MemoryFormat::contiguous;
+    const Tensor bias = bias_.defined() ? bias_.to(dtype) : Tensor();
+    return conv2d(x, weight_.to(dtype, format), bias, stride_, padding_);
 }
 
 }  // namespace cbnn

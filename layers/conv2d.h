@@ -28,14 +28,17 @@
 //                             (layers/conv2d_algorithms.h, which also lists the choices)
 // All three families take the same parameter lists. b and db may be null (no bias).
 // Channels-last (NHWC, tensor/memory_format.h): the op functions keep the format of their main
-// operand (x for the forward and the filter gradient, dy for the data gradient): y and dx come
-// out channels-last for a channels-last input. On CUDA cuDNN runs in NHWC with the weight
-// permuted to KRSC for the call (w is small next to the activations); the filter gradient is
-// returned as KCRS, the parameters' layout. On the CPU the NCHW kernels run on contiguous copies.
+// operand (x for the forward and the filter gradient, dy for the data gradient): y, dx and dw
+// come out channels-last (dw as KRSC) for a channels-last input. On CUDA cuDNN runs in NHWC with
+// a KRSC weight; a KCRS weight is permuted for each call. The Conv2d module avoids that: on CUDA
+// it hands the op a KRSC copy of its weight made once per forward (saved for the data gradient),
+// and the KRSC filter gradient goes back to the KCRS parameter inside that copy's backward. On
+// the CPU the NCHW kernels run on contiguous copies.
 // bf16 (mixed precision): all operands bf16, NCHW like f32. On the CPU the op functions run the
 // f32 kernels on the widened values and round each output once (the specification of the CUDA
 // path, up to summation order). The Conv2d module keeps f32 parameters and, given a bf16 input,
-// convolves with a bf16 cast of them (FP32 master weights: their gradients arrive in f32).
+// convolves with a bf16 copy of them (FP32 master weights: their gradients arrive in f32); with
+// a channels-last input that copy is also the KRSC one (Tensor::to(dtype, format): one kernel).
 
 #include <cstdint>
 #include <string>

@@ -113,6 +113,11 @@ class Tensor {
     // ---- copies (results are new leaves, not views) ------------------------------------------
     Tensor to(Device device) const;  // differentiable
     Tensor to(DType dtype) const;    // differentiable between floating dtypes
+    // `*this` when already of `dtype` and laid out in `format`, else one copy kernel that casts
+    // and lays out at once (differentiable between floating dtypes; the gradient comes back in
+    // this tensor's dtype and format, again in one copy). Conv2d makes its weight's bf16 KRSC
+    // copy for channels-last input this way (layers/conv2d.h).
+    Tensor to(DType dtype, MemoryFormat format) const;
     Tensor cpu() const { return to(Device::cpu()); }
     Tensor cuda(int index = 0) const { return to(Device::cuda(index)); }
     Tensor clone() const;  // differentiable

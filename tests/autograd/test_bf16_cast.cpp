@@ -65,5 +65,31 @@ TEST(Bf16Autograd, MeanAndBroadcastSubSendBf16Gradients) {
     EXPECT_EQ(floats_of(b.grad()), std::vector<float>(3, -2.f));
 }
 
+// Tensor::to(dtype, format): one copy casts and lays out; the gradient comes back in the source's
+// dtype and format. (Conv2d's bf16 KRSC weight for channels-last input.)
+TEST(Bf16Autograd, CastIntoAFormatSendsTheGradientBackInTheSourceFormat) {
+    Tensor w = Tensor::from_vector<float>({0.5f, -1.25f, 3.f, 2.f, -0.75f, 1.5f}, {1, 3, 2, 1});
+    w.set_requires_grad();
+    EXPECT_TRUE(w.to(DType::f32, MemoryFormat::contiguous).is_same(w));
+    const Tensor wb = w.to(DType::bf16, MemoryFormat::channels_last);
+    EXPECT_EQ(wb.dtype(), DType::bf16);
+    EXPECT_EQ(wb.memory_format(), MemoryFormat::channels_last);
+    EXPECT_EQ(floats_of(wb), floats_of(w));  // all six values are exact in bf16
+    // Upstream gradient 1, 2, ..., 6 in logical (N, C, H, W) order.
+    const Tensor upstream = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {1, 3, 2, 1});
+    sum(wb.to(DType::f32) * upstream).backward();
+    ASSERT_TRUE(w.grad().defined());
+    EXPECT_EQ(w.grad().dtype(), DType::f32);
+    EXPECT_TRUE(w.grad().is_contiguous());
+    EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+    // Same dtype, other format: a layout copy with the same gradient rule.
+    w.set_grad(Tensor());
+    const Tensor wl = w.to(DType::f32, MemoryFormat::channels_last);
+    EXPECT_EQ(wl.memory_format(), MemoryFormat::channels_last);
+    sum(wl * upstream).backward();
+    EXPECT_TRUE(w.grad().is_contiguous());
+    EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+}
+
 }  // namespace
 }  // namespace cbnn

@@ -42,10 +42,9 @@ TEST(ChannelsLast, Conv2dKeepsTheFormatAndTheValues) {
         const Tensor dy = random_tensor(y.shape(), -1, 1, 4, dtype);
         EXPECT_TRUE(same_nhwc(ops::conv2d_backward_data(nhwc(dy), w, x.shape(), 2, 1),
                               ops::conv2d_backward_data(dy, w, x.shape(), 2, 1)));
-        const Tensor dw = ops::conv2d_backward_filter(nhwc(x), nhwc(dy), w.shape(), 2, 1);
-        EXPECT_TRUE(dw.is_contiguous());  // the parameters' layout
-        EXPECT_EQ(host_values(dw),
-                  host_values(ops::conv2d_backward_filter(x, dy, w.shape(), 2, 1)));
+        // dw comes out in x's format (KRSC), like y and dx.
+        EXPECT_TRUE(same_nhwc(ops::conv2d_backward_filter(nhwc(x), nhwc(dy), w.shape(), 2, 1),
+                              ops::conv2d_backward_filter(x, dy, w.shape(), 2, 1)));
         EXPECT_EQ(host_values(ops::conv2d_backward_bias(nhwc(dy))),
                   host_values(ops::conv2d_backward_bias(dy)));
     }
@@ -62,6 +61,33 @@ TEST(ChannelsLast, Conv2dGradcheckThroughAChannelsLastInput) {
     sum(conv2d(x2, w2, Tensor(), 1, 1) * weights).backward();
     EXPECT_TRUE(testing::all_close(dx, host_values(x2.grad()), testing::kF64Exact));
     EXPECT_TRUE(testing::all_close(dw, host_values(w2.grad()), testing::kF64Exact));
+}
+
+// The Conv2d module on a channels-last input: on the CPU the weight stays KCRS (the CPU kernels
+// read KCRS), the filter gradient comes back channels-last from the op and lands in the f32
+// parameter contiguous, with the NCHW module's values (the same kernels on the same values).
+TEST(ChannelsLast, Conv2dModuleGradientsLandInTheParametersLayout) {
+    Generator gen(3);
+    Conv2d conv(3, 4, 3, 1, 1, true, gen);
+    const Tensor x = random_tensor({2, 3, 6, 5}, -1, 1, 14, DType::f32);
+    const Tensor upstream = random_tensor({2, 4, 6, 5}, -1, 1, 15, DType::f32);
+    const auto grads = [&](const Tensor& input) {
+        conv.weight().set_grad(Tensor());
+        conv.bias().set_grad(Tensor());
+        sum(conv(input).to(DType::f32) * upstream).backward();
+        return std::vector<Tensor>{conv.weight().grad(), conv.bias().grad()};
+    };
+    for (DType dtype : {DType::f32, DType::bf16}) {
+        SCOPED_TRACE(::testing::Message() << dtype);
+        const std::vector<Tensor> expected = grads(x.to(dtype));
+        const std::vector<Tensor> got = grads(nhwc(x.to(dtype)));
+        for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_TRUE(got[i].defined());
+            EXPECT_EQ(got[i].dtype(), DType::f32) << "parameter " << i;
+            EXPECT_TRUE(got[i].is_contiguous()) << "parameter " << i;
+            EXPECT_EQ(host_values(got[i]), host_values(expected[i])) << "parameter " << i;
+        }
+    }
 }
 
 TEST(ChannelsLast, PoolingKeepsTheFormatAndTheValues) {
