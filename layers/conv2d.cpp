@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autograd/node.h"
+#include "layers/conv2d_igemm.h"
 #include "layers/init.h"
 #include "tensor/copy.h"
 #include "tensor/dispatch.h"
@@ -307,8 +308,12 @@ Tensor conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in
     s.channels_last = format == kChannelsLast;
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), "conv2d", [&]<class T>() {
-            cuda::conv2d_forward(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr,
-                                 y.data<T>(), s);
+            const T* bias = b.defined() ? b.data<T>() : nullptr;
+            if (conv2d_igemm_applies(s, x.dtype())) {
+                cuda::igemm_conv2d_forward(x.data<T>(), w.data<T>(), bias, y.data<T>(), s);
+            } else {
+                cuda::conv2d_forward(x.data<T>(), w.data<T>(), bias, y.data<T>(), s);
+            }
         }));
     } else {
         dispatch_floating(x.dtype(), "conv2d", [&]<class T>() {
@@ -340,7 +345,11 @@ Tensor conv2d_backward_data(const Tensor& dy_in, const Tensor& w_in, const Shape
     s.channels_last = format == kChannelsLast;
     if (dy.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(dy.dtype(), op, [&]<class T>() {
-            cuda::conv2d_backward_data(dy.data<T>(), w.data<T>(), dx.data<T>(), s);
+            if (conv2d_igemm_applies(s, dy.dtype())) {
+                cuda::igemm_conv2d_backward_data(dy.data<T>(), w.data<T>(), dx.data<T>(), s);
+            } else {
+                cuda::conv2d_backward_data(dy.data<T>(), w.data<T>(), dx.data<T>(), s);
+            }
         }));
     } else {
         dispatch_floating(dy.dtype(), op, [&]<class T>() {
@@ -371,7 +380,15 @@ Tensor conv2d_backward_filter(const Tensor& x_in, const Tensor& dy_in, const Sha
     s.channels_last = format == kChannelsLast;
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class T>() {
-            cuda::conv2d_backward_filter(x.data<T>(), dy.data<T>(), dw.data<T>(), s);
+            if (conv2d_igemm_applies(s, x.dtype())) {
+                const int64_t floats =
+                    igemm_filter_plan(s, cuda::igemm_target_warps()).workspace_floats;
+                const Tensor partial_sums = Tensor::empty({floats}, DType::f32, x.device());
+                cuda::igemm_conv2d_backward_filter(x.data<T>(), dy.data<T>(), dw.data<T>(),
+                                                   partial_sums.data<float>(), s);
+            } else {
+                cuda::conv2d_backward_filter(x.data<T>(), dy.data<T>(), dw.data<T>(), s);
+            }
         }));
     } else {
         dispatch_floating(x.dtype(), op, [&]<class T>() {
