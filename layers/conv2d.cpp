@@ -309,7 +309,7 @@ Tensor conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), "conv2d", [&]<class T>() {
             const T* bias = b.defined() ? b.data<T>() : nullptr;
-            if (conv2d_igemm_applies(s, x.dtype())) {
+            if (conv2d_igemm_applies(s, x.dtype(), {x.raw_data(), w.raw_data(), y.raw_data()})) {
                 cuda::igemm_conv2d_forward(x.data<T>(), w.data<T>(), bias, y.data<T>(), s);
             } else {
                 cuda::conv2d_forward(x.data<T>(), w.data<T>(), bias, y.data<T>(), s);
@@ -345,7 +345,7 @@ Tensor conv2d_backward_data(const Tensor& dy_in, const Tensor& w_in, const Shape
     s.channels_last = format == kChannelsLast;
     if (dy.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(dy.dtype(), op, [&]<class T>() {
-            if (conv2d_igemm_applies(s, dy.dtype())) {
+            if (conv2d_igemm_applies(s, dy.dtype(), {dy.raw_data(), w.raw_data(), dx.raw_data()})) {
                 cuda::igemm_conv2d_backward_data(dy.data<T>(), w.data<T>(), dx.data<T>(), s);
             } else {
                 cuda::conv2d_backward_data(dy.data<T>(), w.data<T>(), dx.data<T>(), s);
@@ -380,9 +380,9 @@ Tensor conv2d_backward_filter(const Tensor& x_in, const Tensor& dy_in, const Sha
     s.channels_last = format == kChannelsLast;
     if (x.is_cuda()) {
         CBNN_ON_CUDA(dispatch_cuda_float_bf16(x.dtype(), op, [&]<class T>() {
-            if (conv2d_igemm_applies(s, x.dtype())) {
+            if (conv2d_igemm_applies(s, x.dtype(), {x.raw_data(), dy.raw_data(), dw.raw_data()})) {
                 const int64_t floats =
-                    igemm_filter_plan(s, cuda::igemm_target_warps()).workspace_floats;
+                    igemm_filter_plan(s, cuda::igemm_sm_count()).workspace_floats;
                 const Tensor partial_sums = Tensor::empty({floats}, DType::f32, x.device());
                 cuda::igemm_conv2d_backward_filter(x.data<T>(), dy.data<T>(), dw.data<T>(),
                                                    partial_sums.data<float>(), s);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 
 #include "tensor/backend.h"
 #include "tensor/error.h"
@@ -38,21 +39,24 @@ bool conv2d_igemm_supports(const Conv2dShape& s, DType dtype, bool tf32_allowed)
            (s.N * s.P * s.Q) % 16 == 0 && (s.N * s.H * s.W) % 16 == 0 && s.N * s.P * s.Q > 0;
 }
 
-bool conv2d_igemm_applies(const Conv2dShape& s, DType dtype) {
-    return conv_kernels() == ConvKernels::cbnn && conv2d_igemm_supports(s, dtype, allow_tf32());
+bool conv2d_igemm_applies(const Conv2dShape& s, DType dtype,
+                          std::initializer_list<const void*> operands) {
+    if (conv_kernels() != ConvKernels::cbnn || !conv2d_igemm_supports(s, dtype, allow_tf32()))
+        return false;
+    return std::all_of(operands.begin(), operands.end(),
+                       [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 32 == 0; });
 }
 
-IgemmGatherPlan igemm_gather_plan(const Conv2dShape& s, bool backward_data, int64_t min_warps) {
+IgemmGatherPlan igemm_gather_plan(const Conv2dShape& s, bool backward_data, int64_t sm_count) {
     IgemmGatherPlan p{};
     p.rows = backward_data ? s.N * s.H * s.W : s.N * s.P * s.Q;
     p.in_channels = backward_data ? s.K : s.C;
     p.out_channels = backward_data ? s.C : s.K;
     const int64_t row_tiles = ceil_div(p.rows, 16), col_tiles = p.out_channels / 16;
-    // Wider warps gather each activation tile fewer times; narrower ones make more warps, which
-    // the small late-stage layers (8 x 8 images) need to fill the GPU.
     p.col_fragments = 1;
     for (int f : {4, 2}) {
-        if (col_tiles % f == 0 && row_tiles * (col_tiles / f) >= min_warps) {
+        if (col_tiles % f == 0 &&
+            row_tiles * (col_tiles / f) >= kIgemmGatherWarpsPerSm * sm_count) {
             p.col_fragments = f;
             break;
         }
@@ -62,17 +66,28 @@ IgemmGatherPlan igemm_gather_plan(const Conv2dShape& s, bool backward_data, int6
     return p;
 }
 
-IgemmFilterPlan igemm_filter_plan(const Conv2dShape& s, int64_t target_warps) {
+IgemmFilterPlan igemm_filter_plan(const Conv2dShape& s, int64_t sm_count) {
     IgemmFilterPlan p{};
     p.rows = s.N * s.P * s.Q;
     p.items = s.R * s.S * s.C / 16;
-    p.k_fragments = static_cast<int>(s.K / 16);
-    const int64_t row_tiles = ceil_div(p.rows, 16);
-    const int64_t wanted = std::clamp<int64_t>(ceil_div(target_warps, p.items), 1, row_tiles);
+    const int64_t block = s.K * s.R * s.S * s.C;  // one chunk's partial sums
+    const int64_t row_tiles = ceil_div(p.rows, 16), k_tiles = s.K / 16;
+    const int64_t target = kIgemmFilterWarpsPerSm * sm_count;
+    const int64_t most_chunks = std::max<int64_t>(1, kIgemmMaxPartialFloats / block);
+    const int64_t wanted =
+        std::clamp<int64_t>(ceil_div(target, p.items), 1, std::min(row_tiles, most_chunks));
     p.rows_per_chunk = 16 * ceil_div(row_tiles, wanted);
     p.chunks = ceil_div(p.rows, p.rows_per_chunk);
+    p.k_fragments = 1;
+    for (int f : {4, 2}) {
+        if (k_tiles % f == 0 && p.chunks * p.items * (k_tiles / f) >= target) {
+            p.k_fragments = f;
+            break;
+        }
+    }
+    p.k_groups = k_tiles / p.k_fragments;
     p.blocks_y = ceil_div(p.items, kIgemmWarpsPerBlock);
-    p.workspace_floats = p.chunks * s.K * s.R * s.S * s.C;
+    p.workspace_floats = p.chunks * block;
     return p;
 }
 

@@ -23,14 +23,15 @@
 //   forward / data gradient: one warp per 16 rows and 16 * col_fragments output channels; it
 //     walks the taps and 16-channel slices of the reduction, gathering its 16 x 16 tile of the
 //     activation into shared memory and multiplying it with col_fragments weight tiles;
-//   filter gradient: one warp per (tap, 16 input channels) and chunk of rows, holding all K
-//     output channels (K <= 64); each chunk's partial sums go to an f32 workspace that a second
-//     kernel adds up in chunk order: deterministic, no atomics.
+//   filter gradient: one warp per (tap, 16 input channels), chunk of rows and group of 16-64
+//     output channels; each chunk's partial sums go to an f32 workspace that a second kernel
+//     adds up in chunk order: deterministic, no atomics.
 // Arithmetic: bf16 operands with FP32 accumulation (m16n16k16), or f32 operands rounded to TF32
 // (m16n16k8, only when TF32 is allowed: tensor/backend.h), one rounding per output, like cuDNN's
 // tensor-core paths. Strict FP32 stays with cuDNN.
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "layers/conv2d.h"
@@ -50,16 +51,19 @@ ConvKernels parse_conv_kernels(const std::string& name);
 const char* conv_kernels_name(ConvKernels kernels);
 using ConvKernelsSetting = ScopedSetting<ConvKernels, conv_kernels, set_conv_kernels>;
 
-// Widest channel count the kernels take (the filter gradient keeps all K outputs in one warp).
+// Widest channel count the kernels take: they are written for the CIFAR ResNets' 16-64 channels;
+// cuDNN's kernels are at their best on the wide layers of the ImageNet ResNets.
 inline constexpr int64_t kIgemmMaxChannels = 64;
 
 // Whether a convolution of shape `s` on `dtype` data can run on cbnn's kernels: channels-last,
 // bf16 or (TF32 allowed) f32, C and K multiples of 16 up to kIgemmMaxChannels, and N P Q and
 // N H W multiples of 16 (whole row tiles). Whatever conv_kernels() says.
 bool conv2d_igemm_supports(const Conv2dShape& s, DType dtype, bool tf32_allowed);
-// conv_kernels() is cbnn and conv2d_igemm_supports(s, dtype, allow_tf32()): what ops::conv2d_*
-// ask before each CUDA call.
-bool conv2d_igemm_applies(const Conv2dShape& s, DType dtype);
+// conv_kernels() is cbnn, conv2d_igemm_supports(s, dtype, allow_tf32()), and every operand's
+// address 32-byte aligned (the tensor-core loads need it; a view at an odd offset goes to cuDNN):
+// what ops::conv2d_* ask before each CUDA call.
+bool conv2d_igemm_applies(const Conv2dShape& s, DType dtype,
+                          std::initializer_list<const void*> operands);
 
 // ---- the index maps (kernels and CPU tests) ---------------------------------------------------
 
@@ -107,33 +111,43 @@ inline constexpr int kIgemmWarpsPerBlock = 4;
 
 // Forward or data gradient: rows (N P Q or N H W), reduction channels per tap (C or K), output
 // columns (K or C), and col_fragments (1, 2 or 4 tiles of 16 columns per warp: the most that
-// divides the columns while the grid keeps at least min_warps warps, else 1).
+// divides the columns while the grid keeps at least kIgemmGatherWarpsPerSm warps per SM, else 1).
+// Wider warps stage each activation tile fewer times; narrower ones make more warps, which the
+// small late layers (8 x 8 images) need to fill the GPU.
+inline constexpr int64_t kIgemmGatherWarpsPerSm = 8;
 struct IgemmGatherPlan {
     int64_t rows;
     int64_t in_channels, out_channels;
     int col_fragments;
     int64_t blocks_x, blocks_y;  // blocks of kIgemmWarpsPerBlock warps over rows x columns
 };
-IgemmGatherPlan igemm_gather_plan(const Conv2dShape& s, bool backward_data, int64_t min_warps);
+IgemmGatherPlan igemm_gather_plan(const Conv2dShape& s, bool backward_data, int64_t sm_count);
 
-// Filter gradient: items = R S C / 16 (tap, 16-channel slice) pairs, rows (N P Q) split into
-// `chunks` runs of rows_per_chunk rows (a multiple of 16; the last may be shorter), chosen so that
-// chunks * items reaches about target_warps; k_fragments = K / 16 tiles of output channels per
-// warp. workspace_floats: chunks partial K x R S C sums.
+// Filter gradient: items = R S C / 16 (tap, 16-channel slice) pairs; rows (N P Q) split into
+// `chunks` runs of rows_per_chunk rows (a multiple of 16; the last may be shorter); output
+// channels in k_groups groups of k_fragments tiles of 16 (1, 2 or 4 per warp). A warp is one
+// (chunk, item, group): its loop over the chunk's row tiles is a chain of dependent loads, so
+// the plan aims at kIgemmFilterWarpsPerSm warps per SM to hide their latency, first with more
+// chunks (each adds a K x R S C block of partial sums, capped at kIgemmMaxPartialFloats in all),
+// then with narrower groups (which stage each x tile once per group). workspace_floats: chunks
+// partial K x R S C blocks.
+inline constexpr int64_t kIgemmFilterWarpsPerSm = 32;
+inline constexpr int64_t kIgemmMaxPartialFloats = int64_t{1} << 20;  // 4 MB
 struct IgemmFilterPlan {
     int64_t rows, rows_per_chunk, chunks;
     int64_t items;
     int k_fragments;
+    int64_t k_groups;
     int64_t blocks_y;  // blocks of kIgemmWarpsPerBlock items
     int64_t workspace_floats;
 };
-IgemmFilterPlan igemm_filter_plan(const Conv2dShape& s, int64_t target_warps);
+IgemmFilterPlan igemm_filter_plan(const Conv2dShape& s, int64_t sm_count);
 
 namespace cuda {
 // The kernels (conv2d_igemm_cuda.cu, conv2d_igemm_filter_cuda.cu); shapes as in layers/conv2d.h
 // with s.channels_last, only where conv2d_igemm_supports holds. f32 runs in TF32. `workspace`
-// holds igemm_filter_plan(s, cuda::igemm_target_warps()).workspace_floats floats.
-int64_t igemm_target_warps();  // 8 warps per SM of the current device
+// holds igemm_filter_plan(s, igemm_sm_count()).workspace_floats floats.
+int64_t igemm_sm_count();  // of the current device, asked once per device
 void igemm_conv2d_forward(const float* x, const float* w, const float* b, float* y,
                           const Conv2dShape& s);
 void igemm_conv2d_forward(const bfloat16* x, const bfloat16* w, const bfloat16* b, bfloat16* y,

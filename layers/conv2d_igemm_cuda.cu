@@ -83,7 +83,7 @@ __global__ void __launch_bounds__(kThreads)
 
 template <class T, bool kBackwardData>
 void launch(const T* in, const T* w, const T* bias, T* out, const Conv2dShape& s) {
-    const IgemmGatherPlan p = igemm_gather_plan(s, kBackwardData, igemm_target_warps());
+    const IgemmGatherPlan p = igemm_gather_plan(s, kBackwardData, igemm_sm_count());
     const dim3 grid(static_cast<unsigned>(p.blocks_x), static_cast<unsigned>(p.blocks_y));
     const auto run = [&](auto kernel) {
         kernel<<<grid, kThreads, 0, current_stream()>>>(in, w, bias, out, s, p.rows, p.in_channels,
@@ -104,7 +104,7 @@ void launch(const T* in, const T* w, const T* bias, T* out, const Conv2dShape& s
 
 }  // namespace
 
-int64_t igemm_target_warps() {
+int64_t igemm_sm_count() {
     constexpr int kCachedDevices = 64;
     static std::atomic<int> cached[kCachedDevices] = {};  // 0: not asked yet
     const int device = current_device();
@@ -113,7 +113,7 @@ int64_t igemm_target_warps() {
         CBNN_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
         if (device < kCachedDevices) cached[device] = sm_count;
     }
-    return 8 * int64_t{sm_count};
+    return sm_count;
 }
 
 void igemm_conv2d_forward(const float* x, const float* w, const float* b, float* y,

@@ -1,10 +1,10 @@
 // Filter-gradient kernels of cbnn's implicit-GEMM convolutions (layers/conv2d_igemm.h).
 // dw[k][tap][c] = sum over output pixels m of dy[m][k] * x[src(m, tap)][c]: a GEMM with few outputs
 // (K x R S C <= 64 x 576) and a long reduction (N P Q rows), split in two kernels:
-//   partial_sums: a warp per (tap, 16-channel slice) item and chunk of rows; for every 16 rows it
-//     stages the gathered x tile (16 rows x 16 channels) and multiplies the dy tiles, read in
-//     place as column-major 16 (k) x 16 (m) operands, into K / 16 accumulator tiles, then writes
-//     its chunk's partial K x 16 block to the workspace;
+//   partial_sums: a warp per (tap, 16-channel slice) item, chunk of rows and group of output
+//     channels; for every 16 rows it stages the gathered x tile (16 rows x 16 channels) and
+//     multiplies the dy tiles, read in place as column-major 16 (k) x 16 (m) operands, into its
+//     group's accumulator tiles, then writes its part of the chunk's partial K x R S C block;
 //   sum_chunks: one thread per dw element adds the chunks' partial sums in chunk order and rounds
 //     once. The result depends only on the shape and the plan, never on scheduling.
 #include "layers/conv2d_igemm_cuda.cuh"
@@ -31,6 +31,7 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t begin = chunk * p.rows_per_chunk;
     const int64_t end = begin + p.rows_per_chunk < p.rows ? begin + p.rows_per_chunk : p.rows;
     const int i = lane >> 1;
+    const int64_t k0 = int64_t{blockIdx.z} * 16 * kKFragments;
     T* tile = tiles[warp];
 
     Accumulator<T> acc[kKFragments];
@@ -51,7 +52,7 @@ __global__ void __launch_bounds__(kThreads)
             for (int f = 0; f < kKFragments; ++f) {
                 // dy[m][k] for 16 k and kDepth m: the (k, m) operand, column-major with ld K
                 OperandFragment<T, wmma::matrix_a, wmma::col_major> a;
-                wmma::load_matrix_sync(a, Mma<T>::cast(dy) + (m0 + kk) * s.K + 16 * f, s.K);
+                wmma::load_matrix_sync(a, Mma<T>::cast(dy) + (m0 + kk) * s.K + k0 + 16 * f, s.K);
                 round_operands<T>(a);
                 wmma::mma_sync(acc[f], a, b, acc[f]);
             }
@@ -61,7 +62,7 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t ldw = s.R * s.S * s.C;
 #pragma unroll
     for (int f = 0; f < kKFragments; ++f) {
-        float* to = partial + (chunk * s.K + 16 * f) * ldw + tap * s.C + c0;
+        float* to = partial + (chunk * s.K + k0 + 16 * f) * ldw + tap * s.C + c0;
         wmma::store_matrix_sync(to, acc[f], ldw, wmma::mem_row_major);
     }
 }
@@ -79,8 +80,9 @@ __global__ void sum_chunks_kernel(const float* __restrict__ partial, T* __restri
 
 template <class T>
 void launch(const T* x, const T* dy, T* dw, float* workspace, const Conv2dShape& s) {
-    const IgemmFilterPlan p = igemm_filter_plan(s, igemm_target_warps());
-    const dim3 grid(static_cast<unsigned>(p.chunks), static_cast<unsigned>(p.blocks_y));
+    const IgemmFilterPlan p = igemm_filter_plan(s, igemm_sm_count());
+    const dim3 grid(static_cast<unsigned>(p.chunks), static_cast<unsigned>(p.blocks_y),
+                    static_cast<unsigned>(p.k_groups));
     const auto run = [&](auto kernel) {
         kernel<<<grid, kThreads, 0, current_stream()>>>(x, dy, workspace, s, p);
         CBNN_CUDA_LAUNCH_CHECK();
@@ -88,9 +90,6 @@ void launch(const T* x, const T* dy, T* dw, float* workspace, const Conv2dShape&
     switch (p.k_fragments) {
         case 4:
             run(partial_sums_kernel<T, 4>);
-            break;
-        case 3:
-            run(partial_sums_kernel<T, 3>);
             break;
         case 2:
             run(partial_sums_kernel<T, 2>);

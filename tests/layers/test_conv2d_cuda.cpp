@@ -17,6 +17,7 @@
 #include "layers/conv2d.h"
 #include "layers/conv2d_algorithms.h"
 #include "tensor/backend.h"
+#include "tests/support/conv2d_checks.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/gpu.h"
 #include "tests/support/random.h"
@@ -25,125 +26,7 @@
 namespace cbnn {
 namespace {
 
-using testing::all_close;
-using testing::random_tensor;
-
-struct Case {
-    int64_t N, C, H, W, K, R, S, stride, pad;
-    std::string str() const {
-        return "x [" + std::to_string(N) + ", " + std::to_string(C) + ", " + std::to_string(H) +
-               ", " + std::to_string(W) + "] w [" + std::to_string(K) + ", " + std::to_string(C) +
-               ", " + std::to_string(R) + ", " + std::to_string(S) + "] stride " +
-               std::to_string(stride) + " pad " + std::to_string(pad);
-    }
-};
-
-struct Results {
-    Tensor y, dx, dw, db;
-};
-
-Results run(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& dy, const Case& c) {
-    return {ops::conv2d_forward(x, w, b, c.stride, c.pad),
-            ops::conv2d_backward_data(dy, w, x.shape(), c.stride, c.pad),
-            ops::conv2d_backward_filter(x, dy, w.shape(), c.stride, c.pad),
-            ops::conv2d_backward_bias(dy)};
-}
-
-// f32 inputs (the GPU gets exactly these values; the reference their f64 copies). The weight is
-// scaled by 1/sqrt(C*R*S) so outputs are O(1) whatever the fan-in.
-struct Problem {
-    Tensor x, w, b, dy;
-};
-
-Problem make_problem(const Case& c, uint64_t seed) {
-    const Conv2dShape s = conv2d_shape({c.N, c.C, c.H, c.W}, {c.K, c.C, c.R, c.S}, c.stride, c.pad);
-    const double scale = 1.0 / std::sqrt(static_cast<double>(c.C * c.R * c.S));
-    return {random_tensor({c.N, c.C, c.H, c.W}, -1, 1, seed, DType::f32),
-            random_tensor({c.K, c.C, c.R, c.S}, -scale, scale, seed + 1, DType::f32),
-            random_tensor({c.K}, -1, 1, seed + 2, DType::f32),
-            random_tensor({s.N, s.K, s.P, s.Q}, -1, 1, seed + 3, DType::f32)};
-}
-
-Results reference(const Problem& p, const Case& c) {
-    const auto f64 = [](const Tensor& t) { return t.to(DType::f64); };
-    return run(f64(p.x), f64(p.w), f64(p.b), f64(p.dy), c);
-}
-
-Results on_gpu(const Problem& p, const Case& c) {
-    const Results r = run(p.x.cuda(), p.w.cuda(), p.b.cuda(), p.dy.cuda(), c);
-    EXPECT_TRUE(r.y.is_cuda() && r.dx.is_cuda() && r.dw.is_cuda() && r.db.is_cuda());
-    return r;
-}
-
-// FP32 error bound for a sum of n products, whatever the order or algorithm cuDNN picks:
-// |got - ref| <= n * u * sum|terms| (u = 2^-24, the f32 unit roundoff; the classic worst case of
-// recursive summation), where sum|terms| is the same convolution of the absolute values in f64.
-// A bound relative to |ref| does not hold: an output that cancels to near zero keeps the absolute
-// error of its large terms. Measured on an H100 (2026-11-26), backward filter: 2.8e-5 on an output
-// of 4.2e-3 (x [4, 32, 16, 16], sum|terms| 220.5: 2.1 u sum|terms|) and 3.7e-5 on -2.05e-2
-// (x [4, 64, 8, 8], sum|terms| 48.9: 12.7 u sum|terms|), which a relative bound of 1.6e-4 failed
-// and this one passes with room (n = 1024 and 256). A wrong index or a missed term is off by a
-// whole term, ~sum|terms| / sqrt(n), far above it. The worst ratio error / (u sum|terms|) is
-// printed, so each GPU run records it; in docs/measurements/h100-2026-11-26-run3-cuda_tests.txt
-// (heuristic and timed algorithms) the largest was 19.7 (backward filter, n = 256) and the
-// closest to its bound 0.65 u |term| for a single product (n = 1, bound u).
-// `rounding`: a relative error allowed on top, for outputs stored in a narrower type (bf16).
-::testing::AssertionResult within_sum_bound(const Tensor& got, const Tensor& ref,
-                                            const Tensor& abs_terms, int64_t n,
-                                            const std::string& what, double rounding = 0.0) {
-    const std::vector<double> a = testing::host_values(got), e = testing::host_values(ref),
-                              m = testing::host_values(abs_terms);
-    if (a.size() != e.size()) return ::testing::AssertionFailure() << what << ": sizes differ";
-    const double u = std::ldexp(1.0, -24);
-    double worst_ratio = 0;
-    size_t worst = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        const double err = std::fabs(a[i] - e[i]);
-        const double ratio = (err - rounding * std::fabs(e[i])) / (u * m[i] + 1e-300);
-        if (!(err <= static_cast<double>(n) * u * m[i] + rounding * std::fabs(e[i]) + 1e-30))
-            return ::testing::AssertionFailure()
-                   << what << ": element " << i << " is " << a[i] << ", expected " << e[i]
-                   << " (error " << err << " > " << n << " u * sum|terms| "
-                   << static_cast<double>(n) * u * m[i] << " + " << rounding << " |expected|)";
-        if (ratio > worst_ratio) worst_ratio = ratio, worst = i;
-    }
-    std::cout << what << ": worst error " << worst_ratio << " u * sum|terms| (element " << worst
-              << ", bound " << n << ")\n";
-    return ::testing::AssertionSuccess();
-}
-
-Results absolute_terms(const Problem& p, const Case& c) {
-    const auto abs64 = [](const Tensor& t) { return abs(t.to(DType::f64)); };
-    return run(abs64(p.x), abs64(p.w), abs64(p.b), abs64(p.dy), c);
-}
-
-// All four results within within_sum_bound. `ref` defaults to the f64 reference of the ops (the
-// autograd test passes its own); `label` prefixes the messages; `rounding` as in
-// within_sum_bound (bf16 outputs).
-void expect_close(const Results& got, const Problem& p, const Case& c,
-                  const Results* given_ref = nullptr, const std::string& label = "",
-                  double rounding = 0.0) {
-    const Conv2dShape s = conv2d_shape({c.N, c.C, c.H, c.W}, {c.K, c.C, c.R, c.S}, c.stride, c.pad);
-    const Results ref = given_ref ? *given_ref : reference(p, c);
-    const Results terms = absolute_terms(p, c);
-    EXPECT_TRUE(within_sum_bound(got.y, ref.y, terms.y, c.C * c.R * c.S + 1,
-                                 label + "forward " + c.str(), rounding));
-    EXPECT_TRUE(within_sum_bound(got.dx, ref.dx, terms.dx, c.K * c.R * c.S,
-                                 label + "backward data " + c.str(), rounding));
-    EXPECT_TRUE(within_sum_bound(got.dw, ref.dw, terms.dw, s.N * s.P * s.Q,
-                                 label + "backward filter " + c.str(), rounding));
-    EXPECT_TRUE(within_sum_bound(got.db, ref.db, terms.db, s.N * s.P * s.Q,
-                                 label + "bias gradient " + c.str(), rounding));
-}
-
-// A problem's values rounded to bf16 (the GPU and the reference both get exactly these), and the
-// bf16 outputs' one rounding allowed on top of the FP32 bounds.
-Problem bf16_problem(const Case& c, uint64_t seed) {
-    const Problem f32 = make_problem(c, seed);
-    const auto bf16 = [](const Tensor& t) { return t.to(DType::bf16); };
-    return {bf16(f32.x), bf16(f32.w), bf16(f32.b), bf16(f32.dy)};
-}
-const double kBf16Rounding = std::ldexp(1.0, -8);
+using namespace testing;  // the checks of tests/support/conv2d_checks.h, all_close, random_tensor
 
 // The ResNet-32 convolutions (CIFAR, 32x32 input), a 1x1 projection, and the ResNet-50 stem.
 const Case kResNetCases[] = {
@@ -187,22 +70,6 @@ TEST(Conv2dCuda, RandomisedShapesMatchCpuFloat64) {
         const Problem p = make_problem(c, 2000 + 10 * static_cast<uint64_t>(i));
         expect_close(on_gpu(p, c), p, c);
     }
-}
-
-// TF32 rounds both operands to 10 mantissa bits (unit roundoff 2^-11 ~ 4.9e-4), so each product
-// carries ~1e-3 relative error, and an output that cancels to near zero is not relatively close.
-// The bound is therefore on the largest error relative to the largest reference value:
-// max|got - ref| <= 5e-3 max|ref|, about 5x the worst case expected from sqrt(n) growth.
-::testing::AssertionResult tf32_close(const Tensor& got, const Tensor& ref) {
-    const std::vector<double> a = got.cpu().to(DType::f64).to_vector<double>();
-    const std::vector<double> e = ref.to_vector<double>();
-    double err = 0, scale = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        err = std::max(err, std::fabs(a[i] - e[i]));
-        scale = std::max(scale, std::fabs(e[i]));
-    }
-    if (err <= 5e-3 * scale) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << "max error " << err << " > 5e-3 * max|ref| " << scale;
 }
 
 // The ResNet cases on the GPU under the current settings (TF32 on), all four results tf32_close;
@@ -289,19 +156,6 @@ TEST(Conv2dCuda, Bf16MatchesCpuFloat64) {
         EXPECT_EQ(got.dw.dtype(), DType::bf16);
         expect_close(got, p, c, nullptr, "bf16 ", kBf16Rounding);
     }
-}
-
-// Channels-last (NHWC data, KRSC filters in cuDNN): the same bounds as NCHW, y and dx come out
-// channels-last, and so does dw (KRSC).
-Results on_gpu_channels_last(const Problem& p, const Case& c) {
-    const auto nhwc = [](const Tensor& t) {
-        return t.cuda().contiguous(MemoryFormat::channels_last);
-    };
-    const Results r = run(nhwc(p.x), p.w.cuda(), p.b.cuda(), nhwc(p.dy), c);
-    if (c.C > 1 && c.H * c.W > 1) EXPECT_EQ(r.dx.memory_format(), MemoryFormat::channels_last);
-    if (c.K > 1) EXPECT_EQ(r.y.memory_format(), MemoryFormat::channels_last);
-    if (c.C > 1 && c.R * c.S > 1) EXPECT_EQ(r.dw.memory_format(), MemoryFormat::channels_last);
-    return r;
 }
 
 TEST(Conv2dCuda, ChannelsLastMatchesCpuFloat64) {
