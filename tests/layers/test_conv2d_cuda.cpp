@@ -77,11 +77,7 @@ TEST(Conv2dCuda, RandomisedShapesMatchCpuFloat64) {
 void expect_resnet_cases_tf32_close(uint64_t seed, const std::string& label) {
     for (const Case& c : kResNetCases) {
         const Problem p = make_problem(c, seed += 10);
-        const Results got = on_gpu(p, c), ref = reference(p, c);
-        EXPECT_TRUE(tf32_close(got.y, ref.y)) << label << "forward, " << c.str();
-        EXPECT_TRUE(tf32_close(got.dx, ref.dx)) << label << "backward data, " << c.str();
-        EXPECT_TRUE(tf32_close(got.dw, ref.dw)) << label << "backward filter, " << c.str();
-        EXPECT_TRUE(tf32_close(got.db, ref.db)) << label << "bias gradient, " << c.str();
+        expect_tf32_close(on_gpu(p, c), reference(p, c), c, label);
     }
 }
 

@@ -64,10 +64,7 @@ TEST(Conv2dIgemmCuda, Tf32WithinItsTolerance) {
     for (const Case& c : kCases) {
         ASSERT_TRUE(conv2d_igemm_supports(nhwc_shape(c), DType::f32, true)) << c.str();
         const Problem p = make_problem(c, seed += 10);
-        const Results got = on_gpu_channels_last(p, c), ref = reference(p, c);
-        EXPECT_TRUE(tf32_close(got.y, ref.y)) << "forward, " << c.str();
-        EXPECT_TRUE(tf32_close(got.dx, ref.dx)) << "backward data, " << c.str();
-        EXPECT_TRUE(tf32_close(got.dw, ref.dw)) << "backward filter, " << c.str();
+        expect_tf32_close(on_gpu_channels_last(p, c), reference(p, c), c, "cbnn TF32 ");
     }
 }
 

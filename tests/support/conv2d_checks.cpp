@@ -108,6 +108,14 @@ Problem bf16_problem(const Case& c, uint64_t seed) {
     return ::testing::AssertionFailure() << "max error " << err << " > 5e-3 * max|ref| " << scale;
 }
 
+void expect_tf32_close(const Results& got, const Results& ref, const Case& c,
+                       const std::string& label) {
+    EXPECT_TRUE(tf32_close(got.y, ref.y)) << label << "forward, " << c.str();
+    EXPECT_TRUE(tf32_close(got.dx, ref.dx)) << label << "backward data, " << c.str();
+    EXPECT_TRUE(tf32_close(got.dw, ref.dw)) << label << "backward filter, " << c.str();
+    EXPECT_TRUE(tf32_close(got.db, ref.db)) << label << "bias gradient, " << c.str();
+}
+
 Results on_gpu_channels_last(const Problem& p, const Case& c) {
     const auto nhwc = [](const Tensor& t) {
         return t.cuda().contiguous(MemoryFormat::channels_last);

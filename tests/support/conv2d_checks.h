@@ -79,5 +79,8 @@ inline const double kBf16Rounding = 0.00390625;
 // The bound is therefore on the largest error relative to the largest reference value:
 // max|got - ref| <= 5e-3 max|ref|, about 5x the worst case expected from sqrt(n) growth.
 ::testing::AssertionResult tf32_close(const Tensor& got, const Tensor& ref);
+// All four results tf32_close to the reference's; `label` prefixes the messages.
+void expect_tf32_close(const Results& got, const Results& ref, const Case& c,
+                       const std::string& label);
 
 }  // namespace cbnn::testing
