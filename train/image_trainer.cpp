@@ -24,10 +24,10 @@ namespace {
 constexpr double kLrReferenceBatch = 256.0;
 
 const char* const kResumeMayChange[] = {
-    "epochs",     "eval_every",     "checkpoint_every", "threads",
-    "resume",     "progress_every", "grad_check_every", "data_dir",
-    "out_dir",    "train_json",     "val_json",         "conv_search",
-    "bn_kernels", "cuda_graph",     "layout",           "conv_algos"};
+    "epochs",         "eval_every",       "checkpoint_every", "threads",    "resume",
+    "progress_every", "grad_check_every", "data_dir",         "out_dir",    "train_json",
+    "val_json",       "conv_search",      "bn_kernels",       "cuda_graph", "layout",
+    "conv_algos",     "conv_kernels"};
 
 struct ImageSets {
     ImageList train, val;

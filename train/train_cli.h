@@ -77,6 +77,12 @@ void add_training_flags(CLI::App& app, Config& c, const TrainingFlagHelp& help) 
                    "nondeterministic algorithms included)")
         ->check(CLI::IsMember({"deterministic", "fastest"}))
         ->capture_default_str();
+    app.add_option("--conv-kernels", c.conv_kernels,
+                   "CUDA: convolution kernels: cudnn (cuDNN for every convolution) or cbnn "
+                   "(cbnn's implicit-GEMM tensor-core kernels for channels-last bf16/TF32 "
+                   "convolutions of 16-64 channels, cuDNN for the rest; not yet measured)")
+        ->check(CLI::IsMember({"cudnn", "cbnn"}))
+        ->capture_default_str();
     app.add_option("--bn-kernels", c.bn_kernels,
                    "CUDA: batch-norm kernels, cbnn (cbnn's own deterministic kernels) or cudnn")
         ->check(CLI::IsMember({"cbnn", "cudnn"}))

@@ -44,6 +44,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                          std::ostream& log) {
     const ConvAlgorithmSearchSetting conv_search(c.conv_search);
     const ConvAlgorithmsSetting conv_algos(c.conv_algos);
+    const ConvKernelsSetting conv_kernel_choice(c.conv_kernels);  // conv_kernels() is the getter
     const BatchNormKernelsSetting bn_kernels(c.bn_kernels);
     // TF32 for the run's training and evaluation (FP32 otherwise, whatever the process had).
     const Tf32Setting tf32(c.precision == Precision::tf32);

@@ -39,6 +39,7 @@
 #include "layers/batchnorm2d.h"
 #include "layers/conv2d.h"
 #include "layers/conv2d_algorithms.h"
+#include "layers/conv2d_igemm.h"
 #include "layers/module.h"
 #include "losses/cb_loss.h"
 #include "tensor/device.h"
@@ -88,6 +89,7 @@ struct LoopSettings {
     // CUDA kernel choices, set for the run (training and evaluation) and restored afterwards.
     ConvAlgorithmSearch conv_search = ConvAlgorithmSearch::heuristic;
     ConvAlgorithms conv_algos = ConvAlgorithms::deterministic;
+    ConvKernels conv_kernels = ConvKernels::cudnn;
     BatchNormKernels bn_kernels = BatchNormKernels::cbnn;
     bool cuda_graph = false;  // train/train_step.h
     Precision precision = Precision::fp32;
@@ -129,6 +131,7 @@ nlohmann::json common_config_json(const Config& c) {
             {"threads", c.threads},
             {"conv_search", c.conv_search},
             {"conv_algos", c.conv_algos},
+            {"conv_kernels", c.conv_kernels},
             {"bn_kernels", c.bn_kernels},
             {"cuda_graph", c.cuda_graph},
             {"precision", c.precision},
@@ -154,6 +157,7 @@ LoopSettings loop_settings(const Config& c, int64_t train_size,
     s.resume_may_change = std::move(resume_may_change);
     s.conv_search = parse_conv_algorithm_search(c.conv_search);
     s.conv_algos = parse_conv_algorithms(c.conv_algos);
+    s.conv_kernels = parse_conv_kernels(c.conv_kernels);
     s.bn_kernels = parse_batchnorm_kernels(c.bn_kernels);
     s.cuda_graph = c.cuda_graph;
     s.precision = parse_precision(c.precision);
@@ -197,6 +201,7 @@ void validate_common(const Config& c, double lr_reference_batch) {
                c.device);
     parse_conv_algorithm_search(c.conv_search);
     parse_conv_algorithms(c.conv_algos);
+    parse_conv_kernels(c.conv_kernels);
     parse_batchnorm_kernels(c.bn_kernels);
     parse_precision(c.precision);
     parse_memory_format(c.layout);

@@ -27,7 +27,7 @@ constexpr double kLrReferenceBatch = 128.0;
 const char* const kResumeMayChange[] = {
     "epochs",           "eval_every",  "checkpoint_every", "threads",    "resume",
     "progress_every",   "conv_search", "bn_kernels",       "cuda_graph", "layout",
-    "grad_check_every", "data_dir",    "out_dir",          "conv_algos"};
+    "grad_check_every", "data_dir",    "out_dir",          "conv_algos", "conv_kernels"};
 
 }  // namespace
 

@@ -17,14 +17,15 @@ const char* kTool = "cbnn-train-cifar";
 TEST(TrainCifarTool, HelpDocumentsEveryFlag) {
     const ToolRun help = run_tool(kTool, "--help");
     ASSERT_EQ(help.status, 0) << help.output;
-    for (const char* flag :
-         {"--data",          "--dataset",   "--out",         "--loss",       "--beta",
-          "--gamma",         "--epochs",    "--batch-size",  "--lr",         "--weight-decay",
-          "--warmup-epochs", "--lr-steps",  "--lr-factors",  "--seed",       "--device",
-          "--depth",         "--imbalance", "--subset-list", "--eval-every", "--resume",
-          "--threads",       "--preset",    "paper",         "smoke",        "overrides",
-          "--conv-search",   "timed",       "--bn-kernels",  "cbnn",         "--cuda-graph",
-          "--precision",     "bf16",        "--conv-algos",  "fastest"})
+    for (const char* flag : {"--data",       "--dataset",      "--out",           "--loss",
+                             "--beta",       "--gamma",        "--epochs",        "--batch-size",
+                             "--lr",         "--weight-decay", "--warmup-epochs", "--lr-steps",
+                             "--lr-factors", "--seed",         "--device",        "--depth",
+                             "--imbalance",  "--subset-list",  "--eval-every",    "--resume",
+                             "--threads",    "--preset",       "paper",           "smoke",
+                             "overrides",    "--conv-search",  "timed",           "--bn-kernels",
+                             "cbnn",         "--cuda-graph",   "--precision",     "bf16",
+                             "--conv-algos", "fastest",        "--conv-kernels",  "cudnn"})
         EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
 }
 
@@ -60,6 +61,12 @@ TEST(TrainCifarTool, BadInputGivesOneMessageAndFails) {
     EXPECT_NE(said, std::string::npos) << algos.output;
     EXPECT_EQ(algos.output.rfind("--conv-algos"), said) << algos.output;  // said once
 
+    const ToolRun kernels = run_tool(kTool, base + " --conv-kernels cutlass");
+    EXPECT_NE(kernels.status, 0);
+    const size_t named = kernels.output.find("--conv-kernels: cutlass not in {cudnn,cbnn}");
+    EXPECT_NE(named, std::string::npos) << kernels.output;
+    EXPECT_EQ(kernels.output.rfind("--conv-kernels"), named) << kernels.output;  // said once
+
     EXPECT_NE(run_tool(kTool, "--data " + data).status, 0);  // --out is required
     EXPECT_NE(run_tool(kTool, base + " --epochs abc").status, 0);
     const ToolRun missing = run_tool(kTool, "--data " + out + "/nothing --out " + out + "/r2");
@@ -76,6 +83,8 @@ TEST(TrainCifarTool, SmokeRunPrintsSeedConfigAndFinalError) {
     EXPECT_NE(r.output.find("seed 3"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("\"depth\": 8"), std::string::npos) << r.output;   // from the preset
     EXPECT_NE(r.output.find("\"epochs\": 1"), std::string::npos) << r.output;  // explicit flag wins
+    // The default kernel choice is recorded with the rest of the configuration.
+    EXPECT_NE(r.output.find("\"conv_kernels\": \"cudnn\""), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("final test error"), std::string::npos) << r.output;
     EXPECT_TRUE(std::filesystem::exists(out + "/checkpoint.bin"));
     EXPECT_TRUE(std::filesystem::exists(out + "/metrics.jsonl"));

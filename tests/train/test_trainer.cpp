@@ -145,6 +145,9 @@ TEST(Trainer, BadConfigurationsAreRejected) {
     c.conv_algos = "fast";
     EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'fast'", "deterministic, fastest"}));
     c.conv_algos = "fastest";
+    c.conv_kernels = "cutlass";
+    EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'cutlass'", "cudnn, cbnn"}));
+    c.conv_kernels = "cbnn";
     c.bn_kernels = "miopen";
     EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'miopen'"}));
     c.bn_kernels = "cbnn";
@@ -165,6 +168,9 @@ TEST(Trainer, BadConfigurationsAreRejected) {
     EXPECT_EQ(c.to_json().at("conv_algos"), "fastest");
     EXPECT_EQ(loop_settings(c, 100, {}).conv_algos, ConvAlgorithms::fastest);
     EXPECT_EQ(loop_settings(TrainConfig{}, 100, {}).conv_algos, ConvAlgorithms::deterministic);
+    EXPECT_EQ(c.to_json().at("conv_kernels"), "cbnn");
+    EXPECT_EQ(loop_settings(c, 100, {}).conv_kernels, ConvKernels::cbnn);
+    EXPECT_EQ(loop_settings(TrainConfig{}, 100, {}).conv_kernels, ConvKernels::cudnn);
 }
 
 }  // namespace
