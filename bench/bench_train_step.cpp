@@ -2,7 +2,7 @@
 // (losses/cb_loss.h, beta 0.9999; softmax, or focal with gamma 1), backward, SGD step (momentum
 // 0.9, weight decay; train/sgd.h), on synthetic data that is already on the GPU.
 //
-//   BM_TrainStep/depth/batch/math/loss/augment/tuned/graph/nhwc/algos
+//   BM_TrainStep/depth/batch/math/loss/augment/tuned/graph/nhwc/algos/convk
 //     depth 32: ResNet-32 (models/resnet_cifar.h), 3 x 32 x 32, 10 classes
 //     depth 50: ResNet-50 (models/resnet.h), 3 x 224 x 224, 1000 classes
 //     math 0: FP32, 1: TF32 tensor cores for convolutions and matmuls (tensor/backend.h),
@@ -22,6 +22,11 @@
 //     algos 1: cuDNN's convolution candidates in the search's order, nondeterministic algorithms
 //       included (layers/conv2d_algorithms.h, `--conv-algos fastest`); algos 0: deterministic
 //       first (the default)
+//     convk 1: cbnn's implicit-GEMM tensor-core convolution kernels where they apply (layers/
+//       conv2d_igemm.h, `--conv-kernels cbnn`: channels-last bf16/TF32 convolutions of 16-64
+//       channels, so only with nhwc 1 and math 1 or 2; cuDNN for the rest, e.g. ResNet-32's stem);
+//       convk 0: cuDNN for every convolution (the default). Adding this argument appended
+//       "/convk:0" to every earlier case's name; the cases are otherwise unchanged
 //   Time: ms per step over CUDA events around `repeats` steps after kWarmupSteps (manual time);
 //   items_per_second is images per second. Counters: host_ms, the host's time to queue one step
 //   (close to the step time: the GPU waits for launches); allocs, tensor allocations per step
@@ -30,8 +35,8 @@
 //   cache starts empty and never gives blocks back); loss, the last step's loss (a non-finite
 //   loss after the warm-up skips the case). An error (out of memory) skips only its case.
 //
-//   BM_StepBreakdown/depth/batch/math/loss/augment/tuned/nhwc/algos (eager): the same step, with
-//   a table of where the time goes, per op kind:
+//   BM_StepBreakdown/depth/batch/math/loss/augment/tuned/nhwc/algos/convk (eager): the same step,
+//   with a table of where the time goes, per op kind:
 //   forward and backward of conv, bn, relu, add, pool, ..., the loss, the SGD update, the
 //   augmentation; share of the step. Events are recorded at every op boundary through the graph
 //   observer (autograd/engine.h), so the instrumented step is slower than the plain one (both are
@@ -43,7 +48,8 @@
 //   phase makes stream capture fail, and the first such call is named with its file and line.
 //   Last, the cuDNN algorithms each convolution shape of the step runs (layers/conv2d_algorithms.h:
 //   per direction the algorithm, whether it is deterministic, its math type and workspace, the
-//   timed search's measurement), with one call of each direction timed on its own.
+//   timed search's measurement), with one call of each direction timed on its own; with convk 1
+//   the shapes on cbnn's kernels are left out of that table (bench_conv's BM_ConvNhwc times them).
 //
 // Without a GPU every case is skipped with a message.
 #include <algorithm>
@@ -68,6 +74,7 @@
 #include "layers/batchnorm2d.h"
 #include "layers/conv2d.h"
 #include "layers/conv2d_algorithms.h"
+#include "layers/conv2d_igemm.h"
 #include "layers/module.h"
 #include "losses/cb_loss.h"
 #include "models/resnet.h"
@@ -95,9 +102,10 @@ struct Case {
     // The tuned kernels: cuDNN's timed algorithm search and cbnn's own batch norm (else the
     // defaults: heuristic search, cuDNN's batch norm).
     bool tuned = false;
-    bool graph = false;    // replay the step from a CUDA graph (train/train_step.h)
-    bool nhwc = false;     // channels-last activations (the batch laid out NHWC)
-    bool fastest = false;  // ConvAlgorithms::fastest (else deterministic first)
+    bool graph = false;       // replay the step from a CUDA graph (train/train_step.h)
+    bool nhwc = false;        // channels-last activations (the batch laid out NHWC)
+    bool fastest = false;     // ConvAlgorithms::fastest (else deterministic first)
+    bool cbnn_convs = false;  // ConvKernels::cbnn (else cuDNN for every convolution)
 
     bool cifar() const { return depth != 50; }
     int64_t classes() const { return cifar() ? 10 : 1000; }
@@ -106,25 +114,27 @@ struct Case {
     int repeats() const { return cifar() ? 20 : 4; }
 };
 
-// The process-wide kernel choices of a case (TF32, convolution search and algorithm set,
-// batch-norm kernels), for the case's scope.
+// The process-wide kernel choices of a case (TF32, convolution search, algorithm set and
+// kernels, batch-norm kernels), for the case's scope.
 struct KernelSettings {
     explicit KernelSettings(const Case& c)
         : tf32(c.tf32),
           search(c.tuned ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic),
           algorithms(c.fastest ? ConvAlgorithms::fastest : ConvAlgorithms::deterministic),
+          conv_kernels(c.cbnn_convs ? ConvKernels::cbnn : ConvKernels::cudnn),
           bn(c.tuned ? BatchNormKernels::cbnn : BatchNormKernels::cudnn) {}
     Tf32Setting tf32;
     ConvAlgorithmSearchSetting search;
     ConvAlgorithmsSetting algorithms;
+    ConvKernelsSetting conv_kernels;
     BatchNormKernelsSetting bn;
 };
 
 // The arguments of each benchmark, in order; an argument a benchmark lacks is 0.
-const std::vector<std::string> kStepArgs = {"depth", "batch", "math", "loss", "augment",
-                                            "tuned", "graph", "nhwc", "algos"};
-const std::vector<std::string> kBreakdownArgs = {"depth",   "batch", "math", "loss",
-                                                 "augment", "tuned", "nhwc", "algos"};
+const std::vector<std::string> kStepArgs = {"depth", "batch", "math", "loss",  "augment",
+                                            "tuned", "graph", "nhwc", "algos", "convk"};
+const std::vector<std::string> kBreakdownArgs = {"depth", "batch", "math",  "loss", "augment",
+                                                 "tuned", "nhwc",  "algos", "convk"};
 
 Case case_of(const benchmark::State& state, const std::vector<std::string>& names) {
     const auto arg = [&](const std::string& name) -> int64_t {
@@ -142,6 +152,7 @@ Case case_of(const benchmark::State& state, const std::vector<std::string>& name
     c.graph = arg("graph") != 0;
     c.nhwc = arg("nhwc") != 0;
     c.fastest = arg("algos") != 0;
+    c.cbnn_convs = arg("convk") != 0;
     return c;
 }
 
@@ -153,7 +164,8 @@ std::string describe(const Case& c) {
                      : "FP32") +
            ", CB " + loss_type_name(c.loss) + (c.augment ? ", GPU augmentation" : ", fixed batch") +
            (c.tuned ? ", timed conv search + cbnn batch norm" : "") +
-           (c.fastest ? ", fastest conv algorithms" : "") + (c.graph ? ", CUDA graph" : "") +
+           (c.fastest ? ", fastest conv algorithms" : "") +
+           (c.cbnn_convs ? ", cbnn conv kernels" : "") + (c.graph ? ", CUDA graph" : "") +
            (c.nhwc ? ", NHWC" : "");
 }
 
@@ -332,46 +344,53 @@ void BM_TrainStep(benchmark::State& state) {
 // every CUDA-graph case, would be run again from scratch with more iterations: a new model,
 // warm-up, algorithm search and capture.) Medians of repeats: --benchmark_repetitions.
 //
-// Args: kStepArgs (depth, batch, math, loss, augment, tuned, graph, nhwc, algos). Most important
-// first, so that a run cut short by its timeout still has them. First ANCHORS.md's cases, on a
-// fixed synthetic batch as PyTorch's figures are: each PyTorch row's eager counterpart and cbnn's
-// best attempt at the target (timed search, cbnn batch norm, CUDA graph), with the NCHW twin of
-// each bf16 channels-last best case to show what the layout gains, and the ResNet-32 batch-128
-// FP32 and TF32 best attempts again with the fastest conv algorithms (nondeterministic allowed;
-// unmeasured). Then the paper's CIFAR training (augmentation on the GPU, FP32): eager, replayed
-// from a graph, with CB focal, and in bf16 NHWC.
-// Timed-search sets: ResNet-32 x 8, ResNet-50 x 2 (cached per shape, dtype, layout, math and
+// Args: kStepArgs (depth, batch, math, loss, augment, tuned, graph, nhwc, algos, convk). Most
+// important first, so that a run cut short by its timeout still has them. First ANCHORS.md's
+// cases, on a fixed synthetic batch as PyTorch's figures are: each PyTorch row's eager
+// counterpart and cbnn's best attempt at the target (timed search, cbnn batch norm, CUDA graph),
+// with the NCHW twin of each bf16 channels-last best case to show what the layout gains, and the
+// ResNet-32 batch-128 FP32 and TF32 best attempts again with the fastest conv algorithms
+// (nondeterministic allowed; unmeasured). Then the paper's CIFAR training (augmentation on the
+// GPU, FP32): eager, replayed from a graph, with CB focal, and in bf16 NHWC. Three best attempts
+// also run with cbnn's conv kernels (convk 1; unmeasured), each right after its cuDNN twin:
+// ResNet-32 batch 128 TF32 NHWC (whose cuDNN twin is the only TF32 NHWC ResNet-32 case), batch
+// 512 bf16 NHWC, and the paper's step in bf16 NHWC; each adds a ResNet-32 case's few seconds.
+// Timed-search sets: ResNet-32 x 9, ResNet-50 x 2 (cached per shape, dtype, layout, math and
 // algorithm set).
 BENCHMARK(BM_TrainStep)
     ->ArgNames(kStepArgs)
     // ResNet-32, batch 128, fp32 with TF32 convs (PyTorch 8,812 eager, 25,792 compiled; >= 40k)
-    ->Args({32, 128, 1, 0, 0, 0, 0, 0, 0})
-    ->Args({32, 128, 1, 0, 0, 1, 1, 0, 0})
-    ->Args({32, 128, 1, 0, 0, 1, 1, 0, 1})  // the same with the fastest conv algorithms
+    ->Args({32, 128, 1, 0, 0, 0, 0, 0, 0, 0})
+    ->Args({32, 128, 1, 0, 0, 1, 1, 0, 0, 0})
+    ->Args({32, 128, 1, 0, 0, 1, 1, 0, 1, 0})  // the same with the fastest conv algorithms
+    ->Args({32, 128, 1, 0, 0, 1, 1, 1, 0, 0})  // NHWC, cuDNN's convs
+    ->Args({32, 128, 1, 0, 0, 1, 1, 1, 0, 1})  // NHWC, cbnn's convs
     // ResNet-32, batch 512, bf16 channels-last (PyTorch 36,029; target >= 60k), and NCHW
-    ->Args({32, 512, 2, 0, 0, 0, 0, 1, 0})
-    ->Args({32, 512, 2, 0, 0, 1, 1, 1, 0})
-    ->Args({32, 512, 2, 0, 0, 1, 1, 0, 0})
+    ->Args({32, 512, 2, 0, 0, 0, 0, 1, 0, 0})
+    ->Args({32, 512, 2, 0, 0, 1, 1, 1, 0, 0})
+    ->Args({32, 512, 2, 0, 0, 1, 1, 1, 0, 1})  // the same with cbnn's convs
+    ->Args({32, 512, 2, 0, 0, 1, 1, 0, 0, 0})
     // ResNet-50, batch 128, bf16 channels-last (PyTorch 3,659; target >= 4,000), and NCHW eager
-    ->Args({50, 128, 2, 0, 0, 0, 0, 1, 0})
-    ->Args({50, 128, 2, 0, 0, 1, 1, 1, 0})
-    ->Args({50, 128, 2, 0, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 2, 0, 0, 0, 0, 1, 0, 0})
+    ->Args({50, 128, 2, 0, 0, 1, 1, 1, 0, 0})
+    ->Args({50, 128, 2, 0, 0, 0, 0, 0, 0, 0})
     // ResNet-50, batch 128, TF32 (PyTorch 1,801; target >= 2,000): NCHW, NHWC, best
-    ->Args({50, 128, 1, 0, 0, 0, 0, 0, 0})
-    ->Args({50, 128, 1, 0, 0, 0, 0, 1, 0})
-    ->Args({50, 128, 1, 0, 0, 1, 1, 1, 0})
+    ->Args({50, 128, 1, 0, 0, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 0, 0, 1, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 1, 1, 1, 0, 0})
     // PyTorch's other ResNet-32 rows: fp32 strict (11,400), b128 bf16 channels-last (9,857),
     // b512 fp32 with TF32 convs (19,941)
-    ->Args({32, 128, 0, 0, 0, 1, 1, 0, 0})
-    ->Args({32, 128, 0, 0, 0, 1, 1, 0, 1})  // the same with the fastest conv algorithms
-    ->Args({32, 128, 2, 0, 0, 0, 0, 1, 0})
-    ->Args({32, 512, 1, 0, 0, 1, 1, 0, 0})
+    ->Args({32, 128, 0, 0, 0, 1, 1, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 0, 1, 1, 0, 1, 0})  // the same with the fastest conv algorithms
+    ->Args({32, 128, 2, 0, 0, 0, 0, 1, 0, 0})
+    ->Args({32, 512, 1, 0, 0, 1, 1, 0, 0, 0})
     // The paper's training step (cbnn-train-cifar's default, then --cuda-graph, CB focal, and
     // --precision bf16 --layout nhwc with the tuned kernels)
-    ->Args({32, 128, 0, 0, 1, 0, 0, 0, 0})
-    ->Args({32, 128, 0, 0, 1, 0, 1, 0, 0})
-    ->Args({32, 128, 0, 2, 1, 0, 1, 0, 0})
-    ->Args({32, 128, 2, 0, 1, 1, 1, 1, 0})
+    ->Args({32, 128, 0, 0, 1, 0, 0, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 0, 1, 0, 0, 0})
+    ->Args({32, 128, 0, 2, 1, 0, 1, 0, 0, 0})
+    ->Args({32, 128, 2, 0, 1, 1, 1, 1, 0, 0})
+    ->Args({32, 128, 2, 0, 1, 1, 1, 1, 0, 1})  // the same with cbnn's convs
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
@@ -575,10 +594,12 @@ void print_capture_and_allocations(TrainStep& step) {
 }
 
 // Whether a plan is one of the case's: its batch, element type, math, search, algorithm set and
-// layout (the case's step makes no other plans; earlier cases with the same settings share them).
+// layout (the case's step makes no other plans; earlier cases with the same settings share them),
+// and a shape that runs on cuDNN under the case's conv kernels (an earlier cuDNN case may have
+// planned a shape that this case runs on cbnn's kernels). Called in the case's KernelSettings.
 bool plan_of_case(const ConvAlgorithmRecord& r, const Case& c) {
-    return r.shape.N == c.batch && r.dtype == (c.bf16 ? DType::bf16 : DType::f32) &&
-           r.tensor_core == (c.tf32 || c.bf16) &&
+    return !conv2d_igemm_applies(r.shape, r.dtype) && r.shape.N == c.batch &&
+           r.dtype == (c.bf16 ? DType::bf16 : DType::f32) && r.tensor_core == (c.tf32 || c.bf16) &&
            r.search == (c.tuned ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic) &&
            r.algorithms == (c.fastest ? ConvAlgorithms::fastest : ConvAlgorithms::deterministic) &&
            r.shape.channels_last == c.nhwc && r.device == cuda::current_device();
@@ -617,6 +638,8 @@ void print_conv_algorithms(const Case& c) {
         call_ms.push_back(ms);
     }
     std::printf("%s", format_conv_algorithm_table(records, call_ms).c_str());
+    if (c.cbnn_convs)
+        std::printf("(the shapes on cbnn's conv kernels are not listed: bench_conv BM_ConvNhwc)\n");
 }
 #endif
 
@@ -666,24 +689,27 @@ void BM_StepBreakdown(benchmark::State& state) {
 // TF32 tuned with both algorithm sets; ResNet-32 at batch 512; ResNet-50 at batch 128 with TF32,
 // NCHW and NHWC (heuristic search and cuDNN's batch norm: 522 ms per step NHWC against 74 NCHW on
 // an H100, run 4), NHWC also with the fastest algorithms; the conv rows against the bn rows say
-// how much of that is convolution. Each ResNet-50 NHWC case takes ~10 s at that step time.
-// Args: kBreakdownArgs (depth, batch, math, loss, augment, tuned, nhwc, algos).
+// how much of that is convolution. Each ResNet-50 NHWC case takes ~10 s at that step time. Last,
+// the bf16 NHWC fast paths, ResNet-32 also with cbnn's conv kernels (convk 1: its conv rows
+// against the cuDNN twin's).
+// Args: kBreakdownArgs (depth, batch, math, loss, augment, tuned, nhwc, algos, convk).
 BENCHMARK(BM_StepBreakdown)
     ->ArgNames(kBreakdownArgs)
-    ->Args({32, 128, 0, 0, 1, 0, 0, 0})
-    ->Args({32, 128, 0, 0, 1, 1, 0, 0})
-    ->Args({32, 128, 0, 0, 1, 0, 0, 1})
-    ->Args({32, 128, 0, 0, 1, 1, 0, 1})
-    ->Args({32, 128, 1, 0, 1, 1, 0, 0})
-    ->Args({32, 128, 1, 0, 1, 1, 0, 1})
-    ->Args({32, 512, 0, 0, 0, 0, 0, 0})
-    ->Args({50, 128, 1, 0, 0, 0, 0, 0})
-    ->Args({50, 128, 1, 0, 0, 0, 1, 0})
-    ->Args({50, 128, 1, 0, 0, 0, 1, 1})
+    ->Args({32, 128, 0, 0, 1, 0, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 1, 0, 0, 0})
+    ->Args({32, 128, 0, 0, 1, 0, 0, 1, 0})
+    ->Args({32, 128, 0, 0, 1, 1, 0, 1, 0})
+    ->Args({32, 128, 1, 0, 1, 1, 0, 0, 0})
+    ->Args({32, 128, 1, 0, 1, 1, 0, 1, 0})
+    ->Args({32, 512, 0, 0, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 0, 0, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 0, 1, 0, 0})
+    ->Args({50, 128, 1, 0, 0, 0, 1, 1, 0})
     // The fast path (--precision bf16 --layout nhwc, tuned): where its time goes.
-    ->Args({32, 128, 2, 0, 1, 1, 1, 0})
-    ->Args({32, 128, 2, 0, 1, 1, 1, 1})
-    ->Args({50, 128, 2, 0, 0, 1, 1, 0})
+    ->Args({32, 128, 2, 0, 1, 1, 1, 0, 0})
+    ->Args({32, 128, 2, 0, 1, 1, 1, 0, 1})  // cbnn's conv kernels
+    ->Args({32, 128, 2, 0, 1, 1, 1, 1, 0})
+    ->Args({50, 128, 2, 0, 0, 1, 1, 0, 0})
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
