@@ -10,6 +10,18 @@
 // that is zero beyond image 2, so the algorithms cuDNN picked for the timed shape are the ones
 // checked while the CPU reference stays affordable. FP32 must be within 1e-4 of the largest
 // reference value, TF32 within 5e-3 (tests/layers/test_conv2d_cuda.cpp explains the TF32 bound).
+//
+// BM_ConvNhwc/<math>/C/K/HW/R/stride/pad/dir/cbnn: cbnn's implicit-GEMM kernels (layers/
+// conv2d_igemm.h, `--conv-kernels cbnn`) against cuDNN on the ResNet-32 convolutions they take
+// (all but the 3-channel stem), channels-last (NHWC activations, KRSC weight) at batch 128, one
+// direction per case: dir 0 forward, 1 backward data, 2 backward filter (each 2 N K C R S P Q
+// flops); math bf16 (bf16 operands, FP32 accumulation) or tf32 (f32 operands, TF32 allowed);
+// cbnn 0: cuDNN, 1: cbnn's kernels (the pair on adjacent rows). Each case first checks its own
+// kernel's result against the f64 reference as above, computed from the operands as the kernels
+// see them (bf16-rounded for bf16: only the FP32 summation and the output's rounding, 2^-9
+// relative, remain, so within 1e-2 of the largest value; TF32 within 5e-3); a cbnn case also
+// compares its full-batch result with cuDNN's on the same operands (within 1e-2 of cuDNN's
+// largest value: two results each within the bounds above). Unmeasured: not yet run on a GPU.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -20,6 +32,7 @@
 #include "autograd/functions.h"
 #include "bench/bench_util.h"
 #include "layers/conv2d.h"
+#include "layers/conv2d_igemm.h"
 #include "tensor/rng.h"
 
 namespace cbnn::bench {
@@ -89,14 +102,16 @@ const Reference& reference(const Problem& p) {
     return cache.emplace(key, r).first->second;
 }
 
-// Empty when `got` (its first images when `head`) is within `rel` of the largest value of `ref`.
-std::string compare(const char* what, const Tensor& got, const Tensor& ref, bool head, double rel) {
+// Empty when `got` (its first images when `head`) is within `rel` of the largest value of `ref`
+// (f64 on the CPU), which the message calls `against`.
+std::string compare(const char* what, const Tensor& got, const Tensor& ref, bool head, double rel,
+                    const std::string& against = "the f64 reference") {
     const Tensor g = head ? got.narrow(0, 0, kCheckImages) : got;
     const double err = max_abs_diff(g, ref);
     double scale = 0;
     for (double v : ref.to_vector<double>()) scale = std::max(scale, std::fabs(v));
     if (err <= rel * std::max(scale, 1e-30)) return "";
-    return std::string(what) + " differs from the f64 reference: max error " + std::to_string(err) +
+    return std::string(what) + " differs from " + against + ": max error " + std::to_string(err) +
            ", largest value " + std::to_string(scale);
 }
 
@@ -173,6 +188,122 @@ BENCHMARK_CAPTURE(BM_ConvForwardBackward, fp32_timed, false, ConvAlgorithmSearch
     ->Apply(conv_shapes);
 BENCHMARK_CAPTURE(BM_ConvForwardBackward, tf32_timed, true, ConvAlgorithmSearch::timed)
     ->Apply(conv_shapes);
+
+// ---- cbnn's implicit-GEMM kernels against cuDNN, channels-last (BM_ConvNhwc) ----------------
+
+// ResNet-32's convolutions that cbnn's kernels take: C, K, H (= W), R (= S), stride, padding.
+const std::vector<std::array<int64_t, 6>> kIgemmShapes = {
+    {16, 16, 32, 3, 1, 1}, {16, 32, 32, 3, 2, 1}, {32, 32, 16, 3, 1, 1},
+    {32, 64, 16, 3, 2, 1}, {64, 64, 8, 3, 1, 1},
+};
+
+enum class Direction : int64_t { forward, backward_data, backward_filter };
+const char* const kDirectionNames[] = {"y", "dx", "dw"};
+
+// A Problem's operands as the channels-last kernels take them: NHWC x, dy, dy_check and a KRSC
+// weight, in `dtype`.
+struct NhwcProblem {
+    Problem p;  // the f32 NCHW originals
+    DType dtype;
+    Tensor x, w, dy, dy_check;
+};
+
+NhwcProblem make_nhwc_problem(const benchmark::State& state, DType dtype) {
+    NhwcProblem q{make_problem(state), dtype, {}, {}, {}, {}};
+    const auto nhwc = [&](const Tensor& t) { return t.to(dtype, MemoryFormat::channels_last); };
+    q.x = nhwc(q.p.x);
+    q.w = nhwc(q.p.w);
+    q.dy = nhwc(q.p.dy);
+    q.dy_check = nhwc(q.p.dy_check);
+    return q;
+}
+
+// One direction of s's convolution (its stride and padding) on x, w and dy; on the GPU through
+// whichever kernels the ConvKernels setting picks.
+Tensor conv_direction(Direction d, const Tensor& x, const Tensor& w, const Tensor& dy,
+                      const Conv2dShape& s) {
+    switch (d) {
+        case Direction::forward:
+            return ops::conv2d_forward(x, w, Tensor(), s.stride, s.pad);
+        case Direction::backward_data:
+            return ops::conv2d_backward_data(dy, w, x.shape(), s.stride, s.pad);
+        case Direction::backward_filter:
+            break;
+    }
+    return ops::conv2d_backward_filter(x, dy, w.shape(), s.stride, s.pad);
+}
+
+Tensor run_direction(Direction d, const NhwcProblem& q, const Tensor& dy) {
+    return conv_direction(d, q.x, q.w, dy, q.p.s);
+}
+
+// The CPU float64 result of direction `d` on the first images (all of dw, from dy_check), from
+// the operands as the kernels see them (bf16-rounded for bf16); cached per shape, dtype, direction.
+const Tensor& nhwc_reference(const NhwcProblem& q, Direction d) {
+    static std::map<std::array<int64_t, 8>, Tensor> cache;
+    const Conv2dShape& s = q.p.s;
+    const int64_t dtype = static_cast<int64_t>(q.dtype), dir = static_cast<int64_t>(d);
+    const std::array<int64_t, 8> key{s.C, s.K, s.H, s.R, s.stride, s.pad, dtype, dir};
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+    const auto as_seen = [&](const Tensor& t) { return t.cpu().to(q.dtype).to(DType::f64); };
+    const Tensor x = as_seen(q.p.x.narrow(0, 0, kCheckImages)), w = as_seen(q.p.w);
+    const Tensor dy = as_seen(q.p.dy_check.narrow(0, 0, kCheckImages));
+    return cache.emplace(key, conv_direction(d, x, w, dy, s)).first->second;
+}
+
+// Empty when the kernels the case times (cbnn's when `cbnn`) give direction `d` within the
+// bounds of the file comment: against the f64 reference, and for cbnn against cuDNN.
+std::string check_nhwc(const NhwcProblem& q, Direction d, bool cbnn) {
+    const char* what = kDirectionNames[static_cast<int64_t>(d)];
+    const double rel = q.dtype == DType::bf16 ? 1e-2 : 5e-3;
+    const bool head = d != Direction::backward_filter;  // dw sums over the zeros beyond the head
+    std::string bad;
+    {
+        const ConvKernelsSetting kernels(cbnn ? ConvKernels::cbnn : ConvKernels::cudnn);
+        bad = compare(what, run_direction(d, q, q.dy_check), nhwc_reference(q, d), head, rel);
+    }
+    if (!bad.empty() || !cbnn) return bad;
+    Tensor cudnn;
+    {
+        const ConvKernelsSetting kernels(ConvKernels::cudnn);
+        cudnn = run_direction(d, q, q.dy).cpu().to(DType::f64);
+    }
+    const ConvKernelsSetting kernels(ConvKernels::cbnn);
+    return compare(what, run_direction(d, q, q.dy), cudnn, false, 1e-2, "cuDNN's result");
+}
+
+void BM_ConvNhwc(benchmark::State& state, DType dtype) {
+    if (skip_without_gpu(state)) return;
+    const Tf32Setting mode(dtype == DType::f32);
+    const auto d = static_cast<Direction>(state.range(6));
+    const bool cbnn = state.range(7) != 0;
+    const NhwcProblem q = make_nhwc_problem(state, dtype);
+    Conv2dShape s = q.p.s;
+    s.channels_last = true;
+    if (cbnn && !conv2d_igemm_supports(s, dtype, allow_tf32()))
+        return skip_with(state, "cbnn's kernels do not take this shape (conv2d_igemm_supports)");
+    const std::string bad = check_nhwc(q, d, cbnn);
+    if (!bad.empty()) return skip_with(state, bad);
+    const ConvKernelsSetting kernels(cbnn ? ConvKernels::cbnn : ConvKernels::cudnn);
+    time_cuda(state, [&] { benchmark::DoNotOptimize(run_direction(d, q, q.dy)); });
+    state.counters["TFLOP/s"] = benchmark::Counter(
+        forward_flops(s) * 1e-12 * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+// Each shape and direction with cuDNN, then cbnn's kernels.
+void igemm_cases(benchmark::internal::Benchmark* b) {
+    for (const auto& s : kIgemmShapes)
+        for (int64_t dir = 0; dir < 3; ++dir)
+            for (int64_t cbnn = 0; cbnn < 2; ++cbnn)
+                b->Args({s[0], s[1], s[2], s[3], s[4], s[5], dir, cbnn});
+    b->ArgNames({"C", "K", "HW", "R", "stride", "pad", "dir", "cbnn"})
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+}
+
+BENCHMARK_CAPTURE(BM_ConvNhwc, bf16, DType::bf16)->Apply(igemm_cases);
+BENCHMARK_CAPTURE(BM_ConvNhwc, tf32, DType::f32)->Apply(igemm_cases);
 
 }  // namespace
 }  // namespace cbnn::bench
