@@ -124,13 +124,13 @@ int64_t TestSet::batches() const {
 }
 
 EvalResult TestSet::evaluate(Layer& model, const std::vector<int64_t>& train_counts,
-                             const ClassBalancedLoss* criterion) {
+                             const ClassBalancedLoss* criterion, const EvalInput& input) {
     const std::function<Batch()> next = [this] { return gpu_ ? gpu_->next() : loader_->next(); };
     if (gpu_)
         gpu_->set_state({0, 0});
     else
         loader_->set_state({0, 0});
-    return evaluate_batches(model, batches(), next, num_classes_, train_counts, criterion);
+    return evaluate_batches(model, batches(), next, num_classes_, train_counts, criterion, input);
 }
 
 EvalResult evaluate(Layer& model, const Dataset& test, const std::vector<int64_t>& train_counts,
@@ -140,7 +140,7 @@ EvalResult evaluate(Layer& model, const Dataset& test, const std::vector<int64_t
 
 EvalResult evaluate_batches(Layer& model, int64_t batches, const std::function<Batch()>& next,
                             int64_t num_classes, const std::vector<int64_t>& train_counts,
-                            const ClassBalancedLoss* criterion) {
+                            const ClassBalancedLoss* criterion, const EvalInput& input) {
     Evaluator evaluator(num_classes, train_counts);
     PendingBatches pending;
     NoGradGuard no_grad;
@@ -148,7 +148,10 @@ EvalResult evaluate_batches(Layer& model, int64_t batches, const std::function<B
         const EvalMode eval_mode(model);
         for (int64_t b = 0; b < batches; ++b) {
             const Batch batch = next();
-            const Tensor logits = model.forward(batch.images);
+            const bool as_given =
+                batch.images.dtype() == input.dtype && batch.images.is_contiguous(input.format);
+            const Tensor logits = model.forward(
+                as_given ? batch.images : ops::cast(batch.images, input.dtype, input.format));
             pending.push(logits, batch.labels,
                          criterion != nullptr ? (*criterion)(logits, batch.labels) : Tensor());
             if (pending.full()) pending.score(evaluator);

@@ -42,6 +42,8 @@
 #include "layers/module.h"
 #include "losses/cb_loss.h"
 #include "tensor/device.h"
+#include "tensor/dtype.h"
+#include "tensor/memory_format.h"
 #include "train/metrics.h"
 
 namespace cbnn {
@@ -58,6 +60,15 @@ inline constexpr int64_t kCudaEvalBatch = 1000;
 // 16 M f32 logits; CIFAR's 10,000 x 100 at most take one copy, iNaturalist 2018's 24,426 x 8,142
 // about a dozen).
 inline constexpr int64_t kEvalPendingBytes = int64_t{64} << 20;
+
+// How evaluation batches enter the model: the images cast to `dtype` in `format` first (one copy
+// kernel). The default, f32 NCHW, is what the loaders give: no copy. The trainers' --eval-precision
+// train evaluates in the training step's dtype and layout (train/train_loop.h, evaluation_input):
+// faster for bf16 / channels-last runs, and logits within bf16 rounding of the FP32 ones.
+struct EvalInput {
+    DType dtype = DType::f32;
+    MemoryFormat format = MemoryFormat::contiguous;
+};
 
 struct EvalOptions {
     int64_t batch_size = 128;
@@ -80,7 +91,7 @@ class TestSet {
 
     // train_counts: training images per class for the shot groups (may be empty: groups are NaN).
     EvalResult evaluate(Layer& model, const std::vector<int64_t>& train_counts,
-                        const ClassBalancedLoss* criterion = nullptr);
+                        const ClassBalancedLoss* criterion = nullptr, const EvalInput& input = {});
     int64_t batches() const;
     // Whether the images live on the GPU (data/gpu_loader.h).
     bool gpu_resident() const { return gpu_ != nullptr; }
@@ -98,7 +109,8 @@ EvalResult evaluate(Layer& model, const Dataset& test, const std::vector<int64_t
 // The same over `batches` batches from `next` (any loader: the image trainers' lazy loader).
 EvalResult evaluate_batches(Layer& model, int64_t batches, const std::function<Batch()>& next,
                             int64_t num_classes, const std::vector<int64_t>& train_counts,
-                            const ClassBalancedLoss* criterion = nullptr);
+                            const ClassBalancedLoss* criterion = nullptr,
+                            const EvalInput& input = {});
 
 // One JSON object (NaN -> null; errors and accuracies are fractions in [0, 1]):
 //   {"samples", "top1_error", "top5_error", "test_loss", "balanced_accuracy",

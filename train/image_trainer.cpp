@@ -27,7 +27,7 @@ const char* const kResumeMayChange[] = {
     "epochs",         "eval_every",       "checkpoint_every", "threads",    "resume",
     "progress_every", "grad_check_every", "data_dir",         "out_dir",    "train_json",
     "val_json",       "conv_search",      "bn_kernels",       "cuda_graph", "layout",
-    "conv_algos",     "conv_kernels"};
+    "conv_algos",     "conv_kernels",     "eval_precision"};
 
 struct ImageSets {
     ImageList train, val;
@@ -151,15 +151,16 @@ TrainResult train_images(const ImageTrainConfig& c, std::ostream& log) {
     const LrSchedule schedule = schedule_of(c, kLrReferenceBatch);
 
     BatchSource source = batch_source(train);
-    auto evaluate = [&] {
-        val.set_state({0, 0});
-        return evaluate_batches(
-            model, val.batches_per_epoch(), [&] { return val.next(); }, classes, counts,
-            &criterion);
-    };
     LoopSettings settings =
         loop_settings(c, train.size(), {std::begin(kResumeMayChange), std::end(kResumeMayChange)});
     settings.train_counts = counts;
+    const EvalInput eval_input = evaluation_input(settings);
+    auto evaluate = [&] {
+        val.set_state({0, 0});
+        return evaluate_batches(
+            model, val.batches_per_epoch(), [&] { return val.next(); }, classes, counts, &criterion,
+            eval_input);
+    };
     TrainResult result =
         run_training(model, criterion, sgd, schedule, source, evaluate, settings, log);
     result.train_counts = counts;

@@ -70,7 +70,8 @@ struct ImageTrainConfig {
     std::string layout = "nchw";            // nchw | nhwc: of the training step's activations
     // deterministic | fastest (layers/conv2d_algorithms.h)
     std::string conv_algos = "deterministic";
-    std::string conv_kernels = "cudnn";  // cudnn | cbnn (layers/conv2d_igemm.h)
+    std::string conv_kernels = "cudnn";   // cudnn | cbnn (layers/conv2d_igemm.h)
+    std::string eval_precision = "fp32";  // fp32 | train (train/train_loop.h)
 
     // PAPER.md 3.5 for the dataset (the defaults above are ImageNet's).
     static ImageTrainConfig paper(ImageDataset dataset);

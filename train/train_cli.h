@@ -94,13 +94,21 @@ void add_training_flags(CLI::App& app, Config& c, const TrainingFlagHelp& help) 
            "--precision", c.precision,
            "arithmetic of training: fp32 (the paper's), tf32 (TF32 tensor cores in "
            "convolutions and matmuls) or bf16 (bf16 activations, FP32 master weights, batch-"
-           "norm statistics, head and loss; evaluated in FP32)")
+           "norm statistics, head and loss; evaluated in FP32 unless --eval-precision train)")
         ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+        ->capture_default_str();
+    app.add_option("--eval-precision", c.eval_precision,
+                   "arithmetic of evaluation: fp32 (f32 NCHW batches whatever --precision and "
+                   "--layout; TF32 convolutions with --precision tf32) or train (the training "
+                   "step's dtype and layout: faster for bf16 / nhwc runs, logits within bf16 "
+                   "rounding)")
+        ->check(CLI::IsMember({"fp32", "train"}))
         ->capture_default_str();
     app.add_option("--layout", c.layout,
                    "memory layout of the training step's activations: nchw, or nhwc (channels-"
                    "last: cuDNN's tensor-core convolutions run without transposes; meant for CUDA "
-                   "with --precision bf16 or tf32; evaluation runs in NCHW)")
+                   "with --precision bf16 or tf32; evaluation runs in NCHW unless --eval-precision "
+                   "train)")
         ->check(CLI::IsMember({"nchw", "nhwc"}))
         ->capture_default_str();
 }

@@ -17,6 +17,17 @@
 
 namespace cbnn::train {
 
+EvalPrecision parse_eval_precision(const std::string& name) {
+    if (name == "fp32") return EvalPrecision::fp32;
+    if (name == "train") return EvalPrecision::train;
+    CBNN_FAIL("eval precision '", name, "' is not one of fp32, train");
+}
+
+EvalInput evaluation_input(const LoopSettings& s) {
+    if (s.eval_precision == EvalPrecision::fp32) return {};
+    return {s.precision == Precision::bf16 ? DType::bf16 : DType::f32, s.layout};
+}
+
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();

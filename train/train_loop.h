@@ -44,6 +44,7 @@
 #include "losses/cb_loss.h"
 #include "tensor/device.h"
 #include "tensor/error.h"
+#include "train/evaluate.h"
 #include "train/lr_schedule.h"
 #include "train/metrics.h"
 #include "train/sgd.h"
@@ -70,6 +71,13 @@ struct BatchSource {
     int64_t batches_per_epoch = 0;
 };
 
+// --eval-precision: fp32 (f32 NCHW evaluation batches whatever the training step's precision
+// and layout, the numbers the paper's protocol means) or train (the training step's dtype and
+// layout: faster for bf16 / channels-last runs; logits within bf16 rounding of the FP32 ones).
+enum class EvalPrecision { fp32, train };
+// "fp32" | "train"; anything else throws naming the value and the choices.
+EvalPrecision parse_eval_precision(const std::string& name);
+
 struct LoopSettings {
     int64_t epochs = 1;
     int64_t batch_size = 1;
@@ -94,7 +102,13 @@ struct LoopSettings {
     bool cuda_graph = false;  // train/train_step.h
     Precision precision = Precision::fp32;
     MemoryFormat layout = MemoryFormat::contiguous;  // of the training images (--layout)
+    EvalPrecision eval_precision = EvalPrecision::fp32;
 };
+
+// How the run's evaluations feed the model (train/evaluate.h): f32 NCHW, or with
+// --eval-precision train the training step's input dtype (bf16 for --precision bf16) and layout.
+// TF32 needs nothing here: the run's Tf32Setting covers its evaluations too.
+EvalInput evaluation_input(const LoopSettings& s);
 
 // A loader with next(), state(), set_state() and batches_per_epoch() as a BatchSource (the loader
 // must outlive it).
@@ -135,7 +149,8 @@ nlohmann::json common_config_json(const Config& c) {
             {"bn_kernels", c.bn_kernels},
             {"cuda_graph", c.cuda_graph},
             {"precision", c.precision},
-            {"layout", c.layout}};
+            {"layout", c.layout},
+            {"eval_precision", c.eval_precision}};
 }
 
 // The loop settings of a trainer config (TrainConfig, ImageTrainConfig: the same field names).
@@ -162,6 +177,7 @@ LoopSettings loop_settings(const Config& c, int64_t train_size,
     s.cuda_graph = c.cuda_graph;
     s.precision = parse_precision(c.precision);
     s.layout = parse_memory_format(c.layout);
+    s.eval_precision = parse_eval_precision(c.eval_precision);
     return s;
 }
 
@@ -175,8 +191,8 @@ LrSchedule schedule_of(const Config& c, double lr_reference_batch) {
 
 // The checks both trainer configs share, in this order: folders, loss, epochs, batch size, lr,
 // weight decay, the every-N settings, threads, the schedule (LR = lr * batch / lr_reference_batch),
-// the device, the CUDA kernel choices (--cuda-graph only with a CUDA device), the precision and
-// the layout.
+// the device, the CUDA kernel choices (--cuda-graph only with a CUDA device), the precision, the
+// layout and the evaluation precision.
 // Throws a cbnn::Error naming the first bad value.
 template <class Config>
 void validate_common(const Config& c, double lr_reference_batch) {
@@ -205,6 +221,7 @@ void validate_common(const Config& c, double lr_reference_batch) {
     parse_batchnorm_kernels(c.bn_kernels);
     parse_precision(c.precision);
     parse_memory_format(c.layout);
+    parse_eval_precision(c.eval_precision);
 }
 
 // Runs epochs [start, settings.epochs) (start = 0, or the checkpoint's epoch when resuming).

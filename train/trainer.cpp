@@ -25,9 +25,10 @@ constexpr double kLrReferenceBatch = 128.0;
 
 // The fields a resumed run may change; every other field must equal the checkpoint's.
 const char* const kResumeMayChange[] = {
-    "epochs",           "eval_every",  "checkpoint_every", "threads",    "resume",
-    "progress_every",   "conv_search", "bn_kernels",       "cuda_graph", "layout",
-    "grad_check_every", "data_dir",    "out_dir",          "conv_algos", "conv_kernels"};
+    "epochs",     "eval_every",     "checkpoint_every", "threads",
+    "resume",     "progress_every", "conv_search",      "bn_kernels",
+    "cuda_graph", "layout",         "grad_check_every", "data_dir",
+    "out_dir",    "conv_algos",     "conv_kernels",     "eval_precision"};
 
 }  // namespace
 
@@ -119,9 +120,10 @@ TrainResult train_cifar(const TrainConfig& c, std::ostream& log) {
     settings.train_counts = counts;
     // Prepared once: on CUDA the test images stay on the GPU for the run (train/evaluate.h).
     TestSet test_set(test, {eval_batch_size(device, c.batch_size), c.seed, device});
+    const EvalInput eval_input = evaluation_input(settings);
     TrainResult result = run_training(
         model, criterion, sgd, schedule, source,
-        [&] { return test_set.evaluate(model, counts, &criterion); }, settings, log);
+        [&] { return test_set.evaluate(model, counts, &criterion, eval_input); }, settings, log);
     result.train_counts = counts;
     return result;
 }

@@ -23,7 +23,7 @@
 // (config.resume) from <out_dir>/checkpoint.bin continues bit for bit as the uninterrupted run on
 // the CPU. The resumed config must equal the saved one except for epochs, eval_every,
 // checkpoint_every, grad_check_every, progress_every, threads, conv_search, conv_algos,
-// conv_kernels, bn_kernels, cuda_graph, layout, data_dir, out_dir and resume.
+// conv_kernels, bn_kernels, cuda_graph, layout, eval_precision, data_dir, out_dir and resume.
 //
 // Epochs: an epoch is ceil(N / B) steps (the last batch may be partial); the schedule sees the
 // fractional epoch step * B / N, per step (PAPER.md 3.3).
@@ -74,7 +74,8 @@ struct TrainConfig {
     std::string layout = "nchw";            // nchw | nhwc: of the training step's activations
     // deterministic | fastest (layers/conv2d_algorithms.h)
     std::string conv_algos = "deterministic";
-    std::string conv_kernels = "cudnn";  // cudnn | cbnn (layers/conv2d_igemm.h)
+    std::string conv_kernels = "cudnn";   // cudnn | cbnn (layers/conv2d_igemm.h)
+    std::string eval_precision = "fp32";  // fp32 | train (train/train_loop.h)
 
     // Throws a cbnn::Error naming the first bad value.
     void validate() const;

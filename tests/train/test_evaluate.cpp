@@ -11,6 +11,8 @@
 
 #include "gtest/gtest.h"
 #include "losses/cb_loss.h"
+#include "tests/support/host.h"
+#include "tests/support/random.h"
 #include "tests/support/tolerance.h"
 #include "tests/train/evaluate_test_support.h"
 #include "train/evaluate.h"
@@ -130,6 +132,32 @@ TEST(EvaluateBatches, NanLogitsThrowAndTheModeIsRestored) {
                      model, 2, [&] { return batch; }, 3, {}, nullptr),
                  Error);
     EXPECT_TRUE(model.is_training());
+}
+
+// EvalInput: each batch reaches the model cast to the input's dtype and format; the default
+// passes the loader's f32 NCHW batch through as it is (the same tensor: no copy).
+TEST(EvaluateBatches, BatchesReachTheModelInTheEvalInputsDtypeAndFormat) {
+    class RecordingModel : public Layer {
+      public:
+        std::string type_name() const override { return "RecordingModel"; }
+        Tensor forward(const Tensor& x) override {
+            inputs.push_back(x);
+            return Tensor::zeros({x.size(0), 3}, DType::f32);
+        }
+        std::vector<Tensor> inputs;
+    } model;
+    const Tensor images = testing::random_tensor({2, 4, 3, 3}, -1, 1, 7, DType::f32);
+    const Batch batch{images, Tensor::from_vector<int64_t>({0, 1}, {2})};
+    evaluate_batches(
+        model, 1, [&] { return batch; }, 3, {}, nullptr);
+    ASSERT_EQ(model.inputs.size(), 1u);
+    EXPECT_TRUE(model.inputs[0].is_same(images));
+    evaluate_batches(model, 1, [&] { return batch; }, 3, {}, nullptr,
+                     {DType::bf16, MemoryFormat::channels_last});
+    ASSERT_EQ(model.inputs.size(), 2u);
+    EXPECT_EQ(model.inputs[1].dtype(), DType::bf16);
+    EXPECT_EQ(model.inputs[1].memory_format(), MemoryFormat::channels_last);
+    EXPECT_EQ(testing::host_values(model.inputs[1]), testing::host_values(images.to(DType::bf16)));
 }
 
 }  // namespace

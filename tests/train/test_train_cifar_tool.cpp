@@ -5,6 +5,7 @@
 #include "gtest/gtest.h"
 #include "tests/data/data_test_support.h"
 #include "tests/support/run_tool.h"
+#include "tests/train/trainer_flags.h"
 
 namespace cbnn {
 namespace {
@@ -17,15 +18,10 @@ const char* kTool = "cbnn-train-cifar";
 TEST(TrainCifarTool, HelpDocumentsEveryFlag) {
     const ToolRun help = run_tool(kTool, "--help");
     ASSERT_EQ(help.status, 0) << help.output;
-    for (const char* flag : {"--data",       "--dataset",      "--out",           "--loss",
-                             "--beta",       "--gamma",        "--epochs",        "--batch-size",
-                             "--lr",         "--weight-decay", "--warmup-epochs", "--lr-steps",
-                             "--lr-factors", "--seed",         "--device",        "--depth",
-                             "--imbalance",  "--subset-list",  "--eval-every",    "--resume",
-                             "--threads",    "--preset",       "paper",           "smoke",
-                             "overrides",    "--conv-search",  "timed",           "--bn-kernels",
-                             "cbnn",         "--cuda-graph",   "--precision",     "bf16",
-                             "--conv-algos", "fastest",        "--conv-kernels",  "cudnn"})
+    for (const char* flag : testing::kCommonTrainerFlags)
+        EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
+    for (const char* flag : {"--dataset", "--imbalance", "--subset-list", "paper", "smoke",
+                             "overrides", "timed", "cbnn", "bf16", "fastest", "cudnn", "train"})
         EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
 }
 
@@ -66,6 +62,12 @@ TEST(TrainCifarTool, BadInputGivesOneMessageAndFails) {
     const size_t named = kernels.output.find("--conv-kernels: cutlass not in {cudnn,cbnn}");
     EXPECT_NE(named, std::string::npos) << kernels.output;
     EXPECT_EQ(kernels.output.rfind("--conv-kernels"), named) << kernels.output;  // said once
+
+    const ToolRun eval = run_tool(kTool, base + " --eval-precision bf16");
+    EXPECT_NE(eval.status, 0);
+    const size_t told = eval.output.find("--eval-precision: bf16 not in {fp32,train}");
+    EXPECT_NE(told, std::string::npos) << eval.output;
+    EXPECT_EQ(eval.output.rfind("--eval-precision"), told) << eval.output;  // said once
 
     EXPECT_NE(run_tool(kTool, "--data " + data).status, 0);  // --out is required
     EXPECT_NE(run_tool(kTool, base + " --epochs abc").status, 0);

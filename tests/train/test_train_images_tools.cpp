@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/run_tool.h"
 #include "tests/train/tiny_image_set.h"
+#include "tests/train/trainer_flags.h"
 
 namespace cbnn {
 namespace {
@@ -17,33 +18,10 @@ TEST(TrainImagesTools, HelpDocumentsEveryFlagAndThePaperValues) {
     for (const char* tool : {"cbnn-train-imagenet", "cbnn-train-inat"}) {
         const ToolRun help = run_tool(tool, "--help");
         ASSERT_EQ(help.status, 0) << help.output;
-        for (const char* flag : {"--data",
-                                 "--out",
-                                 "--loss",
-                                 "--beta",
-                                 "--gamma",
-                                 "--epochs",
-                                 "--batch-size",
-                                 "--lr",
-                                 "--weight-decay",
-                                 "--warmup-epochs",
-                                 "--lr-steps",
-                                 "--lr-factors",
-                                 "--seed",
-                                 "--device",
-                                 "--depth",
-                                 "--resume",
-                                 "--preset",
-                                 "--threads",
-                                 "--eval-every",
-                                 "--checkpoint-every",
-                                 "--image-size",
-                                 "--skip-bad-images",
-                                 "--zero-init-residual",
-                                 "PAPER.md 3.5",
-                                 "30,60,80",
-                                 "Nesterov",
-                                 "batch/256"})
+        for (const char* flag : testing::kCommonTrainerFlags)
+            EXPECT_NE(help.output.find(flag), std::string::npos) << tool << " " << flag;
+        for (const char* flag : {"--image-size", "--skip-bad-images", "--zero-init-residual",
+                                 "PAPER.md 3.5", "30,60,80", "Nesterov", "batch/256"})
             EXPECT_NE(help.output.find(flag), std::string::npos) << tool << " " << flag;
     }
     const ToolRun inat = run_tool("cbnn-train-inat", "--help");

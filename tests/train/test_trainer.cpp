@@ -160,6 +160,9 @@ TEST(Trainer, BadConfigurationsAreRejected) {
     c.layout = "NHWC";
     EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'NHWC'", "nchw", "nhwc"}));
     c.layout = "nhwc";
+    c.eval_precision = "bf16";
+    EXPECT_TRUE(testing::throws_error([&] { c.validate(); }, {"'bf16'", "fp32, train"}));
+    c.eval_precision = "train";
     c.validate();
     EXPECT_EQ(c.to_json().at("precision"), "bf16");
     EXPECT_EQ(c.to_json().at("layout"), "nhwc");
@@ -171,6 +174,28 @@ TEST(Trainer, BadConfigurationsAreRejected) {
     EXPECT_EQ(c.to_json().at("conv_kernels"), "cbnn");
     EXPECT_EQ(loop_settings(c, 100, {}).conv_kernels, ConvKernels::cbnn);
     EXPECT_EQ(loop_settings(TrainConfig{}, 100, {}).conv_kernels, ConvKernels::cudnn);
+    EXPECT_EQ(c.to_json().at("eval_precision"), "train");
+    EXPECT_EQ(TrainConfig{}.to_json().at("eval_precision"), "fp32");
+}
+
+// --eval-precision train evaluates in the training step's dtype and layout; fp32 (the default)
+// in f32 NCHW whatever they are.
+TEST(TrainConfig, EvaluationInputFollowsTheEvalPrecision) {
+    TrainConfig c;
+    c.precision = "bf16";
+    c.layout = "nhwc";
+    const EvalInput fp32 = evaluation_input(loop_settings(c, 100, {}));
+    EXPECT_EQ(fp32.dtype, DType::f32);
+    EXPECT_EQ(fp32.format, MemoryFormat::contiguous);
+    c.eval_precision = "train";
+    const EvalInput train = evaluation_input(loop_settings(c, 100, {}));
+    EXPECT_EQ(train.dtype, DType::bf16);
+    EXPECT_EQ(train.format, MemoryFormat::channels_last);
+    c.precision = "tf32";  // TF32 is the run's math setting, not an input dtype
+    c.layout = "nchw";
+    const EvalInput tf32 = evaluation_input(loop_settings(c, 100, {}));
+    EXPECT_EQ(tf32.dtype, DType::f32);
+    EXPECT_EQ(tf32.format, MemoryFormat::contiguous);
 }
 
 }  // namespace
