@@ -22,43 +22,16 @@
 // cudnnQueryRuntimeError reports: a host sync per step, which the CUDA-graph training step cannot
 // have. (The documentation scopes that overflow to the mode's NCHW variant; not checked.) Left as
 // an option to measure with bench/bench_norm_pool.cpp's NHWC cases before switching.
-#include <climits>
 
 #include "layers/batchnorm2d.h"
 #include "tensor/cudnn_context.h"
+#include "tensor/cudnn_descriptors.h"
 
 namespace cbnn::cuda {
 
 namespace {
 
-int as_int(int64_t v, const char* what) {
-    CBNN_CHECK(v <= INT_MAX, "batch_norm2d (cuDNN): ", what, " = ", v, " exceeds ", INT_MAX);
-    return static_cast<int>(v);
-}
-
-class TensorDescriptor {
-  public:
-    // format: CUDNN_TENSOR_NCHW or CUDNN_TENSOR_NHWC (fully packed in that order); n, c, h, w are
-    // the logical sizes either way.
-    TensorDescriptor(cudnnTensorFormat_t format, cudnnDataType_t type, int64_t n, int64_t c,
-                     int64_t h, int64_t w) {
-        const int dims[4] = {as_int(n, "N"), as_int(c, "C"), as_int(h, "H"), as_int(w, "W")};
-        CBNN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
-        const cudnnStatus_t status =
-            cudnnSetTensor4dDescriptor(desc_, format, type, dims[0], dims[1], dims[2], dims[3]);
-        if (status != CUDNN_STATUS_SUCCESS) {
-            CBNN_CUDNN_CHECK_NOTHROW(cudnnDestroyTensorDescriptor(desc_));
-            throw_cudnn_error(status, "cudnnSetTensor4dDescriptor", __FILE__, __LINE__);
-        }
-    }
-    ~TensorDescriptor() { CBNN_CUDNN_CHECK_NOTHROW(cudnnDestroyTensorDescriptor(desc_)); }
-    TensorDescriptor(const TensorDescriptor&) = delete;
-    TensorDescriptor& operator=(const TensorDescriptor&) = delete;
-    operator cudnnTensorDescriptor_t() const { return desc_; }
-
-  private:
-    cudnnTensorDescriptor_t desc_ = nullptr;
-};
+constexpr const char* kWhat = "batch_norm2d (cuDNN)";  // names the op in descriptor errors
 
 // The data tensor (N, C, H, W) of element type A in `format` and the f32 per-channel tensor
 // (1, C, 1, 1) of one call.
@@ -66,8 +39,9 @@ template <class A>
 struct Descriptors {
     static constexpr cudnnDataType_t kData = is_bf16_v<A> ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
     Descriptors(cudnnTensorFormat_t format, int64_t N, int64_t C, int64_t H, int64_t W)
-        : x(format, kData, N, C, H, W), channel(CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, C, 1, 1) {}
-    TensorDescriptor x, channel;
+        : x(kWhat, format, kData, N, C, H, W),
+          channel(kWhat, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, C, 1, 1) {}
+    CudnnTensorDescriptor x, channel;
 };
 
 constexpr float kOne = 1.0f, kZero = 0.0f;
@@ -79,8 +53,9 @@ void forward_training(cudnnTensorFormat_t format, const A* x, const float* gamma
                       double momentum, double eps) {
     const Descriptors<A> d(format, N, C, H, W);
     CBNN_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
-        cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, d.x, x, d.x, y, d.channel, gamma,
-        beta, momentum, running_mean, running_var, eps, save_mean, save_invstd));
+        cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, d.x.get(), x, d.x.get(), y,
+        d.channel.get(), gamma, beta, momentum, running_mean, running_var, eps, save_mean,
+        save_invstd));
 }
 
 template <class A>
@@ -89,8 +64,8 @@ void forward_inference(cudnnTensorFormat_t format, const A* x, const float* gamm
                        int64_t N, int64_t C, int64_t H, int64_t W, double eps) {
     const Descriptors<A> d(format, N, C, H, W);
     CBNN_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(
-        cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, d.x, x, d.x, y, d.channel, gamma,
-        beta, running_mean, running_var, eps));
+        cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, d.x.get(), x, d.x.get(), y,
+        d.channel.get(), gamma, beta, running_mean, running_var, eps));
 }
 
 template <class A>
@@ -98,9 +73,10 @@ void backward(cudnnTensorFormat_t format, const A* x, const A* dy, const float* 
               const float* save_mean, const float* save_invstd, A* dx, float* dgamma, float* dbeta,
               int64_t N, int64_t C, int64_t H, int64_t W, double eps) {
     const Descriptors<A> d(format, N, C, H, W);
-    CBNN_CUDNN_CHECK(cudnnBatchNormalizationBackward(
-        cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, &kOne, &kZero, d.x, x, d.x, dy, d.x,
-        dx, d.channel, gamma, dgamma, dbeta, eps, save_mean, save_invstd));
+    CBNN_CUDNN_CHECK(cudnnBatchNormalizationBackward(cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &kOne,
+                                                     &kZero, &kOne, &kZero, d.x.get(), x, d.x.get(),
+                                                     dy, d.x.get(), dx, d.channel.get(), gamma,
+                                                     dgamma, dbeta, eps, save_mean, save_invstd));
 }
 
 }  // namespace

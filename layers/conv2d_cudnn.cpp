@@ -33,7 +33,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,6 +47,7 @@
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_context.h"
 #include "tensor/cudnn_context.h"
+#include "tensor/cudnn_descriptors.h"
 
 namespace cbnn::cuda {
 
@@ -57,69 +57,11 @@ constexpr size_t kMaxWorkspaceBytes = size_t{1} << 30;  // 1 GiB: FFT algorithms
 
 std::atomic<int64_t> g_selections{0};
 
-int to_int(int64_t value, const char* what) {
-    CBNN_CHECK(value >= 0 && value <= std::numeric_limits<int>::max(), "conv2d (cuDNN): ", what,
-               " = ", value, " is outside the 32-bit range cuDNN accepts");
-    return static_cast<int>(value);
-}
+constexpr const char* kWhat = "conv2d (cuDNN)";  // names the op in descriptor errors
 
 cudnnTensorFormat_t format(bool channels_last) {
     return channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
 }
-
-class TensorDesc {
-  public:
-    TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w, cudnnDataType_t type,
-               bool channels_last) {
-        CBNN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
-        CBNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, format(channels_last), type,
-                                                    to_int(n, "N"), to_int(c, "C"), to_int(h, "H"),
-                                                    to_int(w, "W")));
-    }
-    ~TensorDesc() { CBNN_CUDNN_CHECK_NOTHROW(cudnnDestroyTensorDescriptor(desc_)); }
-    TensorDesc(const TensorDesc&) = delete;
-    TensorDesc& operator=(const TensorDesc&) = delete;
-    cudnnTensorDescriptor_t get() const { return desc_; }
-
-  private:
-    cudnnTensorDescriptor_t desc_ = nullptr;
-};
-
-class FilterDesc {
-  public:
-    FilterDesc(const Conv2dShape& s, cudnnDataType_t type) {
-        CBNN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&desc_));
-        // KRSC for NHWC data: the filter layout cuDNN's NHWC tensor-core kernels read.
-        CBNN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, type, format(s.channels_last),
-                                                    to_int(s.K, "K"), to_int(s.C, "C"),
-                                                    to_int(s.R, "R"), to_int(s.S, "S")));
-    }
-    ~FilterDesc() { CBNN_CUDNN_CHECK_NOTHROW(cudnnDestroyFilterDescriptor(desc_)); }
-    FilterDesc(const FilterDesc&) = delete;
-    FilterDesc& operator=(const FilterDesc&) = delete;
-    cudnnFilterDescriptor_t get() const { return desc_; }
-
-  private:
-    cudnnFilterDescriptor_t desc_ = nullptr;
-};
-
-class ConvDesc {
-  public:
-    ConvDesc(const Conv2dShape& s, cudnnMathType_t math) {
-        CBNN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&desc_));
-        const int pad = to_int(s.pad, "padding"), stride = to_int(s.stride, "stride");
-        CBNN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
-            desc_, pad, pad, stride, stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-        CBNN_CUDNN_CHECK(cudnnSetConvolutionMathType(desc_, math));
-    }
-    ~ConvDesc() { CBNN_CUDNN_CHECK_NOTHROW(cudnnDestroyConvolutionDescriptor(desc_)); }
-    ConvDesc(const ConvDesc&) = delete;
-    ConvDesc& operator=(const ConvDesc&) = delete;
-    cudnnConvolutionDescriptor_t get() const { return desc_; }
-
-  private:
-    cudnnConvolutionDescriptor_t desc_ = nullptr;
-};
 
 static_assert(static_cast<int>(ConvMath::default_math) == CUDNN_DEFAULT_MATH &&
                   static_cast<int>(ConvMath::tensor_op) == CUDNN_TENSOR_OP_MATH &&
@@ -139,12 +81,13 @@ struct Plan {
     Plan(const Conv2dShape& s, cudnnDataType_t type, bool allow_tf32, bool timed_search,
          ConvAlgorithms algorithm_set, int device_index)
         : record(make_record(s, type, allow_tf32, timed_search, algorithm_set, device_index)),
-          x(s.N, s.C, s.H, s.W, type, s.channels_last),
-          y(s.N, s.K, s.P, s.Q, type, s.channels_last),
-          w(s, type),
-          fwd(s, math()),
-          bwd_data(s, math()),
-          bwd_filter(s, math()) {}
+          x(kWhat, format(s.channels_last), type, s.N, s.C, s.H, s.W),
+          y(kWhat, format(s.channels_last), type, s.N, s.K, s.P, s.Q),
+          // KRSC for NHWC data: the filter layout cuDNN's NHWC tensor-core kernels read.
+          w(kWhat, format(s.channels_last), type, s.K, s.C, s.R, s.S),
+          fwd(kWhat, s.pad, s.stride, math()),
+          bwd_data(kWhat, s.pad, s.stride, math()),
+          bwd_filter(kWhat, s.pad, s.stride, math()) {}
     // Tensor-core math: TF32 for f32 data when allowed; always for bf16 data (bf16 products are
     // exact in FP32, and the accumulation is FP32 either way).
     bool tensor_core() const { return record.tensor_core; }
@@ -153,9 +96,9 @@ struct Plan {
     cudnnMathType_t math() const { return tensor_core() ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
 
     ConvAlgorithmRecord record;  // declared first: the descriptors' math type reads it
-    TensorDesc x, y;
-    FilterDesc w;
-    ConvDesc fwd, bwd_data, bwd_filter;
+    CudnnTensorDescriptor x, y;
+    CudnnFilterDescriptor w;
+    CudnnConvolutionDescriptor fwd, bwd_data, bwd_filter;
 
   private:
     static ConvAlgorithmRecord make_record(const Conv2dShape& s, cudnnDataType_t type,
@@ -341,7 +284,7 @@ void forward_typed(const void* x, const void* w, const void* b, void* y, const C
                                              static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
                                              pointer(ws), c.workspace_bytes, &zero, p.y.get(), y));
     if (b) {
-        const TensorDesc bias(1, s.K, 1, 1, type, false);
+        const CudnnTensorDescriptor bias(kWhat, CUDNN_TENSOR_NCHW, type, 1, s.K, 1, 1);
         CBNN_CUDNN_CHECK(cudnnAddTensor(cudnn_handle(), &one, bias.get(), b, &one, p.y.get(), y));
     }
 }
@@ -375,8 +318,8 @@ void backward_filter_typed(const void* x, const void* dy, void* dw, const Conv2d
 }
 
 void backward_bias_typed(const void* dy, void* db, const Conv2dShape& s, cudnnDataType_t type) {
-    const TensorDesc dy_desc(s.N, s.K, s.P, s.Q, type, s.channels_last),
-        db_desc(1, s.K, 1, 1, type, false);
+    const CudnnTensorDescriptor dy_desc(kWhat, format(s.channels_last), type, s.N, s.K, s.P, s.Q),
+        db_desc(kWhat, CUDNN_TENSOR_NCHW, type, 1, s.K, 1, 1);
     const float one = 1.f, zero = 0.f;
     CBNN_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn_handle(), &one, dy_desc.get(), dy, &zero,
                                                   db_desc.get(), db));
