@@ -16,9 +16,9 @@
 // (all but the 3-channel stem), channels-last (NHWC activations, KRSC weight) at batch 128, one
 // direction per case: dir 0 forward, 1 backward data, 2 backward filter (each 2 N K C R S P Q
 // flops); math bf16 (bf16 operands, FP32 accumulation) or tf32 (f32 operands, TF32 allowed);
-// cbnn 0: cuDNN, 1: cbnn's kernels (the pair on adjacent rows). Each case first checks its own
-// kernel's result against the f64 reference as above, computed from the operands as the kernels
-// see them (bf16-rounded for bf16: only the FP32 summation and the output's rounding, 2^-9
+// cbnn 0: cuDNN, 1: cbnn's kernels (all cuDNN cases first, so that a fault in the new kernels
+// cannot cost them). Each case first checks its own kernel's result against the f64 reference as
+// above, computed from the operands as the kernels see them (bf16-rounded for bf16: only the FP32 summation and the output's rounding, 2^-9
 // relative, remain, so within 1e-2 of the largest value; TF32 within 5e-3); a cbnn case also
 // compares its full-batch result with cuDNN's on the same operands (within 1e-2 of cuDNN's
 // largest value: two results each within the bounds above). Unmeasured: not yet run on a GPU.
@@ -291,11 +291,12 @@ void BM_ConvNhwc(benchmark::State& state, DType dtype) {
         forward_flops(s) * 1e-12 * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 
-// Each shape and direction with cuDNN, then cbnn's kernels.
+// Each shape and direction with cuDNN, then all of them again with cbnn's kernels: a CUDA fault
+// in the new kernels (it poisons the process) then cannot cost the cuDNN baselines.
 void igemm_cases(benchmark::internal::Benchmark* b) {
-    for (const auto& s : kIgemmShapes)
-        for (int64_t dir = 0; dir < 3; ++dir)
-            for (int64_t cbnn = 0; cbnn < 2; ++cbnn)
+    for (int64_t cbnn = 0; cbnn < 2; ++cbnn)
+        for (const auto& s : kIgemmShapes)
+            for (int64_t dir = 0; dir < 3; ++dir)
                 b->Args({s[0], s[1], s[2], s[3], s[4], s[5], dir, cbnn});
     b->ArgNames({"C", "K", "HW", "R", "stride", "pad", "dir", "cbnn"})
         ->UseManualTime()
