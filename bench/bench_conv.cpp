@@ -20,9 +20,9 @@
 // cannot cost them). Each case first checks its own kernel's result against the f64 reference as
 // above, computed from the operands as the kernels see them (bf16-rounded for bf16: only the
 // FP32 summation and the output's rounding, 2^-9 relative, remain, so within 1e-2 of the largest
-// value; TF32 within 5e-3); a cbnn case also
-// compares its full-batch result with cuDNN's on the same operands (within 1e-2 of cuDNN's
-// largest value: two results each within the bounds above). Unmeasured: not yet run on a GPU.
+// value; TF32 within 5e-3); a cbnn case also compares its full-batch result with cuDNN's on the
+// same operands (within 1e-2 of cuDNN's largest value: two results each within the bounds
+// above). Unmeasured: not yet run on a GPU.
 #include <algorithm>
 #include <array>
 #include <cmath>
