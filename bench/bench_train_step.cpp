@@ -29,11 +29,14 @@
 //       "/convk:0" to every earlier case's name; the cases are otherwise unchanged
 //   Time: ms per step over CUDA events around `repeats` steps after kWarmupSteps (manual time);
 //   items_per_second is images per second. Counters: host_ms, the host's time to queue one step
-//   (close to the step time: the GPU waits for launches); allocs, tensor allocations per step
-//   (tensor/allocator.h; cache hits included); cudaMalloc, raw allocations per step (0 once warm);
-//   mem_GB, the memory the allocator holds (in use + cached: the case's high-water mark, as the
-//   cache starts empty and never gives blocks back); loss, the last step's loss (a non-finite
-//   loss after the warm-up skips the case). An error (out of memory) skips only its case.
+//   (close to the step time: the GPU waits for launches), and host_max_ms, the slowest single
+//   step's (near the step time while host_ms is not: some calls block, e.g. on a full launch
+//   queue; run 4's batch-512 graph cases showed host_ms 2.5-4.2 ms unexplained); allocs, tensor
+//   allocations per step (tensor/allocator.h; cache hits included); cudaMalloc, raw allocations per
+//   step (0 once warm); mem_GB, the memory the allocator holds (in use + cached: the case's
+//   high-water mark, as the cache starts empty and never gives blocks back); loss, the last step's
+//   loss (a non-finite loss after the warm-up skips the case). An error (out of memory) skips only
+//   its case.
 //
 //   BM_StepBreakdown/depth/batch/math/loss/augment/tuned/nhwc/algos/convk (eager): the same step,
 //   with a table of where the time goes, per op kind:
@@ -54,6 +57,7 @@
 // Without a GPU every case is skipped with a message.
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -316,10 +320,19 @@ void BM_TrainStep(benchmark::State& state) {
         TrainStep step(c);
         if (!warm_up(state, step)) return;
         const AllocatorStats before = cuda_memory_stats();
-        double host_seconds = 0.0;
+        double host_seconds = 0.0, slowest_host_call = 0.0;
         int64_t steps = 0;
+        // Each call's host time too: a mean host_ms well under the step time can hide calls that
+        // block (a full launch queue blocks the last calls for about a step each).
+        const auto timed_step = [&] {
+            const auto start = std::chrono::steady_clock::now();
+            step.run();
+            slowest_host_call = std::max(
+                slowest_host_call,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        };
         for (auto _ : state) {
-            const CallSeconds t = cuda_and_host_seconds_per_call([&] { step.run(); }, c.repeats());
+            const CallSeconds t = cuda_and_host_seconds_per_call(timed_step, c.repeats());
             state.SetIterationTime(t.device);
             host_seconds += t.host * c.repeats();
             steps += c.repeats();
@@ -328,6 +341,7 @@ void BM_TrainStep(benchmark::State& state) {
         const double n = static_cast<double>(steps);
         state.SetItemsProcessed(state.iterations() * c.batch);
         state.counters["host_ms"] = 1e3 * host_seconds / n;
+        state.counters["host_max_ms"] = 1e3 * slowest_host_call;
         state.counters["allocs"] =
             static_cast<double>(allocations(after) - allocations(before)) / n;
         state.counters["cudaMalloc"] =
