@@ -2,8 +2,10 @@
 // the setting, which shapes the kernels take, the index maps against their definitions, the
 // weight tiles' strided layout the kernels read them in, the work split's coverage, and the
 // kernels' decomposition (warp by warp, tile by tile, partial sums by chunk) run with scalar
-// float64 arithmetic against the reference convolution. What the CPU cannot check (the
-// tensor-core calls, shared memory, the launches) is tested in test_conv2d_igemm_cuda.cpp.
+// float64 arithmetic against the reference convolution, each tensor-core call emulated with the
+// kernel's own base offset, leading dimension, layout and depth (16 for bf16, 8 for TF32). What
+// the CPU cannot check (the tensor-core hardware, shared memory, the launches) is tested in
+// test_conv2d_igemm_cuda.cpp.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -209,88 +211,135 @@ std::vector<double> storage(const Tensor& t) {
     return std::vector<double>(p, p + dense.numel());
 }
 
-// The forward / data-gradient kernel: per warp, 16 rows x 16 col_fragments columns, summed over
-// taps and 16-channel slices of the staged tile.
+// The kernels' tensor-core calls, on the host: what wmma::load_matrix_sync reads for element
+// (row, col) of a tile at `base` with leading dimension `ld` in either layout, and one
+// multiply-accumulate acc (16 x 16, row-major) += A (16 x depth) B (depth x 16).
+struct TileRef {
+    const double* base;
+    int64_t ld;
+    bool row_major;
+    double at(int64_t row, int64_t col) const {
+        return row_major ? base[row * ld + col] : base[row + col * ld];
+    }
+};
+void mma(std::vector<double>& acc, TileRef a, TileRef b, int depth) {
+    for (int64_t i = 0; i < 16; ++i)
+        for (int64_t j = 0; j < 16; ++j)
+            for (int64_t k = 0; k < depth; ++k)
+                acc[static_cast<size_t>(i * 16 + j)] += a.at(i, k) * b.at(k, j);
+}
+
+// The kernels' arithmetic shapes: bf16 multiplies 16 deep with 24-element staging rows, TF32 8
+// deep with 20-element rows (layers/conv2d_igemm_cuda.cuh).
+struct Depth {
+    int depth;
+    int64_t pitch;
+};
+constexpr Depth kBf16{16, 24}, kTf32{8, 20};
+
+// One warp staging its 16 x 16 tile: rows from `src` (NHWC, `channels` wide) through the tap map,
+// channels c0 ... c0 + 15, zeros for no source, in rows `pitch` apart.
+std::vector<double> stage(const Conv2dShape& s, bool backward_data, const std::vector<double>& src,
+                          int64_t channels, int64_t row0, int64_t r, int64_t t, int64_t c0,
+                          int64_t pitch) {
+    std::vector<double> tile(static_cast<size_t>(16 * pitch), 0.0);
+    for (int64_t i = 0; i < 16; ++i) {
+        const int64_t row =
+            igemm_tap_source(s, backward_data, igemm_row_pixel(s, backward_data, row0 + i), r, t);
+        if (row < 0) continue;
+        for (int64_t c = 0; c < 16; ++c)
+            tile[static_cast<size_t>(i * pitch + c)] =
+                src[static_cast<size_t>(row * channels + c0 + c)];
+    }
+    return tile;
+}
+
+// The forward / data-gradient kernel (conv2d_igemm_cuda.cu) step by step: per warp 16 rows and
+// col_fragments tiles of 16 columns; per tap and 16-channel slice a staged tile, multiplied
+// `depth` channels at a time with the weight tiles read in place (column-major forward,
+// row-major data gradient, leading dimension R S C).
 std::vector<double> emulate_gather(const Conv2dShape& s, bool backward_data,
                                    const std::vector<double>& in, const std::vector<double>& w,
-                                   int64_t sm_count) {
+                                   int64_t sm_count, Depth d) {
     const IgemmGatherPlan p = igemm_gather_plan(s, backward_data, sm_count);
+    const int64_t ldw = s.R * s.S * s.C;
     std::vector<double> out(static_cast<size_t>(p.rows * p.out_channels), kUnwritten);
     for (int64_t bx = 0; bx < p.blocks_x; ++bx)
         for (int64_t by = 0; by < p.blocks_y; ++by)
             for (int64_t warp = 0; warp < kIgemmWarpsPerBlock; ++warp) {
                 const int64_t row0 = (bx * kIgemmWarpsPerBlock + warp) * 16;
                 if (row0 >= p.rows) continue;
-                const int64_t col0 = by * 16 * p.col_fragments, cols = 16 * p.col_fragments;
-                std::vector<double> acc(static_cast<size_t>(16 * cols), 0.0);
+                const int64_t col0 = by * 16 * p.col_fragments;
+                std::vector<std::vector<double>> acc(static_cast<size_t>(p.col_fragments),
+                                                     std::vector<double>(256, 0.0));
                 for (int64_t r = 0; r < s.R; ++r)
                     for (int64_t t = 0; t < s.S; ++t)
                         for (int64_t c0 = 0; c0 < p.in_channels; c0 += 16) {
-                            double tile[16][16];
-                            for (int64_t i = 0; i < 16; ++i) {
-                                const int64_t src = igemm_tap_source(
-                                    s, backward_data, igemm_row_pixel(s, backward_data, row0 + i),
-                                    r, t);
-                                for (int64_t c = 0; c < 16; ++c)
-                                    tile[i][c] =
-                                        src < 0
-                                            ? 0.0
-                                            : in[static_cast<size_t>(src * p.in_channels + c0 + c)];
+                            const std::vector<double> tile =
+                                stage(s, backward_data, in, p.in_channels, row0, r, t, c0, d.pitch);
+                            for (int64_t kk = 0; kk < 16; kk += d.depth) {
+                                const TileRef a{tile.data() + kk, d.pitch, true};
+                                for (int f = 0; f < p.col_fragments; ++f) {
+                                    const int64_t at = igemm_weight_offset(
+                                        s, backward_data, r * s.S + t, c0 + kk, col0 + 16 * f);
+                                    mma(acc[static_cast<size_t>(f)], a,
+                                        {w.data() + at, ldw, backward_data}, d.depth);
+                                }
                             }
-                            for (int64_t i = 0; i < 16; ++i)
-                                for (int64_t j = 0; j < cols; ++j)
-                                    for (int64_t c = 0; c < 16; ++c)
-                                        acc[static_cast<size_t>(i * cols + j)] +=
-                                            tile[i][c] *
-                                            w[static_cast<size_t>(igemm_weight_offset(
-                                                s, backward_data, r * s.S + t, c0 + c, col0 + j))];
                         }
-                for (int64_t i = 0; i < 16; ++i)
-                    for (int64_t j = 0; j < cols; ++j) {
-                        double& o =
-                            out[static_cast<size_t>((row0 + i) * p.out_channels + col0 + j)];
-                        EXPECT_TRUE(std::isnan(o)) << "written twice: row " << row0 + i;
-                        o = acc[static_cast<size_t>(i * cols + j)];
-                    }
+                for (int f = 0; f < p.col_fragments; ++f)
+                    for (int64_t i = 0; i < 16; ++i)
+                        for (int64_t j = 0; j < 16; ++j) {
+                            double& o = out[static_cast<size_t>((row0 + i) * p.out_channels + col0 +
+                                                                16 * f + j)];
+                            EXPECT_TRUE(std::isnan(o)) << "written twice: row " << row0 + i;
+                            o = acc[static_cast<size_t>(f)][static_cast<size_t>(i * 16 + j)];
+                        }
             }
     return out;
 }
 
-// The filter-gradient kernels: per warp an item (tap, 16 channels) and group of output channels
-// over a chunk of rows into the chunk's partial block, then the chunks summed in order.
+// The filter-gradient kernels (conv2d_igemm_filter_cuda.cu) step by step: per warp an item (tap,
+// 16 channels) and group of k_fragments output-channel tiles over a chunk of rows; per 16 rows
+// the staged x tile, multiplied `depth` rows at a time with dy tiles read in place (column-major,
+// leading dimension K); each group's block stored into the chunk's partial sums (leading
+// dimension R S C); then the chunks summed in order.
 std::vector<double> emulate_filter(const Conv2dShape& s, const std::vector<double>& x,
-                                   const std::vector<double>& dy, int64_t sm_count) {
+                                   const std::vector<double>& dy, int64_t sm_count, Depth d) {
     const IgemmFilterPlan p = igemm_filter_plan(s, sm_count);
-    const int64_t ld = s.R * s.S * s.C, elements = s.K * ld, group = 16 * p.k_fragments;
+    const int64_t ldw = s.R * s.S * s.C, elements = s.K * ldw;
     std::vector<double> partial(static_cast<size_t>(p.workspace_floats), kUnwritten);
     for (int64_t chunk = 0; chunk < p.chunks; ++chunk)
         for (int64_t by = 0; by < p.blocks_y; ++by)
-            for (int64_t k0 = 0; k0 < s.K; k0 += group)
+            for (int64_t group = 0; group < p.k_groups; ++group)
                 for (int64_t warp = 0; warp < kIgemmWarpsPerBlock; ++warp) {
                     const int64_t item = by * kIgemmWarpsPerBlock + warp;
                     if (item >= p.items) continue;
                     const int64_t tap = item / (s.C / 16), c0 = item % (s.C / 16) * 16;
+                    const int64_t k0 = group * 16 * p.k_fragments;
                     const int64_t begin = chunk * p.rows_per_chunk;
                     const int64_t end = std::min(p.rows, begin + p.rows_per_chunk);
-                    std::vector<double> acc(static_cast<size_t>(group * 16), 0.0);
-                    for (int64_t m0 = begin; m0 < end; m0 += 16)
-                        for (int64_t i = 0; i < 16; ++i) {
-                            const int64_t src = igemm_tap_source(
-                                s, false, igemm_row_pixel(s, false, m0 + i), tap / s.S, tap % s.S);
-                            for (int64_t k = 0; k < group; ++k)
-                                for (int64_t c = 0; c < 16; ++c)
-                                    acc[static_cast<size_t>(k * 16 + c)] +=
-                                        dy[static_cast<size_t>((m0 + i) * s.K + k0 + k)] *
-                                        (src < 0 ? 0.0
-                                                 : x[static_cast<size_t>(src * s.C + c0 + c)]);
+                    std::vector<std::vector<double>> acc(static_cast<size_t>(p.k_fragments),
+                                                         std::vector<double>(256, 0.0));
+                    for (int64_t m0 = begin; m0 < end; m0 += 16) {
+                        const std::vector<double> tile =
+                            stage(s, false, x, s.C, m0, tap / s.S, tap % s.S, c0, d.pitch);
+                        for (int64_t kk = 0; kk < 16; kk += d.depth) {
+                            const TileRef b{tile.data() + kk * d.pitch, d.pitch, true};
+                            for (int f = 0; f < p.k_fragments; ++f)
+                                mma(acc[static_cast<size_t>(f)],
+                                    {dy.data() + (m0 + kk) * s.K + k0 + 16 * f, s.K, false}, b,
+                                    d.depth);
                         }
-                    for (int64_t k = 0; k < group; ++k)
-                        for (int64_t c = 0; c < 16; ++c) {
-                            double& o = partial[static_cast<size_t>((chunk * s.K + k0 + k) * ld +
-                                                                    tap * s.C + c0 + c)];
-                            EXPECT_TRUE(std::isnan(o)) << "written twice: chunk " << chunk;
-                            o = acc[static_cast<size_t>(k * 16 + c)];
-                        }
+                    }
+                    for (int f = 0; f < p.k_fragments; ++f)
+                        for (int64_t k = 0; k < 16; ++k)
+                            for (int64_t c = 0; c < 16; ++c) {
+                                double& o = partial[static_cast<size_t>(
+                                    (chunk * s.K + k0 + 16 * f + k) * ldw + tap * s.C + c0 + c)];
+                                EXPECT_TRUE(std::isnan(o)) << "written twice: chunk " << chunk;
+                                o = acc[static_cast<size_t>(f)][static_cast<size_t>(k * 16 + c)];
+                            }
                 }
     std::vector<double> dw(static_cast<size_t>(elements), 0.0);
     for (int64_t e = 0; e < elements; ++e)
@@ -321,15 +370,16 @@ TEST(Conv2dIgemm, DecompositionComputesTheConvolution) {
             storage(ops::conv2d_backward_data(dy, w, x.shape(), s.stride, s.pad));
         const std::vector<double> dw =
             storage(ops::conv2d_backward_filter(x, dy, w.shape(), s.stride, s.pad));
-        for (int64_t sm_count : {1, 4, 1000}) {
-            SCOPED_TRACE(::testing::Message() << "SMs " << sm_count);
-            expect_near_all(emulate_gather(s, false, storage(x), storage(w), sm_count), y,
-                            "forward");
-            expect_near_all(emulate_gather(s, true, storage(dy), storage(w), sm_count), dx,
-                            "backward data");
-            expect_near_all(emulate_filter(s, storage(x), storage(dy), sm_count), dw,
-                            "backward filter");
-        }
+        for (int64_t sm_count : {1, 4, 1000})
+            for (Depth d : {kBf16, kTf32}) {
+                SCOPED_TRACE(::testing::Message() << "SMs " << sm_count << ", depth " << d.depth);
+                expect_near_all(emulate_gather(s, false, storage(x), storage(w), sm_count, d), y,
+                                "forward");
+                expect_near_all(emulate_gather(s, true, storage(dy), storage(w), sm_count, d), dx,
+                                "backward data");
+                expect_near_all(emulate_filter(s, storage(x), storage(dy), sm_count, d), dw,
+                                "backward filter");
+            }
     }
 }
 
