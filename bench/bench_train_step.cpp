@@ -262,8 +262,7 @@ class TrainStep {
     }
     Tensor forward_loss() {
         sgd_.zero_grad();
-        return criterion_(model_->forward(images_.to(input_dtype_).contiguous(input_format_)),
-                          labels_);
+        return criterion_(model_->forward(images_.to(input_dtype_, input_format_)), labels_);
     }
     void update() { sgd_.step(kLr); }
     // The whole step as the trainers run it (train/train_step.h: eager, or replayed from a CUDA
@@ -609,9 +608,7 @@ void print_capture_and_allocations(TrainStep& step) {
 // and a shape that runs on cuDNN under the case's conv kernels (an earlier cuDNN case may have
 // planned a shape that this case runs on cbnn's kernels). Called in the case's KernelSettings.
 bool plan_of_case(const ConvAlgorithmRecord& r, const Case& c) {
-    const bool on_cbnn_kernels = conv_kernels() == ConvKernels::cbnn &&
-                                 conv2d_igemm_supports(r.shape, r.dtype, allow_tf32());
-    return !on_cbnn_kernels && r.shape.N == c.batch &&
+    return !conv2d_igemm_chosen(r.shape, r.dtype) && r.shape.N == c.batch &&
            r.dtype == (c.bf16 ? DType::bf16 : DType::f32) && r.tensor_core == (c.tf32 || c.bf16) &&
            r.search == (c.tuned ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic) &&
            r.algorithms == (c.fastest ? ConvAlgorithms::fastest : ConvAlgorithms::deterministic) &&

@@ -39,10 +39,13 @@ bool conv2d_igemm_supports(const Conv2dShape& s, DType dtype, bool tf32_allowed)
            (s.N * s.P * s.Q) % 16 == 0 && (s.N * s.H * s.W) % 16 == 0 && s.N * s.P * s.Q > 0;
 }
 
+bool conv2d_igemm_chosen(const Conv2dShape& s, DType dtype) {
+    return conv_kernels() == ConvKernels::cbnn && conv2d_igemm_supports(s, dtype, allow_tf32());
+}
+
 bool conv2d_igemm_applies(const Conv2dShape& s, DType dtype,
                           std::initializer_list<const void*> operands) {
-    if (conv_kernels() != ConvKernels::cbnn || !conv2d_igemm_supports(s, dtype, allow_tf32()))
-        return false;
+    if (!conv2d_igemm_chosen(s, dtype)) return false;
     return std::all_of(operands.begin(), operands.end(),
                        [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 32 == 0; });
 }

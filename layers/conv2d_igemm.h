@@ -59,9 +59,11 @@ inline constexpr int64_t kIgemmMaxChannels = 64;
 // bf16 or (TF32 allowed) f32, C and K multiples of 16 up to kIgemmMaxChannels, and N P Q and
 // N H W multiples of 16 (whole row tiles). Whatever conv_kernels() says.
 bool conv2d_igemm_supports(const Conv2dShape& s, DType dtype, bool tf32_allowed);
-// conv_kernels() is cbnn, conv2d_igemm_supports(s, dtype, allow_tf32()), and every operand's
-// address 32-byte aligned (the tensor-core loads need it; a view at an odd offset goes to cuDNN):
-// what ops::conv2d_* ask before each CUDA call.
+// conv_kernels() is cbnn and conv2d_igemm_supports(s, dtype, allow_tf32()): the shapes the
+// current settings send to cbnn's kernels (given aligned operands).
+bool conv2d_igemm_chosen(const Conv2dShape& s, DType dtype);
+// conv2d_igemm_chosen and every operand's address 32-byte aligned (the tensor-core loads need it;
+// a view at an odd offset goes to cuDNN): what ops::conv2d_* ask before each CUDA call.
 bool conv2d_igemm_applies(const Conv2dShape& s, DType dtype,
                           std::initializer_list<const void*> operands);
 

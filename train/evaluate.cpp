@@ -148,10 +148,7 @@ EvalResult evaluate_batches(Layer& model, int64_t batches, const std::function<B
         const EvalMode eval_mode(model);
         for (int64_t b = 0; b < batches; ++b) {
             const Batch batch = next();
-            const bool as_given =
-                batch.images.dtype() == input.dtype && batch.images.is_contiguous(input.format);
-            const Tensor logits = model.forward(
-                as_given ? batch.images : ops::cast(batch.images, input.dtype, input.format));
+            const Tensor logits = model.forward(batch.images.to(input.dtype, input.format));
             pending.push(logits, batch.labels,
                          criterion != nullptr ? (*criterion)(logits, batch.labels) : Tensor());
             if (pending.full()) pending.score(evaluator);

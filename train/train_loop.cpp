@@ -23,9 +23,17 @@ EvalPrecision parse_eval_precision(const std::string& name) {
     CBNN_FAIL("eval precision '", name, "' is not one of fp32, train");
 }
 
+namespace {
+// The training step's input dtype: bf16 activations for --precision bf16, else f32 (TF32 is a
+// math setting, not a dtype).
+DType step_input_dtype(Precision precision) {
+    return precision == Precision::bf16 ? DType::bf16 : DType::f32;
+}
+}  // namespace
+
 EvalInput evaluation_input(const LoopSettings& s) {
     if (s.eval_precision == EvalPrecision::fp32) return {};
-    return {s.precision == Precision::bf16 ? DType::bf16 : DType::f32, s.layout};
+    return {step_input_dtype(s.precision), s.layout};
 }
 
 namespace {
@@ -87,7 +95,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
     const NamedTensors params = model.named_parameters();
     TrainStep train_step(model, criterion, sgd,
                          {.cuda_graph = c.cuda_graph,
-                          .input_dtype = c.precision == Precision::bf16 ? DType::bf16 : DType::f32,
+                          .input_dtype = step_input_dtype(c.precision),
                           .input_format = c.layout});
     EvalResult last_eval;
     bool have_eval = false;

@@ -4,7 +4,6 @@
 #include <cstdio>
 
 #include "autograd/grad_mode.h"
-#include "tensor/copy.h"
 #include "tensor/error.h"
 
 namespace cbnn::train {
@@ -38,9 +37,7 @@ TrainStep::TrainStep(Layer& model, const ClassBalancedLoss& criterion, Sgd& sgd,
 TrainStep::~TrainStep() = default;
 
 Tensor TrainStep::prepared(const Tensor& images) const {
-    if (images.dtype() == options_.input_dtype && images.is_contiguous(options_.input_format))
-        return images;
-    return ops::cast(images, options_.input_dtype, options_.input_format);  // one copy kernel
+    return images.to(options_.input_dtype, options_.input_format);  // one copy kernel at most
 }
 
 StepOutputs TrainStep::run_eager(const Tensor& images, const Tensor& labels,

@@ -71,8 +71,10 @@ TEST(Conv2dIgemm, AppliesOnlyWhenChosenAndAligned) {
     alignas(32) static const char memory[64] = {};
     const void* aligned = memory;
     const void* odd = memory + 16;
+    EXPECT_FALSE(conv2d_igemm_chosen(s, DType::bf16));
     EXPECT_FALSE(conv2d_igemm_applies(s, DType::bf16, {aligned}));
     const ConvKernelsSetting cbnn(ConvKernels::cbnn);
+    EXPECT_TRUE(conv2d_igemm_chosen(s, DType::bf16));
     EXPECT_TRUE(conv2d_igemm_applies(s, DType::bf16, {aligned, aligned}));
     EXPECT_FALSE(conv2d_igemm_applies(s, DType::bf16, {aligned, odd}));
     {
@@ -80,6 +82,7 @@ TEST(Conv2dIgemm, AppliesOnlyWhenChosenAndAligned) {
         EXPECT_TRUE(conv2d_igemm_applies(s, DType::f32, {aligned}));
     }
     const Tf32Setting fp32(false);
+    EXPECT_FALSE(conv2d_igemm_chosen(s, DType::f32));
     EXPECT_FALSE(conv2d_igemm_applies(s, DType::f32, {aligned}));
 }
 
