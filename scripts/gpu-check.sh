@@ -2,8 +2,9 @@
 # Runs the GPU checks on the GPU test machine (../shared/GPU.md) from an existing build folder that
 # was built elsewhere and carried over: it builds and installs nothing. In one go, cheapest first:
 #   1. nvidia-smi: GPU name, driver, memory
-#   2. build/cbnn_cuda_tests, run directly (one process, not one per test through CTest, which
-#      costs far more GPU-machine time), full log in $LOGDIR/cuda_tests.log (+ .xml)
+#   2. build/cbnn_cuda_tests, run by scripts/cuda-tests.sh as a few processes at once (not one
+#      per test through CTest, which costs far more GPU-machine time), full log in
+#      $LOGDIR/cuda_tests.log, each process's log and gtest XML beside it
 #   3. every build/bench_* (Google Benchmark), each under a timeout, console output in
 #      $LOGDIR/<name>.log and results in $LOGDIR/<name>.json
 #   4. build/cbnn-demo --device cuda, when it exists
@@ -35,11 +36,12 @@
 #                         is cut to what is left of it, less 15 s for the summary and packing, and
 #                         a step with under 20 s left is skipped (the summary says so). Set it a
 #                         little under the device call's own limit.
-#   CBNN_TEST_TIMEOUT     seconds for the whole CUDA test binary (default: 300); when it fails,
-#                         each failing suite runs again alone (CBNN_SUITE_TIMEOUT s each, 120)
-#   CBNN_TEST_STALL       seconds without output after which the CUDA test binary counts as hung
-#                         and is killed (default: 90); the hung test is left out and the rest run
-#                         again
+#   CBNN_TEST_TIMEOUT     seconds for the CUDA tests (default: 300); when tests fail, each failing
+#                         suite runs again alone (CBNN_SUITE_TIMEOUT s each, 120)
+#   CBNN_TEST_SHARDS      CUDA test processes at once (default: 8, at most the number of cores)
+#   CBNN_TEST_STALL       seconds without output after which a CUDA test process counts as hung
+#                         and is killed (default: 90); the hung test is left out and the rest of
+#                         that process's tests run again
 #   CBNN_BENCH_TIMEOUT    seconds per benchmark binary (default: 120)
 #   CBNN_BENCH_MIN_TIME   --benchmark_min_time in seconds of GPU (manual) time (default: 0.01).
 #                         A microsecond kernel costs ~100 us of host time per benchmark iteration
@@ -203,94 +205,13 @@ else
 fi
 add_summary "GPU" "$gpu_name"
 
-# run_watched SECS STALL LOG CMD...: runs CMD with its output in LOG, killing it when it runs past
-# SECS seconds or prints nothing for STALL seconds (gtest flushes a line as each test starts and
-# ends, so silence means a hung test); prints LOG when it ends and returns CMD's status, 124 when
-# killed.
-run_watched() {
-    local secs=$1 stall=$2 log=$3 pid started size last_size=-1 last_change rc=0
-    shift 3
-    "$@" >"$log" 2>&1 &
-    pid=$!
-    started=$SECONDS
-    last_change=$SECONDS
-    while kill -0 "$pid" 2>/dev/null; do
-        sleep 1
-        size=$(stat -c %s "$log" 2>/dev/null || echo 0)
-        if ((size != last_size)); then
-            last_size=$size
-            last_change=$SECONDS
-        fi
-        if ((SECONDS - started >= secs || SECONDS - last_change >= stall)); then
-            echo "gpu-check: killing $(basename "$1") after $((SECONDS - started)) s" \
-                "($((SECONDS - last_change)) s without output)" >>"$log"
-            kill -TERM "$pid" 2>/dev/null
-            sleep 2
-            kill -KILL "$pid" 2>/dev/null
-            wait "$pid" 2>/dev/null
-            cat "$log"
-            return 124
-        fi
-    done
-    wait "$pid" || rc=$?
-    cat "$log"
-    return "$rc"
-}
-
-# unfinished_test LOG: the test a gtest binary was running when it died or was killed (its
-# "[ RUN      ]" line has no result line after it); empty when none.
-unfinished_test() {
-    awk '/^\[ RUN      \] / { t = $4 }
-         /^\[       OK \] |^\[  FAILED  \] |^\[  SKIPPED \] / { if ($4 == t) t = "" }
-         END { print t }' "$1"
-}
-
-# gtest_filter_without FILTER EXCLUDED: FILTER (default: every test) with the ':'-separated test
-# names in EXCLUDED added to its negative patterns.
-gtest_filter_without() {
-    local filter=${1:-*} excluded=$2
-    [[ -z $excluded ]] && echo "$filter" && return
-    if [[ $filter == *-* ]]; then echo "$filter:$excluded"; else echo "$filter-$excluded"; fi
-}
-
-# rerun_failing_suites_alone: after a failed CUDA test run, each failing test suite (every suite
-# when the run died without a failure list) runs again in a process of its own. A CUDA error that
-# poisons the context (an illegal address, say) makes every later test of one process fail; alone,
-# only the guilty suite does. Logs in $logdir/alone-<suite>.log; the summary names the suites that
-# fail alone and those that pass alone.
-rerun_failing_suites_alone() {
-    local suites suite name alone_rc alone_start fail_alone="" pass_alone=""
-    suites=$(sed -n 's/^\[  FAILED  \] \([A-Za-z_0-9/]*\)\..*/\1/p' "$tests_log" | sort -u)
-    if [[ -z $suites ]]; then
-        suites=$("$tests_bin" --gtest_list_tests 2>/dev/null | sed -n 's/^\([A-Za-z_0-9/]*\)\.$/\1/p')
-    fi
-    section "cuda tests: failing suites, each alone"
-    for suite in $suites; do
-        name=${suite//\//_}
-        limit=$(step_timeout "${CBNN_SUITE_TIMEOUT:-120}")
-        if ((limit == 0)); then
-            skip_for_budget "$suite alone"
-            continue
-        fi
-        alone_rc=0
-        alone_start=$SECONDS
-        with_timeout "$limit" "$tests_bin" --gtest_brief=1 \
-            "--gtest_filter=$suite.*" >"$logdir/alone-$name.log" 2>&1 || alone_rc=$?
-        if ((alone_rc == 0)); then pass_alone+=" $suite"; else fail_alone+=" $suite"; fi
-        echo "$suite alone: $(describe "$alone_rc" "$((SECONDS - alone_start))")"
-    done
-    add_summary "  fail alone" "${fail_alone:- none}"
-    add_summary "  pass alone" "${pass_alone:- none}"
-}
-
 # ---- 2. CUDA tests ---------------------------------------------------------------------------
-# The binary runs under a watchdog (run_watched): a test that hangs is killed after
-# CBNN_TEST_STALL seconds of silence rather than eating the whole timeout. A test that hangs or
-# crashes the binary is named (the "[ RUN ]" line with no result after it) and the binary runs
-# again without it, up to 3 times, so the tests after it still report.
+# scripts/cuda-tests.sh runs them as CBNN_TEST_SHARDS processes at once, each under a watchdog: a
+# test that hangs (CBNN_TEST_STALL s of silence) or crashes its process is named and left out,
+# and the rest of its share runs again; failing suites then run again alone. Its time counts
+# against CBNN_TOTAL_BUDGET like every step's.
 section "cuda tests"
 tests_bin="$build_dir/cbnn_cuda_tests"
-tests_log="$logdir/cuda_tests.log"
 limit=$(step_timeout "$test_timeout")
 if ((limit == 0)); then
     skip_for_budget "cuda tests"
@@ -298,43 +219,28 @@ elif [[ -x $tests_bin ]]; then
     missing=$(missing_libs "$tests_bin")
     [[ -n $missing ]] && echo "gpu-check: $tests_bin: libraries not found: $missing"
     start=$SECONDS
-    excluded=""
-    stopped=()
-    for attempt in 1 2 3; do
-        rc=0
-        run_watched "$limit" "${CBNN_TEST_STALL:-90}" "$tests_log" "$tests_bin" \
-            "--gtest_output=xml:$logdir/cuda_tests.xml" \
-            "--gtest_filter=$(gtest_filter_without "${CBNN_GTEST_FILTER:-}" "$excluded")" || rc=$?
-        grep -q '^\[==========\] .* ran\.' "$tests_log" && break # the binary finished
-        culprit=$(unfinished_test "$tests_log")
-        [[ -n $culprit ]] || break
-        if ((rc == 124 || rc == 137)); then
-            stopped+=("$culprit hung")
-        else
-            stopped+=("$culprit crashed the binary (exit $rc)")
-        fi
-        excluded+="${excluded:+:}$culprit"
-        cp "$tests_log" "$logdir/cuda_tests-attempt$attempt.log"
-        limit=$(step_timeout "$test_timeout")
-        ((attempt < 3 && limit > 0)) || break
-        echo "gpu-check: ${stopped[-1]}; running the CUDA tests again without it"
-    done
+    more=()
+    tests_budget=0 # none: cuda-tests.sh's --budget 0 is no limit
+    ((total_budget > 0)) && tests_budget=$((total_budget - SECONDS - budget_reserve))
+    rc=0
+    "$CBNN_ROOT/scripts/cuda-tests.sh" --timeout "$limit" --budget "$tests_budget" \
+        --stall "${CBNN_TEST_STALL:-90}" --suite-timeout "${CBNN_SUITE_TIMEOUT:-120}" \
+        ${CBNN_GTEST_FILTER:+--filter "$CBNN_GTEST_FILTER"} "$tests_bin" "$logdir" || rc=$?
     secs=$((SECONDS - start))
-    passed=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) tests\{0,1\}\..*/\1/p' "$tests_log" | tail -n 1)
-    skipped=$(sed -n 's/^\[  SKIPPED \] \([0-9][0-9]*\) test.*/\1/p' "$tests_log" | tail -n 1)
-    # Each failure is printed twice (as it happens, and in the final list). Count distinct names.
-    failed=$(sed -n 's/^\[  FAILED  \] \([A-Za-z_][^ ]*\).*/\1/p' "$tests_log" | sort -u | wc -l)
-    if [[ -z $passed ]]; then
-        counts="no gtest summary"
-    else
-        counts="${passed} passed, ${failed} failed, ${skipped:-0} skipped"
-    fi
-    ((${#stopped[@]} > 0)) && rc=1
     ((rc != 0)) && failures=$((failures + 1))
+    counts="no gtest summary"
+    while IFS=$'\t' read -r key text; do
+        if [[ $key == counts ]]; then
+            counts=$text
+        else
+            more+=("$key" "$text")
+        fi
+    done < <(cat "$logdir/cuda_tests-summary.tsv" 2>/dev/null)
     add_summary "cuda tests" "$counts; $(describe "$rc" "$secs")"
-    for line in "${stopped[@]}"; do add_summary "  left out" "$line"; done
-    write_summary
-    ((failed > 0 || (rc != 0 && ${#stopped[@]} == 0))) && rerun_failing_suites_alone
+    for ((i = 0; i < ${#more[@]}; i += 2)); do
+        add_summary "${more[i]}" "${more[i + 1]}"
+        [[ ${more[i + 1]} == *"SKIPPED (time budget)" ]] && skipped_steps=$((skipped_steps + 1))
+    done
 else
     echo "gpu-check: $tests_bin not found (a build without the CUDA backend?)"
     add_summary "cuda tests" "MISSING ($tests_bin)"

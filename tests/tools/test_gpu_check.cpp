@@ -11,50 +11,32 @@
 #include "gtest/gtest.h"
 #include "tests/support/run_tool.h"
 #include "tests/support/scratch.h"
+#include "tests/tools/fake_gtest.h"
 
 namespace cbnn {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Writes an executable bash script: `body` after the #! line.
-void write_script(const fs::path& path, const std::string& body) {
-    fs::create_directories(path.parent_path());
-    std::ofstream(path) << "#!/bin/bash\n" << body;
-    fs::permissions(path, fs::perms::owner_all);
-}
+using testing::write_fake_gtest;
+using testing::write_script;
 
-// A fake cbnn_cuda_tests in `dir`: suite SuiteA passes alone, Kernels/SuiteB fails alone; the
-// whole run fails both (as a poisoned CUDA context would) unless `all_pass`.
+// A fake cbnn_cuda_tests in `dir` (tests/tools/fake_gtest.h): SuiteA passes alone, Kernels/SuiteB
+// fails; in one process both fail (as a poisoned CUDA context would make them) unless `all_pass`.
 void write_fake_tests(const fs::path& dir, bool all_pass) {
-    write_script(
-        dir / "cbnn_cuda_tests",
-        std::string("for a in \"$@\"; do case $a in\n"
-                    "  --gtest_list_tests) printf 'SuiteA.\\n  T1\\nKernels/SuiteB.\\n  T2/0\\n';"
-                    " exit 0;;\n"
-                    "  --gtest_filter=SuiteA.*) echo '[  PASSED  ] 1 test.'; exit 0;;\n"
-                    "  --gtest_filter=Kernels/SuiteB.*) echo '[  PASSED  ] 0 tests.';"
-                    " echo '[  FAILED  ] Kernels/SuiteB.T2/0'; exit 1;;\n"
-                    "esac; done\n") +
-            (all_pass ? "echo '[  PASSED  ] 2 tests.'; exit 0\n"
-                      : "echo '[  PASSED  ] 0 tests.'\n"
-                        "echo '[  FAILED  ] SuiteA.T1'\n"
-                        "echo '[  FAILED  ] Kernels/SuiteB.T2/0'; exit 1\n"));
+    if (all_pass) {
+        write_fake_gtest(dir / "cbnn_cuda_tests", {"SuiteA.T1 pass", "Kernels/SuiteB.T2/0 pass"});
+    } else {
+        write_fake_gtest(dir / "cbnn_cuda_tests",
+                         {"SuiteA.T1 fragile", "Kernels/SuiteB.T2/0 fail"});
+    }
 }
 
-// A fake cbnn_cuda_tests whose test SuiteA.Bad hangs (`hang`) or crashes the process, and whose
-// other test passes; run without SuiteA.Bad (a negative filter) it finishes normally.
+// A fake cbnn_cuda_tests whose test SuiteA.Bad hangs (`hang`) or crashes the process, after
+// SuiteA.Good, which passes.
 void write_fake_tests_with_bad_test(const fs::path& dir, bool hang) {
-    write_script(
-        dir / "cbnn_cuda_tests",
-        std::string("case \"$*\" in *-SuiteA.Bad*)\n"
-                    "  echo '[ RUN      ] SuiteA.Good'; echo '[       OK ] SuiteA.Good (1 ms)'\n"
-                    "  echo '[==========] 1 test from 1 test suite ran. (1 ms total)'\n"
-                    "  echo '[  PASSED  ] 1 test.'; exit 0;;\n"
-                    "esac\n"
-                    "echo '[ RUN      ] SuiteA.Good'; echo '[       OK ] SuiteA.Good (1 ms)'\n"
-                    "echo '[ RUN      ] SuiteA.Bad'\n") +
-            (hang ? "sleep 60\n" : "kill -SEGV $$\n"));
+    write_fake_gtest(dir / "cbnn_cuda_tests",
+                     {"SuiteA.Good pass", std::string("SuiteA.Bad ") + (hang ? "hang" : "crash")});
 }
 
 // `env`: further VAR=value settings for the script.
@@ -72,7 +54,7 @@ std::string read_text(const fs::path& path) {
 TEST(GpuCheckScript, FailingSuitesRunAgainAloneAndTheSummaryNamesThem) {
     const fs::path dir = testing::scratch_dir("gpu_check_failing");
     write_fake_tests(dir / "build", false);
-    const testing::ToolRun r = gpu_check(dir / "build", dir / "logs");
+    const testing::ToolRun r = gpu_check(dir / "build", dir / "logs", "CBNN_TEST_SHARDS=1");
     EXPECT_NE(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("0 passed, 2 failed"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("Kernels/SuiteB alone: FAILED"), std::string::npos) << r.output;
@@ -219,7 +201,7 @@ TEST(GpuCheckScript, AHungTestIsKilledNamedAndLeftOut) {
     EXPECT_NE(r.output.find("left out               SuiteA.Bad hung"), std::string::npos)
         << r.output;
     EXPECT_NE(r.output.find("1 passed, 0 failed"), std::string::npos) << r.output;
-    EXPECT_TRUE(fs::exists(dir / "logs" / "cuda_tests-attempt1.log"));
+    EXPECT_TRUE(fs::exists(dir / "logs" / "cuda_tests-shard0-attempt1.log"));
     EXPECT_EQ(r.output.find("alone"), std::string::npos) << r.output;
 }
 
