@@ -76,9 +76,13 @@ IgemmFilterPlan igemm_filter_plan(const Conv2dShape& s, int64_t sm_count) {
     const int64_t block = s.K * s.R * s.S * s.C;  // one chunk's partial sums
     const int64_t row_tiles = ceil_div(p.rows, 16), k_tiles = s.K / 16;
     const int64_t target = kIgemmFilterWarpsPerSm * sm_count;
-    const int64_t most_chunks = std::max<int64_t>(1, kIgemmMaxPartialFloats / block);
+    const int64_t for_warps = ceil_div(target, p.items);
+    const int64_t for_chains = ceil_div(row_tiles, kIgemmMaxTilesPerChunk);
+    const int64_t most_chunks =
+        std::max<int64_t>(1, std::min(std::max(kIgemmMaxPartialFloats / block, for_chains),
+                                      kIgemmMaxPartialFloatsHard / block));
     const int64_t wanted =
-        std::clamp<int64_t>(ceil_div(target, p.items), 1, std::min(row_tiles, most_chunks));
+        std::clamp<int64_t>(std::max(for_warps, for_chains), 1, std::min(row_tiles, most_chunks));
     p.rows_per_chunk = 16 * ceil_div(row_tiles, wanted);
     p.chunks = ceil_div(p.rows, p.rows_per_chunk);
     p.k_fragments = 1;

@@ -129,12 +129,20 @@ IgemmGatherPlan igemm_gather_plan(const Conv2dShape& s, bool backward_data, int6
 // `chunks` runs of rows_per_chunk rows (a multiple of 16; the last may be shorter); output
 // channels in k_groups groups of k_fragments tiles of 16 (1, 2 or 4 per warp). A warp is one
 // (chunk, item, group): its loop over the chunk's row tiles is a chain of dependent loads, so
-// the plan aims at kIgemmFilterWarpsPerSm warps per SM to hide their latency, first with more
-// chunks (each adds a K x R S C block of partial sums, capped at kIgemmMaxPartialFloats in all),
-// then with narrower groups (which stage each x tile once per group). workspace_floats: chunks
-// partial K x R S C blocks.
+// the plan aims at kIgemmFilterWarpsPerSm warps per SM to hide their latency and at chains of
+// at most kIgemmMaxTilesPerChunk row tiles, first with more chunks, then with narrower groups
+// (which stage each x tile once per group). Each chunk adds a K x R S C block of partial sums:
+// kIgemmMaxPartialFloats in all where the chain limit allows (ResNet-32's shapes), more where it
+// needs them (ResNet-50's 56 x 56 layers), never over kIgemmMaxPartialFloatsHard (longer chains
+// then). workspace_floats: chunks partial K x R S C blocks.
+// The chunks are added per dw element by kIgemmChunkLanes threads: lane l adds chunks l, l + L,
+// l + 2 L ... in that order, then the lanes' sums are added in lane order (one thread per element
+// with all 432 chunks of ResNet-32's first stage would be a chain of 432 loads).
 inline constexpr int64_t kIgemmFilterWarpsPerSm = 32;
-inline constexpr int64_t kIgemmMaxPartialFloats = int64_t{1} << 20;  // 4 MB
+inline constexpr int64_t kIgemmMaxTilesPerChunk = 64;
+inline constexpr int64_t kIgemmMaxPartialFloats = int64_t{1} << 20;      // 4 MB
+inline constexpr int64_t kIgemmMaxPartialFloatsHard = int64_t{1} << 24;  // 64 MB
+inline constexpr int kIgemmChunkLanes = 16;
 struct IgemmFilterPlan {
     int64_t rows, rows_per_chunk, chunks;
     int64_t items;

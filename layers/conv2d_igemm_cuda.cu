@@ -4,6 +4,8 @@
 // activation tile (rows gathered through igemm_tap_source, zeros for padding) in shared memory
 // and multiplies it with the matching weight tiles, read in place from the KRSC weight
 // (column-major for the forward, row-major for the data gradient). Each output is rounded once.
+// A tap with no source row for any of the warp's 16 rows (padding; for the data gradient of a
+// strided convolution, every tap of the wrong parity) adds nothing and is skipped.
 #include <atomic>
 
 #include "layers/conv2d_igemm_cuda.cuh"
@@ -40,6 +42,7 @@ __global__ void __launch_bounds__(kThreads)
         for (int64_t t = 0; t < s.S; ++t) {
             const int64_t tap = r * s.S + t;
             const int64_t src = igemm_tap_source(s, kBackwardData, pixel, r, t);
+            if (__all_sync(0xffffffffu, src < 0)) continue;  // warp-uniform
             for (int64_t c0 = 0; c0 < in_channels; c0 += 16) {
                 __syncwarp();  // every lane has loaded its fragments of the previous tile
                 stage_tile(in, src, in_channels, c0, tile, lane);

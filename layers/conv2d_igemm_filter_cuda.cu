@@ -5,8 +5,10 @@
 //     channels; for every 16 rows it stages the gathered x tile (16 rows x 16 channels) and
 //     multiplies the dy tiles, read in place as column-major 16 (k) x 16 (m) operands, into its
 //     group's accumulator tiles, then writes its part of the chunk's partial K x R S C block;
-//   sum_chunks: one thread per dw element adds the chunks' partial sums in chunk order and rounds
+//   sum_chunks: kIgemmChunkLanes threads per dw element add the chunks' partial sums in the
+//     header's fixed order (lane l: chunks l, l + L, ...; then the lanes in order) and round
 //     once. The result depends only on the shape and the plan, never on scheduling.
+// A row tile with no source row for the tap (all padding) adds nothing and is skipped.
 #include "layers/conv2d_igemm_cuda.cuh"
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_context.h"
@@ -39,6 +41,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int f = 0; f < kKFragments; ++f) wmma::fill_fragment(acc[f], 0.f);
     for (int64_t m0 = begin; m0 < end; m0 += 16) {
         const int64_t src = igemm_tap_source(s, false, igemm_row_pixel(s, false, m0 + i), r, t);
+        if (__all_sync(0xffffffffu, src < 0)) continue;  // warp-uniform: all 16 rows padding
         __syncwarp();  // every lane has loaded its fragments of the previous tile
         stage_tile(x, src, s.C, c0, tile, lane);
         __syncwarp();
@@ -67,14 +70,24 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+// A block per 32 consecutive dw elements (coalesced reads of each chunk), kIgemmChunkLanes
+// lanes (threadIdx.y) per element.
 template <class T>
-__global__ void sum_chunks_kernel(const float* __restrict__ partial, T* __restrict__ dw,
-                                  int64_t elements, int64_t chunks) {
-    for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < elements;
-         e += int64_t{gridDim.x} * blockDim.x) {
-        float sum = 0.f;
-        for (int64_t c = 0; c < chunks; ++c) sum += partial[c * elements + e];
-        dw[e] = convert<T>(sum);
+__global__ void __launch_bounds__(32 * kIgemmChunkLanes)
+    sum_chunks_kernel(const float* __restrict__ partial, T* __restrict__ dw, int64_t elements,
+                      int64_t chunks) {
+    __shared__ float lane_sums[kIgemmChunkLanes][33];
+    const int64_t e = int64_t{blockIdx.x} * 32 + threadIdx.x;
+    float sum = 0.f;
+    if (e < elements)
+        for (int64_t c = threadIdx.y; c < chunks; c += kIgemmChunkLanes)
+            sum += partial[c * elements + e];
+    lane_sums[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && e < elements) {
+        float total = 0.f;
+        for (int l = 0; l < kIgemmChunkLanes; ++l) total += lane_sums[l][threadIdx.x];
+        dw[e] = convert<T>(total);
     }
 }
 
@@ -98,9 +111,8 @@ void launch(const T* x, const T* dy, T* dw, float* workspace, const Conv2dShape&
             run(partial_sums_kernel<T, 1>);
     }
     const int64_t elements = s.K * s.R * s.S * s.C;
-    constexpr int kBlock = 256;
-    sum_chunks_kernel<T><<<grid_for(elements, kBlock), kBlock, 0, current_stream()>>>(
-        workspace, dw, elements, p.chunks);
+    sum_chunks_kernel<T><<<static_cast<unsigned>((elements + 31) / 32), dim3(32, kIgemmChunkLanes),
+                           0, current_stream()>>>(workspace, dw, elements, p.chunks);
     CBNN_CUDA_LAUNCH_CHECK();
 }
 

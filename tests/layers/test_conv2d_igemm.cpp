@@ -91,7 +91,10 @@ TEST(Conv2dIgemm, AppliesOnlyWhenChosenAndAligned) {
 std::vector<Conv2dShape> decomposition_shapes() {
     return {nhwc_shape(2, 16, 8, 8, 32, 3, 1, 1), nhwc_shape(2, 32, 8, 8, 16, 3, 2, 1),
             nhwc_shape(2, 16, 4, 6, 48, 3, 1, 1), nhwc_shape(2, 32, 8, 8, 64, 1, 2, 0),
-            nhwc_shape(1, 64, 8, 4, 64, 3, 1, 1), nhwc_shape(2, 48, 8, 7, 16, 3, 2, 1)};
+            nhwc_shape(1, 64, 8, 4, 64, 3, 1, 1), nhwc_shape(2, 48, 8, 7, 16, 3, 2, 1),
+            // 16 and 32 wide: a tile of 16 rows is one image row, so whole tiles have no source
+            // (the padding above the first row; the stride-2 data gradient's other parity)
+            nhwc_shape(1, 16, 4, 16, 16, 3, 1, 1), nhwc_shape(1, 16, 4, 32, 16, 3, 2, 1)};
 }
 
 TEST(Conv2dIgemm, TapSourcesFollowTheirDefinitions) {
@@ -199,8 +202,29 @@ TEST(Conv2dIgemm, FilterPlanSplitsRowsIntoNonEmptyChunks) {
             EXPECT_GE(q.blocks_y * kIgemmWarpsPerBlock, q.items);
             EXPECT_EQ(q.k_groups * q.k_fragments * 16, s.K);
             EXPECT_EQ(q.workspace_floats, q.chunks * s.K * s.R * s.S * s.C);
-            EXPECT_LE(q.workspace_floats, std::max(kIgemmMaxPartialFloats, s.K * s.R * s.S * s.C));
+            EXPECT_LE(q.workspace_floats,
+                      std::max(kIgemmMaxPartialFloatsHard, s.K * s.R * s.S * s.C));
+            if (q.chunks * s.K * s.R * s.S * s.C > kIgemmMaxPartialFloats)  // chains needed them
+                EXPECT_LE(q.rows_per_chunk, 16 * kIgemmMaxTilesPerChunk);
         }
+    // Long reductions: chains of at most 64 row tiles, with more than 4 MB of partial sums where
+    // that needs them. ResNet-32 at batch 512: 32768 row tiles, 512 chunks of 64 (4.7 MB).
+    const IgemmFilterPlan wide = igemm_filter_plan(nhwc_shape(512, 16, 32, 32, 16, 3, 1, 1), 132);
+    EXPECT_EQ(wide.rows_per_chunk, 16 * kIgemmMaxTilesPerChunk);
+    EXPECT_EQ(wide.chunks, 512);
+    // ResNet-50's 3x3 64 -> 64 at 56 x 56, batch 128: 25088 row tiles, 392 chunks of 64 (58 MB;
+    // the 4 MB cap alone would make chains of 896); 392 * 36 items fill 132 SMs with 4 tiles of
+    // output channels per warp.
+    const IgemmFilterPlan r50 = igemm_filter_plan(nhwc_shape(128, 64, 56, 56, 64, 3, 1, 1), 132);
+    EXPECT_EQ(r50.chunks, 392);
+    EXPECT_EQ(r50.rows_per_chunk, 16 * kIgemmMaxTilesPerChunk);
+    EXPECT_EQ(r50.k_fragments, 4);
+    EXPECT_LE(r50.workspace_floats, kIgemmMaxPartialFloatsHard);
+    // Batch 1024 there would need 3136 chunks (462 MB): capped at 64 MB, longer chains.
+    const IgemmFilterPlan huge = igemm_filter_plan(nhwc_shape(1024, 64, 56, 56, 64, 3, 1, 1), 132);
+    EXPECT_EQ(huge.chunks, kIgemmMaxPartialFloatsHard / (64 * 576));
+    EXPECT_GT(huge.rows_per_chunk, 16 * kIgemmMaxTilesPerChunk);
+    EXPECT_LE(huge.workspace_floats, kIgemmMaxPartialFloatsHard);
 }
 
 // ---- the decomposition, in float64 -------------------------------------------------------------
@@ -257,6 +281,16 @@ std::vector<double> stage(const Conv2dShape& s, bool backward_data, const std::v
     return tile;
 }
 
+// True when none of the 16 rows from row0 has a source row for tap (r, t): the kernels skip such a
+// tile (its staged tile would be all zeros).
+bool no_source(const Conv2dShape& s, bool backward_data, int64_t row0, int64_t r, int64_t t) {
+    for (int64_t i = 0; i < 16; ++i)
+        if (igemm_tap_source(s, backward_data, igemm_row_pixel(s, backward_data, row0 + i), r, t) >=
+            0)
+            return false;
+    return true;
+}
+
 // The forward / data-gradient kernel (conv2d_igemm_cuda.cu) step by step: per warp 16 rows and
 // col_fragments tiles of 16 columns; per tap and 16-channel slice a staged tile, multiplied
 // `depth` channels at a time with the weight tiles read in place (column-major forward,
@@ -277,7 +311,9 @@ std::vector<double> emulate_gather(const Conv2dShape& s, bool backward_data,
                                                      std::vector<double>(256, 0.0));
                 for (int64_t r = 0; r < s.R; ++r)
                     for (int64_t t = 0; t < s.S; ++t)
-                        for (int64_t c0 = 0; c0 < p.in_channels; c0 += 16) {
+                        for (int64_t c0 = 0;
+                             c0 < p.in_channels && !no_source(s, backward_data, row0, r, t);
+                             c0 += 16) {
                             const std::vector<double> tile =
                                 stage(s, backward_data, in, p.in_channels, row0, r, t, c0, d.pitch);
                             for (int64_t kk = 0; kk < 16; kk += d.depth) {
@@ -306,7 +342,7 @@ std::vector<double> emulate_gather(const Conv2dShape& s, bool backward_data,
 // 16 channels) and group of k_fragments output-channel tiles over a chunk of rows; per 16 rows
 // the staged x tile, multiplied `depth` rows at a time with dy tiles read in place (column-major,
 // leading dimension K); each group's block stored into the chunk's partial sums (leading
-// dimension R S C); then the chunks summed in order.
+// dimension R S C); then the chunks summed per element in the sum kernel's lane order.
 std::vector<double> emulate_filter(const Conv2dShape& s, const std::vector<double>& x,
                                    const std::vector<double>& dy, int64_t sm_count, Depth d) {
     const IgemmFilterPlan p = igemm_filter_plan(s, sm_count);
@@ -325,6 +361,7 @@ std::vector<double> emulate_filter(const Conv2dShape& s, const std::vector<doubl
                     std::vector<std::vector<double>> acc(static_cast<size_t>(p.k_fragments),
                                                          std::vector<double>(256, 0.0));
                     for (int64_t m0 = begin; m0 < end; m0 += 16) {
+                        if (no_source(s, false, m0, tap / s.S, tap % s.S)) continue;
                         const std::vector<double> tile =
                             stage(s, false, x, s.C, m0, tap / s.S, tap % s.S, c0, d.pitch);
                         for (int64_t kk = 0; kk < 16; kk += d.depth) {
@@ -346,8 +383,12 @@ std::vector<double> emulate_filter(const Conv2dShape& s, const std::vector<doubl
                 }
     std::vector<double> dw(static_cast<size_t>(elements), 0.0);
     for (int64_t e = 0; e < elements; ++e)
-        for (int64_t chunk = 0; chunk < p.chunks; ++chunk)
-            dw[static_cast<size_t>(e)] += partial[static_cast<size_t>(chunk * elements + e)];
+        for (int lane = 0; lane < kIgemmChunkLanes; ++lane) {
+            double lane_sum = 0;
+            for (int64_t chunk = lane; chunk < p.chunks; chunk += kIgemmChunkLanes)
+                lane_sum += partial[static_cast<size_t>(chunk * elements + e)];
+            dw[static_cast<size_t>(e)] += lane_sum;
+        }
     return dw;  // an unwritten partial sum leaves a NaN here
 }
 
@@ -356,6 +397,19 @@ void expect_near_all(const std::vector<double>& got, const std::vector<double>& 
     ASSERT_EQ(got.size(), expected.size()) << what;
     for (size_t i = 0; i < got.size(); ++i)
         ASSERT_NEAR(got[i], expected[i], 1e-12) << what << ", element " << i;
+}
+
+// The skipped tiles exist in the decomposition shapes, so the emulation below runs that path.
+TEST(Conv2dIgemm, TilesWithNoSourceRowAreFound) {
+    const Conv2dShape wide = nhwc_shape(1, 16, 4, 16, 16, 3, 1, 1);
+    EXPECT_TRUE(no_source(wide, false, 0, 0, 1));       // output row 0, the tap row above it
+    EXPECT_FALSE(no_source(wide, false, 0, 1, 1));      // its own row
+    EXPECT_TRUE(no_source(wide, false, 3 * 16, 2, 1));  // output row 3, the tap row below it
+    const Conv2dShape strided = nhwc_shape(1, 16, 4, 32, 16, 3, 2, 1);
+    // Data gradient, input row 0: the taps r with (0 + pad - r) odd have no output row.
+    EXPECT_TRUE(no_source(strided, true, 0, 0, 1));
+    EXPECT_FALSE(no_source(strided, true, 0, 1, 1));
+    EXPECT_TRUE(no_source(strided, true, 0, 2, 1));
 }
 
 TEST(Conv2dIgemm, DecompositionComputesTheConvolution) {
