@@ -398,6 +398,19 @@ def per_class_of(run_dir):
     return [(int(n), float(a)) for _, a, n in sorted(found, key=lambda m: int(m[0]))] or None
 
 
+def arithmetic_of(s):
+    """How a run computed: its --precision (fp32 for runs made before the flag existed), with the
+    layout, convolution kernels and evaluation precision when not the defaults."""
+    parts = [s.get("precision", "fp32")]
+    if s.get("layout", "nchw") != "nchw":
+        parts.append(s["layout"])
+    if s.get("conv_kernels", "cudnn") != "cudnn":
+        parts.append(f"{s['conv_kernels']} convs")
+    if s.get("eval_precision", "fp32") != "fp32" and parts[0] != "fp32":
+        parts.append(f"eval {parts[0]}")
+    return " ".join(parts)
+
+
 def collect_runs(runs):
     rows, unfinished = [], []
     for config_path in sorted(Path(runs).glob("*/config.json")):
@@ -429,6 +442,7 @@ def collect_runs(runs):
             "train_seconds": round(sum(line.get("seconds") or 0 for line in lines), 1),
             "device": device,
             "card": versions.get("device") if device.startswith("cuda") else versions.get("cpu"),
+            "arithmetic": arithmetic_of(s),
             "per_class": per_class_of(run_dir),
         })
     return rows, unfinished
@@ -615,7 +629,8 @@ def wall_cell(r):
 def write_results(runs, rows, unfinished):
     fields = ["run", "dataset", "imbalance", "loss", "beta", "gamma", "seed", "epochs",
               "top1_error_pct", "top5_error_pct", "many_acc_pct", "medium_acc_pct",
-              "few_acc_pct", "wall_seconds", "concurrent_jobs", "train_seconds", "device", "card"]
+              "few_acc_pct", "wall_seconds", "concurrent_jobs", "train_seconds", "device", "card",
+              "arithmetic"]
     with open(Path(runs) / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
@@ -627,6 +642,12 @@ def write_results(runs, rows, unfinished):
           "Top-1 test error (%) at the last epoch; mean ± standard deviation (seeds) where a "
           "configuration has several seeds. CB gain: best plain loss minus best class-balanced "
           "loss of the column.", ""]
+    kinds = {}
+    for r in rows:
+        kinds[r["arithmetic"]] = kinds.get(r["arithmetic"], 0) + 1
+    if len(kinds) > 1:  # a cell may then average runs of different arithmetic
+        md += ["Arithmetic of the runs (the last table says which run used which): " +
+               ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) + ".", ""]
     for dataset in sorted({r["dataset"] for r in rows}):
         subset = [r for r in rows if r["dataset"] == dataset]
         title = f"{dataset.upper().replace('CIFAR', 'CIFAR-')}-LT"
@@ -643,13 +664,15 @@ def write_results(runs, rows, unfinished):
                    f"class-balanced loss of the column ({row_label(best[0]['loss'], best[0]['gamma'], best[0]['beta'])}).",
                    "", f"![per-class accuracy]({name})", ""]
     md += ["## Every finished run", "",
-           "| run | top-1 % | top-5 % | many % | medium % | few % | wall s | train s | card |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| run | top-1 % | top-5 % | many % | medium % | few % | wall s | train s | card | "
+           "arithmetic |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         md.append(f"| {r['run']} | {fmt(r['top1_error_pct'])} | {fmt(r['top5_error_pct'])} | "
                   f"{fmt(r['many_acc_pct'], 1)} | {fmt(r['medium_acc_pct'], 1)} | "
                   f"{fmt(r['few_acc_pct'], 1)} | {wall_cell(r)} | "
-                  f"{fmt(r['train_seconds'], 0)} | {r['card'] or r['device']} |")
+                  f"{fmt(r['train_seconds'], 0)} | {r['card'] or r['device']} | "
+                  f"{r['arithmetic']} |")
     if unfinished:
         md += ["", "Not finished (no final evaluation yet): " + ", ".join(unfinished)]
     (Path(runs) / "results.md").write_text("\n".join(md) + "\n")

@@ -48,8 +48,10 @@ nlohmann::json last_metrics(const fs::path& run) {
 std::vector<std::string> lines_of(const std::string& text) {
     std::vector<std::string> out;
     std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();  // CSV rows end in \r\n
         if (!line.empty()) out.push_back(line);
+    }
     return out;
 }
 
@@ -233,6 +235,46 @@ TEST(Reproduce, CollectsThePerClassPlotOfCommittedRuns) {
     // the first point, at y = 340 - 300 * 0.956.
     EXPECT_NE(svg.find(">5000</text>"), std::string::npos);
     EXPECT_NE(svg.find("<circle cx=\"84.0\" cy=\"53.2\""), std::string::npos) << svg;
+}
+
+// Each run's arithmetic (--precision, and layout, conv kernels, evaluation precision when not
+// the defaults; fp32 for runs made before the flags) is in the CSV and the run table, and a
+// results.md whose runs differ in it says so above the tables.
+TEST(Reproduce, RecordsEachRunsArithmetic) {
+    const fs::path committed = fs::path(CBNN_SOURCE_DIR) / "docs/measurements/reproduce";
+    const fs::path runs = testing::scratch_dir("reproduce_arithmetic");
+    const std::string fp32_run = "cifar10-if100-softmax-s0", bf16_run = "cifar10-if100-softmax-s1";
+    for (const std::string& name : {fp32_run, bf16_run}) {
+        fs::create_directories(runs / name);
+        for (const char* file : {"config.json", "metrics.jsonl", "report.html"})
+            fs::copy_file(committed / fp32_run / file, runs / name / file);
+    }
+    nlohmann::json config = nlohmann::json::parse(read_text(runs / bf16_run / "config.json"));
+    config["settings"]["seed"] = 1;
+    config["settings"]["precision"] = "bf16";
+    config["settings"]["layout"] = "nhwc";
+    config["settings"]["conv_kernels"] = "cbnn";
+    config["settings"]["eval_precision"] = "train";
+    std::ofstream(runs / bf16_run / "config.json") << config.dump(2);
+
+    const ToolRun collect = reproduce(runs.string(), "--collect-only");
+    ASSERT_EQ(collect.status, 0) << collect.output;
+    const std::vector<std::string> csv = lines_of(read_text(runs / "results.csv"));
+    ASSERT_EQ(csv.size(), 3u);
+    EXPECT_EQ(csv[0].substr(csv[0].rfind(',') + 1), "arithmetic");
+    EXPECT_EQ(csv[1].substr(csv[1].rfind(',') + 1), "fp32") << csv[1];
+    EXPECT_EQ(csv[2].substr(csv[2].rfind(',') + 1), "bf16 nhwc cbnn convs eval bf16") << csv[2];
+    const std::string md = read_text(runs / "results.md");
+    EXPECT_NE(md.find("Arithmetic of the runs (the last table says which run used which): 1 bf16 "
+                      "nhwc cbnn convs eval bf16, 1 fp32."),
+              std::string::npos)
+        << md;
+    EXPECT_NE(md.find("| bf16 nhwc cbnn convs eval bf16 |"), std::string::npos) << md;
+
+    // One arithmetic throughout: no such line.
+    fs::remove_all(runs / bf16_run);
+    ASSERT_EQ(reproduce(runs.string(), "--collect-only").status, 0);
+    EXPECT_EQ(read_text(runs / "results.md").find("Arithmetic of the runs"), std::string::npos);
 }
 
 TEST(Reproduce, ShardsSplitTheDefaultGridAndBadInputIsRefused) {
