@@ -22,7 +22,8 @@
 // FP32 summation and the output's rounding, 2^-9 relative, remain, so within 1e-2 of the largest
 // value; TF32 within 5e-3); a cbnn case also compares its full-batch result with cuDNN's on the
 // same operands (within 1e-2 of cuDNN's largest value: two results each within the bounds
-// above). Unmeasured: not yet run on a GPU.
+// above). BM_ConvNhwc/bf16_stem: the two stems with 3, 4 and 8 input channels on cuDNN (does
+// padding the image to 4 or 8 channels pay?). Unmeasured: not yet run on a GPU.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -292,6 +293,21 @@ void BM_ConvNhwc(benchmark::State& state, DType dtype) {
         forward_flops(s) * 1e-12 * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 
+// The stems, cuDNN only (cbnn's kernels take 16-64 channels): the ResNet-32 and ResNet-50 stems
+// with their 3 input channels, and with 4 and 8, as if the image were padded with zero channels.
+// Channels-last tensor-core kernels work on vectors of channels; if cuDNN's 3-channel stem is much
+// slower than its 4- or 8-channel one, padding the image (and the weight) is the fix. Forward and
+// filter gradient only: nothing needs the image's gradient.
+void stem_cases(benchmark::internal::Benchmark* b) {
+    for (int64_t C : {3, 4, 8})
+        for (const std::array<int64_t, 5>& s :
+             {std::array<int64_t, 5>{16, 32, 3, 1, 1}, std::array<int64_t, 5>{64, 224, 7, 2, 3}})
+            for (int64_t dir : {0, 2}) b->Args({C, s[0], s[1], s[2], s[3], s[4], dir, 0});
+    b->ArgNames({"C", "K", "HW", "R", "stride", "pad", "dir", "cbnn"})
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+}
+
 // Each shape and direction with cuDNN, then all of them again with cbnn's kernels: a CUDA fault
 // in the new kernels (it poisons the process) then cannot cost the cuDNN baselines.
 void igemm_cases(benchmark::internal::Benchmark* b) {
@@ -304,6 +320,7 @@ void igemm_cases(benchmark::internal::Benchmark* b) {
         ->Unit(benchmark::kMicrosecond);
 }
 
+BENCHMARK_CAPTURE(BM_ConvNhwc, bf16_stem, DType::bf16)->Apply(stem_cases);
 BENCHMARK_CAPTURE(BM_ConvNhwc, bf16, DType::bf16)->Apply(igemm_cases);
 BENCHMARK_CAPTURE(BM_ConvNhwc, tf32, DType::f32)->Apply(igemm_cases);
 
