@@ -28,12 +28,14 @@
 #                      a suite with under 20 s left is not run alone (said in the summary)
 # Writes to LOGDIR:
 #   cuda_tests.log             every shard's output, shard by shard (attempts in order)
-#   cuda_tests-shard<k>[-attempt<n>].log and .xml   each process's own output and gtest XML
+#   cuda_tests-shard<k>-attempt<n>.log and .xml   each process's own output and gtest XML
 #   alone-<suite>.log          each suite's run alone
 #   cuda_tests-summary.tsv     lines KEY<TAB>TEXT for a summary: "counts" (P passed, F failed,
 #                              S skipped: distinct test names), "  left out" (a test that hung or
 #                              crashed), "  fail alone", "  pass alone", "  not alone" (no time)
-# Exit status: 0 every test passed or skipped; 124 a shard ran past --timeout; 1 otherwise.
+# Exit status: 0 every test passed or skipped; 124 a shard ran past --timeout; else the first
+# failing process's status (1: failed tests; 127: it could not start, say), 1 when a test was
+# left out; 2 bad usage.
 set -uo pipefail
 
 usage() { sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; }
