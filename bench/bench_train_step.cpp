@@ -27,6 +27,11 @@
 //       channels, so only with nhwc 1 and math 1 or 2; cuDNN for the rest, e.g. ResNet-32's stem);
 //       convk 0: cuDNN for every convolution (the default). Adding this argument appended
 //       "/convk:0" to every earlier case's name; the cases are otherwise unchanged
+//   BM_TrainStepPadded/.../convk/chpad: the same with the stem's 3-channel image (and its weight)
+//     padded with zero channels to chpad (layers/conv2d.h conv_channel_multiple; the values are
+//     the unpadded step's): 4 or 8 for cuDNN's channels-last tensor-core kernels, 16 to put
+//     ResNet-32's stem on cbnn's kernels too (with convk 1). A list of its own, so the names of
+//     BM_TrainStep's cases stay as they were.
 //   Time: ms per step over CUDA events around `repeats` steps after kWarmupSteps (manual time);
 //   items_per_second is images per second. Counters: host_ms, the host's time to queue one step
 //   (close to the step time: the GPU waits for launches), and host_max_ms, the slowest single
@@ -106,10 +111,11 @@ struct Case {
     // The tuned kernels: cuDNN's timed algorithm search and cbnn's own batch norm (else the
     // defaults: heuristic search, cuDNN's batch norm).
     bool tuned = false;
-    bool graph = false;       // replay the step from a CUDA graph (train/train_step.h)
-    bool nhwc = false;        // channels-last activations (the batch laid out NHWC)
-    bool fastest = false;     // ConvAlgorithms::fastest (else deterministic first)
-    bool cbnn_convs = false;  // ConvKernels::cbnn (else cuDNN for every convolution)
+    bool graph = false;            // replay the step from a CUDA graph (train/train_step.h)
+    bool nhwc = false;             // channels-last activations (the batch laid out NHWC)
+    bool fastest = false;          // ConvAlgorithms::fastest (else deterministic first)
+    bool cbnn_convs = false;       // ConvKernels::cbnn (else cuDNN for every convolution)
+    int64_t channel_multiple = 1;  // conv_channel_multiple (layers/conv2d.h): the stem padded
 
     bool cifar() const { return depth != 50; }
     int64_t classes() const { return cifar() ? 10 : 1000; }
@@ -126,17 +132,23 @@ struct KernelSettings {
           search(c.tuned ? ConvAlgorithmSearch::timed : ConvAlgorithmSearch::heuristic),
           algorithms(c.fastest ? ConvAlgorithms::fastest : ConvAlgorithms::deterministic),
           conv_kernels(c.cbnn_convs ? ConvKernels::cbnn : ConvKernels::cudnn),
-          bn(c.tuned ? BatchNormKernels::cbnn : BatchNormKernels::cudnn) {}
+          bn(c.tuned ? BatchNormKernels::cbnn : BatchNormKernels::cudnn),
+          channels(c.channel_multiple) {}
     Tf32Setting tf32;
     ConvAlgorithmSearchSetting search;
     ConvAlgorithmsSetting algorithms;
     ConvKernelsSetting conv_kernels;
     BatchNormKernelsSetting bn;
+    ConvChannelMultipleSetting channels;
 };
 
 // The arguments of each benchmark, in order; an argument a benchmark lacks is 0.
 const std::vector<std::string> kStepArgs = {"depth", "batch", "math", "loss",  "augment",
                                             "tuned", "graph", "nhwc", "algos", "convk"};
+// BM_TrainStepPadded: kStepArgs and chpad, the stem's input channels padded to a multiple of it.
+const std::vector<std::string> kPaddedStepArgs = {"depth",   "batch", "math",  "loss",
+                                                  "augment", "tuned", "graph", "nhwc",
+                                                  "algos",   "convk", "chpad"};
 const std::vector<std::string> kBreakdownArgs = {"depth", "batch", "math",  "loss", "augment",
                                                  "tuned", "nhwc",  "algos", "convk"};
 
@@ -157,6 +169,7 @@ Case case_of(const benchmark::State& state, const std::vector<std::string>& name
     c.nhwc = arg("nhwc") != 0;
     c.fastest = arg("algos") != 0;
     c.cbnn_convs = arg("convk") != 0;
+    c.channel_multiple = std::max<int64_t>(1, arg("chpad"));
     return c;
 }
 
@@ -170,7 +183,10 @@ std::string describe(const Case& c) {
            (c.tuned ? ", timed conv search + cbnn batch norm" : "") +
            (c.fastest ? ", fastest conv algorithms" : "") +
            (c.cbnn_convs ? ", cbnn conv kernels" : "") + (c.graph ? ", CUDA graph" : "") +
-           (c.nhwc ? ", NHWC" : "");
+           (c.nhwc ? ", NHWC" : "") +
+           (c.channel_multiple > 1
+                ? ", stem input padded to " + std::to_string(c.channel_multiple) + " channels"
+                : "");
 }
 
 std::shared_ptr<Layer> make_model(const Case& c) {
@@ -312,9 +328,10 @@ void run_case(benchmark::State& state, F&& body) {
     cuda_empty_cache();
 }
 
-void BM_TrainStep(benchmark::State& state) {
+// BM_TrainStep's body; `arg_names` name the state's arguments.
+void time_train_step(benchmark::State& state, const std::vector<std::string>& arg_names) {
     run_case(state, [&] {
-        const Case c = case_of(state, kStepArgs);
+        const Case c = case_of(state, arg_names);
         const KernelSettings kernels(c);
         TrainStep step(c);
         if (!warm_up(state, step)) return;
@@ -351,6 +368,9 @@ void BM_TrainStep(benchmark::State& state) {
         state.SetLabel(describe(c));
     });
 }
+
+void BM_TrainStep(benchmark::State& state) { time_train_step(state, kStepArgs); }
+void BM_TrainStepPadded(benchmark::State& state) { time_train_step(state, kPaddedStepArgs); }
 
 // One call of Iterations(1) per case: kWarmupSteps + repeats() steps, whatever
 // --benchmark_min_time says. (With the minimum time, a case faster than 10 ms per step, such as
@@ -722,6 +742,19 @@ BENCHMARK(BM_StepBreakdown)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 
+// The stem's 3-channel image padded with zero channels (conv_channel_multiple, layers/conv2d.h;
+// unmeasured): ResNet-50's fastest bf16 case with 4 and 8 channels (bench_conv's
+// BM_ConvNhwc/bf16_stem times the stem alone). The twin with convk 1 and 16 channels, which puts
+// every ResNet-32 convolution on cbnn's kernels, is at the end.
+// Args: kPaddedStepArgs (kStepArgs, chpad).
+BENCHMARK(BM_TrainStepPadded)
+    ->ArgNames(kPaddedStepArgs)
+    ->Args({50, 128, 2, 0, 0, 1, 1, 1, 0, 0, 4})
+    ->Args({50, 128, 2, 0, 0, 1, 1, 1, 0, 0, 8})
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
 // Last, the cases on cbnn's convolution kernels (convk 1; not yet run on a GPU), each the twin of
 // a cuDNN case above: a fault in new kernels (a CUDA error poisons the whole process) then cannot
 // cost the cases above. The three step cases, then the fast path's breakdown (its conv rows
@@ -737,6 +770,12 @@ BENCHMARK(BM_TrainStep)
 BENCHMARK(BM_StepBreakdown)
     ->ArgNames(kBreakdownArgs)
     ->Args({32, 128, 2, 0, 1, 1, 1, 0, 1})
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TrainStepPadded)
+    ->ArgNames(kPaddedStepArgs)
+    ->Args({32, 128, 2, 0, 1, 1, 1, 1, 0, 1, 16})
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);

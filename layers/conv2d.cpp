@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autograd/node.h"
+#include "layers/channel_pad.h"
 #include "layers/conv2d_igemm.h"
 #include "layers/init.h"
 #include "tensor/copy.h"
@@ -22,8 +23,16 @@ namespace {
 std::atomic<ConvAlgorithmSearch> g_search{ConvAlgorithmSearch::heuristic};
 }  // namespace
 
+std::atomic<int64_t> g_channel_multiple{1};
+
 void set_conv_algorithm_search(ConvAlgorithmSearch search) { g_search = search; }
 ConvAlgorithmSearch conv_algorithm_search() { return g_search; }
+
+void set_conv_channel_multiple(int64_t multiple) {
+    CBNN_CHECK(multiple >= 1, "conv channel multiple must be at least 1, got ", multiple);
+    g_channel_multiple = multiple;
+}
+int64_t conv_channel_multiple() { return g_channel_multiple; }
 
 ConvAlgorithmSearch parse_conv_algorithm_search(const std::string& name) {
     if (name == "heuristic") return ConvAlgorithmSearch::heuristic;
@@ -498,9 +507,16 @@ Tensor Conv2d::forward(const Tensor& x) {
     //   graph saves for the data gradient, and the filter gradient (KRSC, like x) goes back to
     //   KCRS inside the same backward copy: one transpose each way per step instead of one per
     //   kernel call (the CPU kernels read KCRS, so the weight stays KCRS there).
+    // With conv_channel_multiple() > 1, a narrow input and the weight gain zero channels first.
     const DType dtype = x.dtype() == DType::bf16 ? DType::bf16 : weight_.dtype();
     const MemoryFormat format = x.is_cuda() ? x.memory_format() : MemoryFormat::contiguous;
     const Tensor bias = bias_.defined() ? bias_.to(dtype) : Tensor();
+    const int64_t multiple = conv_channel_multiple(), channels = weight_.shape()[1];
+    if (multiple > 1 && channels % multiple != 0 && x.dim() == 4 && x.shape()[1] == channels) {
+        const int64_t extra = multiple - channels % multiple;
+        return conv2d(pad_channels(x, 0, extra), pad_channels(weight_, 0, extra).to(dtype, format),
+                      bias, stride_, padding_);
+    }
     return conv2d(x, weight_.to(dtype, format), bias, stride_, padding_);
 }
 

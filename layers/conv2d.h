@@ -124,6 +124,19 @@ ConvAlgorithmSearch parse_conv_algorithm_search(const std::string& name);
 using ConvAlgorithmSearchSetting =
     ScopedSetting<ConvAlgorithmSearch, conv_algorithm_search, set_conv_algorithm_search>;
 
+// Zero channels for the Conv2d module's narrow inputs: with a multiple m > 1, a Conv2d whose input
+// has C channels, C not a multiple of m, pads the input with zero channels up to the next
+// multiple (pad_channels, layers/channel_pad.h) and its weight with as many zero input channels,
+// then convolves. The output and the input's gradient are the unpadded convolution's (every
+// product with a zero channel is 0; summed in another order they may round differently); the
+// weight's gradient comes back to its C channels. Meant for the ResNet stems' 3-channel images on
+// CUDA, where channels-last tensor-core kernels work on vectors of 4 or 8 channels (and cbnn's
+// own on 16); unmeasured, so 1 (no padding) is the default. Any device and layout.
+void set_conv_channel_multiple(int64_t multiple);  // >= 1, else throws naming the value
+int64_t conv_channel_multiple();
+using ConvChannelMultipleSetting =
+    ScopedSetting<int64_t, conv_channel_multiple, set_conv_channel_multiple>;
+
 namespace ops {
 // No autograd. f32/f64/bf16 on the CPU, f32/bf16 on CUDA; all operands of one dtype on one
 // device; b may be undefined.
