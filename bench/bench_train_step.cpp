@@ -146,9 +146,11 @@ struct KernelSettings {
 const std::vector<std::string> kStepArgs = {"depth", "batch", "math", "loss",  "augment",
                                             "tuned", "graph", "nhwc", "algos", "convk"};
 // BM_TrainStepPadded: kStepArgs and chpad, the stem's input channels padded to a multiple of it.
-const std::vector<std::string> kPaddedStepArgs = {"depth",   "batch", "math",  "loss",
-                                                  "augment", "tuned", "graph", "nhwc",
-                                                  "algos",   "convk", "chpad"};
+const std::vector<std::string> kPaddedStepArgs = [] {
+    std::vector<std::string> names = kStepArgs;
+    names.push_back("chpad");
+    return names;
+}();
 const std::vector<std::string> kBreakdownArgs = {"depth", "batch", "math",  "loss", "augment",
                                                  "tuned", "nhwc",  "algos", "convk"};
 

@@ -21,9 +21,8 @@ namespace cbnn {
 
 namespace {
 std::atomic<ConvAlgorithmSearch> g_search{ConvAlgorithmSearch::heuristic};
-}  // namespace
-
 std::atomic<int64_t> g_channel_multiple{1};
+}  // namespace
 
 void set_conv_algorithm_search(ConvAlgorithmSearch search) { g_search = search; }
 ConvAlgorithmSearch conv_algorithm_search() { return g_search; }

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 namespace cbnn::testing {
@@ -24,6 +26,12 @@ inline std::string scratch_path(const std::string& group, const std::string& fil
                      ("cbnn_test_" + std::to_string(::getpid())) / group;
     std::filesystem::create_directories(dir);
     return (dir / file).string();
+}
+
+// The whole of a text file a test (or a tool it ran) wrote; empty when it cannot be read.
+inline std::string read_text(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace cbnn::testing

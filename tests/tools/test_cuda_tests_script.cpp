@@ -4,8 +4,6 @@
 // process had not run yet run again; running out of time is a timeout, not a failure to rerun;
 // reruns alone respect the time budget; bad usage is refused.
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,10 +34,7 @@ ScriptRun cuda_tests(const std::string& name, const std::vector<std::string>& te
             dir / "logs"};
 }
 
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using testing::read_text;
 
 // How often `test` started ("[ RUN ]" lines) in the merged log.
 int runs_of(const ScriptRun& run, const std::string& test) {

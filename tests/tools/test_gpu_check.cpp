@@ -5,7 +5,6 @@
 // ignores.
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -46,10 +45,7 @@ testing::ToolRun gpu_check(const fs::path& build, const fs::path& logs,
                                 " " + env + " bash " + CBNN_SOURCE_DIR + "/scripts/gpu-check.sh");
 }
 
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using testing::read_text;
 
 TEST(GpuCheckScript, FailingSuitesRunAgainAloneAndTheSummaryNamesThem) {
     const fs::path dir = testing::scratch_dir("gpu_check_failing");

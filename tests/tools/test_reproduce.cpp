@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "tests/data/data_test_support.h"
 #include "tests/support/run_tool.h"
+#include "tests/support/scratch.h"
 
 namespace cbnn {
 namespace {
@@ -30,12 +31,7 @@ ToolRun reproduce(const std::string& runs, const std::string& args) {
                        CBNN_BINARY_DIR + "/cbnn-train-cifar --runs " + runs + " " + args);
 }
 
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using testing::read_text;
 
 nlohmann::json last_metrics(const fs::path& run) {
     std::ifstream in(run / "metrics.jsonl");

@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "gtest/gtest.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
+#include "tests/support/scratch.h"
 #include "tests/train/run_test_support.h"
 #include "train/report.h"
 
@@ -36,12 +36,7 @@ class TempDir {
     fs::path path_;
 };
 
-std::string read_text(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using testing::read_text;
 
 using testing::json_lines;
 
