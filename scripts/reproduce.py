@@ -10,9 +10,9 @@ start again otherwise. <run>/sweep.json records the command, the exit status, th
 (summed over attempts) and how many runs shared the machine (--jobs); <run>/train.log the
 trainer's console output.
 
---jobs N runs N trainers at once (on one GPU: ResNet-32 at batch 128 keeps the GPU busy only
-about half of an eager step, the host queueing the rest, so two or three processes fill the
-gaps; each run's own wall time then grows, and the tables say how many ran at once).
+--jobs N runs N trainers at once, each run's own wall time then growing (the tables say how many
+ran at once). On one GPU, processes take turns on it unless --mps starts a CUDA MPS daemon
+(cuda_mps.py) through which their kernels run side by side.
 """
 import argparse
 import concurrent.futures
@@ -30,6 +30,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from cuda_mps import mps_daemon
 
 PRESET_EPOCHS = {"paper": 200, "smoke": 3}
 # Passed unless the extra arguments name them: evaluating the 10,000 test images every epoch
@@ -358,7 +360,13 @@ def run_grid(args, configs, names, extra):
         print(f"{prefixes[task[0]]} {'resuming' if '--resume' in task[1] else 'running'} ...",
               flush=True)
 
-    run_all(tasks, args.jobs, start, finish)
+    if args.mps and tasks:
+        with mps_daemon(runs) as shared:
+            for task in tasks:  # like concurrent_jobs: whether any attempt ran under MPS
+                task[3]["mps"] = task[3].get("mps", False) or shared
+            run_all(tasks, args.jobs, start, finish)
+    else:
+        run_all(tasks, args.jobs, start, finish)
     print(f"reproduce: {len(names)} selected: {counts['done']} already complete, "
           f"{counts['run']} new, {counts['resume']} resumed, {counts['restart']} restarted"
           + (" (dry run: nothing ran)" if args.dry_run else "")
@@ -438,7 +446,7 @@ def collect_runs(runs):
             "many_acc_pct": pct(last.get("many")), "medium_acc_pct": pct(last.get("medium")),
             "few_acc_pct": pct(last.get("few")),
             "wall_seconds": sweep.get("wall_seconds") and round(sweep["wall_seconds"], 1),
-            "concurrent_jobs": sweep.get("concurrent_jobs", 1),
+            "concurrent_jobs": sweep.get("concurrent_jobs", 1), "mps": sweep.get("mps", False),
             "train_seconds": round(sum(line.get("seconds") or 0 for line in lines), 1),
             "device": device,
             "card": versions.get("device") if device.startswith("cuda") else versions.get("cpu"),
@@ -623,14 +631,15 @@ def per_class_svg(softmax, best, title):
 def wall_cell(r):
     """Wall seconds, with how many runs shared the machine when it was more than one."""
     jobs = r.get("concurrent_jobs") or 1
-    return fmt(r["wall_seconds"], 0) + (f" ({jobs} at once)" if jobs > 1 else "")
+    shared = f" ({jobs} at once{', MPS' if r.get('mps') else ''})" if jobs > 1 else ""
+    return fmt(r["wall_seconds"], 0) + shared
 
 
 def write_results(runs, rows, unfinished):
     fields = ["run", "dataset", "imbalance", "loss", "beta", "gamma", "seed", "epochs",
               "top1_error_pct", "top5_error_pct", "many_acc_pct", "medium_acc_pct",
-              "few_acc_pct", "wall_seconds", "concurrent_jobs", "train_seconds", "device", "card",
-              "arithmetic"]
+              "few_acc_pct", "wall_seconds", "concurrent_jobs", "mps", "train_seconds", "device",
+              "card", "arithmetic"]
     with open(Path(runs) / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
@@ -743,6 +752,13 @@ def parse(argv):
     p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                    help="run N trainers at once (default 1); on one GPU 2-3 fill the gaps an "
                         "eager step leaves; the tables report the wall times with N")
+    p.add_argument("--mps", action="store_true",
+                   help="share the GPU between the --jobs trainers through a CUDA MPS daemon of "
+                        "the sweep's own (their kernels then run side by side instead of by "
+                        "turns; needs --jobs 2 or more and --device cuda; without "
+                        "nvidia-cuda-mps-control, or when a CUDA program cannot start under the "
+                        "daemon, the sweep says so and runs without it; stopped when the sweep "
+                        "ends, its logs in <runs>/mps-logs)")
     p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     p.add_argument("--list", action="store_true", help="print the selected run names only")
     p.add_argument("--collect-only", action="store_true", help="run nothing, write the tables")
@@ -808,6 +824,10 @@ def main(argv):
     if not args.collect_only:
         if not names:
             fail("no run of the grid matches --only/--shard")
+        if args.mps and args.jobs < 2:
+            fail("--mps shares the GPU between the --jobs trainers: give --jobs 2 or more")
+        if args.mps and not (flag_value(extra, "--device") or "").startswith("cuda"):
+            fail("--mps is for trainers on a GPU: give --device cuda")
         if not args.dry_run and not Path(args.trainer).is_file():
             fail(f"{args.trainer} is not built (scripts/build.sh, or --trainer PATH)")
         if not args.dry_run:

@@ -6,7 +6,7 @@
 # The work is done by scripts/reproduce.py (Python 3 standard library); `--help` lists the options.
 #   scripts/reproduce.sh --device cuda                  # the default grid, 85 paper-protocol runs
 #   scripts/reproduce.sh --device cuda --shard 2/4      # a quarter of it
-#   scripts/reproduce.sh --device cuda --jobs 2         # two trainers at once on one GPU
+#   scripts/reproduce.sh --device cuda --jobs 4 --mps   # four trainers sharing one GPU (CUDA MPS)
 #   scripts/reproduce.sh --collect-only                 # just the tables
 # Builds cbnn first (scripts/build.sh) when the trainer is not built yet.
 #

@@ -34,4 +34,12 @@ inline std::string read_text(const std::filesystem::path& path) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// Writes an executable bash script (a stand-in for a tool a script under test calls): `body`
+// after the #! line.
+inline void write_script(const std::filesystem::path& path, const std::string& body) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path) << "#!/bin/bash\n" << body;
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+}
+
 }  // namespace cbnn::testing

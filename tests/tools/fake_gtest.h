@@ -16,14 +16,9 @@
 #include <string>
 #include <vector>
 
-namespace cbnn::testing {
+#include "tests/support/scratch.h"
 
-// Writes an executable bash script: `body` after the #! line.
-inline void write_script(const std::filesystem::path& path, const std::string& body) {
-    std::filesystem::create_directories(path.parent_path());
-    std::ofstream(path) << "#!/bin/bash\n" << body;
-    std::filesystem::permissions(path, std::filesystem::perms::owner_all);
-}
+namespace cbnn::testing {
 
 inline void write_fake_gtest(const std::filesystem::path& path,
                              const std::vector<std::string>& tests) {
