@@ -36,7 +36,8 @@ bool conv2d_igemm_supports(const Conv2dShape& s, DType dtype, bool tf32_allowed)
         return channels > 0 && channels % 16 == 0 && channels <= kIgemmMaxChannels;
     };
     return s.channels_last && arithmetic && narrow(s.C) && narrow(s.K) &&
-           (s.N * s.P * s.Q) % 16 == 0 && (s.N * s.H * s.W) % 16 == 0 && s.N * s.P * s.Q > 0;
+           s.R * s.S <= kIgemmMaxTaps && (s.N * s.P * s.Q) % 16 == 0 &&
+           (s.N * s.H * s.W) % 16 == 0 && s.N * s.P * s.Q > 0;
 }
 
 bool conv2d_igemm_chosen(const Conv2dShape& s, DType dtype) {

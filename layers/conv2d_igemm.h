@@ -55,9 +55,16 @@ using ConvKernelsSetting = ScopedSetting<ConvKernels, conv_kernels, set_conv_ker
 // cuDNN's kernels are at their best on the wide layers of the ImageNet ResNets.
 inline constexpr int64_t kIgemmMaxChannels = 64;
 
+// Most filter taps (R S) the kernels take. Far above any ResNet's (9, or 49 for the ImageNet
+// stem, which cuDNN takes anyway for its 3 channels); it bounds what grows with the taps: the
+// filter-gradient grid's y dimension (R S C / 64 blocks, CUDA allows 65,535) and one chunk's
+// partial sums (K R S C floats, 16 MB at 64 channels).
+inline constexpr int64_t kIgemmMaxTaps = 1024;
+
 // Whether a convolution of shape `s` on `dtype` data can run on cbnn's kernels: channels-last,
-// bf16 or (TF32 allowed) f32, C and K multiples of 16 up to kIgemmMaxChannels, and N P Q and
-// N H W multiples of 16 (whole row tiles). Whatever conv_kernels() says.
+// bf16 or (TF32 allowed) f32, C and K multiples of 16 up to kIgemmMaxChannels, at most
+// kIgemmMaxTaps taps, and N P Q and N H W multiples of 16 (whole row tiles). Whatever
+// conv_kernels() says.
 bool conv2d_igemm_supports(const Conv2dShape& s, DType dtype, bool tf32_allowed);
 // conv_kernels() is cbnn and conv2d_igemm_supports(s, dtype, allow_tf32()): the shapes the
 // current settings send to cbnn's kernels (given aligned operands).

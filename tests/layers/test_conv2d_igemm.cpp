@@ -64,6 +64,15 @@ TEST(Conv2dIgemm, SupportsTheNarrowChannelsLastTensorCoreConvolutions) {
     EXPECT_FALSE(conv2d_igemm_supports(nhwc_shape(8, 24, 8, 8, 16, 3, 1, 1), DType::bf16, false));
     // 1 x 3 x 5 output pixels: not whole tiles of 16 rows.
     EXPECT_FALSE(conv2d_igemm_supports(nhwc_shape(1, 16, 3, 5, 16, 3, 1, 1), DType::bf16, false));
+    // 32 x 32 taps (1024) are taken, 33 x 33 are not: the filter gradient's grid and partial sums
+    // grow with the taps.
+    EXPECT_TRUE(
+        conv2d_igemm_supports(nhwc_shape(16, 16, 32, 32, 16, 32, 1, 0), DType::bf16, false));
+    EXPECT_FALSE(
+        conv2d_igemm_supports(nhwc_shape(16, 16, 48, 48, 16, 33, 1, 0), DType::bf16, false));
+    const IgemmFilterPlan widest = igemm_filter_plan(nhwc_shape(16, 64, 32, 32, 64, 32, 1, 0), 132);
+    EXPECT_LE(widest.blocks_y, 65535);
+    EXPECT_LE(widest.workspace_floats, kIgemmMaxPartialFloatsHard);
 }
 
 TEST(Conv2dIgemm, AppliesOnlyWhenChosenAndAligned) {
