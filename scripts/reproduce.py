@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Sweep runner of scripts/reproduce.sh (issue 8): runs a grid of cbnn-train-cifar configurations,
 one run folder each, and collects the finished runs into a Table 2-style markdown table and a CSV.
-Python 3 standard library only. `scripts/reproduce.sh --help` documents the options.
+Python 3 standard library only. `scripts/reproduce.sh --help` documents the options. This file
+holds the grid, the running and the command line; sweep_tables.py the collecting, and
+sweep_plots.py the charts the tables show.
 
 Run folders are named from their settings, e.g. cifar10-if100-focal-g1-cb0.9999-s0. A run is
 complete when the last line of its metrics.jsonl is the configured last epoch with a test error;
@@ -16,11 +18,9 @@ ran at once). On one GPU, processes take turns on it unless --mps starts a CUDA 
 """
 import argparse
 import concurrent.futures
-import csv
 import fnmatch
 import itertools
 import json
-import math
 import os
 import re
 import shutil
@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 from cuda_mps import mps_daemon
+from sweep_plots import LOSS_NAMES, num
+from sweep_tables import ROOT, collect_runs, read_metrics, write_results
 
 PRESET_EPOCHS = {"paper": 200, "smoke": 3}
 # Passed unless the extra arguments name them: evaluating the 10,000 test images every epoch
@@ -40,17 +42,10 @@ RUNNER_DEFAULTS = [("--eval-every", "10"), ("--checkpoint-every", "10")]
 AXES = ("dataset", "imbalance", "subset_list", "loss", "beta", "gamma", "seed")
 DEFAULTS = {"dataset": "cifar10", "imbalance": 100.0, "subset_list": "", "loss": "softmax",
             "beta": 0.0, "gamma": 1.0, "seed": 0}
-LOSS_NAMES = {"softmax": "Softmax", "sigmoid": "Sigmoid", "focal": "Focal"}
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def fail(message):
     sys.exit(f"reproduce: {message}")
-
-
-def num(x):
-    """1.0 -> '1', 0.9999 -> '0.9999' (names and tables)."""
-    return f"{float(x):g}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,18 +148,6 @@ def flag_value(extra, flag):
         elif arg.startswith(flag + "="):
             value = arg.split("=", 1)[1]
     return value
-
-
-def read_metrics(run_dir):
-    lines = []
-    path = Path(run_dir) / "metrics.jsonl"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                lines.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut by a kill: the run is not complete
-    return lines
 
 
 def is_complete(run_dir, epochs):
@@ -372,320 +355,6 @@ def run_grid(args, configs, names, extra):
           + (" (dry run: nothing ran)" if args.dry_run else "")
           + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""), flush=True)
     return failed
-
-
-# --------------------------------------------------------------------------------------------
-# Collecting
-# --------------------------------------------------------------------------------------------
-def imbalance_of(settings):
-    if settings.get("subset_list"):
-        m = re.search(r"if(\d+(?:\.\d+)?)", Path(settings["subset_list"]).name)
-        return float(m.group(1)) if m else None
-    return float(settings.get("imbalance", 1.0))
-
-
-def pct(x):
-    return None if x is None else round(100.0 * x, 4)
-
-
-REPORT_CLASS = re.compile(r"class (\d+): accuracy ([0-9.]+)%, (\d+) training images")
-
-
-def per_class_of(run_dir):
-    """[(training images, test accuracy %)] per class of the run's last evaluation: eval.json, or
-    for runs made before the trainer wrote it, the per-class chart's labels in report.html."""
-    path = run_dir / "eval.json"
-    if path.exists():
-        classes = json.loads(path.read_text()).get("per_class") or []
-        if all(c.get("train_count") is not None and c.get("accuracy") is not None
-               for c in classes):
-            return [(c["train_count"], 100.0 * c["accuracy"]) for c in classes] or None
-        return None
-    report = run_dir / "report.html"
-    found = REPORT_CLASS.findall(report.read_text()) if report.exists() else []
-    return [(int(n), float(a)) for _, a, n in sorted(found, key=lambda m: int(m[0]))] or None
-
-
-def arithmetic_of(s):
-    """How a run computed: its --precision (fp32 for runs made before the flag existed), with the
-    layout, convolution kernels and evaluation precision when not the defaults."""
-    parts = [s.get("precision", "fp32")]
-    if s.get("layout", "nchw") != "nchw":
-        parts.append(s["layout"])
-    if s.get("conv_kernels", "cudnn") != "cudnn":
-        parts.append(f"{s['conv_kernels']} convs")
-    if s.get("eval_precision", "fp32") != "fp32" and parts[0] != "fp32":
-        parts.append(f"eval {parts[0]}")
-    return " ".join(parts)
-
-
-def collect_runs(runs):
-    rows, unfinished = [], []
-    for config_path in sorted(Path(runs).glob("*/config.json")):
-        run_dir = config_path.parent
-        try:
-            config = json.loads(config_path.read_text())
-        except json.JSONDecodeError:
-            unfinished.append(run_dir.name)
-            continue
-        s, versions = config.get("settings", {}), config.get("versions", {})
-        lines = read_metrics(run_dir)
-        last = lines[-1] if lines else {}
-        if not lines or last.get("epoch") != s.get("epochs") or last.get("test_error") is None:
-            unfinished.append(run_dir.name)
-            continue
-        sweep = {}
-        if (run_dir / "sweep.json").exists():
-            sweep = json.loads((run_dir / "sweep.json").read_text())
-        device = s.get("device", "")
-        rows.append({
-            "run": run_dir.name, "dataset": s.get("dataset"), "imbalance": imbalance_of(s),
-            "loss": s.get("loss"), "beta": float(s.get("beta", 0)),
-            "gamma": float(s.get("gamma", 0)), "seed": s.get("seed"), "epochs": s.get("epochs"),
-            "top1_error_pct": pct(last.get("test_error")), "top5_error_pct": pct(last.get("top5")),
-            "many_acc_pct": pct(last.get("many")), "medium_acc_pct": pct(last.get("medium")),
-            "few_acc_pct": pct(last.get("few")),
-            "wall_seconds": sweep.get("wall_seconds") and round(sweep["wall_seconds"], 1),
-            "concurrent_jobs": sweep.get("concurrent_jobs", 1), "mps": sweep.get("mps", False),
-            "train_seconds": round(sum(line.get("seconds") or 0 for line in lines), 1),
-            "device": device,
-            "card": versions.get("device") if device.startswith("cuda") else versions.get("cpu"),
-            "arithmetic": arithmetic_of(s),
-            "per_class": per_class_of(run_dir),
-        })
-    return rows, unfinished
-
-
-def row_key(r):
-    """Table order: plain losses, then class-balanced by beta; softmax, sigmoid, focal by gamma."""
-    return (r["beta"] > 0, r["beta"], list(LOSS_NAMES).index(r["loss"]), r["gamma"])
-
-
-def row_label(loss, gamma, beta):
-    label = LOSS_NAMES[loss] + (f" γ={num(gamma)}" if loss == "focal" else "")
-    return f"CB {label[0].lower() + label[1:]}, β={num(beta)}" if beta > 0 else label
-
-
-def fmt(x, digits=2):
-    return "–" if x is None else f"{x:.{digits}f}"
-
-
-def cell(errors):
-    if not errors:
-        return "–"
-    mean = sum(errors) / len(errors)
-    if len(errors) == 1:
-        return f"{mean:.2f}"
-    sd = math.sqrt(sum((e - mean) ** 2 for e in errors) / (len(errors) - 1))
-    return f"{mean:.2f} ± {sd:.2f} ({len(errors)})"
-
-
-def table2(rows):
-    """Rows: loss (+ CB beta), columns: IF (descending), cells: mean top-1 error over seeds."""
-    ifs = sorted({r["imbalance"] for r in rows if r["imbalance"] is not None}, reverse=True)
-    keys = sorted({row_key(r) for r in rows})
-    errors = {}
-    for r in rows:
-        key = row_key(r)
-        errors.setdefault((key, r["imbalance"]), []).append(r["top1_error_pct"])
-    out = ["| top-1 error % | " + " | ".join(f"IF {num(i)}" for i in ifs) + " |",
-           "|---" * (len(ifs) + 1) + "|"]
-    for key in keys:
-        label = row_label(list(LOSS_NAMES)[key[2]], key[3], key[1])
-        out.append(f"| {label} | " + " | ".join(cell(errors.get((key, i), [])) for i in ifs)
-                   + " |")
-    best = {}
-    for cb in (False, True):
-        best[cb] = [min((sum(v) / len(v) for (k, i), v in errors.items() if k[0] == cb and i == f),
-                        default=None) for f in ifs]
-    out.append("| best plain loss | " + " | ".join(fmt(b) for b in best[False]) + " |")
-    out.append("| best class-balanced | " + " | ".join(fmt(b) for b in best[True]) + " |")
-    gains = [None if p is None or c is None else p - c for p, c in zip(best[False], best[True])]
-    out.append("| CB gain (points) | " + " | ".join(fmt(g) for g in gains) + " |")
-    return out
-
-
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf"]
-
-
-def svg_frame(width, height, box, title):
-    """The opening of a chart: white canvas, bold title, the plot area's frame (box: left,
-    right, upper, lower)."""
-    left, right, upper, lower = box
-    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'font-family="sans-serif" font-size="12"><rect width="{width}" height="{height}" '
-            f'fill="white"/><text x="{width / 2}" y="20" text-anchor="middle" font-weight="bold">'
-            f'{title}</text><rect x="{left}" y="{upper}" width="{right - left}" '
-            f'height="{lower - upper}" fill="none" stroke="#888"/>']
-
-
-def svg_series(xy, colour, label, legend_at):
-    """One line with its points, and its legend entry at legend_at (x, y)."""
-    lx, ly = legend_at
-    return ([f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
-             + " ".join(f"{a:.1f},{b:.1f}" for a, b in xy) + '"/>']
-            + [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>' for a, b in xy]
-            + [f'<line x1="{lx}" x2="{lx + 20}" y1="{ly}" y2="{ly}" stroke="{colour}" '
-               f'stroke-width="2"/><text x="{lx + 26}" y="{ly + 4}">{label}</text>'])
-
-
-def error_vs_if_svg(rows, title):
-    """Mean top-1 error against IF (log axis, decreasing to the right as in Table 2), one line
-    per loss (+ CB beta); a self-contained SVG."""
-    series = {}
-    for r in sorted(rows, key=row_key):
-        if r["imbalance"] is not None:
-            label = row_label(r["loss"], r["gamma"], r["beta"])
-            series.setdefault(label, {}).setdefault(r["imbalance"], []).append(r["top1_error_pct"])
-    ifs = sorted({i for points in series.values() for i in points})
-    top = 10 * math.ceil(max(e for p in series.values() for v in p.values() for e in v) / 10)
-    width, height, left, right, upper, lower = 760, 420, 60, 540, 40, 360
-    span = math.log(ifs[-1] / ifs[0]) if len(ifs) > 1 else 0.0
-
-    def x(i):
-        if span == 0:
-            return (left + right) / 2
-        return right - (right - left) * math.log(i / ifs[0]) / span
-
-    def y(e):
-        return lower - (lower - upper) * e / top
-
-    out = svg_frame(width, height, (left, right, upper, lower), title)
-    for k in range(0, top + 1, 10):
-        out.append(f'<line x1="{left}" x2="{right}" y1="{y(k):.1f}" y2="{y(k):.1f}" '
-                   f'stroke="#e5e5e5"/><text x="{left - 6}" y="{y(k) + 4:.1f}" '
-                   f'text-anchor="end">{k}%</text>')
-    for i in ifs:
-        out.append(f'<text x="{x(i):.1f}" y="{lower + 18}" text-anchor="middle">{num(i)}</text>')
-    out.append(f'<text x="{(left + right) / 2}" y="{lower + 40}" text-anchor="middle">imbalance '
-               f'factor</text><text x="16" y="{(upper + lower) / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 16 {(upper + lower) / 2})">top-1 error</text>')
-    for n, (label, points) in enumerate(series.items()):
-        colour = PALETTE[n % len(PALETTE)]
-        xy = [(x(i), y(sum(v) / len(v))) for i, v in sorted(points.items(), reverse=True)]
-        out += svg_series(xy, colour, label, (right + 16, upper + 8 + 18 * n))
-    return "\n".join(out + ["</svg>"]) + "\n"
-
-
-def per_class_plot_runs(rows):
-    """The imbalance factor and the two series of the per-class plot: plain softmax and the
-    class-balanced loss with the lowest mean error, at IF 100 if it has both, else at the largest
-    IF that does. None when no IF has both (with per-class data)."""
-    usable = [r for r in rows if r["per_class"] and r["imbalance"] is not None]
-    for imbalance in sorted({r["imbalance"] for r in usable}, key=lambda i: (i != 100, -i)):
-        at = [r for r in usable if r["imbalance"] == imbalance]
-        softmax = [r for r in at if r["loss"] == "softmax" and r["beta"] == 0]
-        by_cb = {}
-        for r in at:
-            if r["beta"] > 0:
-                by_cb.setdefault((r["loss"], r["gamma"], r["beta"]), []).append(r)
-        if softmax and by_cb:
-            best = min(by_cb.values(),
-                       key=lambda v: sum(r["top1_error_pct"] for r in v) / len(v))
-            return imbalance, softmax, best
-    return None
-
-
-def per_class_svg(softmax, best, title):
-    """Test accuracy per class against the class's training images (classes ordered from the
-    largest to the smallest), mean over seeds, for the two series; a self-contained SVG."""
-    series = []
-    for runs in (softmax, best):
-        counts = [n for n, _ in runs[0]["per_class"]]
-        means = [sum(r["per_class"][c][1] for r in runs) / len(runs) for c in range(len(counts))]
-        label = row_label(runs[0]["loss"], runs[0]["gamma"], runs[0]["beta"])
-        series.append((f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})", counts, means))
-    counts = series[0][1]
-    order = sorted(range(len(counts)), key=lambda c: (-counts[c], c))
-    width, height, left, right, upper, lower = 860, 420, 60, 540, 40, 340
-    step = (right - left) / max(len(order), 1)
-
-    def x(rank):
-        return left + step * (rank + 0.5)
-
-    def y(acc):
-        return lower - (lower - upper) * acc / 100.0
-
-    out = svg_frame(width, height, (left, right, upper, lower), title)
-    for k in range(0, 101, 20):
-        out.append(f'<line x1="{left}" x2="{right}" y1="{y(k):.1f}" y2="{y(k):.1f}" '
-                   f'stroke="#e5e5e5"/><text x="{left - 6}" y="{y(k) + 4:.1f}" '
-                   f'text-anchor="end">{k}%</text>')
-    label_every = max(1, len(order) // 20)
-    for rank, c in enumerate(order):
-        if rank % label_every == 0:
-            out.append(f'<text x="{x(rank):.1f}" y="{lower + 16}" text-anchor="end" '
-                       f'transform="rotate(-60 {x(rank):.1f} {lower + 16})">{counts[c]}</text>')
-    out.append(f'<text x="{(left + right) / 2}" y="{height - 8}" text-anchor="middle">training '
-               f'images of the class (largest to smallest)</text><text x="16" '
-               f'y="{(upper + lower) / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 16 {(upper + lower) / 2})">test accuracy</text>')
-    for n, (label, _, means) in enumerate(series):
-        colour = PALETTE[n]
-        xy = [(x(rank), y(means[c])) for rank, c in enumerate(order)]
-        out += svg_series(xy, colour, label, (right + 16, upper + 8 + 18 * n))
-    return "\n".join(out + ["</svg>"]) + "\n"
-
-
-def wall_cell(r):
-    """Wall seconds, with how many runs shared the machine when it was more than one."""
-    jobs = r.get("concurrent_jobs") or 1
-    shared = f" ({jobs} at once{', MPS' if r.get('mps') else ''})" if jobs > 1 else ""
-    return fmt(r["wall_seconds"], 0) + shared
-
-
-def write_results(runs, rows, unfinished):
-    fields = ["run", "dataset", "imbalance", "loss", "beta", "gamma", "seed", "epochs",
-              "top1_error_pct", "top5_error_pct", "many_acc_pct", "medium_acc_pct",
-              "few_acc_pct", "wall_seconds", "concurrent_jobs", "mps", "train_seconds", "device",
-              "card", "arithmetic"]
-    with open(Path(runs) / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    where = Path(runs).resolve()
-    if where.is_relative_to(ROOT):  # a committed table names its folder as the repository does
-        where = where.relative_to(ROOT)
-    md = [f"# Results of {where}", "",
-          "Top-1 test error (%) at the last epoch; mean ± standard deviation (seeds) where a "
-          "configuration has several seeds. CB gain: best plain loss minus best class-balanced "
-          "loss of the column.", ""]
-    kinds = {}
-    for r in rows:
-        kinds[r["arithmetic"]] = kinds.get(r["arithmetic"], 0) + 1
-    if len(kinds) > 1:  # a cell may then average runs of different arithmetic
-        md += ["Arithmetic of the runs (the last table says which run used which): " +
-               ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) + ".", ""]
-    for dataset in sorted({r["dataset"] for r in rows}):
-        subset = [r for r in rows if r["dataset"] == dataset]
-        title = f"{dataset.upper().replace('CIFAR', 'CIFAR-')}-LT"
-        plot = f"error_vs_if-{dataset}.svg"
-        (Path(runs) / plot).write_text(error_vs_if_svg(subset, title + ": top-1 error"))
-        md += [f"## {title}", ""] + table2(subset) + ["", f"![error against IF]({plot})", ""]
-        chosen = per_class_plot_runs(subset)
-        if chosen:
-            imbalance, softmax, best = chosen
-            name = f"per_class-{dataset}-if{num(imbalance)}.svg"
-            heading = f"{title}, IF {num(imbalance)}: test accuracy per class"
-            (Path(runs) / name).write_text(per_class_svg(softmax, best, heading))
-            md += [f"Per-class test accuracy at IF {num(imbalance)}: softmax and the best "
-                   f"class-balanced loss of the column ({row_label(best[0]['loss'], best[0]['gamma'], best[0]['beta'])}).",
-                   "", f"![per-class accuracy]({name})", ""]
-    md += ["## Every finished run", "",
-           "| run | top-1 % | top-5 % | many % | medium % | few % | wall s | train s | card | "
-           "arithmetic |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        md.append(f"| {r['run']} | {fmt(r['top1_error_pct'])} | {fmt(r['top5_error_pct'])} | "
-                  f"{fmt(r['many_acc_pct'], 1)} | {fmt(r['medium_acc_pct'], 1)} | "
-                  f"{fmt(r['few_acc_pct'], 1)} | {wall_cell(r)} | "
-                  f"{fmt(r['train_seconds'], 0)} | {r['card'] or r['device']} | "
-                  f"{r['arithmetic']} |")
-    if unfinished:
-        md += ["", "Not finished (no final evaluation yet): " + ", ".join(unfinished)]
-    (Path(runs) / "results.md").write_text("\n".join(md) + "\n")
-    return md
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,210 @@
+"""Collects a sweep's finished runs into <runs>/results.md (Table 2-style tables of top-1 error, the
+charts of sweep_plots.py, and every run's numbers) and results.csv. reproduce.py calls it after
+each sweep, for --collect-only, and for the folder --move-finished fills. Python 3 standard
+library only.
+
+A run is finished when the last line of its metrics.jsonl is its configured last epoch with a test
+error; the others are listed as not finished. ROOT and read_metrics are defined here, the lowest
+file that needs them; reproduce.py imports them to find the repository's files and to tell which
+runs are complete.
+"""
+import csv
+import json
+import math
+import re
+from pathlib import Path
+
+from sweep_plots import (LOSS_NAMES, error_vs_if_svg, num, per_class_plot_runs, per_class_svg,
+                         row_key, row_label)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_metrics(run_dir):
+    lines = []
+    path = Path(run_dir) / "metrics.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut by a kill: the run is not complete
+    return lines
+
+
+def imbalance_of(settings):
+    if settings.get("subset_list"):
+        m = re.search(r"if(\d+(?:\.\d+)?)", Path(settings["subset_list"]).name)
+        return float(m.group(1)) if m else None
+    return float(settings.get("imbalance", 1.0))
+
+
+def pct(x):
+    return None if x is None else round(100.0 * x, 4)
+
+
+REPORT_CLASS = re.compile(r"class (\d+): accuracy ([0-9.]+)%, (\d+) training images")
+
+
+def per_class_of(run_dir):
+    """[(training images, test accuracy %)] per class of the run's last evaluation: eval.json, or
+    for runs made before the trainer wrote it, the per-class chart's labels in report.html."""
+    path = run_dir / "eval.json"
+    if path.exists():
+        classes = json.loads(path.read_text()).get("per_class") or []
+        if all(c.get("train_count") is not None and c.get("accuracy") is not None
+               for c in classes):
+            return [(c["train_count"], 100.0 * c["accuracy"]) for c in classes] or None
+        return None
+    report = run_dir / "report.html"
+    found = REPORT_CLASS.findall(report.read_text()) if report.exists() else []
+    return [(int(n), float(a)) for _, a, n in sorted(found, key=lambda m: int(m[0]))] or None
+
+
+def arithmetic_of(s):
+    """How a run computed: its --precision (fp32 for runs made before the flag existed), with the
+    layout, convolution kernels and evaluation precision when not the defaults."""
+    parts = [s.get("precision", "fp32")]
+    if s.get("layout", "nchw") != "nchw":
+        parts.append(s["layout"])
+    if s.get("conv_kernels", "cudnn") != "cudnn":
+        parts.append(f"{s['conv_kernels']} convs")
+    if s.get("eval_precision", "fp32") != "fp32" and parts[0] != "fp32":
+        parts.append(f"eval {parts[0]}")
+    return " ".join(parts)
+
+
+def collect_runs(runs):
+    rows, unfinished = [], []
+    for config_path in sorted(Path(runs).glob("*/config.json")):
+        run_dir = config_path.parent
+        try:
+            config = json.loads(config_path.read_text())
+        except json.JSONDecodeError:
+            unfinished.append(run_dir.name)
+            continue
+        s, versions = config.get("settings", {}), config.get("versions", {})
+        lines = read_metrics(run_dir)
+        last = lines[-1] if lines else {}
+        if not lines or last.get("epoch") != s.get("epochs") or last.get("test_error") is None:
+            unfinished.append(run_dir.name)
+            continue
+        sweep = {}
+        if (run_dir / "sweep.json").exists():
+            sweep = json.loads((run_dir / "sweep.json").read_text())
+        device = s.get("device", "")
+        rows.append({
+            "run": run_dir.name, "dataset": s.get("dataset"), "imbalance": imbalance_of(s),
+            "loss": s.get("loss"), "beta": float(s.get("beta", 0)),
+            "gamma": float(s.get("gamma", 0)), "seed": s.get("seed"), "epochs": s.get("epochs"),
+            "top1_error_pct": pct(last.get("test_error")), "top5_error_pct": pct(last.get("top5")),
+            "many_acc_pct": pct(last.get("many")), "medium_acc_pct": pct(last.get("medium")),
+            "few_acc_pct": pct(last.get("few")),
+            "wall_seconds": sweep.get("wall_seconds") and round(sweep["wall_seconds"], 1),
+            "concurrent_jobs": sweep.get("concurrent_jobs", 1), "mps": sweep.get("mps", False),
+            "train_seconds": round(sum(line.get("seconds") or 0 for line in lines), 1),
+            "device": device,
+            "card": versions.get("device") if device.startswith("cuda") else versions.get("cpu"),
+            "arithmetic": arithmetic_of(s),
+            "per_class": per_class_of(run_dir),
+        })
+    return rows, unfinished
+
+
+def fmt(x, digits=2):
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def cell(errors):
+    if not errors:
+        return "–"
+    mean = sum(errors) / len(errors)
+    if len(errors) == 1:
+        return f"{mean:.2f}"
+    sd = math.sqrt(sum((e - mean) ** 2 for e in errors) / (len(errors) - 1))
+    return f"{mean:.2f} ± {sd:.2f} ({len(errors)})"
+
+
+def table2(rows):
+    """Rows: loss (+ CB beta), columns: IF (descending), cells: mean top-1 error over seeds."""
+    ifs = sorted({r["imbalance"] for r in rows if r["imbalance"] is not None}, reverse=True)
+    keys = sorted({row_key(r) for r in rows})
+    errors = {}
+    for r in rows:
+        key = row_key(r)
+        errors.setdefault((key, r["imbalance"]), []).append(r["top1_error_pct"])
+    out = ["| top-1 error % | " + " | ".join(f"IF {num(i)}" for i in ifs) + " |",
+           "|---" * (len(ifs) + 1) + "|"]
+    for key in keys:
+        label = row_label(list(LOSS_NAMES)[key[2]], key[3], key[1])
+        out.append(f"| {label} | " + " | ".join(cell(errors.get((key, i), [])) for i in ifs)
+                   + " |")
+    best = {}
+    for cb in (False, True):
+        best[cb] = [min((sum(v) / len(v) for (k, i), v in errors.items() if k[0] == cb and i == f),
+                        default=None) for f in ifs]
+    out.append("| best plain loss | " + " | ".join(fmt(b) for b in best[False]) + " |")
+    out.append("| best class-balanced | " + " | ".join(fmt(b) for b in best[True]) + " |")
+    gains = [None if p is None or c is None else p - c for p, c in zip(best[False], best[True])]
+    out.append("| CB gain (points) | " + " | ".join(fmt(g) for g in gains) + " |")
+    return out
+
+
+def wall_cell(r):
+    """Wall seconds, with how many runs shared the machine when it was more than one."""
+    jobs = r.get("concurrent_jobs") or 1
+    shared = f" ({jobs} at once{', MPS' if r.get('mps') else ''})" if jobs > 1 else ""
+    return fmt(r["wall_seconds"], 0) + shared
+
+
+def write_results(runs, rows, unfinished):
+    fields = ["run", "dataset", "imbalance", "loss", "beta", "gamma", "seed", "epochs",
+              "top1_error_pct", "top5_error_pct", "many_acc_pct", "medium_acc_pct",
+              "few_acc_pct", "wall_seconds", "concurrent_jobs", "mps", "train_seconds", "device",
+              "card", "arithmetic"]
+    with open(Path(runs) / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    where = Path(runs).resolve()
+    if where.is_relative_to(ROOT):  # a committed table names its folder as the repository does
+        where = where.relative_to(ROOT)
+    md = [f"# Results of {where}", "",
+          "Top-1 test error (%) at the last epoch; mean ± standard deviation (seeds) where a "
+          "configuration has several seeds. CB gain: best plain loss minus best class-balanced "
+          "loss of the column.", ""]
+    kinds = {}
+    for r in rows:
+        kinds[r["arithmetic"]] = kinds.get(r["arithmetic"], 0) + 1
+    if len(kinds) > 1:  # a cell may then average runs of different arithmetic
+        md += ["Arithmetic of the runs (the last table says which run used which): " +
+               ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) + ".", ""]
+    for dataset in sorted({r["dataset"] for r in rows}):
+        subset = [r for r in rows if r["dataset"] == dataset]
+        title = f"{dataset.upper().replace('CIFAR', 'CIFAR-')}-LT"
+        plot = f"error_vs_if-{dataset}.svg"
+        (Path(runs) / plot).write_text(error_vs_if_svg(subset, title + ": top-1 error"))
+        md += [f"## {title}", ""] + table2(subset) + ["", f"![error against IF]({plot})", ""]
+        chosen = per_class_plot_runs(subset)
+        if chosen:
+            imbalance, softmax, best = chosen
+            name = f"per_class-{dataset}-if{num(imbalance)}.svg"
+            heading = f"{title}, IF {num(imbalance)}: test accuracy per class"
+            (Path(runs) / name).write_text(per_class_svg(softmax, best, heading))
+            md += [f"Per-class test accuracy at IF {num(imbalance)}: softmax and the best "
+                   f"class-balanced loss of the column ({row_label(best[0]['loss'], best[0]['gamma'], best[0]['beta'])}).",
+                   "", f"![per-class accuracy]({name})", ""]
+    md += ["## Every finished run", "",
+           "| run | top-1 % | top-5 % | many % | medium % | few % | wall s | train s | card | "
+           "arithmetic |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        md.append(f"| {r['run']} | {fmt(r['top1_error_pct'])} | {fmt(r['top5_error_pct'])} | "
+                  f"{fmt(r['many_acc_pct'], 1)} | {fmt(r['medium_acc_pct'], 1)} | "
+                  f"{fmt(r['few_acc_pct'], 1)} | {wall_cell(r)} | "
+                  f"{fmt(r['train_seconds'], 0)} | {r['card'] or r['device']} | "
+                  f"{r['arithmetic']} |")
+    if unfinished:
+        md += ["", "Not finished (no final evaluation yet): " + ", ".join(unfinished)]
+    (Path(runs) / "results.md").write_text("\n".join(md) + "\n")
+    return md
