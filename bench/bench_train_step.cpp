@@ -32,6 +32,9 @@
 //     the unpadded step's): 4 or 8 for cuDNN's channels-last tensor-core kernels, 16 to put
 //     ResNet-32's stem on cbnn's kernels too (with convk 1). A list of its own, so the names of
 //     BM_TrainStep's cases stay as they were.
+//   With CBNN_PROFILE_STEPS=N, each case runs N more steps after its warm-up, untimed, inside
+//   cudaProfilerStart/Stop, for a kernel profiler started with profiling off (bench/
+//   profile_range.h; scripts/gpu-check.sh's CBNN_PROFILE_CASES runs ncu so).
 //   Time: ms per step over CUDA events around `repeats` steps after kWarmupSteps (manual time);
 //   items_per_second is images per second. Counters: host_ms, the host's time to queue one step
 //   (close to the step time: the GPU waits for launches), and host_max_ms, the slowest single
@@ -78,6 +81,7 @@
 #include "autograd/node.h"
 #include "bench/bench_main.h"
 #include "bench/bench_util.h"
+#include "bench/profile_range.h"
 #include "data/gpu_loader.h"
 #include "data/long_tail.h"
 #include "layers/batchnorm2d.h"
@@ -337,6 +341,7 @@ void time_train_step(benchmark::State& state, const std::vector<std::string>& ar
         const KernelSettings kernels(c);
         TrainStep step(c);
         if (!warm_up(state, step)) return;
+        run_profiled_steps([&] { step.run(); });  // CBNN_PROFILE_STEPS, for a kernel profiler
         const AllocatorStats before = cuda_memory_stats();
         double host_seconds = 0.0, slowest_host_call = 0.0;
         int64_t steps = 0;
@@ -785,4 +790,12 @@ BENCHMARK(BM_TrainStepPadded)
 }  // namespace
 }  // namespace cbnn::bench
 
-int main(int argc, char** argv) { return cbnn::bench::run_line_buffered(argc, argv); }
+int main(int argc, char** argv) {
+    try {
+        cbnn::bench::profiled_steps();  // a bad CBNN_PROFILE_STEPS stops here, not in every case
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+        return 1;
+    }
+    return cbnn::bench::run_line_buffered(argc, argv);
+}

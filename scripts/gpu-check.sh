@@ -9,6 +9,9 @@
 #      $LOGDIR/<name>.log and results in $LOGDIR/<name>.json
 #   4. build/cbnn-demo --device cuda, when it exists
 #   3b. compute-sanitizer memcheck over the CUDA tests named by CBNN_SANITIZE_FILTER, when set
+#   3c. kernel-by-kernel profiles (ncu) of the bench_train_step cases CBNN_PROFILE_CASES names,
+#       when set: $LOGDIR/profile-<k>.csv, and scripts/kernel_profile.py's table of it in
+#       profile-<k>.txt
 #   5. a short CIFAR training run on the GPU (build/cbnn-train-cifar --device cuda), when
 #      CBNN_TRAIN_DATA names a tar of a CIFAR image folder (../shared/GPU.md: a training list plus
 #      test/); one run per ';'-separated group of flags in CBNN_TRAIN_ARGS, its run folder
@@ -52,6 +55,11 @@
 #   CBNN_DEMO_TIMEOUT     seconds for cbnn-demo (default: 120)
 #   CBNN_SANITIZE_FILTER  --gtest_filter for a compute-sanitizer memcheck run of the CUDA tests
 #                         (default: none, step 3b skipped); CBNN_SANITIZE_TIMEOUT seconds (120)
+#   CBNN_PROFILE_CASES    ';'-separated --benchmark_filter regexes, each matching one
+#                         bench_train_step case to profile in step 3c (default: none, step
+#                         skipped); ncu records only the CBNN_PROFILE_STEPS (default 2) steps
+#                         the case runs after its warm-up (bench/profile_range.h);
+#                         CBNN_PROFILE_TIMEOUT seconds per case (default 120)
 #   CBNN_TRAIN_DATA       tar (plain or gzip) of a CIFAR image folder for step 5 (default: none,
 #                         step 5 skipped)
 #   CBNN_TRAIN_ARGS       cbnn-train-cifar flags for step 5, runs separated by ';' (default:
@@ -146,6 +154,20 @@ write_summary() {
             mv "$OUT/gpu-logs.tar.gz.part" "$OUT/gpu-logs.tar.gz" &&
             cp "$logdir/summary.txt" "$OUT/summary.txt"
     fi
+}
+
+# begin_step NAME WANTED TITLE: for a step of the loops below, sets `limit` (step_timeout WANTED),
+# `start` and `rc` and prints the section TITLE; returns 1, the skip recorded under NAME, when the
+# budget has no room left for it.
+begin_step() {
+    limit=$(step_timeout "$2")
+    if ((limit == 0)); then
+        skip_for_budget "$1"
+        return 1
+    fi
+    section "$3"
+    start=$SECONDS
+    rc=0
 }
 
 # describe RC SECONDS: one word or phrase for an exit status.
@@ -282,16 +304,9 @@ for bench in "$build_dir"/bench_*; do
     [[ -f $bench && -x $bench ]] || continue
     benches=$((benches + 1))
     name=$(basename "$bench")
-    limit=$(step_timeout "$bench_timeout")
-    if ((limit == 0)); then
-        skip_for_budget "$name"
-        continue
-    fi
-    section "$name"
+    begin_step "$name" "$bench_timeout" "$name" || continue
     missing=$(missing_libs "$bench")
     [[ -n $missing ]] && echo "gpu-check: $bench: libraries not found: $missing"
-    start=$SECONDS
-    rc=0
     with_timeout "$limit" "$bench" "${bench_args[@]}" \
         "--benchmark_out=$logdir/$name.json" --benchmark_out_format=json 2>&1 |
         tee "$logdir/$name.log" || rc=$?
@@ -300,6 +315,51 @@ for bench in "$build_dir"/bench_*; do
     write_summary
 done
 ((benches > 0)) || add_summary "benchmarks" "none found in $build_dir"
+
+# ---- 3c. kernel profiles ----------------------------------------------------------------------
+# Each case under ncu with profiling off until its profiled steps: one metric, each kernel's
+# duration (one pass, no replay), clocks and caches left as they are, every kernel node of a CUDA
+# graph on its own. The table compares the kernels' sum with the step time step 3 measured.
+if [[ -n ${CBNN_PROFILE_CASES:-} ]]; then
+    ncu_bin=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+    profile_steps=${CBNN_PROFILE_STEPS:-2}
+    IFS=';' read -r -a profile_cases <<<"$CBNN_PROFILE_CASES"
+    k=0
+    for case_regex in "${profile_cases[@]}"; do
+        k=$((k + 1))
+        begin_step "profile $k" "${CBNN_PROFILE_TIMEOUT:-120}" "kernel profile $k: $case_regex" ||
+            continue
+        csv=$logdir/profile-$k.csv
+        if [[ ! -x $ncu_bin ]]; then
+            echo "gpu-check: ncu not found"
+            rc=127
+        else
+            with_timeout "$limit" env CBNN_PROFILE_STEPS="$profile_steps" "$ncu_bin" \
+                --profile-from-start off --clock-control none --cache-control none \
+                --graph-profiling node --metrics gpu__time_duration.sum --csv --print-units base \
+                --log-file "$csv" "$build_dir/bench_train_step" "--benchmark_filter=$case_regex" \
+                --benchmark_min_time="$bench_min_time" 2>&1 | tee "$logdir/profile-$k.log" || rc=$?
+        fi
+        report=$logdir/profile-$k.txt
+        measured=() # the case's step time from step 3, when it ran
+        [[ -f $logdir/bench_train_step.json ]] &&
+            measured=(--bench-json "$logdir/bench_train_step.json" --case "$case_regex")
+        if ((rc == 0)); then
+            python3 "$CBNN_ROOT/scripts/kernel_profile.py" "$csv" --steps "$profile_steps" \
+                "${measured[@]}" >"$report" 2>&1 || rc=$?
+            cat "$report"
+        fi
+        ((rc != 0)) && failures=$((failures + 1))
+        add_summary "profile $k" "$case_regex: $(describe "$rc" "$((SECONDS - start))")"
+        if ((rc == 0)); then
+            add_summary "  kernels" "$(sed -n 's/^kernel profile: //p' "$report")"
+            gap=$(sed -n 's/^measured step //p' "$report")
+            [[ -n $gap ]] && add_summary "  step" "$gap"
+            add_summary "  largest" "$(sed -n 's/^largest kinds: //p' "$report")"
+        fi
+        write_summary
+    done
+fi
 
 # ---- 4. demo ---------------------------------------------------------------------------------
 demo="$build_dir/cbnn-demo"
@@ -328,14 +388,8 @@ if [[ -n ${CBNN_TRAIN_DATA:-} ]]; then
     for run_flags in "${train_runs[@]}"; do
         k=$((k + 1))
         read -r -a train_args <<<"$run_flags"
-        limit=$(step_timeout "${CBNN_TRAIN_TIMEOUT:-180}")
-        if ((limit == 0)); then
-            skip_for_budget "training $k"
-            continue
-        fi
-        section "cbnn-train-cifar --device cuda ${train_args[*]}"
-        start=$SECONDS
-        rc=0
+        begin_step "training $k" "${CBNN_TRAIN_TIMEOUT:-180}" \
+            "cbnn-train-cifar --device cuda ${train_args[*]}" || continue
         if [[ ! -x $train_bin ]]; then
             echo "gpu-check: $train_bin not found"
             rc=127

@@ -92,12 +92,26 @@ TEST(GpuCheckScript, StepsBeyondTheTimeBudgetAreSkippedAndReported) {
     write_fake_tests(dir / "build", true);
     // A stand-in nvidia-smi, so that no step fails and the result line is about the budget.
     write_script(dir / "bin" / "nvidia-smi", "echo 'Fake GPU, 1.0'\n");
-    const testing::ToolRun r =
-        gpu_check(dir / "build", dir / "logs",
-                  "PATH=" + (dir / "bin").string() + ":$PATH CBNN_TOTAL_BUDGET=30");
+    // A benchmark, a kernel profile and a training run, each skipped the same way.
+    write_script(dir / "build" / "bench_fake", "echo ran >> " + (dir / "ran").string() + "\n");
+    ASSERT_EQ(testing::run_command("tar -cf " + (dir / "data.tar").string() + " -C " +
+                                   dir.string() + " bin")
+                  .status,
+              0);
+    const testing::ToolRun r = gpu_check(dir / "build", dir / "logs",
+                                         "PATH=" + (dir / "bin").string() +
+                                             ":$PATH CBNN_TOTAL_BUDGET=30 CBNN_PROFILE_CASES=x " +
+                                             "CBNN_TRAIN_DATA=" + (dir / "data.tar").string());
     EXPECT_NE(r.status, 0) << r.output;
-    EXPECT_NE(r.output.find("cuda tests               SKIPPED (time budget)"), std::string::npos)
-        << r.output;
+    for (const char* step : {"cuda tests", "bench_fake", "profile 1", "training 1"}) {
+        EXPECT_NE(
+            r.output.find(std::string(step) + std::string(25 - std::string(step).size(), ' ') +
+                          "SKIPPED (time budget)"),
+            std::string::npos)
+            << step << "\n"
+            << r.output;
+    }
+    EXPECT_FALSE(fs::exists(dir / "ran"));
     EXPECT_EQ(r.output.find("2 passed"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("INCOMPLETE"), std::string::npos) << r.output;
 }
