@@ -74,8 +74,10 @@ def short_name(name, width=72):
 
 
 def read_durations(path):
-    """(kernel name, microseconds) for every profiled kernel in ncu's CSV log (lines before the
-    header, e.g. ==PROF== messages, are skipped)."""
+    """(kernel name, microseconds) for every profiled kernel in ncu's CSV log, from either of
+    its layouts: the details page (the default: a row per kernel and metric, with Metric Name,
+    Metric Unit and Metric Value columns) or the raw page (--page raw: a column per metric, the
+    units in the first row). Lines before the header, e.g. ==PROF== messages, are skipped."""
     try:
         with open(path, newline="", errors="replace") as f:
             lines = f.read().splitlines()
@@ -85,20 +87,25 @@ def read_durations(path):
     if start is None:
         fail(f"{path}: no ncu CSV header (a line starting with \"ID\"); was ncu run with --csv "
              "and did the profiled range hold any kernel?")
-    rows = list(csv.DictReader(lines[start:]))
-    needed = {"Kernel Name", "Metric Name", "Metric Unit", "Metric Value"}
-    missing = needed - set(rows[0].keys() if rows else needed)
-    if missing:
-        fail(f"{path}: the CSV has no column {', '.join(sorted(missing))}")
+    reader = csv.DictReader(lines[start:])
+    columns = set(reader.fieldnames or [])
+    rows = [row for row in reader if row.get("ID") is not None]
+    if "Kernel Name" not in columns:
+        fail(f"{path}: the CSV has no column Kernel Name")
+    if METRIC in columns:  # the raw page: kernels are the rows with an ID, units the first row
+        units = next((row[METRIC] for row in rows if not row["ID"].strip()), "")
+        found = [(row["Kernel Name"], units, row[METRIC]) for row in rows if row["ID"].strip()]
+    elif {"Metric Name", "Metric Unit", "Metric Value"} <= columns:
+        found = [(row["Kernel Name"], row["Metric Unit"], row["Metric Value"]) for row in rows
+                 if row["Metric Name"] == METRIC]
+    else:
+        found = []
     out = []
-    for row in rows:
-        if row["Metric Name"] != METRIC:
-            continue
-        unit = row["Metric Unit"].strip()
+    for name, unit, value in found:
+        unit = unit.strip()
         if unit not in UNITS_US:
             fail(f"{path}: unknown time unit '{unit}' for {METRIC}")
-        value = float(row["Metric Value"].replace(",", ""))
-        out.append((row["Kernel Name"], value * UNITS_US[unit]))
+        out.append((name, float(value.replace(",", "")) * UNITS_US[unit]))
     if not out:
         fail(f"{path}: no {METRIC} values (run ncu with --metrics {METRIC})")
     return out

@@ -19,7 +19,8 @@ using testing::run_command;
 using testing::ToolRun;
 
 struct Kernel {
-    std::string name, unit, value;
+    std::string name, unit, value;  // as ncu's details page prints the duration
+    double us;                      // the same duration in microseconds
 };
 
 // Two profiled steps of five kernel kinds, 65 us of kernels per step: cbnn's convolution 2 x 10,
@@ -28,21 +29,21 @@ struct Kernel {
 const std::vector<Kernel> kStep = {
     {"void cbnn::cuda::(anonymous namespace)::gather_gemm_kernel<cbnn::bfloat16, false, 4>(const "
      "cbnn::bfloat16 *, const cbnn::bfloat16 *, cbnn::Conv2dShape, long)",
-     "nsecond", "10,000"},
-    {"sm90_xmma_wgrad_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc_tilesize64x64x64",
-     "nsecond", "30000"},
+     "nsecond", "10,000", 10},
+    {"sm90_xmma_wgrad_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc_tilesize64x64x64", "nsecond",
+     "30000", 30},
     {"void cbnn::cuda::(anonymous namespace)::bn_nhwc_apply_kernel<cbnn::bfloat16>(const "
      "cbnn::bfloat16 *, bool)",
-     "nsecond", "5000"},
+     "nsecond", "5000", 5},
     {"void cbnn::cuda::(anonymous namespace)::gather_gemm_kernel<cbnn::bfloat16, false, 4>(const "
      "cbnn::bfloat16 *, const cbnn::bfloat16 *, cbnn::Conv2dShape, long)",
-     "nsecond", "10000"},
+     "nsecond", "10000", 10},
     {"void cudnn::bn_fw_tr_1C11_kernel_NCHW<float, float, int, 512, true, 1>(float)", "nsecond",
-     "4000"},
+     "4000", 4},
     {"void cbnn::cuda::(anonymous namespace)::bn_nhwc_apply_kernel<cbnn::bfloat16>(const "
      "cbnn::bfloat16 *, bool)",
-     "nsecond", "5000"},
-    {"void cbnn::cuda::sgd_update_multi_kernel(cbnn::cuda::SgdBatch)", "usecond", "1"},
+     "nsecond", "5000", 5},
+    {"void cbnn::cuda::sgd_update_multi_kernel(cbnn::cuda::SgdBatch)", "usecond", "1", 1},
 };
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
@@ -51,14 +52,15 @@ std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 // kernel also has a second metric, which the table ignores.
 std::string ncu_csv(int steps) {
     std::string out = "==PROF== Connected to process 4242 (bench_train_step)\n";
-    out += "\"ID\",\"Process ID\",\"Process Name\",\"Host Name\",\"Kernel Name\",\"Context\","
-           "\"Stream\",\"Block Size\",\"Grid Size\",\"Device\",\"CC\",\"Section Name\","
-           "\"Metric Name\",\"Metric Unit\",\"Metric Value\"\n";
+    out +=
+        "\"ID\",\"Process ID\",\"Process Name\",\"Host Name\",\"Kernel Name\",\"Context\","
+        "\"Stream\",\"Block Size\",\"Grid Size\",\"Device\",\"CC\",\"Section Name\","
+        "\"Metric Name\",\"Metric Unit\",\"Metric Value\"\n";
     int id = 0;
     for (int s = 0; s < steps; ++s) {
         for (const Kernel& k : kStep) {
-            const std::string head = quoted(std::to_string(id++)) + ",\"4242\",\"bench\",\"host\"," +
-                                     quoted(k.name) +
+            const std::string head = quoted(std::to_string(id++)) +
+                                     ",\"4242\",\"bench\",\"host\"," + quoted(k.name) +
                                      ",\"1\",\"7\",\"(128, 1, 1)\",\"(64, 1, 1)\",\"0\",\"9.0\","
                                      "\"Command line profiler metrics\",";
             out += head + "\"gpu__time_duration.sum\"," + quoted(k.unit) + "," + quoted(k.value) +
@@ -104,6 +106,27 @@ TEST(KernelProfile, TablesKernelsAndKindsPerStep) {
     EXPECT_EQ(r.output, expected_head);
 }
 
+// ncu --page raw: a column per metric, the units in the row under the header (here in us).
+TEST(KernelProfile, ReadsTheRawPageToo) {
+    const fs::path dir = testing::scratch_dir("kernel_profile_raw");
+    std::string csv =
+        "\"ID\",\"Process ID\",\"Kernel Name\",\"dram__bytes.sum\",\"gpu__time_duration.sum\"\n"
+        "\"\",\"\",\"\",\"byte\",\"usecond\"\n";
+    int id = 0;
+    for (const Kernel& k : kStep) {
+        csv += quoted(std::to_string(id++)) + ",\"1\"," + quoted(k.name) + ",\"64\"," +
+               quoted(std::to_string(k.us)) + "\n";
+    }
+    std::ofstream(dir / "raw.csv") << csv;
+    const ToolRun r = kernel_profile((dir / "raw.csv").string() + " --steps 1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(r.output.rfind("kernel profile: 7 kernels, 0.065 ms of kernel time per step", 0), 0u)
+        << r.output;
+    EXPECT_NE(r.output.find("largest kinds: conv (cuDNN) 46 %, conv (cbnn) 31 %, batch norm 22 %"),
+              std::string::npos)
+        << r.output;
+}
+
 TEST(KernelProfile, TakesTheStepTimeFromTheBenchmarkJson) {
     const fs::path dir = testing::scratch_dir("kernel_profile_json");
     std::ofstream(dir / "profile.csv") << ncu_csv(1);
@@ -117,8 +140,8 @@ TEST(KernelProfile, TakesTheStepTimeFromTheBenchmarkJson) {
         {"name": "BM_TrainStep/depth:32/graph:1/manual_time_median", "run_name":
          "BM_TrainStep/depth:32/graph:1/manual_time", "run_type": "aggregate",
          "aggregate_name": "median", "real_time": 130.0, "time_unit": "us"}]})";
-    const std::string args = (dir / "profile.csv").string() + " --steps 1 --bench-json " +
-                             (dir / "bench.json").string();
+    const std::string args =
+        (dir / "profile.csv").string() + " --steps 1 --bench-json " + (dir / "bench.json").string();
     const ToolRun r = kernel_profile(args + " --case 'depth:32/graph:1'");
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("measured step 0.130 ms: 0.065 ms (50 %) outside kernels"),
@@ -142,8 +165,8 @@ TEST(KernelProfile, BadInputGetsOneMessage) {
                                        "\"fortnight\",\"5\"\n";
     const std::string d = dir.string();
     const std::pair<std::string, std::string> cases[] = {
-        {d + "/missing.csv --steps 1", "kernel_profile: cannot read " + d +
-                                           "/missing.csv: No such file or directory"},
+        {d + "/missing.csv --steps 1",
+         "kernel_profile: cannot read " + d + "/missing.csv: No such file or directory"},
         {d + "/empty.csv --steps 1", "no ncu CSV header"},
         {d + "/other.csv --steps 1",
          "no gpu__time_duration.sum values (run ncu with --metrics gpu__time_duration.sum)"},
@@ -183,8 +206,7 @@ TEST(KernelProfile, GpuCheckProfilesEachCaseItIsGiven) {
                          " --benchmark_filter=BM_TrainStep/depth:32/"),
               std::string::npos)
         << calls;
-    EXPECT_NE(calls.find("--benchmark_filter=BM_TrainStep/depth:50/"), std::string::npos)
-        << calls;
+    EXPECT_NE(calls.find("--benchmark_filter=BM_TrainStep/depth:50/"), std::string::npos) << calls;
     EXPECT_NE(calls.find("steps=2\n"), std::string::npos) << calls;
     EXPECT_NE(read_text(dir / "logs" / "profile-2.txt").find("by kind, per step:"),
               std::string::npos);
