@@ -51,6 +51,9 @@
 #                         (20 launches + an event sync), so 0.01 s of GPU time is already ~1,700
 #                         iterations; 0.2 made bench_losses run past 200 s on an H100.
 #   CBNN_BENCH_FILTER     --benchmark_filter regex (default: all benchmarks)
+#   CBNN_BENCH_REPETITIONS  --benchmark_repetitions (default: 1): each case run N times, with
+#                         its mean, median, standard deviation and cv printed after the runs
+#                         (medians of repeats are what the README's figures are to be)
 #   CBNN_GTEST_FILTER     --gtest_filter for the CUDA tests (default: all tests)
 #   CBNN_DEMO_TIMEOUT     seconds for cbnn-demo (default: 120)
 #   CBNN_SANITIZE_FILTER  --gtest_filter for a compute-sanitizer memcheck run of the CUDA tests
@@ -91,6 +94,12 @@ build_dir=${CBNN_BUILD_DIR:-build}
 test_timeout=${CBNN_TEST_TIMEOUT:-300}
 bench_timeout=${CBNN_BENCH_TIMEOUT:-120}
 bench_min_time=${CBNN_BENCH_MIN_TIME:-0.01}
+bench_repetitions=${CBNN_BENCH_REPETITIONS:-1}
+if [[ ! $bench_repetitions =~ ^[1-9][0-9]*$ ]]; then
+    echo "gpu-check: CBNN_BENCH_REPETITIONS: expected a whole number of at least 1, got" \
+        "'$bench_repetitions'" >&2
+    exit 1
+fi
 demo_timeout=${CBNN_DEMO_TIMEOUT:-120}
 
 # An archive from scripts/gpu-prep.sh is unpacked into a temporary folder first.
@@ -299,6 +308,7 @@ fi
 # as seconds (printing a "should have a suffix" note), so the plain number works with both.
 bench_args=("--benchmark_min_time=$bench_min_time" --benchmark_format=console)
 [[ -n ${CBNN_BENCH_FILTER:-} ]] && bench_args+=("--benchmark_filter=$CBNN_BENCH_FILTER")
+((bench_repetitions > 1)) && bench_args+=("--benchmark_repetitions=$bench_repetitions")
 benches=0
 for bench in "$build_dir"/bench_*; do
     [[ -f $bench && -x $bench ]] || continue

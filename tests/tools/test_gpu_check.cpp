@@ -116,6 +116,25 @@ TEST(GpuCheckScript, StepsBeyondTheTimeBudgetAreSkippedAndReported) {
     EXPECT_NE(r.output.find("INCOMPLETE"), std::string::npos) << r.output;
 }
 
+// CBNN_BENCH_REPETITIONS reaches every benchmark as --benchmark_repetitions; a bad value stops the
+// script before the first step.
+TEST(GpuCheckScript, BenchmarksRepeatAsAsked) {
+    const fs::path dir = testing::scratch_dir("gpu_check_repetitions");
+    write_fake_tests(dir / "build", true);
+    write_script(dir / "build" / "bench_fake", "echo \"$*\" >> " + (dir / "args").string() + "\n");
+    const testing::ToolRun r = gpu_check(dir / "build", dir / "logs", "CBNN_BENCH_REPETITIONS=3");
+    EXPECT_NE(read_text(dir / "args").find(" --benchmark_repetitions=3 "), std::string::npos)
+        << read_text(dir / "args") << r.output;
+    for (const char* bad : {"0", "x", "-2"}) {
+        const testing::ToolRun b = gpu_check(dir / "build", dir / "logs-bad",
+                                             std::string("CBNN_BENCH_REPETITIONS=") + bad);
+        EXPECT_EQ(b.status, 1) << b.output;
+        EXPECT_EQ(b.output, std::string("gpu-check: CBNN_BENCH_REPETITIONS: expected a whole "
+                                        "number of at least 1, got '") +
+                                bad + "'\n");
+    }
+}
+
 // scripts/gpu-prep.sh packs a build into one archive (the device tool carries at most 64 MiB, and
 // the binaries as files are most of that); gpu-check.sh takes the archive as its build folder.
 TEST(GpuCheckScript, RunsFromTheArchiveThatGpuPrepPacks) {
