@@ -16,6 +16,7 @@
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/sgd.h"
+#include "train/train_loop.h"
 #include "train/trainer.h"
 
 namespace cbnn::train {
@@ -45,6 +46,11 @@ T config_field(const Input& in, const char* key) {
         CBNN_FAIL(prefix_of(in.options.checkpoint), "the run config's '", key,
                   "' has an unexpected type: ", it->dump());
     }
+}
+
+// config[key] as a string when the run recorded it, else `fallback` (runs older than the setting).
+std::string config_setting(const Input& in, const char* key, const std::string& fallback) {
+    return in.config.contains(key) ? config_field<std::string>(in, key) : fallback;
 }
 
 // The folder the test split is read from: --data, else the run's own; it must exist.
@@ -108,6 +114,17 @@ CheckpointEval evaluate_cifar(const Input& in) {
     c.depth = config_field<int64_t>(in, "depth");
     c.imbalance = config_field<double>(in, "imbalance");
     c.subset_list = config_field<std::string>(in, "subset_list");
+    // How the run computed its evaluations: the same kernels, TF32 and (--eval-precision train)
+    // input dtype and layout here.
+    c.precision = config_setting(in, "precision", c.precision);
+    c.layout = config_setting(in, "layout", c.layout);
+    c.eval_precision = config_setting(in, "eval_precision", c.eval_precision);
+    c.conv_search = config_setting(in, "conv_search", c.conv_search);
+    c.conv_algos = config_setting(in, "conv_algos", c.conv_algos);
+    c.conv_kernels = config_setting(in, "conv_kernels", c.conv_kernels);
+    c.bn_kernels = config_setting(in, "bn_kernels", c.bn_kernels);
+    const LoopSettings run = loop_settings(c, 0, {});
+    const RunKernelSettings kernels(run);
     const int classes = static_cast<int>(c.num_classes());
     const LossConfig loss{parse_loss_type(c.loss), c.beta, c.gamma};
 
@@ -130,8 +147,8 @@ CheckpointEval evaluate_cifar(const Input& in) {
             .class_counts();
     });
     const ClassBalancedLoss criterion(loss, counts, DType::f32, in.device);
-    out.result =
-        evaluate(model, test.dataset, counts, {out.batch_size, c.seed, in.device}, &criterion);
+    out.result = TestSet(test.dataset, {out.batch_size, c.seed, in.device})
+                     .evaluate(model, counts, &criterion, evaluation_input(run));
     return out;
 }
 

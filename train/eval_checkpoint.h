@@ -10,9 +10,12 @@
 // field picks the evaluator, which rebuilds the model exactly as the trainer built it (depth,
 // classes from the dataset, head from the loss), loads weights and batch-norm running statistics
 // (the checksum and every name and shape are checked first), loads the test split and runs
-// train/evaluate.h's evaluate, the function the trainer's own evaluations use: for the same
-// checkpoint, data, device and batch size the result equals the trainer's evaluation after that
-// epoch bit for bit, test loss included (the run's class-balanced loss).
+// train/evaluate.h's TestSet::evaluate, what the trainer's own evaluations run, with the run's
+// recorded kernel choices and arithmetic (train_loop.h RunKernelSettings: TF32 for --precision
+// tf32, conv and batch-norm kernels; --eval-precision train's bf16 / channels-last batches; runs
+// older than a setting get its default): for the same checkpoint, data, device and batch size the
+// result equals the trainer's evaluation after that epoch bit for bit, test loss included (the
+// run's class-balanced loss).
 //
 // Training images per class (for the shot groups and the loss weights) come from the meta's
 // "train_counts"; checkpoints written before it existed get them by rebuilding the training subset

@@ -61,12 +61,8 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                          const LrSchedule& schedule, BatchSource& loader,
                          const std::function<EvalResult()>& evaluate, const LoopSettings& c,
                          std::ostream& log) {
-    const ConvAlgorithmSearchSetting conv_search(c.conv_search);
-    const ConvAlgorithmsSetting conv_algos(c.conv_algos);
-    const ConvKernelsSetting conv_kernel_choice(c.conv_kernels);  // conv_kernels() is the getter
-    const BatchNormKernelsSetting bn_kernels(c.bn_kernels);
-    // TF32 for the run's training and evaluation (FP32 otherwise, whatever the process had).
-    const Tf32Setting tf32(c.precision == Precision::tf32);
+    // For the run's training and evaluation (TF32 off unless asked, whatever the process had).
+    const RunKernelSettings kernels(c);
     const Device device = criterion.weights().device();  // where the model and loss live
     const int64_t batches = loader.batches_per_epoch;
     TrainResult result;

@@ -42,6 +42,7 @@
 #include "layers/conv2d_igemm.h"
 #include "layers/module.h"
 #include "losses/cb_loss.h"
+#include "tensor/backend.h"
 #include "tensor/device.h"
 #include "tensor/error.h"
 #include "train/evaluate.h"
@@ -103,6 +104,27 @@ struct LoopSettings {
     Precision precision = Precision::fp32;
     MemoryFormat layout = MemoryFormat::contiguous;  // of the training images (--layout)
     EvalPrecision eval_precision = EvalPrecision::fp32;
+};
+
+// The run's CUDA kernel choices and arithmetic (convolution search, algorithms and kernels, batch-
+// norm kernels, TF32 for --precision tf32), set while it lives and restored afterwards: what the
+// run's training and evaluations compute with, and cbnn-eval's evaluation of its checkpoint
+// (train/eval_checkpoint.h) too.
+class RunKernelSettings {
+  public:
+    explicit RunKernelSettings(const LoopSettings& s)
+        : conv_search_(s.conv_search),
+          conv_algos_(s.conv_algos),
+          conv_kernels_(s.conv_kernels),
+          bn_kernels_(s.bn_kernels),
+          tf32_(s.precision == Precision::tf32) {}
+
+  private:
+    ConvAlgorithmSearchSetting conv_search_;
+    ConvAlgorithmsSetting conv_algos_;
+    ConvKernelsSetting conv_kernels_;
+    BatchNormKernelsSetting bn_kernels_;
+    Tf32Setting tf32_;
 };
 
 // How the run's evaluations feed the model (train/evaluate.h): f32 NCHW, or with

@@ -36,7 +36,7 @@ Grads stem(int64_t multiple, int64_t K, int64_t R, int64_t stride, int64_t pad, 
     Tensor x = x_in.detach();
     x.set_requires_grad(true);
     const Tensor y = conv(x);
-    sum(y.to(DType::f32) * dy).backward();
+    sum(y.to(DType::f32, y.memory_format()) * dy).backward();  // dy reaches the conv as NHWC
     return {y.detach(), x.grad(), conv.weight().grad()};
 }
 

@@ -163,6 +163,32 @@ void expect_rejected(const std::string& args, const std::vector<std::string>& pa
         EXPECT_NE(r.output.find(part), std::string::npos) << part << "\n" << r.output;
 }
 
+// A run trained in bf16 channels-last and evaluated so (--eval-precision train): cbnn-eval
+// evaluates its checkpoint as the trainer did, bf16 NHWC batches, and gets every number again. An
+// f32 NCHW evaluation of the same weights gives another test loss (the trainer's own fp32
+// evaluation of the same training, second run).
+TEST(EvalTool, EvaluatesInTheRunsOwnPrecisionAndLayout) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    TrainConfig c = testing::mini_focal_config(testing::scratch_dir("eval_bf16") + "/run");
+    c.epochs = 1;
+    c.precision = "bf16";
+    c.layout = "nhwc";
+    c.eval_precision = "train";
+    TrainConfig f32_eval = c;
+    f32_eval.out_dir = testing::scratch_dir("eval_bf16_f32") + "/run";
+    f32_eval.eval_precision = "fp32";
+    std::ostringstream log;
+    const TrainResult trained = train_cifar(c, log), trained_f32_eval = train_cifar(f32_eval, log);
+    ASSERT_FALSE(trained.diverged) << trained.message;
+    ASSERT_FALSE(trained_f32_eval.diverged) << trained_f32_eval.message;
+    ASSERT_NE(trained.final_eval.mean_loss, trained_f32_eval.final_eval.mean_loss);
+
+    const ToolRun r =
+        run_tool(kTool, "--checkpoint " + checkpoint_path(c) + " --json", /*stdout_only=*/true);
+    ASSERT_EQ(r.status, 0) << r.output;
+    expect_matches(nlohmann::json::parse(r.output), trained);
+}
+
 TEST(EvalTool, HelpDocumentsEveryFlagAndTheExitStatus) {
     const ToolRun help = run_tool(kTool, "--help");
     ASSERT_EQ(help.status, 0) << help.output;
