@@ -112,7 +112,9 @@ class Tensor {
 
     // ---- copies (results are new leaves, not views) ------------------------------------------
     Tensor to(Device device) const;  // differentiable
-    Tensor to(DType dtype) const;    // differentiable between floating dtypes
+    // Differentiable between floating dtypes. The result is contiguous (NCHW for a channels-last
+    // tensor, and its gradient comes back NCHW): to(dtype, memory_format()) keeps the layout.
+    Tensor to(DType dtype) const;
     // `*this` when already of `dtype` and laid out in `format`, else one copy kernel that casts
     // and lays out at once (differentiable between floating dtypes; the gradient comes back in
     // this tensor's dtype and format, again in one copy). Conv2d makes its weight's bf16 KRSC
