@@ -15,7 +15,7 @@
 //                       math, search mode, algorithm set, device) the algorithm of each direction,
 //                       its workspace, determinism and (timed search) measured time; read on
 //                       request, never on the convolution's path. format_conv_algorithm_table
-//                       prints them (bench/bench_train_step.cpp's breakdown).
+//                       prints them (bench/step_breakdown.h, for BM_StepBreakdown).
 //
 // Passes over the list, each in the list's order, most wanted first:
 //   FP32 (CUDNN_FMA_MATH pinned, no TF32): candidates listed with FMA math, then the others with
