@@ -329,7 +329,8 @@ done
 # ---- 3c. kernel profiles ----------------------------------------------------------------------
 # Each case under ncu with profiling off until its profiled steps: one metric, each kernel's
 # duration (one pass, no replay), clocks and caches left as they are, every kernel node of a CUDA
-# graph on its own. The table compares the kernels' sum with the step time step 3 measured.
+# graph on its own, at most 5,000 kernels (two ResNet-50 steps are ~1,500: the cap only bounds
+# the time a misplaced range could take). The table compares the kernels' sum with the step time step 3 measured.
 if [[ -n ${CBNN_PROFILE_CASES:-} ]]; then
     ncu_bin=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
     profile_steps=${CBNN_PROFILE_STEPS:-2}
@@ -346,7 +347,8 @@ if [[ -n ${CBNN_PROFILE_CASES:-} ]]; then
         else
             with_timeout "$limit" env CBNN_PROFILE_STEPS="$profile_steps" "$ncu_bin" \
                 --profile-from-start off --clock-control none --cache-control none \
-                --graph-profiling node --metrics gpu__time_duration.sum --csv --print-units base \
+                --graph-profiling node --launch-count 5000 --metrics gpu__time_duration.sum \
+                --csv --print-units base \
                 --log-file "$csv" "$build_dir/bench_train_step" "--benchmark_filter=$case_regex" \
                 --benchmark_min_time="$bench_min_time" 2>&1 | tee "$logdir/profile-$k.log" || rc=$?
         fi

@@ -200,7 +200,8 @@ TEST(KernelProfile, GpuCheckProfilesEachCaseItIsGiven) {
         CBNN_SOURCE_DIR + "/scripts/gpu-check.sh");
     const std::string calls = read_text(dir / "ncu.log");
     EXPECT_NE(calls.find("--profile-from-start off"), std::string::npos) << calls;
-    EXPECT_NE(calls.find("--metrics gpu__time_duration.sum --csv --print-units base --log-file " +
+    EXPECT_NE(calls.find("--launch-count 5000 --metrics gpu__time_duration.sum --csv "
+                         "--print-units base --log-file " +
                          (dir / "logs" / "profile-1.csv").string() + " " +
                          (dir / "build" / "bench_train_step").string() +
                          " --benchmark_filter=BM_TrainStep/depth:32/"),
