@@ -14,6 +14,7 @@ import math
 import re
 from pathlib import Path
 
+import sweep_references as refs
 from sweep_plots import (LOSS_NAMES, error_vs_if_svg, num, per_class_plot_runs, per_class_svg,
                          row_key, row_label)
 
@@ -150,6 +151,90 @@ def table2(rows):
     return out
 
 
+def key_config(key):
+    """A table row's key (row_key) as a configuration of sweep_references.py."""
+    _, beta, loss_index, gamma = key
+    return refs.configuration(list(LOSS_NAMES)[loss_index], gamma, beta)
+
+
+def config_label(config):
+    loss, gamma, beta = config
+    return row_label(loss, gamma if gamma is not None else 0.0, beta)
+
+
+def paper_table(dataset, rows):
+    """The paper's Table 2 in the layout of table2(rows): the same rows and IF columns, "–" where
+    the paper gives no number (a class-balanced configuration that was not the column's best);
+    best plain loss over all five of the paper's plain rows, its best class-balanced loss named."""
+    ifs = sorted({r["imbalance"] for r in rows if r["imbalance"] is not None}, reverse=True)
+    keys = sorted({row_key(r) for r in rows})
+    out = ["| paper, top-1 error % | " + " | ".join(f"IF {num(i)}" for i in ifs) + " |",
+           "|---" * (len(ifs) + 1) + "|"]
+    for key in keys:
+        config = key_config(key)
+        out.append(f"| {config_label(config)} | " +
+                   " | ".join(fmt(refs.paper_error(dataset, i, config)) for i in ifs) + " |")
+    plain = [min((v[refs.IMBALANCES.index(i)] for v in refs.PAPER_PLAIN.get(dataset, {}).values()),
+                 default=None) if i in refs.IMBALANCES else None for i in ifs]
+    best = [refs.paper_cb_best(dataset, i) for i in ifs]
+    out.append("| best plain loss | " + " | ".join(fmt(p) for p in plain) + " |")
+    out.append("| best class-balanced | " + " | ".join(
+        f"{fmt(b[0])} ({config_label(b[1])})" if b else "–" for b in best) + " |")
+    out.append("| CB gain (points) | " + " | ".join(
+        fmt(p - b[0]) if p is not None and b else "–" for p, b in zip(plain, best)) + " |")
+    return out
+
+
+def seeds_text(values):
+    return f"{len(values)} seed{'s' if len(values) != 1 else ''}"
+
+
+def reference_table(dataset, rows):
+    """cbnn against the reference reproduction on this data (ANCHORS.md), where it has one: each
+    configuration's mean over seeds, the difference, and issue 8's verdict (within 1 point, mean
+    of at least 2 seeds); then the class-balanced gain at that IF against its 4-point target."""
+    by_config = {}
+    for r in rows:
+        config = refs.configuration(r["loss"], r["gamma"], r["beta"])
+        by_config.setdefault((r["imbalance"], config), []).append(r["top1_error_pct"])
+    out = []
+    for imbalance in sorted({r["imbalance"] for r in rows}, reverse=True):
+        configs = refs.reference_configs(dataset, imbalance)
+        if not configs:
+            continue
+        out += [f"Against the reference on this data at IF {num(imbalance)} (ANCHORS.md: PyTorch, "
+                f"the same protocol and list; issue 8: within {num(refs.WITHIN_POINTS)} point, "
+                f"mean of at least {refs.MIN_SEEDS} seeds):", "",
+                "| configuration | cbnn | reference | cbnn - reference | verdict |",
+                "|---|---|---|---|---|"]
+        means = {}
+        for config in configs:
+            ours = by_config.get((imbalance, config), [])
+            theirs = refs.reference_errors(dataset, imbalance, config)
+            ref_mean = sum(theirs) / len(theirs)
+            if not ours:
+                out.append(f"| {config_label(config)} | not run | {fmt(ref_mean)} "
+                           f"({seeds_text(theirs)}) | – | – |")
+                continue
+            mean = means[config] = sum(ours) / len(ours)
+            close = abs(mean - ref_mean) <= refs.WITHIN_POINTS
+            verdict = ("within" if close else "outside") + (
+                "" if len(ours) >= refs.MIN_SEEDS else f", {seeds_text(ours)} of {refs.MIN_SEEDS}")
+            out.append(f"| {config_label(config)} | {fmt(mean)} ({seeds_text(ours)}) | "
+                       f"{fmt(ref_mean)} ({seeds_text(theirs)}) | {mean - ref_mean:+.2f} | "
+                       f"{verdict} |")
+        plain, cb = refs.CB_GAIN_PAIR
+        if plain in means and cb in means:
+            gain = means[plain] - means[cb]
+            met = "met" if gain >= refs.CB_GAIN_TARGET else "not met"
+            seeds = (len(by_config[(imbalance, plain)]), len(by_config[(imbalance, cb)]))
+            out += ["", f"CB gain at IF {num(imbalance)} ({config_label(plain)} - "
+                    f"{config_label(cb)}): {fmt(gain)} points (means of {seeds[0]} and "
+                    f"{seeds[1]} seeds), the target of {num(refs.CB_GAIN_TARGET)} {met}."]
+        out.append("")
+    return out
+
+
 def wall_cell(r):
     """Wall seconds, with how many runs shared the machine when it was more than one."""
     jobs = r.get("concurrent_jobs") or 1
@@ -184,7 +269,10 @@ def write_results(runs, rows, unfinished):
         title = f"{dataset.upper().replace('CIFAR', 'CIFAR-')}-LT"
         plot = f"error_vs_if-{dataset}.svg"
         (Path(runs) / plot).write_text(error_vs_if_svg(subset, title + ": top-1 error"))
-        md += [f"## {title}", ""] + table2(subset) + ["", f"![error against IF]({plot})", ""]
+        md += [f"## {title}", ""] + table2(subset) + [""]
+        md += ["The paper's Table 2 (original CIFAR, PAPER.md section 4) for the same rows:", ""]
+        md += paper_table(dataset, subset) + [""] + reference_table(dataset, subset)
+        md += [f"![error against IF]({plot})", ""]
         chosen = per_class_plot_runs(subset)
         if chosen:
             imbalance, softmax, best = chosen
