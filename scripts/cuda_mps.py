@@ -64,14 +64,14 @@ def mps_daemon(keep_logs_in):
     for folder in env.values():
         Path(folder).mkdir()
     daemon_env = {**os.environ, **env}
-    why_not = _start(control, daemon_env, root)
-    if why_not is None:
-        why_not = _probe(daemon_env)
-        if why_not is not None:
-            _stop(control, daemon_env, root, keep_logs_in)
-    else:
-        shutil.rmtree(root, ignore_errors=True)
+    try:
+        why_not = _start(control, daemon_env, root) or _probe(daemon_env)
+    except BaseException:  # SIGTERM (`timeout`) or Ctrl-C while starting: no daemon left behind
+        _stop(control, daemon_env, root, keep_logs_in)
+        raise
     if why_not is not None:
+        # A failed start may still have left a daemon (a timeout): `quit` is harmless otherwise.
+        _stop(control, daemon_env, root, keep_logs_in)
         _say(f"--mps: {why_not}; running without MPS")
         yield False
         return
@@ -116,15 +116,28 @@ def _probe(env):
     return f"a CUDA program could not start under the daemon ({why})"
 
 
+def _daemon_running(pipe):
+    """Whether the daemon of pipe folder `pipe` still runs: its process, by the pid it writes
+    into the folder, or without that file its control socket."""
+    pid_file = pipe / "nvidia-cuda-mps-control.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().strip()), 0)
+            return True
+        except (OSError, ValueError):
+            return False
+    return (pipe / "control").exists()
+
+
 def _stop(control, env, root, keep_logs_in):
-    """Asks the daemon to quit, waits up to 30 s for its control socket to go (so that its server
-    is gone before the sweep reports and packs the runs), keeps its logs, removes its folder.
-    Returns where the logs went."""
+    """Asks the daemon to quit and waits up to 10 s for it to go (its server with it, before the
+    sweep reports and packs the runs; a sweep cut by `timeout` has little time left), keeps its
+    logs, removes its folder. Returns where the logs went."""
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         subprocess.run([control], input="quit\n", env=env, capture_output=True, text=True,
-                       timeout=30)
-    deadline = time.monotonic() + 30
-    while (root / "pipe" / "control").exists() and time.monotonic() < deadline:
+                       timeout=10)
+    deadline = time.monotonic() + 10
+    while _daemon_running(root / "pipe") and time.monotonic() < deadline:
         time.sleep(0.2)
     logs = Path(keep_logs_in) / "mps-logs"
     with contextlib.suppress(OSError):

@@ -60,7 +60,7 @@
 #                         (default: none, step 3b skipped); CBNN_SANITIZE_TIMEOUT seconds (120)
 #   CBNN_PROFILE_CASES    ';'-separated --benchmark_filter regexes, each matching one
 #                         bench_train_step case to profile in step 3c (default: none, step
-#                         skipped); ncu records only the CBNN_PROFILE_STEPS (default 2) steps
+#                         skipped); ncu records only the CBNN_PROFILE_STEPS (default 1) steps
 #                         the case runs after its warm-up (bench/profile_range.h);
 #                         CBNN_PROFILE_TIMEOUT seconds per case (default 120)
 #   CBNN_TRAIN_DATA       tar (plain or gzip) of a CIFAR image folder for step 5 (default: none,
@@ -235,6 +235,11 @@ else
     failures=$((failures + 1))
 fi
 add_summary "GPU" "$gpu_name"
+# Whether a sweep's --mps (scripts/cuda_mps.py) can work here: the MPS control program, and the
+# probe a sweep runs under its daemon, here without one (a CUDA context through the driver API).
+mps_control=$(command -v nvidia-cuda-mps-control || echo "not found")
+mps_probe=$(timeout 60 python3 "$CBNN_ROOT/scripts/cuda_mps.py" --probe 2>&1) && mps_probe="ok"
+add_summary "MPS" "nvidia-cuda-mps-control: $mps_control; CUDA probe: ${mps_probe:-no output}"
 
 # ---- 2. CUDA tests ---------------------------------------------------------------------------
 # scripts/cuda-tests.sh runs them as CBNN_TEST_SHARDS processes at once, each under a watchdog: a
@@ -329,11 +334,11 @@ done
 # ---- 3c. kernel profiles ----------------------------------------------------------------------
 # Each case under ncu with profiling off until its profiled steps: one metric, each kernel's
 # duration (one pass, no replay), clocks and caches left as they are, every kernel node of a CUDA
-# graph on its own, at most 5,000 kernels (two ResNet-50 steps are ~1,500: the cap only bounds
-# the time a misplaced range could take). The table compares the kernels' sum with the step time step 3 measured.
+# graph on its own, at most 5,000 kernels (a ResNet-50 step is ~750: the cap only bounds the time
+# a misplaced range could take). The table compares the kernels' sum with the step time step 3 measured.
 if [[ -n ${CBNN_PROFILE_CASES:-} ]]; then
     ncu_bin=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
-    profile_steps=${CBNN_PROFILE_STEPS:-2}
+    profile_steps=${CBNN_PROFILE_STEPS:-1} # graph steps repeat: one holds every kernel
     IFS=';' read -r -a profile_cases <<<"$CBNN_PROFILE_CASES"
     k=0
     for case_regex in "${profile_cases[@]}"; do

@@ -29,15 +29,17 @@ METRIC = "gpu__time_duration.sum"
 
 # Kinds by kernel name, first match wins. cbnn's own kernels by their names in the .cu files;
 # cuDNN's batch norm and layout kernels by theirs, its convolutions by the direction (fprop,
-# dgrad, wgrad) or algorithm in the name; cuBLAS's matmuls say gemm or gemv without those.
+# dgrad, wgrad) or algorithm in the name; cuBLAS's matmuls say gemm or gemv without those, or are
+# Hopper's nvjet kernels. binary_rows_kernel is the sigmoid / focal loss (losses/cb_rows_cuda.cuh),
+# binary_kernel the elementwise binary ops.
 KINDS = [
     ("conv (cbnn)", r"gather_gemm_kernel|partial_sums_kernel|sum_chunks_kernel"),
     ("batch norm", r"(?<![A-Za-z])bn_|batch_?norm|BatchNorm"),
     ("layout (cuDNN)", r"nchwToNhwc|nhwcToNchw|transpose"),
     ("conv (cuDNN)", r"fprop|dgrad|wgrad|conv|implicit|winograd|fft"),
-    ("matmul (cuBLAS)", r"gemm|gemv"),
+    ("matmul (cuBLAS)", r"gemm|gemv|nvjet"),
     ("pooling", r"pool"),
-    ("loss", r"cb_softmax|cb_sigmoid|cb_focal|cb_rows|one_hot"),
+    ("loss", r"cb_softmax|cb_sigmoid|cb_focal|cb_rows|binary_rows_kernel|one_hot"),
     ("SGD", r"sgd_"),
     ("augmentation", r"augment|philox"),
     ("copy", r"strided_copy|copy"),
@@ -89,7 +91,8 @@ def read_durations(path):
              "and did the profiled range hold any kernel?")
     reader = csv.DictReader(lines[start:])
     columns = set(reader.fieldnames or [])
-    rows = [row for row in reader if row.get("ID") is not None]
+    # Rows of the table: those with an ID and a value (a trailing ==PROF== line has neither).
+    rows = [row for row in reader if row.get("ID") is not None and None not in row.values()]
     if "Kernel Name" not in columns:
         fail(f"{path}: the CSV has no column Kernel Name")
     if METRIC in columns:  # the raw page: kernels are the rows with an ID, units the first row

@@ -344,10 +344,13 @@ def run_grid(args, configs, names, extra):
               flush=True)
 
     if args.mps and tasks:
-        with mps_daemon(runs) as shared:
-            for task in tasks:  # like concurrent_jobs: whether any attempt ran under MPS
-                task[3]["mps"] = task[3].get("mps", False) or shared
-            run_all(tasks, args.jobs, start, finish)
+        try:
+            with mps_daemon(runs) as shared:
+                for task in tasks:  # like concurrent_jobs: whether any attempt ran under MPS
+                    task[3]["mps"] = task[3].get("mps", False) or shared
+                run_all(tasks, args.jobs, start, finish)
+        except KeyboardInterrupt:  # while the daemon started (run_all handles its own)
+            fail("interrupted; run the same command again to resume the unfinished runs")
     else:
         run_all(tasks, args.jobs, start, finish)
     print(f"reproduce: {len(names)} selected: {counts['done']} already complete, "

@@ -198,7 +198,8 @@ def reference_table(dataset, rows):
         config = refs.configuration(r["loss"], r["gamma"], r["beta"])
         by_config.setdefault((r["imbalance"], config), []).append(r["top1_error_pct"])
     out = []
-    for imbalance in sorted({r["imbalance"] for r in rows}, reverse=True):
+    for imbalance in sorted({r["imbalance"] for r in rows if r["imbalance"] is not None},
+                            reverse=True):
         configs = refs.reference_configs(dataset, imbalance)
         if not configs:
             continue
@@ -268,10 +269,19 @@ def write_results(runs, rows, unfinished):
         subset = [r for r in rows if r["dataset"] == dataset]
         title = f"{dataset.upper().replace('CIFAR', 'CIFAR-')}-LT"
         plot = f"error_vs_if-{dataset}.svg"
-        (Path(runs) / plot).write_text(error_vs_if_svg(subset, title + ": top-1 error"))
-        md += [f"## {title}", ""] + table2(subset) + [""]
-        md += ["The paper's Table 2 (original CIFAR, PAPER.md section 4) for the same rows:", ""]
-        md += paper_table(dataset, subset) + [""] + reference_table(dataset, subset)
+        md += [f"## {title}", ""]
+        # Runs on a list whose name gives no imbalance factor have no column: the run table
+        # below lists them.
+        placed = [r for r in subset if r["imbalance"] is not None]
+        if not placed:
+            md += ["No run has an imbalance factor (its list's name gives none): see the run "
+                   "table.", ""]
+            continue
+        (Path(runs) / plot).write_text(error_vs_if_svg(placed, title + ": top-1 error"))
+        md += table2(placed) + [""]
+        md += ["The paper's Table 2 (original CIFAR, PAPER.md section 4) for the same rows; its "
+               "best plain loss is over all five of its plain rows:", ""]
+        md += paper_table(dataset, placed) + [""] + reference_table(dataset, placed)
         md += [f"![error against IF]({plot})", ""]
         chosen = per_class_plot_runs(subset)
         if chosen:

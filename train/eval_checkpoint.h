@@ -15,7 +15,8 @@
 // tf32, conv and batch-norm kernels; --eval-precision train's bf16 / channels-last batches; runs
 // older than a setting get its default): for the same checkpoint, data, device and batch size the
 // result equals the trainer's evaluation after that epoch bit for bit, test loss included (the
-// run's class-balanced loss).
+// run's class-balanced loss). Not for --conv-search timed: the timing may pick other algorithms
+// in another process, and the result then differs by their rounding.
 //
 // Training images per class (for the shot groups and the loss weights) come from the meta's
 // "train_counts"; checkpoints written before it existed get them by rebuilding the training subset

@@ -117,12 +117,31 @@ TEST(KernelProfile, ReadsTheRawPageToo) {
         csv += quoted(std::to_string(id++)) + ",\"1\"," + quoted(k.name) + ",\"64\"," +
                quoted(std::to_string(k.us)) + "\n";
     }
-    std::ofstream(dir / "raw.csv") << csv;
+    std::ofstream(dir / "raw.csv") << csv << "==PROF== Disconnected from process 4242\n";
     const ToolRun r = kernel_profile((dir / "raw.csv").string() + " --steps 1");
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_EQ(r.output.rfind("kernel profile: 7 kernels, 0.065 ms of kernel time per step", 0), 0u)
         << r.output;
     EXPECT_NE(r.output.find("largest kinds: conv (cuDNN) 46 %, conv (cbnn) 31 %, batch norm 22 %"),
+              std::string::npos)
+        << r.output;
+}
+
+// Hopper's cuBLAS kernels (nvjet_*) are matmuls; the sigmoid / focal loss kernel
+// (binary_rows_kernel) is the loss, not the elementwise binary op it shares a prefix with.
+TEST(KernelProfile, KindsOfHopperMatmulsAndTheLossKernels) {
+    const fs::path dir = testing::scratch_dir("kernel_profile_kinds");
+    std::ofstream(dir / "kinds.csv")
+        << "\"ID\",\"Kernel Name\",\"Metric Name\",\"Metric Unit\",\"Metric Value\"\n"
+           "\"0\",\"nvjet_hsh_64x8_64x16_2x1_v_bz_TNN\",\"gpu__time_duration.sum\",\"nsecond\","
+           "\"3000\"\n"
+           "\"1\",\"void cbnn::cuda::binary_rows_kernel<32, cbnn::cuda::FocalOp>(const float *)\","
+           "\"gpu__time_duration.sum\",\"nsecond\",\"2000\"\n"
+           "\"2\",\"void cbnn::cuda::binary_kernel<cbnn::AddOp>(float *)\","
+           "\"gpu__time_duration.sum\",\"nsecond\",\"1000\"\n";
+    const ToolRun r = kernel_profile((dir / "kinds.csv").string() + " --steps 1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("largest kinds: matmul (cuBLAS) 50 %, loss 33 %, elementwise 17 %"),
               std::string::npos)
         << r.output;
 }
@@ -183,10 +202,11 @@ TEST(KernelProfile, BadInputGetsOneMessage) {
 }
 
 // gpu-check's step 3c: ncu runs with profiling off until the range, the case's filter and
-// CBNN_PROFILE_STEPS; the table and the summary lines come from the CSV it wrote.
+// CBNN_PROFILE_STEPS (1 unless set); the table and the summary lines come from the CSV it wrote.
+// Step 1 also says whether a sweep's --mps could work (the control program, the CUDA probe).
 TEST(KernelProfile, GpuCheckProfilesEachCaseItIsGiven) {
     const fs::path dir = testing::scratch_dir("kernel_profile_gpu_check");
-    std::ofstream(dir / "step.csv") << ncu_csv(2);
+    std::ofstream(dir / "step.csv") << ncu_csv(1);
     testing::write_script(dir / "bin" / "ncu",
                           "echo \"ncu $* steps=$CBNN_PROFILE_STEPS\" >> " +
                               (dir / "ncu.log").string() +
@@ -208,7 +228,10 @@ TEST(KernelProfile, GpuCheckProfilesEachCaseItIsGiven) {
               std::string::npos)
         << calls;
     EXPECT_NE(calls.find("--benchmark_filter=BM_TrainStep/depth:50/"), std::string::npos) << calls;
-    EXPECT_NE(calls.find("steps=2\n"), std::string::npos) << calls;
+    EXPECT_NE(calls.find("steps=1\n"), std::string::npos) << calls;
+    EXPECT_NE(r.output.find("\nMPS                      nvidia-cuda-mps-control: "),
+              std::string::npos)
+        << r.output;
     EXPECT_NE(read_text(dir / "logs" / "profile-2.txt").find("by kind, per step:"),
               std::string::npos);
     EXPECT_NE(r.output.find("profile 1                BM_TrainStep/depth:32/: ok"),

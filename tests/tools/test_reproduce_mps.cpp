@@ -41,9 +41,11 @@ echo "$command" >> "$log"
 rm -f "$CUDA_MPS_PIPE_DIRECTORY/control"
 )bash";
 
-// FAKE_PROBE_STATUS=1 makes the probe fail as a CUDA client refused by the server would.
+// FAKE_PROBE_STATUS=1 makes the probe fail as a CUDA client refused by the server would;
+// FAKE_PROBE_SLEEP makes it take that many seconds first.
 constexpr const char* kFakeProbe = R"bash(set -u
 echo "probe pipe=${CUDA_MPS_PIPE_DIRECTORY-none}" >> "$FAKE_MPS_LOG"
+sleep "${FAKE_PROBE_SLEEP-0}"
 status=${FAKE_PROBE_STATUS-0}
 ((status == 0)) || echo "cuDevicePrimaryCtxRetain: CUDA_ERROR_MPS_CONNECTION_FAILED"
 exit "$status"
@@ -139,7 +141,7 @@ TEST(ReproduceMps, WithoutAWorkingDaemonTheTrainersRunAlone) {
         {"FAKE_MPS_FAIL=1",
          "failed with exit status 1: An instance of this daemon is already running; running "
          "without MPS",
-         "start"},
+         "start quit"},
         {"FAKE_PROBE_STATUS=1",
          "reproduce: --mps: a CUDA program could not start under the daemon "
          "(cuDevicePrimaryCtxRetain: CUDA_ERROR_MPS_CONNECTION_FAILED); running without MPS",
@@ -164,6 +166,25 @@ TEST(ReproduceMps, WithoutAWorkingDaemonTheTrainersRunAlone) {
         EXPECT_EQ(sweep.at("mps"), false);
         EXPECT_NE(read_text(s.runs / "results.md").find(" (2 at once) |"), std::string::npos);
     }
+}
+
+// SIGTERM (`timeout`) while the daemon is being probed: the sweep stops with one message, the
+// daemon is told to quit and its temporary folder goes; no trainer starts.
+TEST(ReproduceMps, AnInterruptWhileStartingLeavesNoDaemon) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const MpsSweep s = mps_sweep("reproduce_mps_interrupt");
+    const ToolRun r = run_sweep(s, "FAKE_PROBE_SLEEP=30 timeout -s TERM 3",
+                                "--seed 0 --jobs 2 --mps --device cuda");
+    EXPECT_EQ(r.status, 124) << r.output;  // timeout's own status for a command it stopped
+    EXPECT_NE(r.output.find("reproduce: interrupted; run the same command again"),
+              std::string::npos)
+        << r.output;
+    const std::vector<std::string> log = lines_of(read_text(s.log));
+    ASSERT_EQ(log.size(), 3u) << read_text(s.log);
+    EXPECT_EQ(log[1].rfind("probe pipe=", 0), 0u) << log[1];
+    EXPECT_EQ(log[2], "quit");
+    const std::string pipe = log[0].substr(11, log[0].find(" log=") - 11);
+    EXPECT_FALSE(fs::exists(fs::path(pipe).parent_path())) << pipe;
 }
 
 TEST(ReproduceMps, BadUsesStopBeforeAnyTrainerRuns) {

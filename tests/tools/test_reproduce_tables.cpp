@@ -112,6 +112,20 @@ TEST(ReproduceTables, AGainUnderTheTargetAndNoReferenceElsewhere) {
               std::string::npos)
         << if10;
     EXPECT_EQ(if10.find("Against the reference"), std::string::npos) << if10;
+
+    // A list whose name carries no imbalance factor: the run is listed, no table has its column.
+    const fs::path unnamed = testing::scratch_dir("reproduce_tables_unnamed");
+    fs::create_directories(unnamed / "cifar10-mylist-softmax-s0");
+    config["settings"]["subset_list"] = "/data/mylist.txt";
+    std::ofstream(unnamed / "cifar10-mylist-softmax-s0" / "config.json") << config.dump(2);
+    fs::copy_file(kCommitted / "cifar10-if100-softmax-s0" / "metrics.jsonl",
+                  unnamed / "cifar10-mylist-softmax-s0" / "metrics.jsonl");
+    const testing::ToolRun listed = collect(unnamed);
+    ASSERT_EQ(listed.status, 0) << listed.output;
+    const std::string md_unnamed = read_text(unnamed / "results.md");
+    EXPECT_NE(md_unnamed.find("No run has an imbalance factor"), std::string::npos) << md_unnamed;
+    EXPECT_NE(md_unnamed.find("| cifar10-mylist-softmax-s0 | 34.26 |"), std::string::npos)
+        << md_unnamed;
 }
 
 }  // namespace

@@ -71,10 +71,11 @@ TEST(MixedPrecisionCuda, Bf16NhwcGraphTrainingFollowsTheFp32Run) {
 // kernels (--conv-kernels cbnn: every convolution but the 3-channel stem; batch 32 and the 8 x 8
 // to 32 x 32 planes give whole 16-row tiles), evaluated in the step's bf16 NHWC (--eval-precision
 // train). Its loss follows the FP32 run as the cuDNN runs above do. The same run evaluated in f32
-// NCHW trains the same bits (cbnn's kernels and the deterministic cuDNN stem sum in fixed orders;
-// the evaluation changes no training state), so the two evaluations differ only by bf16 rounding of
-// the activations (relative 2^-9 per value): the mean test loss by well under 2 %, and the top-1
-// error by the few images whose two best logits are that close (bounded at 2 % of the test set).
+// NCHW trains the same bits (cbnn's kernels and the deterministic cuDNN stem sum in fixed orders,
+// and the one evaluation comes after the last step), so the two evaluations differ only by bf16
+// rounding of the activations (relative 2^-9 per value): the mean test loss by well under 2 %, and
+// the top-1 error by the few images whose two best logits are that close (bounded at 2 % of the
+// test set).
 TEST(MixedPrecisionCuda, Bf16NhwcGraphOnCbnnConvKernelsEvaluatesInTrainPrecision) {
     CBNN_REQUIRE_GPU();
     CBNN_REQUIRE_DATA("cifar10-mini");
