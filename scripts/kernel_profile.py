@@ -144,14 +144,17 @@ def summarise(durations, steps, step_ms=None, top=25):
                      if gap >= 0 else
                      f"measured step {step_ms:.3f} ms: shorter than the kernels' sum (kernels "
                      "overlap in the step, or the profiled kernels ran slower)")
-    kinds, names = {}, {}
+    names = {}  # per kernel name: total us, launches
     for name, us in durations:
-        k = kinds.setdefault(kind_of(name), [0.0, 0])
-        k[0] += us
-        k[1] += 1
         n = names.setdefault(name, [0.0, 0])
         n[0] += us
         n[1] += 1
+    kind_of_name = {name: kind_of(name) for name in names}  # once per name, not per launch
+    kinds = {}
+    for name, (us, count) in names.items():
+        k = kinds.setdefault(kind_of_name[name], [0.0, 0])
+        k[0] += us
+        k[1] += count
     by_time = sorted(kinds.items(), key=lambda kv: -kv[1][0])
     lines.append("largest kinds: " + ", ".join(f"{kind} {100 * us / total_us:.0f} %"
                                                for kind, (us, _) in by_time[:3]))
@@ -163,7 +166,7 @@ def summarise(durations, steps, step_ms=None, top=25):
               f"  {'us':>8} {'share':>7} {'calls':>6} {'mean us':>8}  kind / kernel"]
     for name, (us, count) in sorted(names.items(), key=lambda kv: -kv[1][0])[:top]:
         lines.append(f"  {us / steps:8.1f} {100 * us / total_us:6.1f}% {count / steps:6.1f} "
-                     f"{us / count:8.1f}  {kind_of(name)}: {short_name(name)}")
+                     f"{us / count:8.1f}  {kind_of_name[name]}: {short_name(name)}")
     return lines
 
 

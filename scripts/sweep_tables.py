@@ -126,28 +126,36 @@ def cell(errors):
     return f"{mean:.2f} ± {sd:.2f} ({len(errors)})"
 
 
-def table2(rows):
-    """Rows: loss (+ CB beta), columns: IF (descending), cells: mean top-1 error over seeds."""
+def md_row(label, cells):
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
+def table_axes(title, rows):
+    """A Table 2-style table of `rows`: its IF columns (descending), its row keys (row_key order)
+    and its two header lines."""
     ifs = sorted({r["imbalance"] for r in rows if r["imbalance"] is not None}, reverse=True)
     keys = sorted({row_key(r) for r in rows})
+    return ifs, keys, [md_row(title, [f"IF {num(i)}" for i in ifs]), "|---" * (len(ifs) + 1) + "|"]
+
+
+def table2(rows):
+    """Rows: loss (+ CB beta), columns: IF (descending), cells: mean top-1 error over seeds."""
+    ifs, keys, out = table_axes("top-1 error %", rows)
     errors = {}
     for r in rows:
         key = row_key(r)
         errors.setdefault((key, r["imbalance"]), []).append(r["top1_error_pct"])
-    out = ["| top-1 error % | " + " | ".join(f"IF {num(i)}" for i in ifs) + " |",
-           "|---" * (len(ifs) + 1) + "|"]
     for key in keys:
         label = row_label(list(LOSS_NAMES)[key[2]], key[3], key[1])
-        out.append(f"| {label} | " + " | ".join(cell(errors.get((key, i), [])) for i in ifs)
-                   + " |")
+        out.append(md_row(label, [cell(errors.get((key, i), [])) for i in ifs]))
     best = {}
     for cb in (False, True):
         best[cb] = [min((sum(v) / len(v) for (k, i), v in errors.items() if k[0] == cb and i == f),
                         default=None) for f in ifs]
-    out.append("| best plain loss | " + " | ".join(fmt(b) for b in best[False]) + " |")
-    out.append("| best class-balanced | " + " | ".join(fmt(b) for b in best[True]) + " |")
+    out.append(md_row("best plain loss", [fmt(b) for b in best[False]]))
+    out.append(md_row("best class-balanced", [fmt(b) for b in best[True]]))
     gains = [None if p is None or c is None else p - c for p, c in zip(best[False], best[True])]
-    out.append("| CB gain (points) | " + " | ".join(fmt(g) for g in gains) + " |")
+    out.append(md_row("CB gain (points)", [fmt(g) for g in gains]))
     return out
 
 
@@ -166,22 +174,19 @@ def paper_table(dataset, rows):
     """The paper's Table 2 in the layout of table2(rows): the same rows and IF columns, "–" where
     the paper gives no number (a class-balanced configuration that was not the column's best);
     best plain loss over all five of the paper's plain rows, its best class-balanced loss named."""
-    ifs = sorted({r["imbalance"] for r in rows if r["imbalance"] is not None}, reverse=True)
-    keys = sorted({row_key(r) for r in rows})
-    out = ["| paper, top-1 error % | " + " | ".join(f"IF {num(i)}" for i in ifs) + " |",
-           "|---" * (len(ifs) + 1) + "|"]
+    ifs, keys, out = table_axes("paper, top-1 error %", rows)
     for key in keys:
         config = key_config(key)
-        out.append(f"| {config_label(config)} | " +
-                   " | ".join(fmt(refs.paper_error(dataset, i, config)) for i in ifs) + " |")
+        out.append(md_row(config_label(config),
+                          [fmt(refs.paper_error(dataset, i, config)) for i in ifs]))
     plain = [min((v[refs.IMBALANCES.index(i)] for v in refs.PAPER_PLAIN.get(dataset, {}).values()),
                  default=None) if i in refs.IMBALANCES else None for i in ifs]
     best = [refs.paper_cb_best(dataset, i) for i in ifs]
-    out.append("| best plain loss | " + " | ".join(fmt(p) for p in plain) + " |")
-    out.append("| best class-balanced | " + " | ".join(
-        f"{fmt(b[0])} ({config_label(b[1])})" if b else "–" for b in best) + " |")
-    out.append("| CB gain (points) | " + " | ".join(
-        fmt(p - b[0]) if p is not None and b else "–" for p, b in zip(plain, best)) + " |")
+    out.append(md_row("best plain loss", [fmt(p) for p in plain]))
+    out.append(md_row("best class-balanced",
+                      [f"{fmt(b[0])} ({config_label(b[1])})" if b else "–" for b in best]))
+    gains = [p - b[0] if p is not None and b else None for p, b in zip(plain, best)]
+    out.append(md_row("CB gain (points)", [fmt(g) for g in gains]))
     return out
 
 
@@ -289,8 +294,9 @@ def write_results(runs, rows, unfinished):
             name = f"per_class-{dataset}-if{num(imbalance)}.svg"
             heading = f"{title}, IF {num(imbalance)}: test accuracy per class"
             (Path(runs) / name).write_text(per_class_svg(softmax, best, heading))
+            best_label = row_label(best[0]["loss"], best[0]["gamma"], best[0]["beta"])
             md += [f"Per-class test accuracy at IF {num(imbalance)}: softmax and the best "
-                   f"class-balanced loss of the column ({row_label(best[0]['loss'], best[0]['gamma'], best[0]['beta'])}).",
+                   f"class-balanced loss of the column ({best_label}).",
                    "", f"![per-class accuracy]({name})", ""]
     md += ["## Every finished run", "",
            "| run | top-1 % | top-5 % | many % | medium % | few % | wall s | train s | card | "

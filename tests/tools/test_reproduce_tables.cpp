@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -26,21 +27,27 @@ testing::ToolRun collect(const fs::path& runs) {
                                 "/scripts/reproduce.sh --collect-only --runs " + runs.string());
 }
 
-// A copy of a committed run's config and metrics under `name`, with the seed and the last epoch's
-// test error changed.
-void write_seed(const fs::path& runs, const std::string& from, const std::string& name, int seed,
-                double test_error) {
+// A copy of a committed run's config and metrics under `name`, with `settings` merged into the
+// config's settings and, when given, the last epoch's test error changed.
+void write_run(const fs::path& runs, const std::string& from, const std::string& name,
+               const nlohmann::json& settings, std::optional<double> test_error = std::nullopt) {
     fs::create_directories(runs / name);
     nlohmann::json config = nlohmann::json::parse(read_text(kCommitted / from / "config.json"));
-    config["settings"]["seed"] = seed;
+    config["settings"].update(settings);
     std::ofstream(runs / name / "config.json") << config.dump(2);
     std::istringstream lines(read_text(kCommitted / from / "metrics.jsonl"));
     std::vector<nlohmann::json> records;
     for (std::string line; std::getline(lines, line);)
         if (!line.empty()) records.push_back(nlohmann::json::parse(line));
-    records.back()["test_error"] = test_error;
+    if (test_error) records.back()["test_error"] = *test_error;
     std::ofstream out(runs / name / "metrics.jsonl");
     for (const nlohmann::json& r : records) out << r.dump() << "\n";
+}
+
+// The same run with another seed and last test error.
+void write_seed(const fs::path& runs, const std::string& from, const std::string& name, int seed,
+                double test_error) {
+    write_run(runs, from, name, {{"seed", seed}}, test_error);
 }
 
 TEST(ReproduceTables, ThePaperAndTheReferenceBesideTheCommittedRuns) {
@@ -96,13 +103,8 @@ TEST(ReproduceTables, AGainUnderTheTargetAndNoReferenceElsewhere) {
         << md;
 
     const fs::path other = testing::scratch_dir("reproduce_tables_if10");
-    fs::create_directories(other / "cifar10-if10-softmax-s0");
-    nlohmann::json config =
-        nlohmann::json::parse(read_text(kCommitted / "cifar10-if100-softmax-s0" / "config.json"));
-    config["settings"]["subset_list"] = "/data/cifar10-lt/train_if10.txt";
-    std::ofstream(other / "cifar10-if10-softmax-s0" / "config.json") << config.dump(2);
-    fs::copy_file(kCommitted / "cifar10-if100-softmax-s0" / "metrics.jsonl",
-                  other / "cifar10-if10-softmax-s0" / "metrics.jsonl");
+    write_run(other, "cifar10-if100-softmax-s0", "cifar10-if10-softmax-s0",
+              {{"subset_list", "/data/cifar10-lt/train_if10.txt"}});
     ASSERT_EQ(collect(other).status, 0);
     const std::string if10 = read_text(other / "results.md");
     EXPECT_NE(if10.find("| paper, top-1 error % | IF 10 |\n|---|---|\n| Softmax | 13.61 |"),
@@ -115,11 +117,8 @@ TEST(ReproduceTables, AGainUnderTheTargetAndNoReferenceElsewhere) {
 
     // A list whose name carries no imbalance factor: the run is listed, no table has its column.
     const fs::path unnamed = testing::scratch_dir("reproduce_tables_unnamed");
-    fs::create_directories(unnamed / "cifar10-mylist-softmax-s0");
-    config["settings"]["subset_list"] = "/data/mylist.txt";
-    std::ofstream(unnamed / "cifar10-mylist-softmax-s0" / "config.json") << config.dump(2);
-    fs::copy_file(kCommitted / "cifar10-if100-softmax-s0" / "metrics.jsonl",
-                  unnamed / "cifar10-mylist-softmax-s0" / "metrics.jsonl");
+    write_run(unnamed, "cifar10-if100-softmax-s0", "cifar10-mylist-softmax-s0",
+              {{"subset_list", "/data/mylist.txt"}});
     const testing::ToolRun listed = collect(unnamed);
     ASSERT_EQ(listed.status, 0) << listed.output;
     const std::string md_unnamed = read_text(unnamed / "results.md");
