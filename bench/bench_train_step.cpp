@@ -134,8 +134,12 @@ void BM_TrainStepPadded(benchmark::State& state) { time_train_step(state, kPadde
 // One call of Iterations(1) per case: kWarmupSteps + repeats() steps, whatever
 // --benchmark_min_time says. (With the minimum time, a case faster than 10 ms per step, such as
 // every CUDA-graph case, would be run again from scratch with more iterations: a new model,
-// warm-up, algorithm search and capture.) Medians of repeats: --benchmark_repetitions.
-//
+// warm-up, algorithm search and capture.) Medians of repeats: --benchmark_repetitions. Every
+// registration below applies it, with the GPU's time per step in ms.
+void once_per_case(benchmark::internal::Benchmark* b) {
+    b->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+}
+
 // Args: kStepArgs (depth, batch, math, loss, augment, tuned, graph, nhwc, algos, convk). Most
 // important first, so that a run cut short by its timeout still has them. First ANCHORS.md's
 // cases, on a fixed synthetic batch as PyTorch's figures are: each PyTorch row's eager
@@ -180,9 +184,7 @@ BENCHMARK(BM_TrainStep)
     ->Args({32, 128, 0, 0, 1, 0, 1, 0, 0, 0})
     ->Args({32, 128, 0, 2, 1, 0, 1, 0, 0, 0})
     ->Args({32, 128, 2, 0, 1, 1, 1, 1, 0, 0})
-    ->UseManualTime()
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond);
+    ->Apply(once_per_case);
 
 void BM_StepBreakdown(benchmark::State& state) {
 #ifdef CBNN_WITH_CUDA
@@ -249,9 +251,7 @@ BENCHMARK(BM_StepBreakdown)
     ->Args({32, 128, 2, 0, 1, 1, 1, 0, 0})
     ->Args({32, 128, 2, 0, 1, 1, 1, 1, 0})
     ->Args({50, 128, 2, 0, 0, 1, 1, 0, 0})
-    ->UseManualTime()
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond);
+    ->Apply(once_per_case);
 
 // The stem's 3-channel image padded with zero channels (conv_channel_multiple, layers/conv2d.h;
 // unmeasured): ResNet-50's fastest bf16 case with 4 and 8 channels (bench_conv's
@@ -262,9 +262,7 @@ BENCHMARK(BM_TrainStepPadded)
     ->ArgNames(kPaddedStepArgs)
     ->Args({50, 128, 2, 0, 0, 1, 1, 1, 0, 0, 4})
     ->Args({50, 128, 2, 0, 0, 1, 1, 1, 0, 0, 8})
-    ->UseManualTime()
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond);
+    ->Apply(once_per_case);
 
 // Last, the cases on cbnn's convolution kernels (convk 1; not yet run on a GPU), each the twin of
 // a cuDNN case above: a fault in new kernels (a CUDA error poisons the whole process) then cannot
@@ -275,21 +273,15 @@ BENCHMARK(BM_TrainStep)
     ->Args({32, 128, 1, 0, 0, 1, 1, 1, 0, 1})
     ->Args({32, 512, 2, 0, 0, 1, 1, 1, 0, 1})
     ->Args({32, 128, 2, 0, 1, 1, 1, 1, 0, 1})
-    ->UseManualTime()
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond);
+    ->Apply(once_per_case);
 BENCHMARK(BM_StepBreakdown)
     ->ArgNames(kBreakdownArgs)
     ->Args({32, 128, 2, 0, 1, 1, 1, 0, 1})
-    ->UseManualTime()
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond);
+    ->Apply(once_per_case);
 BENCHMARK(BM_TrainStepPadded)
     ->ArgNames(kPaddedStepArgs)
     ->Args({32, 128, 2, 0, 1, 1, 1, 1, 0, 1, 16})
-    ->UseManualTime()
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond);
+    ->Apply(once_per_case);
 
 }  // namespace
 }  // namespace cbnn::bench
