@@ -238,7 +238,7 @@ add_summary "GPU" "$gpu_name"
 # Whether a sweep's --mps (scripts/cuda_mps.py) can work here: the MPS control program, and the
 # probe a sweep runs under its daemon, here without one (a CUDA context through the driver API).
 mps_control=$(command -v nvidia-cuda-mps-control || echo "not found")
-mps_probe=$(timeout 60 python3 "$CBNN_ROOT/scripts/cuda_mps.py" --probe 2>&1) && mps_probe="ok"
+mps_probe=$(with_timeout 60 python3 "$CBNN_ROOT/scripts/cuda_mps.py" --probe 2>&1) && mps_probe="ok"
 add_summary "MPS" "nvidia-cuda-mps-control: $mps_control; CUDA probe: ${mps_probe:-no output}"
 
 # ---- 2. CUDA tests ---------------------------------------------------------------------------
