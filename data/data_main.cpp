@@ -22,6 +22,7 @@
 #include "data/inat.h"
 #include "data/long_tail.h"
 #include "tensor/error.h"
+#include "train/cli_parse.h"
 
 namespace {
 
@@ -154,28 +155,29 @@ int main(int argc, char** argv) {
     DecodeOptions options;
     CLI::App app{
         "cbnn-data: inspect a dataset (classes, per-class counts, long-tail subsets, bad "
-        "images)"};
+        "images: CIFAR decoded in full; folder and inat only by each file's header, so an image "
+        "whose data is damaged past a good header is found when a trainer decodes it)"};
     app.add_option("--dataset", dataset, "cifar10, cifar100, folder or inat")
         ->required()
         ->check(CLI::IsMember({"cifar10", "cifar100", "folder", "inat"}));
     app.add_option("--data", data, "the dataset folder")->required();
-    auto* imb = app.add_option("--imbalance", imbalance,
-                               "long-tail imbalance factor IF >= 1: class i keeps "
-                               "int(n_max (1/IF)^(i/(C-1))) training images");
+    auto* imb = cli::add_number(app, "--imbalance", imbalance,
+                                "long-tail imbalance factor IF >= 1: class i keeps "
+                                "int(n_max (1/IF)^(i/(C-1))) training images");
     auto* list = app.add_option("--subset-list", subset_list,
                                 "keep the training images named in this file (one relative path "
                                 "a line, as shared/data/cifar10-lt)");
     imb->excludes(list);
-    app.add_option("--seed", seed,
-                   "seed of the long-tail selection (NumPy legacy RandomState; 0 reproduces "
-                   "shared/data/cifar10-lt)");
+    cli::add_number(app, "--seed", seed,
+                    "seed of the long-tail selection (NumPy legacy RandomState; 0 reproduces "
+                    "shared/data/cifar10-lt)");
     app.add_option("--write-subset-list", write_list,
                    "write the training images kept, one a line, to this file");
     app.add_flag("--skip-bad-images", options.skip_bad_images,
-                 "skip corrupt or non-image files (listed) instead of failing");
-    app.add_option("--threads", options.threads, "decode threads (0: all cores)");
+                 "skip files that fail the check above (listed) instead of failing");
+    cli::add_number(app, "--threads", options.threads, "decode threads (0: all cores)");
     app.add_flag("--json", json, "print JSON instead of a table");
-    CLI11_PARSE(app, argc, argv);
+    if (const std::optional<int> status = cli::parse(app, argc, argv)) return *status;
 
     try {
         Inspection in = dataset == "cifar10"    ? inspect_cifar(data, 10, options)

@@ -11,14 +11,18 @@
 
 namespace cbnn {
 
+namespace {
+LoaderOptions with_cuda_device(LoaderOptions options) {
+    options.device = Device::cuda();
+    return options;
+}
+}  // namespace
+
 GpuCifarLoader::GpuCifarLoader(const Dataset& dataset, LoaderOptions options)
-    : options_(std::move(options)) {
-    options_.device = Device::cuda();
+    : options_(with_cuda_device(std::move(options))),
+      plan_(checked_batch_plan(dataset, options_, "gpu cifar loader")) {
     CBNN_CHECK(!options_.transform, "gpu cifar loader: transforms are not supported (CIFAR only)");
-    check_loader_inputs(dataset, options_, "gpu cifar loader");
     size_ = dataset.size();
-    const int64_t b = options_.batch_size;
-    batches_per_epoch_ = options_.drop_last ? size_ / b : (size_ + b - 1) / b;
     images_ =
         Tensor::empty({size_, kCifarChannels, kCifarSize, kCifarSize}, DType::u8, options_.device);
     CBNN_ON_CUDA(cuda::copy_bytes(images_.raw_data(), images_.device(), dataset.images.data(),
@@ -26,49 +30,52 @@ GpuCifarLoader::GpuCifarLoader(const Dataset& dataset, LoaderOptions options)
     labels_host_ = Tensor::from_vector<int64_t>(dataset.labels, {size_});
 }
 
-void GpuCifarLoader::upload_epoch(int64_t epoch) {
+int64_t GpuCifarLoader::batches_per_epoch() const {
+    CBNN_CHECK(plan_.batching() == Batching::epochs,
+               "gpu cifar loader: with stream batching epochs differ in length "
+               "(plan().batches_in)");
+    return plan_.batches_in(0);
+}
+
+void GpuCifarLoader::upload_epochs(int64_t first, int64_t count) {
     std::vector<int64_t> perm;
-    if (options_.shuffle) {
-        perm = epoch_permutation(size_, options_.seed, epoch);
-    } else {
-        perm.resize(static_cast<size_t>(size_));
-        for (int64_t i = 0; i < size_; ++i) perm[static_cast<size_t>(i)] = i;
+    perm.reserve(static_cast<size_t>(count * size_));
+    for (int64_t e = first; e < first + count; ++e) {
+        if (options_.shuffle) {
+            const std::vector<int64_t> p = epoch_permutation(size_, options_.seed, e);
+            perm.insert(perm.end(), p.begin(), p.end());
+        } else {
+            for (int64_t i = 0; i < size_; ++i) perm.push_back(i);
+        }
     }
     const int64_t* all = labels_host_.data<int64_t>();
     std::vector<int64_t> labels(perm.size());
     for (size_t i = 0; i < perm.size(); ++i) labels[i] = all[perm[i]];
     // Fresh tensors each epoch. Kernels of the previous epoch may still be queued reading the old
     // ones; their memory may be reused at once because every use is ordered on cbnn's one stream.
-    permutation_ = Tensor::from_vector<int64_t>(perm, {size_}, options_.device);
-    labels_ = Tensor::from_vector<int64_t>(labels, {size_}, options_.device);
-    uploaded_epoch_ = epoch;
+    const int64_t length = count * size_;
+    permutation_ = Tensor::from_vector<int64_t>(perm, {length}, options_.device);
+    labels_ = Tensor::from_vector<int64_t>(labels, {length}, options_.device);
+    uploaded_first_ = first;
+    uploaded_count_ = count;
 }
 
 Batch GpuCifarLoader::next() {
-    if (uploaded_epoch_ != epoch_) upload_epoch(epoch_);
-    const int64_t start = batch_ * options_.batch_size;
-    const int64_t length = std::min(options_.batch_size, size_ - start);
+    const BatchPlan::Span span = plan_.span(next_batch_);
+    const int64_t first_epoch = span.start / size_;
+    const int64_t last_epoch = (span.start + span.length - 1) / size_;
+    if (first_epoch < uploaded_first_ || last_epoch >= uploaded_first_ + uploaded_count_)
+        upload_epochs(first_epoch, plan_.batching() == Batching::stream ? 2 : 1);
+    const int64_t at = span.start - uploaded_first_ * size_;  // in the uploaded orders
     Batch out;
-    out.images = Tensor::empty({length, kCifarChannels, kCifarSize, kCifarSize}, DType::f32,
+    out.images = Tensor::empty({span.length, kCifarChannels, kCifarSize, kCifarSize}, DType::f32,
                                options_.device);
-    CBNN_ON_CUDA(cuda::cifar_augment(images_.data<uint8_t>(), permutation_.data<int64_t>() + start,
-                                     length, options_.seed,
-                                     epoch_sample_offset(size_, epoch_, start), options_.train,
-                                     options_.scaling, out.images.data<float>()));
-    out.labels = ops::contiguous_copy(labels_.narrow(0, start, length));
-    if (++batch_ == batches_per_epoch_) {
-        batch_ = 0;
-        ++epoch_;
-    }
+    CBNN_ON_CUDA(cuda::cifar_augment(images_.data<uint8_t>(), permutation_.data<int64_t>() + at,
+                                     span.length, options_.seed, static_cast<uint64_t>(span.start),
+                                     options_.train, options_.scaling, out.images.data<float>()));
+    out.labels = ops::contiguous_copy(labels_.narrow(0, at, span.length));
+    ++next_batch_;
     return out;
-}
-
-void GpuCifarLoader::set_state(LoaderState state) {
-    CBNN_CHECK(state.epoch >= 0 && state.batch >= 0 && state.batch < batches_per_epoch_,
-               "gpu cifar loader: state (epoch ", state.epoch, ", batch ", state.batch,
-               ") outside epoch >= 0, batch in [0, ", batches_per_epoch_, ")");
-    epoch_ = state.epoch;
-    batch_ = state.batch;
 }
 
 }  // namespace cbnn

@@ -47,6 +47,10 @@ std::vector<std::string> sorted_entries(const fs::path& dir, bool want_dirs) {
     return names;
 }
 
+// cbnn-train-cifar has no flag to skip files; cbnn-data and the ImageNet/iNaturalist trainers do.
+constexpr const char* kBadImageAdvice =
+    " (remove or replace the file; --skip-bad-images, where a tool has it, leaves such files out)";
+
 void report_skipped(const std::string& root, const std::vector<std::string>& bad) {
     if (bad.empty()) return;
     std::fprintf(stderr, "warning: skipped %zu bad image(s) under %s:\n", bad.size(), root.c_str());
@@ -173,8 +177,7 @@ Dataset decode_image_list(const ImageList& list, const DecodeOptions& options,
     for (int64_t i = 0; i < n; ++i) {
         const size_t k = static_cast<size_t>(i);
         if (!errors[k].empty()) {
-            CBNN_CHECK(options.skip_bad_images, errors[k],
-                       " (use skip_bad_images / --skip-bad-images to skip such files)");
+            CBNN_CHECK(options.skip_bad_images, errors[k], kBadImageAdvice);
             bad.push_back(list.files[k] + ": " + errors[k]);
             continue;
         }
@@ -236,8 +239,7 @@ ImageList check_image_headers(const ImageList& list, const DecodeOptions& option
             keep.push_back(i);
             continue;
         }
-        CBNN_CHECK(options.skip_bad_images, err,
-                   " (use skip_bad_images / --skip-bad-images to skip such files)");
+        CBNN_CHECK(options.skip_bad_images, err, kBadImageAdvice);
         bad.push_back(list.files[static_cast<size_t>(i)] + ": " + err);
     }
     report_skipped(list.root, bad);

@@ -87,6 +87,13 @@ ImageList parse_inat(const std::string& json_text, const std::string& json_name,
         const int64_t id = integer(images[i], "id", where, json_name);
         std::string file = text(images[i], "file_name", where, json_name);
         CBNN_CHECK(!file.empty(), "iNat file ", json_name, ": ", where, " has an empty file_name");
+        // Paths are read as <image root>/<file_name>: one that leaves the root is refused.
+        const std::filesystem::path relative(file);
+        bool climbs = false;
+        for (const auto& part : relative) climbs = climbs || part == "..";
+        CBNN_CHECK(relative.is_relative() && !climbs, "iNat file ", json_name, ": ", where,
+                   " file_name '", file, "' must be a path inside the image folder (relative, ",
+                   "no '..')");
         CBNN_CHECK(image_index.emplace(id, i).second, "iNat file ", json_name, ": ", where,
                    " repeats image id ", id);
         out.files.push_back(std::move(file));

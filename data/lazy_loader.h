@@ -35,8 +35,8 @@
 namespace cbnn {
 
 struct LazyLoaderOptions {
-    // batch_size, shuffle, drop_last, seed, num_threads, prefetch, device; train selects the
-    // training augmentation (else the evaluation transform). scaling and transform are unused.
+    // batch_size, shuffle, drop_last, batching, seed, num_threads, prefetch, device; train selects
+    // the training augmentation (else the evaluation transform). scaling and transform are unused.
     LoaderOptions loader;
     ImageNetAugmentOptions augment;  // size, crop ranges, mean / std
     bool skip_bad_images = false;
@@ -51,6 +51,7 @@ class LazyImageLoader {
     LazyImageLoader& operator=(const LazyImageLoader&) = delete;
 
     Batch next();
+    const BatchPlan& plan() const { return loader_->plan(); }
     int64_t batches_per_epoch() const { return loader_->batches_per_epoch(); }
     LoaderState state() const { return loader_->state(); }
     void set_state(LoaderState state) { loader_->set_state(state); }

@@ -40,7 +40,8 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
     return perm;
 }
 
-void check_loader_inputs(const Dataset& dataset, const LoaderOptions& options, const char* who) {
+BatchPlan checked_batch_plan(const Dataset& dataset, const LoaderOptions& options,
+                             const char* who) {
     CBNN_CHECK(options.batch_size >= 1, who, ": expected batch_size >= 1, got ",
                options.batch_size);
     CBNN_CHECK(dataset.size() > 0, who, ": the dataset is empty");
@@ -55,9 +56,6 @@ void check_loader_inputs(const Dataset& dataset, const LoaderOptions& options, c
         CBNN_CHECK(y >= 0 && y < dataset.num_classes(), who, ": label ", y, " of image ", i,
                    " outside [0, ", dataset.num_classes(), ")");
     }
-    CBNN_CHECK(!options.drop_last || dataset.size() >= options.batch_size, who,
-               ": drop_last with batch_size ", options.batch_size, " > dataset size ",
-               dataset.size(), " leaves no batch");
     CBNN_CHECK(options.num_threads >= 0, who, ": expected num_threads >= 0, got ",
                options.num_threads);
     CBNN_CHECK(options.num_threads == 0 || options.prefetch >= 1, who,
@@ -72,6 +70,7 @@ void check_loader_inputs(const Dataset& dataset, const LoaderOptions& options, c
                    " need a transform (the built-in CIFAR augmentation takes 3x32x32)");
     }
     if (options.device.is_cuda()) require_cuda(who);
+    return BatchPlan(dataset.size(), options.batch_size, options.drop_last, options.batching, who);
 }
 
 struct Loader::Slot {
@@ -82,10 +81,10 @@ struct Loader::Slot {
 };
 
 Loader::Loader(const Dataset& dataset, LoaderOptions options)
-    : dataset_(dataset), options_(std::move(options)) {
-    check_loader_inputs(dataset_, options_, "loader");
-    const int64_t n = dataset_.size(), b = options_.batch_size;
-    batches_per_epoch_ = options_.drop_last ? n / b : (n + b - 1) / b;
+    : dataset_(dataset),
+      options_(std::move(options)),
+      plan_(checked_batch_plan(dataset_, options_, "loader")) {
+    const int64_t b = options_.batch_size;
     sample_shape_ = options_.transform ? options_.transform->out_shape
                                        : Shape{kCifarChannels, kCifarSize, kCifarSize};
     sample_numel_ = shape_numel(sample_shape_);
@@ -110,9 +109,10 @@ Loader::~Loader() {
     for (std::thread& t : workers_) t.join();
 }
 
-int64_t Loader::batch_length(int64_t g) const {
-    const int64_t start = (g % batches_per_epoch_) * options_.batch_size;
-    return std::min(options_.batch_size, dataset_.size() - start);
+int64_t Loader::batches_per_epoch() const {
+    CBNN_CHECK(plan_.batching() == Batching::epochs,
+               "loader: with stream batching epochs differ in length (plan().batches_in)");
+    return plan_.batches_in(0);
 }
 
 // Called with mutex_ held.
@@ -132,16 +132,27 @@ std::shared_ptr<const std::vector<int64_t>> Loader::permutation(int64_t epoch) {
 }
 
 void Loader::fill(int64_t g, float* images, int64_t* labels) {
-    std::shared_ptr<const std::vector<int64_t>> perm;
+    const BatchPlan::Span span = plan_.span(g);
+    const int64_t n = dataset_.size(), length = span.length;
+    // The permutations the batch draws from: one, or two for a stream batch across an epoch end.
+    const int64_t first_epoch = span.start / n, last_epoch = (span.start + length - 1) / n;
+    std::vector<std::shared_ptr<const std::vector<int64_t>>> perms;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        perm = permutation(g / batches_per_epoch_);
+        for (int64_t e = first_epoch; e <= last_epoch; ++e) perms.push_back(permutation(e));
     }
-    const int64_t epoch = g / batches_per_epoch_;
-    const int64_t start = (g % batches_per_epoch_) * options_.batch_size;
-    const int64_t length = batch_length(g);
-    const int64_t* indices = perm->data() + start;
-    const uint64_t offset = epoch_sample_offset(dataset_.size(), epoch, start);
+    std::vector<int64_t> gathered;
+    const int64_t* indices = perms.front()->data() + span.start % n;
+    if (perms.size() > 1) {
+        gathered.resize(static_cast<size_t>(length));
+        for (int64_t b = 0; b < length; ++b) {
+            const int64_t p = span.start + b;
+            gathered[static_cast<size_t>(b)] =
+                (*perms[static_cast<size_t>(p / n - first_epoch)])[static_cast<size_t>(p % n)];
+        }
+        indices = gathered.data();
+    }
+    const auto offset = static_cast<uint64_t>(span.start);  // = epoch_sample_offset(n, e, i)
     if (options_.transform) {
         for (int64_t b = 0; b < length; ++b) {
             options_.transform->fn(dataset_.image(indices[b]), options_.seed,
@@ -219,7 +230,7 @@ Batch Loader::next() {
             std::lock_guard<std::mutex> lock(mutex_);
             g = next_return_++;
             permutations_.erase(permutations_.begin(),
-                                permutations_.lower_bound(g / batches_per_epoch_));
+                                permutations_.lower_bound(first_epoch_of(g)));
         }
         Batch batch = compute_now(g);
         if (options_.device.is_cuda()) {
@@ -248,7 +259,7 @@ Batch Loader::next() {
         ready_.erase(it);
         ++next_return_;
         permutations_.erase(permutations_.begin(),
-                            permutations_.lower_bound(next_return_ / batches_per_epoch_));
+                            permutations_.lower_bound(first_epoch_of(next_return_)));
     }
     work_cv_.notify_all();
     Batch out;
@@ -286,21 +297,19 @@ int64_t Loader::epoch() const { return state().epoch; }
 
 LoaderState Loader::state() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return {next_return_ / batches_per_epoch_, next_return_ % batches_per_epoch_};
+    return plan_.state_of(next_return_);
 }
 
 void Loader::set_state(LoaderState state) {
-    CBNN_CHECK(state.epoch >= 0 && state.batch >= 0 && state.batch < batches_per_epoch_,
-               "loader: state (epoch ", state.epoch, ", batch ", state.batch,
-               ") outside epoch >= 0, batch in [0, ", batches_per_epoch_, ")");
+    const int64_t g = plan_.batch_of(state);
     {
         std::lock_guard<std::mutex> lock(mutex_);
         ++generation_;
-        for (auto& [g, slot] : ready_) {
+        for (auto& [unused, slot] : ready_) {
             if (slot->buffer >= 0) free_buffers_.push_back(slot->buffer);
         }
         ready_.clear();
-        next_issue_ = next_return_ = state.epoch * batches_per_epoch_ + state.batch;
+        next_issue_ = next_return_ = g;
     }
     work_cv_.notify_all();
 }

@@ -2,13 +2,15 @@
 // The batch loader over an in-memory Dataset (data/dataset.h): per-epoch shuffle, batching,
 // augmentation on background threads, and a pinned staging copy to the GPU.
 //
-// Determinism. Batch k of epoch e is a pure function of (seed, e, k):
+// Determinism. The sample at stream position p = e N + i is permutation(e)[i], augmented with
+// counter p, and batch g is a run of consecutive positions [start, start + length) given by
+// options.batching (data/batch_plan.h: epochs, cbnn's default, or the paper's stream):
 //   permutation(e) = epoch_permutation(N, seed, e) (Fisher-Yates driven by Philox, below),
-//   indices        = permutation(e)[k B, min(N, (k + 1) B)),
-//   images         = cifar_augment(indices, seed, offset = epoch_sample_offset(N, e, k B))
-// so the output does not depend on the number of threads, on prefetching, or on where a run was
-// resumed (state() / set_state()), and the GPU-resident loader (data/gpu_loader.h) produces the
-// same batches bit for bit.
+//   indices        = permutation(p / N)[p % N] for p in [start, start + length),
+//   images         = cifar_augment(indices, seed, offset = start)
+// so batch g is a pure function of (seed, g) and does not depend on the number of threads, on
+// prefetching, or on where a run was resumed (state() / set_state()), and the GPU-resident loader
+// (data/gpu_loader.h) produces the same batches bit for bit.
 //
 // Shuffle stream: Fisher-Yates from the back; step i (i = N-1 .. 1) draws the Philox block with
 // counter e N + i and key seed ^ kShuffleKeySalt (a key different from the augmentation's, whose
@@ -37,6 +39,7 @@
 #include <vector>
 
 #include "data/augment.h"
+#include "data/batch_plan.h"
 #include "data/dataset.h"
 #include "data/pinned_memory.h"
 #include "tensor/tensor.h"
@@ -50,14 +53,6 @@ struct Batch {
     Tensor labels;  // (B) i64
 };
 
-// Where a loader stands: the next batch to be returned is batch `batch` of epoch `epoch`.
-// A checkpoint stores it; set_state() resumes from it.
-struct LoaderState {
-    int64_t epoch = 0;
-    int64_t batch = 0;
-    friend bool operator==(const LoaderState&, const LoaderState&) = default;
-};
-
 // Transform of one sample for non-CIFAR datasets: image (C, H, W) u8 of the dataset -> out
 // (out_shape) f32. `counter` is the sample's stream position (epoch N + position in the epoch).
 struct SampleTransform {
@@ -68,8 +63,9 @@ struct SampleTransform {
 struct LoaderOptions {
     int64_t batch_size = 128;
     bool shuffle = true;
-    bool drop_last = false;
-    bool train = true;  // CIFAR: random crop + flip; false: identity crop
+    bool drop_last = false;                // epochs batching only
+    Batching batching = Batching::epochs;  // data/batch_plan.h
+    bool train = true;                     // CIFAR: random crop + flip; false: identity crop
     uint64_t seed = 0;
     int num_threads = 2;  // background workers; 0: batches are computed inside next()
     int prefetch = 4;     // batches computed ahead of the consumer (>= 1 when num_threads > 0)
@@ -86,9 +82,10 @@ inline uint64_t epoch_sample_offset(int64_t n, int64_t epoch, int64_t position) 
     return static_cast<uint64_t>(epoch) * static_cast<uint64_t>(n) +
            static_cast<uint64_t>(position);
 }
-// Checks shared by both loaders: a non-empty dataset with consistent sizes and labels in range,
-// batch_size >= 1; names the first bad value.
-void check_loader_inputs(const Dataset& dataset, const LoaderOptions& options, const char* who);
+// Checks shared by both loaders (a non-empty dataset with consistent sizes and labels in range,
+// batch_size >= 1, drop_last and batching that leave batches) and their batch plan; names the first
+// bad value.
+BatchPlan checked_batch_plan(const Dataset& dataset, const LoaderOptions& options, const char* who);
 
 class Loader {
   public:
@@ -100,7 +97,9 @@ class Loader {
 
     // The next batch; after the last batch of an epoch comes batch 0 of the next one.
     Batch next();
-    int64_t batches_per_epoch() const { return batches_per_epoch_; }
+    const BatchPlan& plan() const { return plan_; }
+    // Epochs batching only (with stream batching epochs differ by a batch: plan().batches_in).
+    int64_t batches_per_epoch() const;
     int64_t epoch() const;
     LoaderState state() const;
     // Drops prefetched batches and continues at `state` (epoch >= 0, batch in range).
@@ -110,16 +109,18 @@ class Loader {
 
   private:
     struct Slot;
-    // Batch number g counts batches over all epochs: epoch g / batches_per_epoch.
+    // Batch number g counts batches over all epochs (plan_.span(g) says which samples).
     std::shared_ptr<const std::vector<int64_t>> permutation(int64_t epoch);
     void fill(int64_t g, float* images, int64_t* labels);
-    int64_t batch_length(int64_t g) const;
+    int64_t batch_length(int64_t g) const { return plan_.span(g).length; }
+    // The epoch of batch g's first sample: permutations of earlier epochs are no longer needed.
+    int64_t first_epoch_of(int64_t g) const { return plan_.span(g).start / plan_.size(); }
     void worker_loop();
     Batch compute_now(int64_t g);
 
     const Dataset& dataset_;
     LoaderOptions options_;
-    int64_t batches_per_epoch_ = 0;
+    BatchPlan plan_;
     Shape sample_shape_;
     int64_t sample_numel_ = 0;
 

@@ -9,11 +9,13 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "losses/cb_loss.h"
 #include "losses/class_weights.h"
 #include "tensor/backend.h"
 #include "tensor/npy.h"
+#include "train/cli_parse.h"
 
 namespace {
 
@@ -28,6 +30,8 @@ int run(const Options& opt) {
     using namespace cbnn;
     const LossConfig config{parse_loss_type(opt.loss), opt.beta, opt.gamma};
     config.validate();
+    CBNN_CHECK(config.type == LossType::focal || opt.gamma == 0, "--gamma ", opt.gamma,
+               ": only the focal loss has a gamma, not ", opt.loss);
     const Device device = Device::parse(opt.device);
     if (device.is_cuda()) require_cuda("cbnn-loss --device " + opt.device);
 
@@ -90,20 +94,21 @@ int main(int argc, char** argv) {
     app.add_option("--loss", opt.loss, "softmax, sigmoid or focal")
         ->required()
         ->check(CLI::IsMember({"softmax", "sigmoid", "focal"}));
-    app.add_option("--beta", opt.beta, "effective-number beta in [0, 1); 0 = no re-weighting")
+    cbnn::cli::add_number(app, "--beta", opt.beta,
+                          "effective-number beta in [0, 1); 0 = no re-weighting")
         ->capture_default_str();
-    app.add_option("--gamma", opt.gamma, "focal loss gamma >= 0 (focal only)")
+    cbnn::cli::add_number(app, "--gamma", opt.gamma,
+                          "focal loss gamma >= 0 (focal only: softmax and sigmoid take 0)")
         ->capture_default_str();
-    app.add_option("--counts", opt.counts, "training images per class, comma-separated")
-        ->required()
-        ->delimiter(',');
+    cbnn::cli::add_number(app, "--counts", opt.counts, "training images per class, comma-separated")
+        ->required();
     app.add_option("--logits", opt.logits_path, ".npy file: float32/float64 (N, C), C order")
         ->required();
     app.add_option("--labels", opt.labels_path, ".npy file: int32/int64 (N)")->required();
     app.add_option("--dlogits-out", opt.dlogits_path, "write d loss/d logits here (float32 .npy)");
     app.add_option("--device", opt.device, "cpu, cuda or cuda:N")->capture_default_str();
     app.add_flag("--json", opt.json, "print JSON");
-    CLI11_PARSE(app, argc, argv);
+    if (const std::optional<int> status = cbnn::cli::parse(app, argc, argv)) return *status;
     try {
         return run(opt);
     } catch (const cbnn::Error& e) {

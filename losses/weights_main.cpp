@@ -7,22 +7,24 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "losses/class_weights.h"
+#include "train/cli_parse.h"
 
 int main(int argc, char** argv) {
     std::vector<int64_t> counts;
     double beta = 0.0;
     bool json = false;
     CLI::App app{"cbnn-weights: class-balanced weights from the effective number of samples"};
-    app.add_option("--counts", counts, "training images per class, comma-separated (class 0 first)")
-        ->required()
-        ->delimiter(',');
-    app.add_option("--beta", beta,
-                   "beta in [0, 1); 0 gives all ones, 0.9999 is the paper's CIFAR-10 choice")
+    cbnn::cli::add_number(app, "--counts", counts,
+                          "training images per class, comma-separated (class 0 first)")
+        ->required();
+    cbnn::cli::add_number(app, "--beta", beta,
+                          "beta in [0, 1); 0 gives all ones, 0.9999 is the paper's CIFAR-10 choice")
         ->required();
     app.add_flag("--json", json, "print JSON instead of a table");
-    CLI11_PARSE(app, argc, argv);
+    if (const std::optional<int> status = cbnn::cli::parse(app, argc, argv)) return *status;
 
     try {
         const std::vector<double> weights = cbnn::class_balanced_weights(counts, beta);

@@ -5,6 +5,9 @@
 # Configure runs only for a new build folder or when the settings below changed since the last
 # configure; otherwise `cmake --build` re-runs CMake by itself when CMakeLists.txt changed.
 #
+# Usage: scripts/build.sh    (no arguments: the settings are the environment below; -h or --help
+#                             prints this text and builds nothing)
+#
 # Environment:
 #   CBNN_BUILD_DIR    build folder, relative to the repository root or absolute (default: build)
 #   CBNN_BUILD_TYPE   CMAKE_BUILD_TYPE (default: Release)
@@ -16,6 +19,7 @@ set -euo pipefail
 
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cbnn_no_args "${BASH_SOURCE[0]}" "$@"
 cd "$CBNN_ROOT"
 
 build_dir=${CBNN_BUILD_DIR:-build}

@@ -8,23 +8,52 @@
 # is skipped with a message (exit 0; CBNN_INSTALL_BROWSER=1 scripts/install-deps.sh installs one);
 # any failed check exits 1.
 #
-# Usage: scripts/check-report.sh [REPORT.html | RUN_DIR]
-#   default: the example that `cbnn_tests --gtest_filter=RunWriter.WritesExampleReport` writes to
-#   $CBNN_BUILD_DIR/test-output/report-example/report.html (CBNN_BUILD_DIR defaults to build)
+# A report cut short (a run killed while writing it, a partial copy) fails: the page must end
+# with </html>, and every <svg> must be closed by its </svg>. A file that is not UTF-8 text fails
+# with one message.
+#
+# Usage: scripts/check-report.sh [REPORT.html | RUN_DIR]    (-h or --help: this text)
+#   a relative path is taken from the current folder; default: the example that
+#   `cbnn_tests --gtest_filter=RunWriter.WritesExampleReport` writes to
+#   $CBNN_BUILD_DIR/test-output/report-example/report.html (CBNN_BUILD_DIR, default build, is
+#   relative to the repository root)
 # Environment:
-#   CBNN_REPORT_SCREENSHOT=FILE   keep the screenshot there (PNG)
+#   CBNN_REPORT_SCREENSHOT=FILE   keep the screenshot there (PNG; relative to the current folder)
 set -euo pipefail
 
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-cd "$CBNN_ROOT"
 
-build_dir=${CBNN_BUILD_DIR:-build}
-report=${1:-$build_dir/test-output/report-example/report.html}
+report=""
+for arg in "$@"; do
+    case $arg in
+        -h | --help)
+            cbnn_usage "${BASH_SOURCE[0]}"
+            exit 0
+            ;;
+    esac
+done
+for arg in "$@"; do
+    if [[ $arg == -* && ! -e $arg ]]; then
+        echo "check-report: unknown option '$arg' (see scripts/check-report.sh --help)" >&2
+        exit 1
+    elif [[ -n $report ]]; then
+        echo "check-report: one report or run folder at a time, got '$report' and '$arg'" >&2
+        exit 1
+    fi
+    report=$arg
+done
+# The argument is the caller's (a relative path from where they are), the default the
+# repository's.
+if [[ -z $report ]]; then
+    build_dir=${CBNN_BUILD_DIR:-build}
+    [[ $build_dir == /* ]] || build_dir=$CBNN_ROOT/$build_dir
+    report=$build_dir/test-output/report-example/report.html
+fi
 [[ -d $report ]] && report=$report/report.html
 if [[ ! -f $report ]]; then
     echo "check-report: $report not found (run a training, or" \
-        "$build_dir/cbnn_tests --gtest_filter=RunWriter.WritesExampleReport)" >&2
+        "${CBNN_BUILD_DIR:-build}/cbnn_tests --gtest_filter=RunWriter.WritesExampleReport)" >&2
     exit 1
 fi
 report=$(cd "$(dirname "$report")" && pwd)/$(basename "$report")
@@ -32,13 +61,27 @@ report=$(cd "$(dirname "$report")" && pwd)/$(basename "$report")
 cbnn_log "static checks of $report"
 python3 - "$report" <<'PY'
 import re, sys, xml.etree.ElementTree as ET
-html = open(sys.argv[1], encoding="utf-8").read()
+path = sys.argv[1]
+try:
+    with open(path, encoding="utf-8") as f:
+        html = f.read()
+except UnicodeDecodeError as e:
+    sys.exit(f"check-report: {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+             f"{e.start}): not a report.html, or a damaged one")
+except OSError as e:
+    sys.exit(f"check-report: cannot read {path}: {e.strerror}")
 problems = []
 for pattern in (r"https?://", r"<script", r"<link", r"@import", r"url\("):
     if re.search(pattern, html, re.I):
         problems.append(f"network reference or script: {pattern}")
+# A cut file can still hold only well-formed charts: the page must be whole.
+if not re.search(r"</html>\s*\Z", html, re.I):
+    problems.append("the page does not end with </html>: truncated?")
+opened, closed = len(re.findall(r"<svg\b", html)), html.count("</svg>")
+if opened != closed:
+    problems.append(f"{opened} <svg> but {closed} </svg>: a chart is not closed (truncated?)")
 svgs = re.findall(r"<svg\b.*?</svg>", html, re.S)
-if not svgs:
+if not opened:
     problems.append("no <svg> chart")
 for i, svg in enumerate(svgs):
     try:
@@ -46,8 +89,7 @@ for i, svg in enumerate(svgs):
     except ET.ParseError as e:
         problems.append(f"svg #{i} is not well-formed: {e}")
 if problems:
-    print("\n".join(problems), file=sys.stderr)
-    sys.exit(1)
+    sys.exit(f"check-report: {path}: " + "; ".join(problems))
 print(f"{len(svgs)} charts, {html.count('<polyline')} curves, {html.count('<table')} tables: ok")
 PY
 

@@ -8,6 +8,10 @@
 #   cbnn_export_cuda_libs     adds cuDNN/NCCL from Python's site-packages (nvidia/*/lib) to
 #                             LD_LIBRARY_PATH when present, as on the GPU test machine (GPU.md)
 #   cbnn_elapsed SECONDS      formats a duration as 1m05s
+#   cbnn_usage SCRIPT         prints SCRIPT's header comment (its help text)
+#   cbnn_no_args SCRIPT ARGS  for a script that takes no arguments: -h/--help prints its header
+#                             comment and exits 0, any other argument is refused (exit 1); called
+#                             before the script does anything
 
 CBNN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CBNN_ROOT
@@ -53,4 +57,25 @@ cbnn_export_cuda_libs() {
 
 cbnn_elapsed() {
     printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
+}
+
+# The header comment: the lines after "#!" up to the first line that is not a comment, less "# ".
+cbnn_usage() {
+    sed -n '2,/^[^#]/{/^#/!d;s/^# \{0,1\}//;p}' "$1"
+}
+
+cbnn_no_args() {
+    local script=$1 name arg
+    shift
+    name=$(basename "$script" .sh)
+    for arg in "$@"; do
+        if [[ $arg == -h || $arg == --help ]]; then
+            cbnn_usage "$script"
+            exit 0
+        fi
+    done
+    if (($# > 0)); then
+        echo "$name: unknown argument '$1': it takes none (see scripts/$name.sh --help)" >&2
+        exit 1
+    fi
 }

@@ -22,6 +22,10 @@
 # scripts/gpu-prep.sh copied along, e.g. Debian's libbenchmark.so.1debian) goes first on
 # LD_LIBRARY_PATH.
 #
+# Usage: [VAR=value ...] scripts/gpu-check.sh    (no arguments: the settings are the environment
+#        below; -h or --help prints this text and runs nothing)
+#   e.g. CBNN_BUILD_DIR=.gpu/build.tar.gz CBNN_TOTAL_BUDGET=500 scripts/gpu-check.sh
+#
 # Environment:
 #   CBNN_BUILD_DIR        build folder, relative to the repository root or absolute (default: build),
 #                         or the .tar.gz that scripts/gpu-prep.sh packs (unpacked to a temporary
@@ -73,6 +77,7 @@ set -uo pipefail  # no -e: every step runs, and failures are counted instead
 
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cbnn_no_args "${BASH_SOURCE[0]}" "$@"
 
 logdir=${LOGDIR:-./gpu-logs}
 if ! mkdir -p "$logdir" || ! logdir=$(cd "$logdir" && pwd); then

@@ -11,6 +11,9 @@
 # ($CBNN_DATA_DIR, else ../shared/data). Builds nothing: run scripts/build.sh first. Then, there:
 #   CBNN_BUILD_DIR=.gpu/build.tar.gz scripts/gpu-check.sh     (it unpacks the archive itself)
 #
+# Usage: scripts/gpu-prep.sh    (no arguments: the settings are the environment below; -h or
+#                                --help prints this text and packs nothing)
+#
 # Environment:
 #   CBNN_BUILD_DIR      the build folder to pack, relative to the repository root (default: build)
 #   CBNN_GPU_ARCHIVE    the archive to write, relative to the repository root
@@ -19,6 +22,7 @@ set -euo pipefail
 
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cbnn_no_args "${BASH_SOURCE[0]}" "$@"
 cd "$CBNN_ROOT"
 
 build_dir=${CBNN_BUILD_DIR:-build}

@@ -7,6 +7,9 @@
 # only when not root. The CUDA toolkit is never installed here: it comes with the machine, and
 # without nvcc the build is CPU-only.
 #
+# Usage: scripts/install-deps.sh    (no arguments; -h or --help prints this text and installs
+#                                    nothing)
+#
 # Environment:
 #   CBNN_SKIP_DEPS=1        check nothing, install nothing (for machines managed some other way)
 #   CBNN_INSTALL_BROWSER=1  also install chromium-headless-shell (optional, off by default), the
@@ -17,6 +20,7 @@ set -euo pipefail
 
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cbnn_no_args "${BASH_SOURCE[0]}" "$@"
 
 if [[ ${CBNN_SKIP_DEPS:-0} == 1 ]]; then
     cbnn_log "install-deps: skipped (CBNN_SKIP_DEPS=1)"

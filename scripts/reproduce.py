@@ -21,6 +21,7 @@ import concurrent.futures
 import fnmatch
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from cuda_mps import mps_daemon
 from sweep_plots import LOSS_NAMES, num
-from sweep_tables import ROOT, collect_runs, read_metrics, write_results
+from sweep_tables import ROOT, collect_runs, read_json, read_metrics, write_results
 
 PRESET_EPOCHS = {"paper": 200, "smoke": 3}
 # Passed unless the extra arguments name them: evaluating the 10,000 test images every epoch
@@ -51,19 +52,58 @@ def fail(message):
 # --------------------------------------------------------------------------------------------
 # The grid
 # --------------------------------------------------------------------------------------------
-def normalise(config):
+def as_number(value):
+    """A grid value (a JSON number, or the text of a flag's list) as a finite float; else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def as_seed(value):
+    """A grid value as a seed, a whole number in [0, 2^64) (the trainer's --seed); else None.
+    1.7 is refused rather than cut to 1."""
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        x = int(value)
+    else:
+        x = as_number(value)
+        if x is None or not x.is_integer():
+            return None
+        x = int(x)
+    return x if 0 <= x < 2**64 else None
+
+
+# What every trainer would refuse, refused once for the whole grid: axis -> (convert, check,
+# what is expected).
+CHECKS = {
+    "dataset": (lambda v: v if isinstance(v, str) else None,
+                lambda v: v in ("cifar10", "cifar100"), "cifar10 or cifar100"),
+    "loss": (lambda v: v if isinstance(v, str) else None, lambda v: v in LOSS_NAMES,
+             "softmax, sigmoid or focal"),
+    "subset_list": (lambda v: v if isinstance(v, str) else None, lambda v: Path(v).is_file(),
+                    "an existing training-list file"),
+    "imbalance": (as_number, lambda v: v >= 1.0, "a number of at least 1"),
+    "beta": (as_number, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)"),
+    "gamma": (as_number, lambda v: v >= 0.0, "a number of at least 0"),
+    "seed": (as_seed, lambda v: True, "a whole number of at least 0"),
+}
+
+
+def normalise(config, where):
+    """The run configuration of one combination of a block's values, each checked; `where(axis,
+    value)` names a bad value's origin (the flag, or the grid file's block) in the message."""
     c = dict(DEFAULTS)
-    c.update(config)
-    c["imbalance"] = float(c["imbalance"])
-    c["beta"] = float(c["beta"])
-    c["seed"] = int(c["seed"])
+    for axis, value in config.items():
+        convert, check, expected = CHECKS[axis]
+        x = convert(value)
+        if x is None or not check(x):
+            fail(f"{where(axis, value)}: expected {expected}")
+        c[axis] = x
+    c["imbalance"], c["beta"] = float(c["imbalance"]), float(c["beta"])
     c["gamma"] = float(c["gamma"]) if c["loss"] == "focal" else 0.0  # gamma is focal's only
-    if c["dataset"] not in ("cifar10", "cifar100"):
-        fail(f"dataset {c['dataset']!r}: cifar10 or cifar100")
-    if c["loss"] not in LOSS_NAMES:
-        fail(f"loss {c['loss']!r}: softmax, sigmoid or focal")
-    if not 0.0 <= c["beta"] < 1.0:
-        fail(f"beta {c['beta']} is outside [0, 1)")
     return c
 
 
@@ -80,37 +120,51 @@ def run_name(c):
     return name + f"-s{c['seed']}"
 
 
-def expand(blocks):
-    """Cartesian product of each block's value lists, in order, without repeats."""
-    configs = {}
-    for block in blocks:
+def expand(blocks, path):
+    """Cartesian product of each block's value lists, in order, without repeats. `path`: the
+    grid file, None for the grid flags (for the messages)."""
+    def where(k):
+        def name(axis, value):
+            if path is None:
+                return f"--{axis.replace('_', '-')} {value!r}"
+            return f"{path}, block {k}: {axis} {json.dumps(value)}"
+        return name
+
+    configs, empty = {}, []
+    for k, block in enumerate(blocks, 1):
         unknown = set(block) - set(AXES)
         if unknown:
             fail(f"unknown grid key(s) {sorted(unknown)}; known: {', '.join(AXES)}")
         keys = list(block)
         values = [v if isinstance(v, list) else [v] for v in block.values()]
+        empty += [f"block {k}'s {key}" for key, v in zip(keys, values) if not v]
         for combo in itertools.product(*values):
-            c = normalise(dict(zip(keys, combo)))
+            c = normalise(dict(zip(keys, combo)), where(k))
             configs.setdefault(run_name(c), c)
+    if not configs:
+        fail(f"the grid {path or '(flags)'} is empty: " + (
+            f"{', '.join(empty)} {'is an empty list' if len(empty) == 1 else 'are empty lists'}"
+            if empty else "it has no blocks"))
     return configs
 
 
 def grid_from_args(args):
+    """The grid's blocks and its file (None for the grid flags)."""
     flags = {axis: getattr(args, axis) for axis in AXES if getattr(args, axis, None) is not None}
     if flags:
         if args.grid:
             fail("give either --grid FILE or grid flags (--loss, --beta, ...), not both")
-        return [{k: v.split(",") for k, v in flags.items()}]
+        return [{k: v.split(",") for k, v in flags.items()}], None
     path = Path(args.grid) if args.grid else ROOT / "scripts/grids/table2-cifar10.json"
     try:
         grid = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         fail(f"cannot read the grid {path}: {e}")
-    blocks = grid["blocks"] if isinstance(grid, dict) else grid
+    blocks = grid.get("blocks") if isinstance(grid, dict) else grid
     if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
         fail(f"{path}: a grid is a list of blocks (objects of value lists), "
              "or {\"blocks\": [...]}")
-    return blocks
+    return blocks, path
 
 
 def select(configs, only, shard):
@@ -152,8 +206,18 @@ def flag_value(extra, flag):
 
 def is_complete(run_dir, epochs):
     lines = read_metrics(run_dir)
-    return bool(lines) and lines[-1].get("epoch", 0) >= epochs and \
-        lines[-1].get("test_error") is not None
+    last = lines[-1] if lines else {}
+    return isinstance(last.get("epoch"), int) and last["epoch"] >= epochs and \
+        isinstance(last.get("test_error"), (int, float))
+
+
+def finished_its_epochs(run_dir):
+    """Whether the run in `run_dir` reached the --epochs of its own config.json, with a test
+    error: complete by its own measure, whatever the sweep asks for now."""
+    config = read_json(run_dir / "config.json", "the run counts as unfinished") or {}
+    settings = config.get("settings")
+    own = settings.get("epochs") if isinstance(settings, dict) else None
+    return isinstance(own, int) and is_complete(run_dir, own)
 
 
 def trainer_command(args, c, run_dir, extra):
@@ -284,7 +348,49 @@ def target_epochs(args, extra):
     """The epochs a run must reach to be complete: --epochs among the extra arguments, else the
     preset's."""
     epochs_flag = flag_value(extra, "--epochs")
-    return int(epochs_flag) if epochs_flag else PRESET_EPOCHS[args.preset]
+    if epochs_flag is None:
+        return PRESET_EPOCHS[args.preset]
+    if not re.fullmatch(r"[1-9]\d*", epochs_flag.strip()):
+        fail(f"--epochs {epochs_flag!r}: expected a whole number of at least 1")
+    return int(epochs_flag)
+
+
+# Trainer options each run's command sets from the grid and the sweep's own options; given among
+# the extra arguments they would reach the trainer twice.
+SWEEP_SETS = {"--out": "its folder is <runs>/<name>; choose <runs> with --runs",
+              "--resume": "it resumes the interrupted runs itself"}
+
+
+def trainer_flags(trainer):
+    """The long options the trainer's --help lists."""
+    try:
+        help_run = subprocess.run([trainer, "--help"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, errors="replace",
+                                  timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        fail(f"cannot run {trainer} --help to check the trainer options: {e}")
+    if help_run.returncode != 0:
+        fail(f"{trainer} --help failed (exit {help_run.returncode}); is it cbnn-train-cifar?")
+    return set(re.findall(r"^\s*(?:-\w,)?(--[\w-]+)", help_run.stdout, re.M))
+
+
+def check_extra(trainer, extra):
+    """Refuses, once and before any run folder exists, an extra argument every trainer would
+    refuse: an option that is neither the sweep's nor the trainer's (a mistyped --shard, say),
+    or one the sweep sets itself. Values (anything not starting with a letter after - or --,
+    such as -1) are left to the trainer."""
+    known = None
+    for arg in extra:
+        if not re.match(r"--?[A-Za-z]", arg):
+            continue
+        flag = arg.split("=", 1)[0]
+        if flag in SWEEP_SETS:
+            fail(f"{flag} is set by the sweep for each run ({SWEEP_SETS[flag]})")
+        if known is None:
+            known = trainer_flags(trainer)
+        if flag not in known:
+            fail(f"{flag} is neither an option of the sweep (scripts/reproduce.sh --help) nor "
+                 f"of the trainer ({trainer} --help); nothing ran")
 
 
 def complete_runs(runs, epochs):
@@ -296,7 +402,7 @@ def complete_runs(runs, epochs):
 def run_grid(args, configs, names, extra):
     runs = Path(args.runs)
     epochs = target_epochs(args, extra)
-    failed, counts = [], {"done": 0, "run": 0, "resume": 0, "restart": 0}
+    failed, counts = [], {"done": 0, "run": 0, "resume": 0, "restart": 0, "blocked": 0}
     tasks, prefixes = [], {}
     for k, name in enumerate(names, 1):
         c, run_dir = configs[name], runs / name
@@ -304,8 +410,12 @@ def run_grid(args, configs, names, extra):
             state = "done"
         elif (run_dir / "checkpoint.bin").exists():
             state = "resume"
+        elif run_dir.exists() and finished_its_epochs(run_dir):
+            # A run that finished the epochs it was started with, asked for more after its
+            # checkpoint was removed (--remove-finished-checkpoints): never deleted here.
+            state = "blocked"
         elif run_dir.exists():
-            state = "restart"  # killed before its first checkpoint: nothing to keep
+            state = "restart"  # killed before its first epoch ended: nothing to keep
         else:
             state = "run"
         counts[state] += 1
@@ -314,6 +424,11 @@ def run_grid(args, configs, names, extra):
         if state == "done":
             print(f"{prefix} complete ({epochs} epochs), skipped", flush=True)
             continue
+        if state == "blocked":
+            failed.append(name)
+            print(f"{prefix} finished its own epochs but has no checkpoint.bin to continue from "
+                  f"to {epochs}; move or delete {run_dir} to run it again", flush=True)
+            continue
         if args.dry_run:
             print(f"{prefix} would {state}: {' '.join(cmd)}", flush=True)
             continue
@@ -321,7 +436,7 @@ def run_grid(args, configs, names, extra):
         if state == "restart":
             shutil.rmtree(run_dir)
         elif state == "resume" and (run_dir / "sweep.json").exists():
-            record = json.loads((run_dir / "sweep.json").read_text())
+            record = read_json(run_dir / "sweep.json", "its attempts start again from 0") or {}
         run_dir.mkdir(parents=True, exist_ok=True)
         record.update(name=name, settings=c, epochs=epochs)
         prefixes[name] = prefix
@@ -331,7 +446,7 @@ def run_grid(args, configs, names, extra):
         name, _, run_dir, record = task
         lines = read_metrics(run_dir)
         error = lines[-1].get("test_error") if lines else None
-        if status == 0 and error is not None:
+        if status == 0 and isinstance(error, (int, float)):
             print(f"{prefixes[name]} done in {record['wall_seconds']:.0f} s, top-1 error "
                   f"{100 * error:.2f} %", flush=True)
         else:
@@ -355,6 +470,7 @@ def run_grid(args, configs, names, extra):
         run_all(tasks, args.jobs, start, finish)
     print(f"reproduce: {len(names)} selected: {counts['done']} already complete, "
           f"{counts['run']} new, {counts['resume']} resumed, {counts['restart']} restarted"
+          + (f", {counts['blocked']} blocked" if counts["blocked"] else "")
           + (" (dry run: nothing ran)" if args.dry_run else "")
           + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""), flush=True)
     return failed
@@ -384,7 +500,10 @@ def parse(argv):
                "or --epochs 1 --depth 8 for a quick check (--epochs also sets what 'complete' "
                "means; give a quick check its own --runs folder: a run resumes only with the "
                "settings it started with). The runner adds --eval-every 10 --checkpoint-every 10 "
-               "unless given.\n\n"
+               "unless given. Before any run starts, each such option is checked against the "
+               "trainer's --help (a mistyped sweep option such as --shards stops the sweep "
+               "there), and the grid's values against what the trainer accepts (IF >= 1, beta in "
+               "[0, 1), gamma >= 0, whole seeds).\n\n"
                "Examples:\n"
                "  scripts/reproduce.sh --device cuda                      # the whole grid\n"
                "  scripts/reproduce.sh --device cuda --shard 1/4          # a quarter of it\n"
@@ -449,15 +568,34 @@ def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def remove_temporaries(run_dir):
+    """Deletes what a complete run no longer needs beside its results: the temporary files of
+    atomic writes a kill left behind (*.tmp) and the trainer's lock file."""
+    for path in list(run_dir.glob("*.tmp")) + [run_dir / "run.lock"]:
+        path.unlink(missing_ok=True)
+
+
 def remove_finished_checkpoints(runs, epochs):
     """Deletes checkpoint.bin of every complete run under `runs` (keeping those that can still
     resume), e.g. before packing a runs folder to carry elsewhere."""
     removed = 0
     for run_dir in complete_runs(runs, epochs):
+        remove_temporaries(run_dir)
         if (run_dir / "checkpoint.bin").exists():
             (run_dir / "checkpoint.bin").unlink()
             removed += 1
     print(f"reproduce: removed the checkpoints of {removed} complete runs", flush=True)
+
+
+def make_folder(path, option):
+    """Creates the folder `path` (and its parents) or stops with one message naming `option`."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        fail(f"{option} {path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"{option} {path}: cannot create the folder: {e.strerror}")
 
 
 def move_finished(runs, dest, epochs):
@@ -465,7 +603,7 @@ def move_finished(runs, dest, epochs):
     runs brought back from a GPU machine into the committed docs/measurements/reproduce). A run
     whose name `dest` already holds stays where it is, with a message."""
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    make_folder(dest, "--move-finished")
     moved = []
     for run_dir in complete_runs(runs, epochs):
         target = dest / run_dir.name
@@ -473,6 +611,7 @@ def move_finished(runs, dest, epochs):
             print(f"reproduce: {target} exists already; {run_dir} stays", flush=True)
             continue
         (run_dir / "checkpoint.bin").unlink(missing_ok=True)
+        remove_temporaries(run_dir)
         shutil.move(str(run_dir), str(target))
         moved.append(run_dir.name)
     print(f"reproduce: moved {len(moved)} complete runs to {dest}"
@@ -487,11 +626,15 @@ def main(argv):
     args, extra = parse(argv)
     if extra and extra[0] == "--":
         extra = extra[1:]
-    configs = expand(grid_from_args(args))
+    configs = expand(*grid_from_args(args))
     names = select(configs, args.only, args.shard)
+    epochs = target_epochs(args, extra)
     if args.list:
         print("\n".join(names))
         return 0
+    for option, path in (("--runs", args.runs), ("--move-finished", args.move_finished)):
+        if path and Path(path).exists() and not Path(path).is_dir():
+            fail(f"{option} {path}: exists and is not a folder")
     failed = []
     if not args.collect_only:
         if not names:
@@ -502,14 +645,17 @@ def main(argv):
             fail("--mps is for trainers on a GPU: give --device cuda")
         if not args.dry_run and not Path(args.trainer).is_file():
             fail(f"{args.trainer} is not built (scripts/build.sh, or --trainer PATH)")
+        if args.data and not Path(args.data).is_dir():
+            fail(f"--data {args.data}: no such folder")
+        if Path(args.trainer).is_file():
+            check_extra(args.trainer, extra)
         if not args.dry_run:
-            Path(args.runs).mkdir(parents=True, exist_ok=True)
+            make_folder(args.runs, "--runs")
         failed = run_grid(args, configs, names, extra)
     if args.dry_run:
         return 0
     if not Path(args.runs).is_dir():
         fail(f"{args.runs} does not exist: nothing to collect")
-    epochs = target_epochs(args, extra)
     if args.remove_finished_checkpoints:
         remove_finished_checkpoints(args.runs, epochs)
     if args.move_finished:

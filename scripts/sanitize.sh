@@ -4,6 +4,9 @@
 # (tests/data/test_fuzz.cpp) included. Exits non-zero when a test fails or a sanitizer reports
 # anything (UBSan is made fatal with -fno-sanitize-recover, and the log is searched as well).
 #
+# Usage: scripts/sanitize.sh    (no arguments: the settings are the environment below; -h or
+#                                --help prints this text and builds nothing)
+#
 # Environment:
 #   CBNN_ASAN_DIR      build folder (default: build-asan)
 #   CBNN_JOBS          parallel build jobs (default: nproc)
@@ -13,6 +16,7 @@ set -euo pipefail
 
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cbnn_no_args "${BASH_SOURCE[0]}" "$@"
 cd "$CBNN_ROOT"
 
 build_dir=${CBNN_ASAN_DIR:-build-asan}

@@ -4,14 +4,16 @@ each sweep, for --collect-only, and for the folder --move-finished fills. Python
 library only.
 
 A run is finished when the last line of its metrics.jsonl is its configured last epoch with a test
-error; the others are listed as not finished. ROOT and read_metrics are defined here, the lowest
-file that needs them; reproduce.py imports them to find the repository's files and to tell which
-runs are complete.
+error; the others are listed as not finished. A run file that cannot be read (not text, not JSON,
+cut short) gets a warning on stderr naming it, once, and its run counts as not finished. ROOT,
+read_json and read_metrics are defined here, the lowest file that needs them; reproduce.py imports
+them to find the repository's files and to tell which runs are complete.
 """
 import csv
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import sweep_references as refs
@@ -21,15 +23,59 @@ from sweep_plots import (LOSS_NAMES, error_vs_if_svg, num, per_class_plot_runs, 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_warned = set()
+
+
+def warn(path, problem, consequence):
+    """One warning per file on stderr, however often the file is read."""
+    if str(path) not in _warned:
+        _warned.add(str(path))
+        print(f"reproduce: warning: {path}: {problem}; {consequence}", file=sys.stderr, flush=True)
+
+
+def read_text(path, consequence):
+    """The text of `path`; None, with a warning, when it cannot be read or is not UTF-8."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        warn(path, "not UTF-8 text", consequence)
+    except OSError as e:
+        warn(path, f"cannot be read ({e.strerror})", consequence)
+    return None
+
+
+def read_json(path, consequence):
+    """The JSON object in `path`; None, with a warning saying `consequence`, when the file cannot
+    be read or holds no JSON object."""
+    text = read_text(path, consequence)
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        warn(path, f"not JSON ({e.msg}, line {e.lineno})", consequence)
+        return None
+    if not isinstance(value, dict):
+        warn(path, "not a JSON object", consequence)
+        return None
+    return value
+
+
 def read_metrics(run_dir):
     lines = []
     path = Path(run_dir) / "metrics.jsonl"
     if path.exists():
-        for line in path.read_text().splitlines():
+        text = read_text(path, "the run counts as not finished")
+        for line in (text or "").splitlines():
             try:
-                lines.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 break  # a line cut by a kill: the run is not complete
+            if not isinstance(record, dict):
+                warn(path, f"line {len(lines) + 1} is not a JSON object",
+                     "the run counts as not finished from there")
+                break
+            lines.append(record)
     return lines
 
 
@@ -52,19 +98,23 @@ def per_class_of(run_dir):
     for runs made before the trainer wrote it, the per-class chart's labels in report.html."""
     path = run_dir / "eval.json"
     if path.exists():
-        classes = json.loads(path.read_text()).get("per_class") or []
-        if all(c.get("train_count") is not None and c.get("accuracy") is not None
-               for c in classes):
+        classes = (read_json(path, "no per-class accuracy for this run") or {}).get("per_class")
+        if isinstance(classes, list) and all(
+                isinstance(c, dict) and isinstance(c.get("train_count"), (int, float)) and
+                isinstance(c.get("accuracy"), (int, float)) for c in classes):
             return [(c["train_count"], 100.0 * c["accuracy"]) for c in classes] or None
         return None
     report = run_dir / "report.html"
-    found = REPORT_CLASS.findall(report.read_text()) if report.exists() else []
+    text = read_text(report, "no per-class accuracy for this run") if report.exists() else None
+    found = REPORT_CLASS.findall(text or "")
     return [(int(n), float(a)) for _, a, n in sorted(found, key=lambda m: int(m[0]))] or None
 
 
 def arithmetic_of(s):
     """How a run computed: its --precision (fp32 for runs made before the flag existed), with the
-    layout, convolution kernels and evaluation precision when not the defaults."""
+    layout, convolution kernels and evaluation precision when not the defaults, and "epoch
+    batches" for runs cut by --batching epochs (every run made before the paper's stream batching
+    became the default, 2026-11-27)."""
     parts = [s.get("precision", "fp32")]
     if s.get("layout", "nchw") != "nchw":
         parts.append(s["layout"])
@@ -72,6 +122,8 @@ def arithmetic_of(s):
         parts.append(f"{s['conv_kernels']} convs")
     if s.get("eval_precision", "fp32") != "fp32" and parts[0] != "fp32":
         parts.append(f"eval {parts[0]}")
+    if s.get("batching", "epochs") != "stream":
+        parts.append("epoch batches")
     return " ".join(parts)
 
 
@@ -79,20 +131,24 @@ def collect_runs(runs):
     rows, unfinished = [], []
     for config_path in sorted(Path(runs).glob("*/config.json")):
         run_dir = config_path.parent
-        try:
-            config = json.loads(config_path.read_text())
-        except json.JSONDecodeError:
+        config = read_json(config_path, "the run counts as not finished")
+        s = config.get("settings") if config else None
+        if not isinstance(s, dict):
+            if config:
+                warn(config_path, "no \"settings\" object", "the run counts as not finished")
             unfinished.append(run_dir.name)
             continue
-        s, versions = config.get("settings", {}), config.get("versions", {})
+        versions = config.get("versions")
+        versions = versions if isinstance(versions, dict) else {}
         lines = read_metrics(run_dir)
         last = lines[-1] if lines else {}
-        if not lines or last.get("epoch") != s.get("epochs") or last.get("test_error") is None:
+        if not lines or last.get("epoch") != s.get("epochs") or \
+                not isinstance(last.get("test_error"), (int, float)):
             unfinished.append(run_dir.name)
             continue
         sweep = {}
         if (run_dir / "sweep.json").exists():
-            sweep = json.loads((run_dir / "sweep.json").read_text())
+            sweep = read_json(run_dir / "sweep.json", "its wall time is left out") or {}
         device = s.get("device", "")
         rows.append({
             "run": run_dir.name, "dataset": s.get("dataset"), "imbalance": imbalance_of(s),

@@ -5,6 +5,9 @@
 # time and a final PASSED/FAILED line; exits non-zero on any failure. .ci/run calls this with
 # CI=true.
 #
+# Usage: scripts/test.sh    (no arguments: the settings are the environment below; -h or --help
+#                            prints this text and installs, builds and runs nothing)
+#
 # Environment:
 #   CBNN_BUILD_DIR, CBNN_BUILD_TYPE, CBNN_CMAKE_ARGS, CBNN_JOBS, CBNN_SKIP_DEPS   see build.sh
 #   CBNN_TEST_TIMEOUT   per-test timeout in seconds for CTest (default: 600)
@@ -13,6 +16,7 @@ set -euo pipefail
 
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cbnn_no_args "${BASH_SOURCE[0]}" "$@"
 cd "$CBNN_ROOT"
 
 build_dir=${CBNN_BUILD_DIR:-build}

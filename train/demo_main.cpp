@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <vector>
 
 #include "autograd/functions.h"
@@ -20,6 +21,7 @@
 #include "losses/class_weights.h"
 #include "tensor/backend.h"
 #include "tensor/rng.h"
+#include "train/cli_parse.h"
 
 namespace {
 
@@ -116,27 +118,28 @@ int main(int argc, char** argv) {
         "cbnn-demo: a linear classifier on synthetic long-tailed data, trained with "
         "cbnn's tensors and autograd, without and with class-balanced weights"};
     app.add_option("--device", opt.device, "cpu, cuda or cuda:N")->capture_default_str();
-    app.add_option("--classes", opt.classes, "number of classes")
-        ->check(CLI::Range(2, 64))
+    cli::add_number(app, "--classes", opt.classes, "number of classes, 2 to 64")
+        ->check(cli::between(2, 64))
         ->capture_default_str();
-    app.add_option("--imbalance", opt.imbalance, "imbalance factor n_max/n_min")
-        ->check(CLI::Range(1.0, 1000.0))
+    cli::add_number(app, "--imbalance", opt.imbalance, "imbalance factor n_max/n_min, 1 to 1000")
+        ->check(cli::between(1, 1000))
         ->capture_default_str();
-    app.add_option("--max-per-class", opt.max_per_class, "training points of the largest class")
-        ->check(CLI::Range(int64_t{2}, int64_t{100000}))
+    cli::add_number(app, "--max-per-class", opt.max_per_class,
+                    "training points of the largest class, 2 to 100000")
+        ->check(cli::between(2, 100000))
         ->capture_default_str();
-    app.add_option("--steps", opt.steps, "gradient-descent steps")
-        ->check(CLI::Range(5, 100000))
+    cli::add_number(app, "--steps", opt.steps, "gradient-descent steps, 5 to 100000")
+        ->check(cli::between(5, 100000))
         ->capture_default_str();
-    app.add_option("--lr", opt.lr, "learning rate")
-        ->check(CLI::PositiveNumber)
+    cli::add_number(app, "--lr", opt.lr, "learning rate > 0")
+        ->check(cli::positive())
         ->capture_default_str();
-    app.add_option("--beta", opt.beta,
-                   "effective-number beta for the class-balanced run, in [0, 1)")
-        ->check(CLI::Range(0.0, 0.999999999))
+    cli::add_number(app, "--beta", opt.beta,
+                    "effective-number beta for the class-balanced run, in [0, 1)")
+        ->check(cli::between(0, 1, cli::Upper::open))
         ->capture_default_str();
-    app.add_option("--seed", opt.seed, "random seed")->capture_default_str();
-    CLI11_PARSE(app, argc, argv);
+    cli::add_number(app, "--seed", opt.seed, "random seed")->capture_default_str();
+    if (const std::optional<int> status = cli::parse(app, argc, argv)) return *status;
 
     try {
         const Device device = Device::parse(opt.device);

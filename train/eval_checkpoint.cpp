@@ -112,6 +112,7 @@ CheckpointEval evaluate_cifar(const Input& in) {
     c.batch_size = config_field<int64_t>(in, "batch_size");
     c.seed = config_field<uint64_t>(in, "seed");
     c.depth = config_field<int64_t>(in, "depth");
+    check_cifar_depth(c.depth);  // a crafted checkpoint must not build a billion blocks
     c.imbalance = config_field<double>(in, "imbalance");
     c.subset_list = config_field<std::string>(in, "subset_list");
     // How the run computed its evaluations: the same kernels, TF32 and (--eval-precision train)

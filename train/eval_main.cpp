@@ -3,11 +3,37 @@
 // object) goes to stdout, errors to stderr. Exit status: 0 done, 1 bad input or error.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <string>
+#include <system_error>
 
 #include "tensor/error.h"
 #include "tensor/file_io.h"
+#include "train/cli_parse.h"
 #include "train/eval_checkpoint.h"
+
+namespace {
+
+// --out names a file other than the checkpoint, which the JSON would replace: the same file when
+// both exist, else the same absolute path.
+void check_out_file(const std::string& out, const std::string& checkpoint) {
+    namespace fs = std::filesystem;
+    CBNN_CHECK(!out.empty(), "--out: empty file name");
+    std::error_code ec;
+    bool same = false;
+    if (fs::exists(out, ec) && fs::exists(checkpoint, ec)) {
+        same = fs::equivalent(out, checkpoint, ec);
+    } else {
+        std::error_code ec_out, ec_checkpoint;
+        const fs::path a = fs::absolute(out, ec_out), b = fs::absolute(checkpoint, ec_checkpoint);
+        same = !ec_out && !ec_checkpoint && a.lexically_normal() == b.lexically_normal();
+    }
+    CBNN_CHECK(!same, "--out ", out, " is the checkpoint itself (--checkpoint ", checkpoint,
+               "): the JSON would replace it; write it to another file");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     cbnn::train::CheckpointEvalOptions options;
@@ -34,9 +60,10 @@ int main(int argc, char** argv) {
                    "dataset folder to read the test split from (default: the data folder "
                    "recorded in the checkpoint's config)");
     app.add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
-    app.add_option("--batch-size", batch_size,
-                   "evaluation batch size >= 1 (default: as the trainer evaluates: 1000 on CUDA, "
-                   "the run's batch size on the CPU)");
+    cbnn::cli::add_number(
+        app, "--batch-size", batch_size,
+        "evaluation batch size >= 1 (default: as the trainer evaluates: 1000 on CUDA, "
+        "the run's batch size on the CPU)");
     app.add_flag("--json", json,
                  "print one JSON object instead of the summary: checkpoint, dataset, model, "
                  "epoch, top1_error, top5_error, test_loss, balanced_accuracy, per_class [{name, "
@@ -45,21 +72,17 @@ int main(int argc, char** argv) {
                  "NaN is null");
     app.add_option("--out", out,
                    "also write that JSON object to this file (atomically: a temporary file "
-                   "renamed over it)");
+                   "renamed over it); not the checkpoint itself");
     app.add_flag("--confusion", confusion,
                  "include the confusion matrix (rows: true class, columns: predicted class)");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        // --help exits 0; every bad flag or value is the documented status 1.
-        return app.exit(e) == 0 ? 0 : 1;
-    }
+    if (const std::optional<int> status = cbnn::cli::parse(app, argc, argv)) return *status;
 
     try {
         if (app.count("--batch-size") > 0) options.batch_size = batch_size;
+        if (app.count("--out") > 0) check_out_file(out, options.checkpoint);
         const cbnn::train::CheckpointEval eval = cbnn::train::evaluate_checkpoint(options);
         const std::string text = cbnn::train::checkpoint_eval_json(eval, confusion).dump(2) + "\n";
-        if (!out.empty()) cbnn::write_file_atomic(out, text, "cbnn-eval --out");
+        if (!out.empty()) cbnn::write_file_atomic(out, text, "--out");
         const std::string shown = json ? text : cbnn::train::checkpoint_eval_text(eval, confusion);
         std::fputs(shown.c_str(), stdout);
     } catch (const cbnn::Error& e) {

@@ -5,12 +5,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <iostream>
-#include <map>
+#include <optional>
 #include <string>
 
 #include "tensor/error.h"
+#include "train/cli_parse.h"
 #include "train/image_trainer.h"
 #include "train/train_cli.h"
 
@@ -60,11 +60,11 @@ inline int image_train_main(ImageDataset dataset, int argc, char** argv) {
         app.add_option("--val-json", c.val_json,
                        "validation annotation file (default <data>/val2018.json)");
     }
-    app.add_option("--depth", c.depth, "ResNet depth: 50, 101 or 152 (paper: 50)")
+    cli::add_number(app, "--depth", c.depth, "ResNet depth: 50, 101 or 152 (paper: 50)")
         ->capture_default_str();
-    app.add_option("--image-size", c.image_size,
-                   "training crop size; evaluation resizes the shorter side to size x 256/224 "
-                   "and crops the centre (paper: 224)")
+    cli::add_number(app, "--image-size", c.image_size,
+                    "training crop size; evaluation resizes the shorter side to size x 256/224 "
+                    "and crops the centre (paper: 224)")
         ->capture_default_str();
     app.add_flag("--zero-init-residual", c.zero_init_residual,
                  "initialise each block's last BN gamma to 0 (paper: on, the default; "
@@ -85,19 +85,16 @@ inline int image_train_main(ImageDataset dataset, int argc, char** argv) {
         "0.1,0.01,0.001)";
     help.threads = "image-decoding worker threads (0: none)";
     add_training_flags(app, c, help);
-    CLI11_PARSE(app, argc, argv);
+    if (const std::optional<int> status = cli::parse(app, argc, argv)) return *status;
 
     return run_training_tool(
         tool, c,
         [&] {
             if (preset == "paper") {
-                const std::map<std::string, std::function<void()>> from_preset = {
-                    {"--loss", [&] { c.loss = "focal"; }},
-                    {"--beta", [&] { c.beta = 0.999; }},
-                    {"--gamma", [&] { c.gamma = 0.5; }},
-                };
-                for (const auto& [flag, apply] : from_preset)
-                    if (app.count(flag) == 0) apply();
+                if (app.count("--loss") == 0) c.loss = "focal";
+                if (app.count("--beta") == 0) c.beta = 0.999;
+                // The preset's gamma is focal's: --preset paper --loss softmax keeps gamma 0.
+                if (app.count("--gamma") == 0 && c.loss == "focal") c.gamma = 0.5;
             }
             if (inat) {
                 const std::filesystem::path root(c.data_dir);

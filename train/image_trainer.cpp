@@ -63,6 +63,7 @@ LazyLoaderOptions loader_options(const ImageTrainConfig& c, bool train, Device d
     o.loader.seed = c.seed;
     o.loader.num_threads = c.threads;
     o.loader.device = device;
+    if (train) o.loader.batching = parse_batching(c.batching);  // evaluation: one pass
     o.augment = c.dataset == ImageDataset::inat ? ImageNetAugmentOptions::inaturalist()
                                                 : ImageNetAugmentOptions{};
     o.augment.size = c.image_size;
@@ -122,6 +123,7 @@ TrainResult train_images(const ImageTrainConfig& c, std::ostream& log) {
     if (device.is_cuda()) require_cuda("train_images --device " + c.device);
 
     const ImageSets sets = read_sets(c);
+    check_batch_fits(c.batch_size, sets.train.size());
     LazyImageLoader train(sets.train, loader_options(c, true, device));
     LazyImageLoader val(sets.val, loader_options(c, false, device));
     const std::vector<int64_t> counts = train.list().class_counts();

@@ -72,6 +72,7 @@ struct ImageTrainConfig {
     std::string conv_algos = "deterministic";
     std::string conv_kernels = "cudnn";   // cudnn | cbnn (layers/conv2d_igemm.h)
     std::string eval_precision = "fp32";  // fp32 | train (train/train_loop.h)
+    std::string batching = "epochs";      // epochs | stream (data/batch_plan.h)
 
     // PAPER.md 3.5 for the dataset (the defaults above are ImageNet's).
     static ImageTrainConfig paper(ImageDataset dataset);

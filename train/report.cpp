@@ -1,5 +1,7 @@
 #include "train/report.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -72,6 +74,14 @@ std::vector<EpochRecord> read_metrics(const std::filesystem::path& path, int64_t
 }
 
 }  // namespace
+
+std::vector<int64_t> recorded_epochs(const std::filesystem::path& dir) {
+    std::vector<int64_t> epochs;
+    for (const EpochRecord& r :
+         read_metrics(dir / "metrics.jsonl", std::numeric_limits<int64_t>::max()))
+        epochs.push_back(r.epoch);
+    return epochs;
+}
 
 EpochRecord::EpochRecord()
     : loss(kNaN),
@@ -217,8 +227,9 @@ void RunWriter::append_epoch(const EpochRecord& record) {
     const std::string line = record.to_json().dump() + "\n";
     std::FILE* f = std::fopen(metrics_path().c_str(), "a");
     CBNN_CHECK(f != nullptr, "cannot open ", metrics_path().string(), ": ", std::strerror(errno));
-    const bool ok =
-        std::fwrite(line.data(), 1, line.size(), f) == line.size() && std::fflush(f) == 0;
+    // fsync: a checkpoint (fsynced too) is never on disk ahead of the epochs it covers.
+    const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() &&
+                    std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
     const bool closed = std::fclose(f) == 0;
     CBNN_CHECK(ok && closed, "cannot append to ", metrics_path().string());
     epochs_.push_back(record);

@@ -34,6 +34,10 @@ namespace cbnn::train {
 // NaN), as in metrics.jsonl.
 nlohmann::json number_or_null(double v);
 
+// The epochs a run folder's metrics.jsonl holds in order from its start, as a resume reads them
+// (up to the first line that does not parse); empty when the file is missing.
+std::vector<int64_t> recorded_epochs(const std::filesystem::path& dir);
+
 // One line of metrics.jsonl. Values not measured in an epoch (no test evaluation, no top-5)
 // stay NaN and are written as null. Errors and accuracies are fractions in [0, 1].
 struct EpochRecord {
@@ -81,7 +85,7 @@ class RunWriter {
 
     // Writes config.json atomically: {"settings": settings, "versions": build_versions()}.
     void write_config(const nlohmann::json& settings);
-    // Appends one line to metrics.jsonl and flushes it. Epochs must increase.
+    // Appends one line to metrics.jsonl and flushes and fsyncs it. Epochs must increase.
     void append_epoch(const EpochRecord& record);
     // Writes eval.json atomically: {"epoch": epoch} and eval_result_json (train/evaluate.h) of
     // `result`, per-class accuracy and training counts included, classes named by index (the

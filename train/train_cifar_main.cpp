@@ -8,15 +8,18 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "tensor/error.h"
+#include "train/cli_parse.h"
 #include "train/train_cli.h"
 #include "train/trainer.h"
 
 namespace {
 
+namespace cli = cbnn::cli;
 using cbnn::train::add_training_flags;
 using cbnn::train::run_training_tool;
 using cbnn::train::TrainConfig;
@@ -34,6 +37,7 @@ TrainConfig paper_preset() {
     c.lr_steps = {160, 180};
     c.lr_factors = {0.01, 0.0001};
     c.depth = 32;
+    c.batching = "stream";  // PAPER.md 3.2: full batches across epoch ends, N * 200 // 128 steps
     return c;
 }
 
@@ -46,6 +50,7 @@ TrainConfig smoke_preset() {
     c.warmup_epochs = 1;
     c.lr_steps = {2};
     c.lr_factors = {0.1};
+    c.batching = "epochs";
     return c;
 }
 
@@ -80,9 +85,10 @@ int main(int argc, char** argv) {
         "Exit status: 0 done, 1 bad input or error, 3 training diverged (last good checkpoint "
         "kept)."};
     app.add_option("--preset", preset,
-                   "paper: PAPER.md 3.3 (200 epochs, batch 128, lr 0.1, wd 2e-4, warm-up 5, "
-                   "x0.01/x0.0001 at 160/180, depth 32); smoke: a quick CPU demo (3 epochs, "
-                   "batch 64, depth 8, warm-up 1, x0.1 at 2; data cifar10-mini by default)")
+                   "paper: PAPER.md 3.2-3.3 (200 epochs, batch 128, lr 0.1, wd 2e-4, warm-up 5, "
+                   "x0.01/x0.0001 at 160/180, depth 32, stream batching); smoke: a quick CPU "
+                   "demo (3 epochs, batch 64, depth 8, warm-up 1, x0.1 at 2, epochs batching; "
+                   "data cifar10-mini by default)")
         ->check(CLI::IsMember({"paper", "smoke"}));
     app.add_option(
         "--data", c.data_dir,
@@ -92,11 +98,12 @@ int main(int argc, char** argv) {
     app.add_option("--dataset", c.dataset, "cifar10 or cifar100")
         ->check(CLI::IsMember({"cifar10", "cifar100"}))
         ->capture_default_str();
-    app.add_option("--depth", c.depth, "ResNet depth 6n + 2 (8, 20, 32, 44, 56, 110)")
+    cli::add_number(app, "--depth", c.depth,
+                    "ResNet depth 6n + 2 from 8 to 1202 (8, 20, 32, 44, 56, 110, ...)")
         ->capture_default_str();
-    app.add_option("--imbalance", c.imbalance,
-                   "imbalance factor IF >= 1 of the long-tailed training subset; 1: the training "
-                   "set as it is")
+    cli::add_number(app, "--imbalance", c.imbalance,
+                    "imbalance factor IF >= 1 of the long-tailed training subset; 1: the training "
+                    "set as it is")
         ->capture_default_str();
     app.add_option("--subset-list", c.subset_list,
                    "file listing the training images to use (as shared/data/cifar10-lt), instead "
@@ -106,7 +113,7 @@ int main(int argc, char** argv) {
     help.weight_decay = "L2 weight decay (not on fc.bias for sigmoid/focal)";
     help.seed = "seed of initialisation, long-tail subset, order, augmentation";
     add_training_flags(app, c, help);
-    CLI11_PARSE(app, argc, argv);
+    if (const std::optional<int> status = cli::parse(app, argc, argv)) return *status;
 
     return run_training_tool(
         "cbnn-train-cifar", c,
@@ -122,6 +129,7 @@ int main(int argc, char** argv) {
                     {"--lr-steps", [&] { c.lr_steps = p.lr_steps; }},
                     {"--lr-factors", [&] { c.lr_factors = p.lr_factors; }},
                     {"--depth", [&] { c.depth = p.depth; }},
+                    {"--batching", [&] { c.batching = p.batching; }},
                 };
                 for (const auto& [flag, apply] : from_preset)
                     if (app.count(flag) == 0) apply();

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "tensor/error.h"
+#include "train/cli_parse.h"
 #include "train/train_loop.h"
 
 namespace cbnn::train {
@@ -32,39 +33,43 @@ struct TrainingFlagHelp {
 };
 
 // --out, the loss, the schedule, --seed, --device, the every-N settings, --resume, --threads and
-// the CUDA kernel choices, bound to the same-named fields of a TrainConfig or ImageTrainConfig.
+// the CUDA kernel choices, bound to the same-named fields of a TrainConfig or ImageTrainConfig;
+// numbers are read exactly (train/cli_parse.h), their ranges checked by the config's validate().
 template <class Config>
 void add_training_flags(CLI::App& app, Config& c, const TrainingFlagHelp& help) {
     app.add_option("--out", c.out_dir, "output folder of the run")->required();
     app.add_option("--loss", c.loss, "softmax, sigmoid or focal")
         ->check(CLI::IsMember({"softmax", "sigmoid", "focal"}))
         ->capture_default_str();
-    app.add_option("--beta", c.beta, "class-balanced beta in [0, 1); 0: no re-weighting")
+    cli::add_number(app, "--beta", c.beta, "class-balanced beta in [0, 1); 0: no re-weighting")
         ->capture_default_str();
-    app.add_option("--gamma", c.gamma, "focal-loss gamma >= 0")->capture_default_str();
-    app.add_option("--epochs", c.epochs, help.epochs)->capture_default_str();
-    app.add_option("--batch-size", c.batch_size, help.batch_size)->capture_default_str();
-    app.add_option("--lr", c.lr, help.lr)->capture_default_str();
-    app.add_option("--weight-decay", c.weight_decay, help.weight_decay)->capture_default_str();
-    app.add_option("--warmup-epochs", c.warmup_epochs, help.warmup_epochs)->capture_default_str();
-    app.add_option("--lr-steps", c.lr_steps, help.lr_steps)->delimiter(',')->capture_default_str();
-    app.add_option("--lr-factors", c.lr_factors, help.lr_factors)
-        ->delimiter(',')
+    cli::add_number(app, "--gamma", c.gamma,
+                    "focal-loss gamma >= 0 (focal only: softmax and sigmoid take 0)")
         ->capture_default_str();
-    app.add_option("--seed", c.seed, help.seed)->capture_default_str();
+    cli::add_number(app, "--epochs", c.epochs, help.epochs)->capture_default_str();
+    cli::add_number(app, "--batch-size", c.batch_size, help.batch_size)->capture_default_str();
+    cli::add_number(app, "--lr", c.lr, help.lr)->capture_default_str();
+    cli::add_number(app, "--weight-decay", c.weight_decay, help.weight_decay)
+        ->capture_default_str();
+    cli::add_number(app, "--warmup-epochs", c.warmup_epochs, help.warmup_epochs)
+        ->capture_default_str();
+    cli::add_number(app, "--lr-steps", c.lr_steps, help.lr_steps)->capture_default_str();
+    cli::add_number(app, "--lr-factors", c.lr_factors, help.lr_factors)->capture_default_str();
+    cli::add_number(app, "--seed", c.seed, help.seed)->capture_default_str();
     app.add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
-    app.add_option("--eval-every", c.eval_every, "epochs between test evaluations (and at the end)")
+    cli::add_number(app, "--eval-every", c.eval_every,
+                    "epochs between test evaluations (and at the end)")
         ->capture_default_str();
-    app.add_option("--checkpoint-every", c.checkpoint_every,
-                   "epochs between checkpoints (and at the end)")
+    cli::add_number(app, "--checkpoint-every", c.checkpoint_every,
+                    "epochs between checkpoints (and at the end)")
         ->capture_default_str();
-    app.add_option("--grad-check-every", c.grad_check_every,
-                   "steps between gradient-norm divergence checks")
+    cli::add_number(app, "--grad-check-every", c.grad_check_every,
+                    "steps between gradient-norm divergence checks")
         ->capture_default_str();
-    app.add_option("--progress-every", c.progress_every, "steps between progress lines")
+    cli::add_number(app, "--progress-every", c.progress_every, "steps between progress lines")
         ->capture_default_str();
     app.add_flag("--resume", c.resume, "continue from <out>/checkpoint.bin");
-    app.add_option("--threads", c.threads, help.threads)->capture_default_str();
+    cli::add_number(app, "--threads", c.threads, help.threads)->capture_default_str();
     app.add_option("--conv-search", c.conv_search,
                    "CUDA: how cuDNN convolution algorithms are chosen per shape: heuristic (a "
                    "host query, the same on every run) or timed (cuDNN times the candidates "
@@ -110,6 +115,12 @@ void add_training_flags(CLI::App& app, Config& c, const TrainingFlagHelp& help) 
                    "with --precision bf16 or tf32; evaluation runs in NCHW unless --eval-precision "
                    "train)")
         ->check(CLI::IsMember({"nchw", "nhwc"}))
+        ->capture_default_str();
+    app.add_option("--batching", c.batching,
+                   "how batches cut the shuffled training set: epochs (each epoch ceil(N/B) "
+                   "batches, the last one partial) or stream (the paper's pipeline: epochs run "
+                   "on into each other, every batch full, floor(epochs*N/B) steps in all)")
+        ->check(CLI::IsMember({"epochs", "stream"}))
         ->capture_default_str();
 }
 

@@ -5,14 +5,17 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 
 #include "autograd/functions.h"
 #include "autograd/grad_mode.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
+#include "tensor/file_io.h"
 #include "train/checkpoint.h"
 #include "train/guard.h"
 #include "train/report.h"
+#include "train/run_lock.h"
 #include "train/train_step.h"
 
 namespace cbnn::train {
@@ -51,7 +54,96 @@ nlohmann::json resume_key(const nlohmann::json& config,
     return key;
 }
 
+// "seed 0 -> 1, depth 32 -> 20": the fields a resume may not change that differ between the
+// checkpoint's config and the run's (a field only one of them has shows as "(none)").
+std::string changed_fields(const nlohmann::json& saved, const nlohmann::json& now) {
+    std::string out;
+    const auto shown = [](const nlohmann::json& j, const std::string& field) {
+        return j.contains(field) ? j.at(field).dump() : std::string("(none)");
+    };
+    nlohmann::json fields = saved;
+    fields.update(now);  // the union of both key sets
+    for (const auto& [field, unused] : fields.items()) {
+        if (saved.contains(field) && now.contains(field) && saved.at(field) == now.at(field))
+            continue;
+        out += (out.empty() ? "" : ", ") + field + " " + shown(saved, field) + " -> " +
+               shown(now, field);
+    }
+    return out;
+}
+
+// Where a resumed run starts: after the checkpoint's epoch and step, with the loader, model and
+// optimiser restored, and the checkpoint's own metrics line (absent in older checkpoints).
+struct ResumePoint {
+    int64_t epoch = 0;
+    int64_t step = 0;
+    std::optional<EpochRecord> record;
+};
+
+// --resume. A folder with a run but no checkpoint yet (stopped in its first checkpoint interval
+// before finishing an epoch) starts again from epoch 0: nothing is lost. Everything is checked
+// before the weights are read (so a changed --depth is named, not reported as tensors that do not
+// fit): the settings that must stay the same, the training set's class counts, the epochs.
+ResumePoint resume_point(Layer& model, Sgd& sgd, BatchSource& loader, const LoopSettings& c,
+                         const std::string& ckpt, std::ostream& log) {
+    if (!std::filesystem::exists(ckpt)) {
+        const std::filesystem::path dir(c.out_dir);
+        CBNN_CHECK(std::filesystem::exists(dir / "config.json"), "--resume: ", dir.string(),
+                   " holds no run to continue (no config.json, no checkpoint.bin)");
+        const size_t recorded = recorded_epochs(dir).size();
+        CBNN_CHECK(recorded == 0, "--resume: ", dir.string(), " has no checkpoint.bin, but ",
+                   recorded, " finished epoch(s) in metrics.jsonl (no checkpoint written yet, ",
+                   "or it was removed); they cannot be continued: delete the folder or choose ",
+                   "another --out to train again");
+        log << "--resume: no checkpoint in " << dir.string()
+            << " yet (the run stopped before its first one): starting from epoch 0\n";
+        return {};
+    }
+    const std::vector<uint8_t> bytes = read_file_bytes(ckpt, "--resume");
+    ResumePoint point;
+    try {
+        nlohmann::json saved = checkpoint_meta(bytes, ckpt).at("config");
+        // Runs from before --batching existed cut their epochs as `epochs` does.
+        if (saved.is_object() && !saved.contains("batching")) saved["batching"] = "epochs";
+        const nlohmann::json saved_key = resume_key(saved, c.resume_may_change);
+        const nlohmann::json run_key = resume_key(c.config, c.resume_may_change);
+        if (saved_key != run_key)
+            CBNN_FAIL("--resume: ", ckpt, " was written with other settings that must stay the ",
+                      "same: ", changed_fields(saved_key, run_key),
+                      " (checkpoint -> this run; start a new --out folder to change them)");
+        const nlohmann::json meta = checkpoint_meta(bytes, ckpt);
+        // --data may move, but the training set must be the one the checkpoint trained on.
+        if (meta.contains("train_counts") && !c.train_counts.empty()) {
+            const auto saved_counts = meta.at("train_counts").get<std::vector<int64_t>>();
+            CBNN_CHECK(saved_counts == c.train_counts, "--resume: the training set differs from ",
+                       "the checkpoint's: images per class ", nlohmann::json(saved_counts).dump(),
+                       " there, ", nlohmann::json(c.train_counts).dump(), " now");
+        }
+        point.epoch = meta.at("epoch").get<int64_t>();
+        point.step = meta.at("step").get<int64_t>();
+        CBNN_CHECK(point.epoch < c.epochs, "--resume: the checkpoint already covers ", point.epoch,
+                   " epochs, --epochs is ", c.epochs);
+        const LoaderState state{meta.at("loader").at("epoch").get<int64_t>(),
+                                meta.at("loader").at("batch").get<int64_t>()};
+        if (meta.contains("record")) point.record = EpochRecord::from_json(meta.at("record"));
+        deserialize_checkpoint(bytes, model, sgd, ckpt);
+        loader.set_state(state);
+    } catch (const nlohmann::json::exception& e) {
+        CBNN_FAIL("--resume: ", ckpt, ": its meta data is not what a checkpoint holds (", e.what(),
+                  ")");
+    }
+    log << "resumed from " << ckpt << " after epoch " << point.epoch << " (step " << point.step
+        << ")\n";
+    return point;
+}
+
 }  // namespace
+
+void check_batch_fits(int64_t batch_size, int64_t train_size) {
+    CBNN_CHECK(batch_size <= train_size, "batch size ", batch_size,
+               " is larger than the training set (", train_size,
+               " images): give a batch size of at most ", train_size);
+}
 
 std::string run_checkpoint_path(const std::string& out_dir) {
     return (std::filesystem::path(out_dir) / "checkpoint.bin").string();
@@ -64,26 +156,25 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
     // For the run's training and evaluation (TF32 off unless asked, whatever the process had).
     const RunKernelSettings kernels(c);
     const Device device = criterion.weights().device();  // where the model and loss live
-    const int64_t batches = loader.batches_per_epoch;
+    const BatchPlan& plan = loader.plan;
     TrainResult result;
-    int64_t start_epoch = 0, step = 0;
+    const RunLock lock(c.out_dir);  // before anything in the folder is read or written
     const std::string ckpt = run_checkpoint_path(c.out_dir);
-    if (c.resume) {
-        const nlohmann::json meta = load_checkpoint(ckpt, model, sgd);
-        if (resume_key(meta.at("config"), c.resume_may_change) !=
-            resume_key(c.config, c.resume_may_change))
-            CBNN_FAIL("--resume: the configuration differs from the checkpoint's (",
-                      meta.at("config").dump(), ") in a field that must stay the same");
-        start_epoch = meta.at("epoch").get<int64_t>();
-        step = meta.at("step").get<int64_t>();
-        loader.set_state({meta.at("loader").at("epoch").get<int64_t>(),
-                          meta.at("loader").at("batch").get<int64_t>()});
-        log << "resumed from " << ckpt << " after epoch " << start_epoch << " (step " << step
-            << ")\n";
-        CBNN_CHECK(start_epoch < c.epochs, "--resume: the checkpoint already covers ", start_epoch,
-                   " epochs, --epochs is ", c.epochs);
-    }
+    const ResumePoint from =
+        c.resume ? resume_point(model, sgd, loader, c, ckpt, log) : ResumePoint{};
+    const int64_t start_epoch = from.epoch;
+    int64_t step = from.step;
     RunWriter run(c.out_dir, c.resume, start_epoch);
+    // The checkpoint is written before its epoch's metrics line: a run stopped between the two
+    // gets the line back from the checkpoint.
+    const std::vector<EpochRecord>& kept = run.epochs();
+    if (from.record && (kept.empty() || kept.back().epoch < start_epoch)) {
+        run.append_epoch(*from.record);
+    }
+    if (static_cast<int64_t>(kept.size()) != start_epoch)
+        log << "warning: metrics.jsonl holds " << kept.size() << " of the " << start_epoch
+            << " epochs the checkpoint covers (a damaged or missing line ends what a resume "
+               "can read); the others are missing from it and from report.html\n";
     run.write_config(c.config);
     result.epochs_done = start_epoch;
     result.final_test_error = kNaN;
@@ -105,6 +196,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
             Tensor hits = Tensor::zeros({}, DType::f32, device);
             int64_t seen = 0;
             double lr = 0.0;
+            const int64_t batches = plan.batches_in(epoch);
             for (int64_t b = 0; b < batches; ++b, ++step) {
                 const Batch batch = loader.next();
                 lr = schedule.lr(fractional_epoch(step, c.batch_size, c.train_size));
@@ -128,7 +220,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                     const double elapsed = seconds_since(run_start);
                     const double rate = static_cast<double>(images_this_run) / elapsed;
                     const double remaining =
-                        static_cast<double>((c.epochs - epoch) * batches - b - 1) *
+                        static_cast<double>(plan.first_batch(c.epochs) - step - 1) *
                         static_cast<double>(c.batch_size);
                     log << format_progress(epoch + 1, c.epochs, b + 1, batches, mean, rate,
                                            remaining / rate)
@@ -162,10 +254,10 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
             times.add_training(record.seconds -
                                (std::isnan(record.eval_seconds) ? 0.0 : record.eval_seconds));
             record.images_per_second = static_cast<double>(seen) / record.seconds;
-            run.append_epoch(record);
-            run.write_report(have_eval ? &last_eval : nullptr);
             result.epochs_done = epoch + 1;
             result.steps_done = step;
+            // The checkpoint first, then the epoch's metrics line: a finished metrics.jsonl
+            // (what scripts/reproduce.py calls a complete run) implies the final checkpoint.
             if ((epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs) {
                 const auto checkpoint_start = std::chrono::steady_clock::now();
                 const LoaderState ls = loader.state();
@@ -179,10 +271,13 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                       {"lr", lr},
                       {"describe", schedule.describe()}}},
                     {"config", c.config},
-                    {"train_counts", c.train_counts}};
+                    {"train_counts", c.train_counts},
+                    {"record", record.to_json()}};
                 save_checkpoint(ckpt, model, sgd, meta);
                 times.add_checkpoint(seconds_since(checkpoint_start));
             }
+            run.append_epoch(record);
+            run.write_report(have_eval ? &last_eval : nullptr);
         }
     } catch (const DivergenceError& e) {
         result.diverged = true;

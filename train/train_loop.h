@@ -6,6 +6,7 @@
 //   resume     (settings.resume) load <out_dir>/checkpoint.bin into model and optimiser, check that
 //              the saved config equals settings.config except for settings.resume_may_change,
 //              restore step, epoch and loader state
+//   epochs     as the loader's plan cuts them (data/batch_plan.h: epochs or stream batching)
 //   per step   forward, loss, backward, gradient check every grad_check_every steps and at each
 //              epoch's last step, SGD step with lr = schedule.lr(step * B / N); the batch loss and
 //              top-1 hits are added to device-side sums (no host sync inside a step). With
@@ -35,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "data/batch_plan.h"
 #include "data/loader.h"
 #include "layers/batchnorm2d.h"
 #include "layers/conv2d.h"
@@ -64,12 +66,14 @@ struct TrainResult {
     std::vector<int64_t> train_counts;
 };
 
-// The training data as the loop sees it (a Loader, GpuCifarLoader or LazyImageLoader).
+// The training data as the loop sees it (a Loader, GpuCifarLoader or LazyImageLoader): its
+// batches, its state, and its plan (data/batch_plan.h), which says how many batches each epoch
+// has.
 struct BatchSource {
     std::function<Batch()> next;
     std::function<LoaderState()> state;
     std::function<void(LoaderState)> set_state;
-    int64_t batches_per_epoch = 0;
+    BatchPlan plan;
 };
 
 // --eval-precision: fp32 (f32 NCHW evaluation batches whatever the training step's precision
@@ -132,12 +136,12 @@ class RunKernelSettings {
 // TF32 needs nothing here: the run's Tf32Setting covers its evaluations too.
 EvalInput evaluation_input(const LoopSettings& s);
 
-// A loader with next(), state(), set_state() and batches_per_epoch() as a BatchSource (the loader
-// must outlive it).
+// A loader with next(), state(), set_state() and plan() as a BatchSource (the loader must
+// outlive it).
 template <class L>
 BatchSource batch_source(L& loader) {
     return {[&loader] { return loader.next(); }, [&loader] { return loader.state(); },
-            [&loader](LoaderState s) { loader.set_state(s); }, loader.batches_per_epoch()};
+            [&loader](LoaderState s) { loader.set_state(s); }, loader.plan()};
 }
 
 // The settings both trainer configs share, as JSON (each config's to_json adds its own; nlohmann
@@ -172,7 +176,8 @@ nlohmann::json common_config_json(const Config& c) {
             {"cuda_graph", c.cuda_graph},
             {"precision", c.precision},
             {"layout", c.layout},
-            {"eval_precision", c.eval_precision}};
+            {"eval_precision", c.eval_precision},
+            {"batching", c.batching}};
 }
 
 // The loop settings of a trainer config (TrainConfig, ImageTrainConfig: the same field names).
@@ -214,13 +219,16 @@ LrSchedule schedule_of(const Config& c, double lr_reference_batch) {
 // The checks both trainer configs share, in this order: folders, loss, epochs, batch size, lr,
 // weight decay, the every-N settings, threads, the schedule (LR = lr * batch / lr_reference_batch),
 // the device, the CUDA kernel choices (--cuda-graph only with a CUDA device), the precision, the
-// layout and the evaluation precision.
+// layout, the evaluation precision and the batching (whether the training set holds a batch
+// for stream batching is the loader's check).
 // Throws a cbnn::Error naming the first bad value.
 template <class Config>
 void validate_common(const Config& c, double lr_reference_batch) {
     CBNN_CHECK(!c.data_dir.empty(), "no data folder given");
     CBNN_CHECK(!c.out_dir.empty(), "no output folder given");
     LossConfig{parse_loss_type(c.loss), c.beta, c.gamma}.validate();
+    CBNN_CHECK(c.gamma == 0 || c.loss == "focal", "gamma ", c.gamma,
+               ": only the focal loss has a gamma, not ", c.loss, " (--loss focal, or --gamma 0)");
     CBNN_CHECK(c.epochs >= 1, "epochs ", c.epochs, ": must be >= 1");
     CBNN_CHECK(c.batch_size >= 1, "batch size ", c.batch_size, ": must be >= 1");
     CBNN_CHECK(std::isfinite(c.lr) && c.lr > 0, "lr ", c.lr, ": must be > 0");
@@ -244,7 +252,12 @@ void validate_common(const Config& c, double lr_reference_batch) {
     parse_precision(c.precision);
     parse_memory_format(c.layout);
     parse_eval_precision(c.eval_precision);
+    parse_batching(c.batching);
 }
+
+// Refuses a batch larger than the training set of `train_size` images: each epoch would be one
+// partial batch trained at the learning rate scaled for the full batch size.
+void check_batch_fits(int64_t batch_size, int64_t train_size);
 
 // Runs epochs [start, settings.epochs) (start = 0, or the checkpoint's epoch when resuming).
 // result.train_counts is left to the caller.

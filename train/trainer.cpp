@@ -50,11 +50,16 @@ ResNetCifarOptions cifar_model_options(const TrainConfig& c) {
     return o;
 }
 
+void check_cifar_depth(int64_t depth) {
+    CBNN_CHECK(depth >= 8 && depth <= 1202 && (depth - 2) % 6 == 0, "depth ", depth,
+               ": must be 6n + 2 from 8 to 1202 (8, 20, 32, ..., 1202: the deepest CIFAR ResNet "
+               "of He et al. 2016)");
+}
+
 void TrainConfig::validate() const {
     CBNN_CHECK(dataset == "cifar10" || dataset == "cifar100", "dataset '", dataset,
                "': expected cifar10 or cifar100");
-    CBNN_CHECK(depth >= 8 && (depth - 2) % 6 == 0, "depth ", depth,
-               ": must be 6n + 2 (8, 20, 32, ...)");
+    check_cifar_depth(depth);
     CBNN_CHECK(std::isfinite(imbalance) && imbalance >= 1, "imbalance ", imbalance,
                ": must be >= 1");
     CBNN_CHECK(subset_list.empty() || imbalance == 1.0,
@@ -86,6 +91,7 @@ TrainResult train_cifar(const TrainConfig& c, std::ostream& log) {
     const std::vector<int64_t> counts = train.class_counts();
     log << "data: " << train_load.description << "; training on " << train.size()
         << " images, testing on " << test.size() << "\n";
+    check_batch_fits(c.batch_size, train.size());
 
     const LossConfig loss_config{parse_loss_type(c.loss), c.beta, c.gamma};
     const ResNetCifarOptions model_options = cifar_model_options(c);
@@ -107,6 +113,7 @@ TrainResult train_cifar(const TrainConfig& c, std::ostream& log) {
     loader_options.seed = c.seed;
     loader_options.num_threads = device.is_cuda() ? 0 : c.threads;
     loader_options.device = device;
+    loader_options.batching = parse_batching(c.batching);
     // The GPU-resident loader on CUDA (same batches as the CPU loader, data/gpu_loader.h).
     std::unique_ptr<Loader> cpu_loader;
     std::unique_ptr<GpuCifarLoader> gpu_loader;

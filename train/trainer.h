@@ -25,8 +25,10 @@
 // checkpoint_every, grad_check_every, progress_every, threads, conv_search, conv_algos,
 // conv_kernels, bn_kernels, cuda_graph, layout, eval_precision, data_dir, out_dir and resume.
 //
-// Epochs: an epoch is ceil(N / B) steps (the last batch may be partial); the schedule sees the
-// fractional epoch step * B / N, per step (PAPER.md 3.3).
+// Epochs (config.batching, data/batch_plan.h): `stream`, the default (the paper's), runs epochs
+// on into each other with full batches, floor(E N / B) steps in all as the official code;
+// `epochs` makes each epoch ceil(N / B) steps (the last batch partial). Either way the schedule
+// sees the fractional epoch step * B / N, per step (PAPER.md 3.3).
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -76,6 +78,7 @@ struct TrainConfig {
     std::string conv_algos = "deterministic";
     std::string conv_kernels = "cudnn";   // cudnn | cbnn (layers/conv2d_igemm.h)
     std::string eval_precision = "fp32";  // fp32 | train (train/train_loop.h)
+    std::string batching = "stream";      // stream | epochs (data/batch_plan.h)
 
     // Throws a cbnn::Error naming the first bad value.
     void validate() const;
@@ -90,6 +93,10 @@ TrainResult train_cifar(const TrainConfig& config, std::ostream& log);
 // The training set the run uses: the images of config.subset_list, else the long-tailed subset of
 // config.imbalance (seeded by config.seed), else `full` as it is.
 Dataset cifar_training_set(const TrainConfig& config, const Dataset& full);
+
+// Throws unless `depth` is a CIFAR ResNet's, 6n + 2 from 8 to 1202 (TrainConfig::validate, and
+// cbnn-eval for a checkpoint's stored depth).
+void check_cifar_depth(int64_t depth);
 
 // The run's model: ResNet-(config.depth) for the dataset's classes, head initialised for the loss
 // (train_cifar builds it from Generator(config.seed)).

@@ -71,6 +71,14 @@ TEST(Inat, MalformedJsonIsAnError) {
     EXPECT_TRUE(throws_error(
         [] { parse_inat(with(kJson, "\"images\": [", "\"images\": 3, \"x\": ["), "x.json", "/r"); },
         {"\"images\" is not an array"}));
+    // A file_name must stay inside the image folder.
+    for (const char* escape : {"/etc/passwd", "train_val2018/../../secret.jpg"})
+        EXPECT_TRUE(throws_error(
+            [&] {
+                parse_inat(with(kJson, "train_val2018/Plantae/3/b.jpg", escape), "x.json", "/r");
+            },
+            {"images[1]", escape, "inside the image folder"}))
+            << escape;
 }
 
 TEST(Inat, DanglingOrRepeatedIdsAreErrors) {

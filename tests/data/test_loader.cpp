@@ -182,6 +182,76 @@ TEST(Loader, SameSeedSameBatchesAndResume) {
     EXPECT_FALSE(same_batch(other.next(), first.next()));
 }
 
+// Stream batching (data/batch_plan.h): the batches run through the epochs' permutations one
+// after another, every one full; a batch across an epoch end takes the last samples of one
+// permutation and the first of the next.
+TEST(Loader, StreamBatchesRunThroughTheEpochsPermutations) {
+    const Dataset d = synthetic(10);
+    LoaderOptions o = eval_options(4);
+    o.batching = Batching::stream;
+    Loader loader(d, o);
+    std::vector<int64_t> stream;
+    for (int64_t e = 0; e < 3; ++e) {
+        const std::vector<int64_t> p = epoch_permutation(10, 21, e);
+        stream.insert(stream.end(), p.begin(), p.end());
+    }
+    for (int64_t g = 0; g < 7; ++g) {  // 28 of the 30 positions
+        EXPECT_EQ(loader.state(), loader.plan().state_of(g));
+        const Batch b = loader.next();
+        ASSERT_EQ(b.images.size(0), 4);
+        const std::vector<int64_t> expected(stream.begin() + 4 * g, stream.begin() + 4 * g + 4);
+        EXPECT_EQ(decode_indices(b), expected) << "batch " << g;
+        for (size_t s = 0; s < 4; ++s)
+            EXPECT_EQ(b.labels.to_vector<int64_t>()[s], expected[s] % 10);
+    }
+    // Next: batch 7 = [28, 32), the first batch of epoch 3 (its last sample, 31, is epoch 3's).
+    EXPECT_EQ(loader.state(), (LoaderState{3, 0}));
+    EXPECT_TRUE(throws_error([&] { loader.batches_per_epoch(); }, {"stream batching"}));
+}
+
+// Each sample of a stream batch is augmented with its stream position as counter, exactly as
+// the same sample in a batch of one (epochs batching at batch 1 visits every position alone).
+TEST(Loader, StreamBatchesAugmentEachSampleAtItsStreamPosition) {
+    const Dataset d = synthetic(12);
+    LoaderOptions o;
+    o.batch_size = 5;
+    o.seed = 8;
+    o.batching = Batching::stream;
+    Loader stream(d, o);
+    o.batch_size = 1;
+    o.batching = Batching::epochs;
+    Loader single(d, o);
+    for (int64_t g = 0; g < 6; ++g) {  // batch 2 = [10, 15) crosses into epoch 1
+        const std::vector<float> got = stream.next().images.to_vector<float>();
+        for (int64_t s = 0; s < 5; ++s) {
+            const std::vector<float> one = single.next().images.to_vector<float>();
+            EXPECT_TRUE(std::equal(one.begin(), one.end(), got.begin() + s * kCifarImageBytes))
+                << "batch " << g << ", sample " << s;
+        }
+    }
+}
+
+TEST(Loader, StreamBatchingIndependentOfThreadsAndResumes) {
+    const Dataset d = synthetic(70);
+    LoaderOptions o;
+    o.batch_size = 16;
+    o.seed = 5;
+    o.batching = Batching::stream;
+    o.num_threads = 0;
+    std::vector<Batch> reference;
+    Loader plain(d, o);
+    for (int k = 0; k < 12; ++k) reference.push_back(plain.next());
+    o.num_threads = 3;
+    o.prefetch = 5;
+    Loader threaded(d, o);
+    for (int k = 0; k < 12; ++k) ASSERT_TRUE(same_batch(threaded.next(), reference[k])) << k;
+
+    Loader resumed(d, o);
+    resumed.next();  // prefetching is under way when the state is restored
+    resumed.set_state(plain.plan().state_of(7));  // batch 7 = [112, 128): epoch 1's end
+    for (int k = 7; k < 12; ++k) ASSERT_TRUE(same_batch(resumed.next(), reference[k])) << k;
+}
+
 TEST(Loader, TransformPathForOtherImageSizes) {
     Dataset d;
     d.class_names = {"a", "b"};

@@ -82,6 +82,31 @@ TEST(GpuLoaderCuda, BatchesEqualCpuLoader) {
     }
 }
 
+// Stream batching (data/batch_plan.h): batches across epoch ends (300 = 4 x 64 + 44: the fifth
+// batch of every epoch but some takes the next epoch's first samples), with and without shuffle,
+// and after a resume into the middle of the stream.
+TEST(GpuLoaderCuda, StreamBatchesEqualCpuLoader) {
+    CBNN_REQUIRE_GPU();
+    const Dataset d = synthetic(300);
+    for (bool shuffle : {true, false}) {
+        LoaderOptions o;
+        o.batch_size = 64;
+        o.seed = 29;
+        o.shuffle = shuffle;
+        o.batching = Batching::stream;
+        Loader cpu(d, o);
+        GpuCifarLoader gpu(d, o);
+        for (int64_t k = 0; k < 15; ++k) {
+            EXPECT_EQ(gpu.state(), cpu.state()) << k;
+            expect_same(gpu.next(), cpu.next(), k);
+        }
+        const LoaderState middle = cpu.plan().state_of(23);
+        cpu.set_state(middle);
+        gpu.set_state(middle);
+        for (int64_t k = 23; k < 28; ++k) expect_same(gpu.next(), cpu.next(), k);
+    }
+}
+
 TEST(GpuLoaderCuda, ResumesFromState) {
     CBNN_REQUIRE_GPU();
     const Dataset d = synthetic(200);

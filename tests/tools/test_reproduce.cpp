@@ -1,8 +1,9 @@
-// scripts/reproduce.sh (the Table 2 sweep runner) and scripts/demo.sh, run as a user runs them.
-// reproduce.sh on grids of tiny cbnn-train-cifar runs (ResNet-8, 1-2 epochs on cifar10-mini / a
-// CIFAR-100 file written here): a part of the grid, the rest (complete runs skipped), a run killed
-// before its first checkpoint (restarted), a longer schedule (resumed from the checkpoint),
-// shards, and the collected tables.
+// scripts/reproduce.sh (the Table 2 sweep runner), run as a user runs it, on grids of tiny
+// cbnn-train-cifar runs (ResNet-8, 1-2 epochs on cifar10-mini / a CIFAR-100 file written here): a
+// part of the grid, the rest (complete runs skipped), a run killed before its first checkpoint
+// (restarted), a longer schedule (resumed from the checkpoint), shards, the collected tables, and
+// bad input refused once, before any run folder exists.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -133,6 +134,27 @@ TEST(Reproduce, RunsPartOfAGridSkipsRestartsResumesAndCollects) {
 
 // --jobs 2: both runs at once, each complete, each recording that it shared the machine, and the
 // table's wall time saying so (a concurrent run's wall time is not a solo run's).
+// A run that finished its own epochs and lost its checkpoint (--remove-finished-checkpoints) is
+// never deleted to restart it when a longer schedule is asked for: it is reported as blocked.
+TEST(Reproduce, AFinishedRunWithoutItsCheckpointIsNeverDeleted) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const fs::path runs = testing::scratch_dir("reproduce_blocked");
+    const std::string grid = "--data " + testing::data_dir() +
+                             "/cifar10-mini --imbalance 10 --loss softmax --beta 0 --seed 0" +
+                             kTiny;
+    const fs::path run = runs / "cifar10-if10-softmax-s0";
+    ASSERT_EQ(reproduce(runs, grid + " --epochs 1").status, 0);
+    fs::remove(run / "checkpoint.bin");
+    const ToolRun more = reproduce(runs, grid + " --epochs 2");
+    EXPECT_NE(more.status, 0) << more.output;
+    EXPECT_NE(more.output.find("finished its own epochs but has no checkpoint.bin"),
+              std::string::npos)
+        << more.output;
+    EXPECT_NE(more.output.find("0 restarted, 1 blocked"), std::string::npos) << more.output;
+    EXPECT_EQ(last_metrics(run).at("epoch"), 1);
+    EXPECT_TRUE(fs::exists(run / "report.html"));
+}
+
 TEST(Reproduce, RunsSeveralTrainersAtOnce) {
     CBNN_REQUIRE_DATA("cifar10-mini");
     const fs::path runs = testing::scratch_dir("reproduce_jobs");
@@ -234,8 +256,9 @@ TEST(Reproduce, CollectsThePerClassPlotOfCommittedRuns) {
 }
 
 // Each run's arithmetic (--precision, and layout, conv kernels, evaluation precision when not
-// the defaults; fp32 for runs made before the flags) is in the CSV and the run table, and a
-// results.md whose runs differ in it says so above the tables.
+// the defaults; fp32 for runs made before the flags; epoch batches for runs not cut as the
+// paper's stream) is in the CSV and the run table, and a results.md whose runs differ in it says
+// so above the tables.
 TEST(Reproduce, RecordsEachRunsArithmetic) {
     const fs::path committed = fs::path(CBNN_SOURCE_DIR) / "docs/measurements/reproduce";
     const fs::path runs = testing::scratch_dir("reproduce_arithmetic");
@@ -251,6 +274,7 @@ TEST(Reproduce, RecordsEachRunsArithmetic) {
     config["settings"]["layout"] = "nhwc";
     config["settings"]["conv_kernels"] = "cbnn";
     config["settings"]["eval_precision"] = "train";
+    config["settings"]["batching"] = "stream";
     std::ofstream(runs / bf16_run / "config.json") << config.dump(2);
 
     const ToolRun collect = reproduce(runs.string(), "--collect-only");
@@ -258,11 +282,11 @@ TEST(Reproduce, RecordsEachRunsArithmetic) {
     const std::vector<std::string> csv = lines_of(read_text(runs / "results.csv"));
     ASSERT_EQ(csv.size(), 3u);
     EXPECT_EQ(csv[0].substr(csv[0].rfind(',') + 1), "arithmetic");
-    EXPECT_EQ(csv[1].substr(csv[1].rfind(',') + 1), "fp32") << csv[1];
+    EXPECT_EQ(csv[1].substr(csv[1].rfind(',') + 1), "fp32 epoch batches") << csv[1];
     EXPECT_EQ(csv[2].substr(csv[2].rfind(',') + 1), "bf16 nhwc cbnn convs eval bf16") << csv[2];
     const std::string md = read_text(runs / "results.md");
     EXPECT_NE(md.find("Arithmetic of the runs (the last table says which run used which): 1 bf16 "
-                      "nhwc cbnn convs eval bf16, 1 fp32."),
+                      "nhwc cbnn convs eval bf16, 1 fp32 epoch batches."),
               std::string::npos)
         << md;
     EXPECT_NE(md.find("| bf16 nhwc cbnn convs eval bf16 |"), std::string::npos) << md;
@@ -295,10 +319,94 @@ TEST(Reproduce, ShardsSplitTheDefaultGridAndBadInputIsRefused) {
         EXPECT_NE(r.output.find(fragment), std::string::npos) << args << "\n" << r.output;
     };
     refused("--list --loss hinge", "softmax, sigmoid or focal");
-    refused("--list --beta 1", "outside [0, 1)");
+    refused("--list --beta 1", "--beta '1': expected a number in [0, 1)");
     refused("--list --shard 3/2", "--shard");
     refused("--dry-run --dataset cifar100", "CIFAR-100 is not in shared/data");
     refused("--list --grid " + runs.string() + "/absent.json", "cannot read the grid");
+}
+
+// What every run would refuse is refused once, before any run folder exists, with one message
+// and no Python traceback: values no trainer accepts (from the flags or a grid file), a grid with
+// nothing in it, an --epochs that is no number, an option that is neither the sweep's nor the
+// trainer's (a mistyped --shard), one the sweep sets itself, a --data or --move-finished that is
+// no folder. The trainer is a stand-in that answers --help as cbnn-train-cifar does and logs any
+// other start.
+TEST(Reproduce, BadInputIsRefusedOnceBeforeAnyRunStarts) {
+    const fs::path dir = testing::scratch_dir("reproduce_bad_input");
+    const fs::path runs = dir / "runs", log = dir / "trainer.log";
+    testing::write_script(dir / "trainer", std::string("[[ ${1-} == --help ]] && exec ") +
+                                               CBNN_BINARY_DIR + "/cbnn-train-cifar --help\n" +
+                                               "echo \"$*\" >> " + log.string() + "\nexit 1\n");
+    fs::create_directories(dir / "data");
+    testing::write_text((dir / "file").string(), "not a folder\n");
+    const auto grid = [&](const std::string& name, const std::string& json) {
+        testing::write_text((dir / name).string(), json);
+        return "--grid " + (dir / name).string();
+    };
+    const std::pair<std::string, std::string> cases[] = {
+        {"--imbalance abc", "reproduce: --imbalance 'abc': expected a number of at least 1"},
+        {"--imbalance 0.5", "reproduce: --imbalance '0.5': expected a number of at least 1"},
+        {"--seed x", "reproduce: --seed 'x': expected a whole number of at least 0"},
+        {"--seed 1.7", "reproduce: --seed '1.7': expected a whole number of at least 0"},
+        {"--loss focal --gamma -1", "reproduce: --gamma '-1': expected a number of at least 0"},
+        {grid("null.json", R"([{"loss": "softmax", "beta": null}])"),
+         "null.json, block 1: beta null: expected a number in [0, 1)"},
+        {grid("empty.json", R"({"blocks": [{"loss": "softmax", "seed": []}]})"),
+         "empty.json is empty: block 1's seed is an empty list"},
+        {"--seed 0 --epochs abc",
+         "reproduce: --epochs 'abc': expected a whole number of at least 1"},
+        {"--seed 0 --shards 1/2",
+         "reproduce: --shards is neither an option of the sweep (scripts/reproduce.sh --help) nor "
+         "of the trainer"},
+        {"--seed 0 --out elsewhere", "reproduce: --out is set by the sweep for each run"},
+        {"--seed 0 --data " + (dir / "absent").string(), "absent: no such folder"},
+        {"--collect-only --move-finished " + (dir / "file").string(),
+         "reproduce: --move-finished " + (dir / "file").string() + ": exists and is not a folder"},
+    };
+    for (const auto& [args, message] : cases) {
+        SCOPED_TRACE(args);
+        const ToolRun r = run_command("bash " + std::string(CBNN_SOURCE_DIR) +
+                                      "/scripts/reproduce.sh --trainer " +
+                                      (dir / "trainer").string() + " --runs " + runs.string() +
+                                      " --data " + (dir / "data").string() + " " + args);
+        EXPECT_EQ(r.status, 1) << r.output;
+        EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+        EXPECT_EQ(r.output.find("Traceback"), std::string::npos) << r.output;
+        EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+        EXPECT_FALSE(fs::exists(runs)) << args;
+        EXPECT_FALSE(fs::exists(log)) << read_text(log);
+    }
+}
+
+// Run files that cannot be read count their run as not finished, with a warning that names the
+// file, never a traceback: a metrics.jsonl that is not text, a config.json that is not JSON.
+TEST(Reproduce, UnreadableRunFilesAreNamedAndCountAsNotFinished) {
+    const fs::path committed = fs::path(CBNN_SOURCE_DIR) / "docs/measurements/reproduce";
+    const fs::path runs = testing::scratch_dir("reproduce_unreadable");
+    for (const char* name : {"cifar10-if100-softmax-s0", "cifar10-if100-focal-g1-cb0.9999-s0"}) {
+        fs::create_directories(runs / name);
+        for (const char* file : {"config.json", "metrics.jsonl"})
+            fs::copy_file(committed / name / file, runs / name / file);
+    }
+    std::vector<uint8_t> binary;
+    for (int i = 0; i < 2000; ++i) binary.push_back(static_cast<uint8_t>((i * 37 + 200) % 256));
+    const fs::path metrics = runs / "cifar10-if100-softmax-s0" / "metrics.jsonl";
+    testing::write_bytes(metrics.string(), binary);
+    testing::write_text((runs / "garbage" / "config.json").string(), "{not json\n");
+
+    const ToolRun r = reproduce(runs, "--collect-only");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(r.output.find("Traceback"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("reproduce: warning: " + metrics.string() +
+                            ": not UTF-8 text; the run counts as not finished"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("reproduce: warning: " + (runs / "garbage" / "config.json").string() +
+                            ": not JSON"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("1 finished runs"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("not finished: 2"), std::string::npos) << r.output;
 }
 
 // The CIFAR-100 binary format (1 coarse + 1 fine label byte per record), written here: 100
@@ -329,67 +437,6 @@ TEST(Reproduce, RunsOnCifar100BinaryFiles) {
     const std::string md = read_text(runs / "results.md");
     EXPECT_NE(md.find("## CIFAR-100-LT"), std::string::npos) << md;
     EXPECT_NE(md.find("| CB sigmoid, β=0.9 | "), std::string::npos) << md;
-}
-
-// scripts/demo.sh finds its data before building anything, so these run without a build. A copy
-// of scripts/ in a scratch folder has no ../shared/data beside it: with an empty cache and a
-// download that cannot connect, the demo stops with one message and exit status 1.
-TEST(DemoScript, HelpAndNoDataOffline) {
-    const ToolRun help =
-        run_command(std::string("bash ") + CBNN_SOURCE_DIR + "/scripts/demo.sh --help");
-    ASSERT_EQ(help.status, 0) << help.output;
-    for (const char* text : {"--data DIR", "--full", "SHORT DEMO", "not the paper protocol",
-                             "219 s and 29.55 %", "cifar-10-binary.tar.gz"})
-        EXPECT_NE(help.output.find(text), std::string::npos) << text << "\n" << help.output;
-
-    const fs::path repo = testing::scratch_dir("demo_offline");
-    fs::create_directories(repo / "repo");
-    fs::copy(fs::path(CBNN_SOURCE_DIR) / "scripts", repo / "repo" / "scripts",
-             fs::copy_options::recursive);
-    const ToolRun offline =
-        run_command("env -u CBNN_DATA_DIR CBNN_CACHE_DIR=" + (repo / "cache").string() +
-                    " CBNN_CIFAR10_URL=http://127.0.0.1:9/cifar-10-binary.tar.gz bash " +
-                    (repo / "repo" / "scripts" / "demo.sh").string());
-    EXPECT_EQ(offline.status, 1) << offline.output;
-    EXPECT_NE(offline.output.find("no CIFAR-10 data found"), std::string::npos) << offline.output;
-    EXPECT_NE(offline.output.find("--data DIR"), std::string::npos) << offline.output;
-    EXPECT_FALSE(fs::exists(repo / "cache" / "cifar-10-binary.tar.gz.part"));
-}
-
-// scripts/check-report.sh on the report of the H100 run kept in docs/measurements: the static
-// checks always, the headless render (DOM + screenshot) where a Chromium-family browser is
-// installed. A copy with a <script> fails the static check; a copy whose body is hidden fails the
-// render check when there is a browser.
-TEST(CheckReportScript, MeasuredReportPassesBrokenCopiesFail) {
-    const std::string script = std::string("bash ") + CBNN_SOURCE_DIR + "/scripts/check-report.sh ";
-    const fs::path report = fs::path(CBNN_SOURCE_DIR) / "docs/measurements/reproduce" /
-                            "cifar10-if100-focal-g1-cb0.9999-s0/report.html";
-    const ToolRun good = run_command(script + report.string());
-    ASSERT_EQ(good.status, 0) << good.output;
-    EXPECT_NE(good.output.find("4 charts"), std::string::npos) << good.output;
-
-    const fs::path dir = testing::scratch_dir("check_report");
-    const std::string html = read_text(report);
-    testing::write_text((dir / "script/report.html").string(),
-                        std::string(html).insert(html.find("<body"), "<script>x=1</script>"));
-    const ToolRun scripted = run_command(script + (dir / "script").string());
-    EXPECT_EQ(scripted.status, 1) << scripted.output;
-    EXPECT_NE(scripted.output.find("network reference or script"), std::string::npos)
-        << scripted.output;
-
-    if (good.output.find("rendered: ") == std::string::npos) {
-        EXPECT_NE(good.output.find("no Chromium-family browser installed"), std::string::npos)
-            << good.output;
-        return;
-    }
-    EXPECT_NE(good.output.find("pixels of the first chart colour: ok"), std::string::npos)
-        << good.output;
-    std::string hidden = html;
-    hidden.replace(hidden.find("<body>"), 6, "<body style=\"display:none\">");
-    testing::write_text((dir / "hidden/report.html").string(), hidden);
-    const ToolRun blank = run_command(script + (dir / "hidden").string());
-    EXPECT_EQ(blank.status, 1) << blank.output;
-    EXPECT_NE(blank.output.find("nothing rendered"), std::string::npos) << blank.output;
 }
 
 }  // namespace

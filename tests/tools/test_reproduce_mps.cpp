@@ -63,8 +63,11 @@ MpsSweep mps_sweep(const std::string& name) {
     s.log = s.dir / "mps.log";
     testing::write_script(s.dir / "mps-control", kFakeControl);
     testing::write_script(s.dir / "mps-probe", kFakeProbe);
+    // The sweep reads the trainer's --help once to check the options it passes on: not logged.
     testing::write_script(s.dir / "trainer",
-                          "echo \"trainer pipe=${CUDA_MPS_PIPE_DIRECTORY-none}\" >> " +
+                          std::string("[[ ${1-} == --help ]] && exec ") + CBNN_BINARY_DIR +
+                              "/cbnn-train-cifar --help\n"
+                              "echo \"trainer pipe=${CUDA_MPS_PIPE_DIRECTORY-none}\" >> " +
                               s.log.string() +
                               "\nargs=()\nfor a in \"$@\"; do [[ $a == cuda ]] && a=cpu; "
                               "args+=(\"$a\"); done\nexec " +

@@ -134,6 +134,9 @@ TEST_F(LossToolTest, BadFilesAndFlagsGiveOneClearMessage) {
     expect_failure("--loss softmax --counts 1,1 --logits " + logits_ + " --labels " + labels_,
                    "2 counts given for 3 classes");
     expect_failure(base("focal", "--gamma -1"), "gamma");
+    // Printed as "(beta 0, gamma 3)" and ignored before: only focal has a gamma.
+    expect_failure(base("softmax", "--gamma 3"), "--gamma 3: only the focal loss has a gamma");
+    expect_failure(base("sigmoid", "--gamma 0.5"), "--gamma 0.5: only the focal loss has a gamma");
     expect_failure(base("sigmoid", "--beta 1.5"), "beta");
     expect_failure(base("hinge"), "--loss");
     expect_failure(base("softmax", "--device tpu"), "unknown device");

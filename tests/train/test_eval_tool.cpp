@@ -223,6 +223,12 @@ TEST(EvalTool, WeightsThatDoNotFitTheConfigsModelAreRejected) {
     config["dataset"] = "cifar100";  // 10-class head in the file
     const std::string wider = write_checkpoint("wider.bin", config);
     expect_rejected("--checkpoint " + wider, {"do not match", "100 classes", "fc.weight"});
+
+    // A depth no CIFAR ResNet has is refused before any model is built.
+    config = config_json(dir);
+    config["depth"] = 6000000002;
+    expect_rejected("--checkpoint " + write_checkpoint("huge.bin", config),
+                    {"depth 6000000002", "1202"});
 }
 
 TEST(EvalTool, UnknownDatasetOrConfigIsNamed) {
@@ -262,6 +268,40 @@ TEST(EvalTool, BadDeviceOrBatchSizeIsRejected) {
     expect_rejected("--checkpoint " + path + " --device tpu", {"cbnn-eval: ", "tpu"});
     if (cuda_available()) GTEST_SKIP() << "a GPU is present: --device cuda is valid here";
     expect_rejected("--checkpoint " + path + " --device cuda", {"cbnn-eval: ", "CUDA"});
+}
+
+// --out would replace the checkpoint with the JSON (exit 0): refused however the same file is
+// named, before anything is evaluated; so is an empty --out, which used to be ignored.
+TEST(EvalTool, OutMayNotBeTheCheckpointNorEmpty) {
+    const std::string path = write_checkpoint("self.bin", config_json("unused"));
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    const std::string link = dir + "/link.bin";
+    std::filesystem::remove(link);
+    std::filesystem::create_symlink(path, link);
+    const std::vector<uint8_t> bytes = testing::read_bytes(path);
+    for (const std::string& out :
+         {path, dir + "/./self.bin", dir + "/../eval_bad/self.bin", link}) {
+        expect_rejected("--checkpoint " + path + " --out " + out,
+                        {"cbnn-eval: --out " + out + " is the checkpoint itself"});
+        EXPECT_EQ(testing::read_bytes(path), bytes) << out;
+    }
+    // Neither exists yet: the same path, spelt otherwise.
+    expect_rejected("--checkpoint " + dir + "/none.bin --out " + dir + "/sub/../none.bin",
+                    {"is the checkpoint itself"});
+    expect_rejected("--checkpoint " + path + " --out \"\"", {"cbnn-eval: --out: empty file name"});
+}
+
+// An --out that cannot be written is named once, after the tool's prefix ("cbnn-eval: cbnn-eval
+// --out: ..." before).
+TEST(EvalTool, UnwritableOutIsNamedOnce) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const std::string path = write_checkpoint("unwritable.bin", config_json(mini()));
+    const std::string out = testing::scratch_dir("eval_unwritable") + "/missing/eval.json";
+    const ToolRun r = run_tool(kTool, "--checkpoint " + path + " --batch-size 100 --out " + out);
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_EQ(r.output.rfind("cbnn-eval: --out: cannot create '" + out + ".tmp'", 0), 0u)
+        << r.output;
+    EXPECT_EQ(r.output.find("cbnn-eval", 1), std::string::npos) << r.output;
 }
 
 // Without a GPU, evaluation of an untrained checkpoint on the data it names works with any batch

@@ -69,6 +69,22 @@ TEST(TrainCifarTool, BadInputGivesOneMessageAndFails) {
     EXPECT_NE(told, std::string::npos) << eval.output;
     EXPECT_EQ(eval.output.rfind("--eval-precision"), told) << eval.output;  // said once
 
+    const ToolRun batching = run_tool(kTool, base + " --batching full");
+    EXPECT_NE(batching.status, 0);
+    const size_t cut = batching.output.find("--batching: full not in {epochs,stream}");
+    EXPECT_NE(cut, std::string::npos) << batching.output;
+    EXPECT_EQ(batching.output.rfind("--batching"), cut) << batching.output;  // said once
+
+    // A batch larger than the training set (the sample has 200 images), in either batching.
+    for (const char* batching : {"stream", "epochs"}) {
+        const ToolRun small =
+            run_tool(kTool, base + " --batch-size 512 --batching " + std::string(batching));
+        EXPECT_NE(small.status, 0);
+        EXPECT_NE(small.output.find("batch size 512 is larger than the training set (200 images)"),
+                  std::string::npos)
+            << small.output;
+    }
+
     EXPECT_NE(run_tool(kTool, "--data " + data).status, 0);  // --out is required
     EXPECT_NE(run_tool(kTool, base + " --epochs abc").status, 0);
     const ToolRun missing = run_tool(kTool, "--data " + out + "/nothing --out " + out + "/r2");
@@ -87,9 +103,30 @@ TEST(TrainCifarTool, SmokeRunPrintsSeedConfigAndFinalError) {
     EXPECT_NE(r.output.find("\"epochs\": 1"), std::string::npos) << r.output;  // explicit flag wins
     // The default kernel choice is recorded with the rest of the configuration.
     EXPECT_NE(r.output.find("\"conv_kernels\": \"cudnn\""), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("\"batching\": \"epochs\""), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("final test error"), std::string::npos) << r.output;
     EXPECT_TRUE(std::filesystem::exists(out + "/checkpoint.bin"));
     EXPECT_TRUE(std::filesystem::exists(out + "/metrics.jsonl"));
+}
+
+// --preset paper cuts batches as the official pipeline (stream: 200 images at batch 64 make 3 full
+// batches in the first epoch); an explicit --batching epochs wins (4 batches, the last of 8).
+TEST(TrainCifarTool, PaperPresetBatchesAsTheOfficialPipeline) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const std::string out = testing::scratch_dir("tool_paper_batching");
+    const std::string base =
+        "--preset paper --epochs 1 --depth 8 --batch-size 64 --threads 1 "
+        "--data " +
+        testing::data_dir() + "/cifar10-mini --out " + out;
+    const ToolRun stream = run_tool(kTool, base + "/stream");
+    ASSERT_EQ(stream.status, 0) << stream.output;
+    EXPECT_NE(stream.output.find("\"batching\": \"stream\""), std::string::npos) << stream.output;
+    EXPECT_NE(stream.output.find("epoch 1/1  batch 3/3 "), std::string::npos) << stream.output;
+
+    const ToolRun epochs = run_tool(kTool, base + "/epochs --batching epochs");
+    ASSERT_EQ(epochs.status, 0) << epochs.output;
+    EXPECT_NE(epochs.output.find("\"batching\": \"epochs\""), std::string::npos) << epochs.output;
+    EXPECT_NE(epochs.output.find("epoch 1/1  batch 4/4 "), std::string::npos) << epochs.output;
 }
 
 TEST(TrainCifarTool, DivergenceExitsWithStatus3) {

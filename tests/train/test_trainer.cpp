@@ -30,6 +30,16 @@ TrainConfig small_config(const std::string& out) {
     return c;
 }
 
+// Trains `c` for 1 epoch, then resumes it to 2 epochs; `c` becomes the resumed run's config.
+TrainResult one_epoch_then_resume(TrainConfig& c, std::ostream& log) {
+    c.epochs = 1;
+    const TrainResult first = train_cifar(c, log);
+    if (first.diverged) return first;
+    c.epochs = 2;
+    c.resume = true;
+    return train_cifar(c, log);
+}
+
 testing::LoadedRun load(const TrainConfig& c) {
     ResNetCifarOptions o;
     o.depth = c.depth;
@@ -92,13 +102,8 @@ TEST(Trainer, TwoEpochsLowerTheLossAndResumeEqualsTheUninterruptedRun) {
                          r.final_eval.per_class_accuracy[c]);
     }
 
-    TrainConfig first = configure("trainer_resumed");
-    first.epochs = 1;
-    ASSERT_FALSE(train_cifar(first, log).diverged);
-    TrainConfig second = first;
-    second.epochs = 2;
-    second.resume = true;
-    const TrainResult resumed = train_cifar(second, log);
+    TrainConfig second = configure("trainer_resumed");
+    const TrainResult resumed = one_epoch_then_resume(second, log);
     ASSERT_FALSE(resumed.diverged);
     EXPECT_EQ(resumed.epochs_done, 2);
     EXPECT_EQ(testing::lines_of(std::filesystem::path(second.out_dir) / "metrics.jsonl"), 2);
@@ -109,7 +114,50 @@ TEST(Trainer, TwoEpochsLowerTheLossAndResumeEqualsTheUninterruptedRun) {
     TrainConfig changed = second;
     changed.epochs = 3;
     changed.seed = 1;
-    EXPECT_TRUE(testing::throws_error([&] { train_cifar(changed, log); }, {"--resume"}));
+    EXPECT_TRUE(
+        testing::throws_error([&] { train_cifar(changed, log); }, {"--resume", "seed 0 -> 1"}));
+    // Named before the weights are read: not "the tensors do not fit".
+    changed = second;
+    changed.depth = 14;
+    EXPECT_TRUE(
+        testing::throws_error([&] { train_cifar(changed, log); }, {"--resume", "depth 8 -> 14"}));
+}
+
+// Stream batching (--preset paper's): floor(E N / B) full steps in all, each epoch the steps
+// whose last sample falls in it, and 1 epoch + resume + 1 epoch still equals 2 epochs bit for bit
+// (the resume lands inside a batch that straddles the epoch end's samples).
+TEST(Trainer, StreamBatchingRunsTheOfficialStepCountAndResumesExactly) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    auto configure = [](const std::string& name) {
+        TrainConfig c = small_config(name);
+        c.batching = "stream";
+        c.batch_size = 24;
+        c.lr = 0.1 * 128 / 24;
+        return c;
+    };
+    std::ostringstream log;
+    const TrainConfig straight = configure("trainer_stream_straight");
+    const TrainResult r = train_cifar(straight, log);
+    ASSERT_FALSE(r.diverged) << r.message;
+    int64_t n = 0;
+    for (int64_t count : r.train_counts) n += count;
+    ASSERT_EQ(n, 200);
+    EXPECT_EQ(r.steps_done, 2 * 200 / 24);  // 16, where epochs batching makes 2 x 9 = 18
+    EXPECT_NE(log.str().find("epoch 1/2  batch 8/8 "), std::string::npos) << log.str();
+    EXPECT_NE(log.str().find("epoch 2/2  batch 8/8 "), std::string::npos) << log.str();
+
+    TrainConfig second = configure("trainer_stream_resumed");
+    const TrainResult resumed = one_epoch_then_resume(second, log);
+    ASSERT_FALSE(resumed.diverged);
+    EXPECT_EQ(resumed.steps_done, r.steps_done);
+    testing::expect_same_run(load(straight), load(second));
+
+    // The batching decides the batches: a resume may not change it.
+    TrainConfig changed = second;
+    changed.epochs = 3;
+    changed.batching = "epochs";
+    EXPECT_TRUE(testing::throws_error([&] { train_cifar(changed, log); },
+                                      {"--resume", "batching \"stream\" -> \"epochs\""}));
 }
 
 TEST(Trainer, DivergenceStopsTheRunWithoutACheckpoint) {

@@ -34,6 +34,7 @@ inline constexpr std::array kCommonTrainerFlags = {"--data",
                                                    "--cuda-graph",
                                                    "--precision",
                                                    "--eval-precision",
-                                                   "--layout"};
+                                                   "--layout",
+                                                   "--batching"};
 
 }  // namespace cbnn::testing

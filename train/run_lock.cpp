@@ -1,0 +1,40 @@
+// The run folder's lock (train/run_lock.h).
+#include "train/run_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "tensor/error.h"
+
+namespace cbnn::train {
+
+RunLock::RunLock(const std::filesystem::path& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    CBNN_CHECK(!ec && std::filesystem::is_directory(dir), "cannot create output folder ",
+               dir.string(), ": ", ec ? ec.message() : "not a directory");
+    const std::filesystem::path path = path_in(dir);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    CBNN_CHECK(fd_ >= 0, "cannot open the run folder's lock file ", path.string(), ": ",
+               std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        const int error = errno;
+        ::close(fd_);
+        fd_ = -1;
+        CBNN_CHECK(error != EWOULDBLOCK, "output folder ", dir.string(),
+                   " is in use by another training process (it holds ", path.string(),
+                   "); wait for it to end or choose another --out");
+        CBNN_FAIL("cannot lock ", path.string(), ": ", std::strerror(error));
+    }
+}
+
+RunLock::~RunLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the lock
+}
+
+}  // namespace cbnn::train
