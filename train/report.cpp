@@ -189,16 +189,20 @@ nlohmann::json build_versions() {
     return v;
 }
 
+void prepare_run_folder(const std::filesystem::path& dir, bool resume) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    CBNN_CHECK(!ec && std::filesystem::is_directory(dir), "cannot create output folder ",
+               dir.string(), ": ", ec ? ec.message() : "not a directory");
+    CBNN_CHECK(resume || !std::filesystem::exists(dir / "config.json"), "output folder ",
+               dir.string(), " already holds a run (", (dir / "config.json").string(),
+               "); pass --resume to continue it or choose another --out");
+}
+
 RunWriter::RunWriter(std::filesystem::path dir, bool resume, int64_t resume_epoch)
     : dir_(std::move(dir)) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir_, ec);
-    CBNN_CHECK(!ec && std::filesystem::is_directory(dir_), "cannot create output folder ",
-               dir_.string(), ": ", ec ? ec.message() : "not a directory");
+    prepare_run_folder(dir_, resume);
     if (!resume) {
-        CBNN_CHECK(!std::filesystem::exists(config_path()), "output folder ", dir_.string(),
-                   " already holds a run (", config_path().string(),
-                   "); pass --resume to continue it or choose another --out");
         // A metrics file without config (a run killed before writing it) is stale: start anew.
         std::filesystem::remove(metrics_path());
         return;

@@ -71,6 +71,11 @@ struct ReportInput {
 };
 std::string render_report_html(const ReportInput& input);
 
+// Creates the run folder `dir` if missing; without `resume` refuses one that already holds a run
+// (a config.json). RunWriter's constructor starts with it; the trainers' command lines call it
+// before reading any data, so that a bad --out fails at once.
+void prepare_run_folder(const std::filesystem::path& dir, bool resume);
+
 class RunWriter {
   public:
     // Creates `dir` if missing. resume == false: throws if dir/config.json exists. resume ==

@@ -7,11 +7,13 @@
 // into the library.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
 #include "tensor/error.h"
 #include "train/cli_parse.h"
+#include "train/report.h"
 #include "train/train_loop.h"
 
 namespace cbnn::train {
@@ -133,6 +135,10 @@ int run_training_tool(const std::string& tool, Config& c, Prepare prepare, Train
     try {
         prepare();
         c.validate();
+        // Recorded absolute, so that cbnn-eval finds the data from any folder (a resume may
+        // still name it elsewhere).
+        c.data_dir = std::filesystem::absolute(c.data_dir).lexically_normal().string();
+        prepare_run_folder(c.out_dir, c.resume);  // before any data is read
         std::printf("seed %llu\nconfig %s\n", static_cast<unsigned long long>(c.seed),
                     c.to_json().dump(2).c_str());
         std::fflush(stdout);

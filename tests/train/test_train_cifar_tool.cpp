@@ -85,6 +85,14 @@ TEST(TrainCifarTool, BadInputGivesOneMessageAndFails) {
             << small.output;
     }
 
+    // A bad --out fails before any data is read (here there is none to read).
+    testing::write_text(out + "/a-file", "x");
+    const ToolRun file_out = run_tool(kTool, "--data " + out + "/nothing --out " + out + "/a-file");
+    EXPECT_EQ(file_out.status, 1);
+    EXPECT_NE(file_out.output.find("cannot create output folder " + out + "/a-file"),
+              std::string::npos)
+        << file_out.output;
+
     EXPECT_NE(run_tool(kTool, "--data " + data).status, 0);  // --out is required
     EXPECT_NE(run_tool(kTool, base + " --epochs abc").status, 0);
     const ToolRun missing = run_tool(kTool, "--data " + out + "/nothing --out " + out + "/r2");
@@ -95,8 +103,9 @@ TEST(TrainCifarTool, BadInputGivesOneMessageAndFails) {
 TEST(TrainCifarTool, SmokeRunPrintsSeedConfigAndFinalError) {
     CBNN_REQUIRE_DATA("cifar10-mini");
     const std::string out = testing::scratch_dir("tool_smoke") + "/run";
-    const ToolRun r = run_tool(kTool, "--preset smoke --epochs 1 --data " + testing::data_dir() +
-                                          "/cifar10-mini --out " + out + " --seed 3 --threads 1");
+    const std::string data = testing::data_dir() + "/cifar10-mini/../cifar10-mini";
+    const ToolRun r = run_tool(kTool, "--preset smoke --epochs 1 --data " + data + " --out " + out +
+                                          " --seed 3 --threads 1");
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("seed 3"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("\"depth\": 8"), std::string::npos) << r.output;   // from the preset
@@ -104,6 +113,9 @@ TEST(TrainCifarTool, SmokeRunPrintsSeedConfigAndFinalError) {
     // The default kernel choice is recorded with the rest of the configuration.
     EXPECT_NE(r.output.find("\"conv_kernels\": \"cudnn\""), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("\"batching\": \"epochs\""), std::string::npos) << r.output;
+    // The data folder is recorded absolute and normalised, for cbnn-eval from any folder.
+    const std::string recorded = std::filesystem::absolute(data).lexically_normal().string();
+    EXPECT_NE(r.output.find("\"data_dir\": \"" + recorded + "\""), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("final test error"), std::string::npos) << r.output;
     EXPECT_TRUE(std::filesystem::exists(out + "/checkpoint.bin"));
     EXPECT_TRUE(std::filesystem::exists(out + "/metrics.jsonl"));
