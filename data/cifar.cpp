@@ -16,8 +16,7 @@ const std::vector<std::string> kCifar10Names = {"airplane", "automobile", "bird"
                                                 "dog",      "frog",       "horse", "ship", "truck"};
 
 std::vector<uint8_t> read_file(const fs::path& path) {
-    std::error_code ec;
-    CBNN_CHECK(fs::is_regular_file(path, ec), "CIFAR file ", path.string(), " does not exist");
+    check_regular_file(path.string(), "CIFAR file");
     return read_file_bytes(path.string(), "CIFAR file");
 }
 
@@ -46,11 +45,7 @@ Dataset read_records(const fs::path& path, int label_bytes) {
     return parse_cifar_records(bytes.data(), bytes.size(), label_bytes, path.string());
 }
 
-void check_dir(const std::string& dir) {
-    std::error_code ec;
-    CBNN_CHECK(fs::exists(dir, ec), "CIFAR folder ", dir, " does not exist");
-    CBNN_CHECK(fs::is_directory(dir, ec), "CIFAR folder ", dir, " is not a folder");
-}
+void check_dir(const std::string& dir) { check_folder(dir, "CIFAR folder"); }
 
 }  // namespace
 

@@ -22,6 +22,7 @@
 #include "data/inat.h"
 #include "data/long_tail.h"
 #include "tensor/error.h"
+#include "tensor/file_io.h"
 #include "train/cli_parse.h"
 
 namespace {
@@ -112,8 +113,7 @@ std::string first_existing(const fs::path& dir, std::initializer_list<const char
 Inspection inspect_inat(const std::string& dir, const DecodeOptions& options) {
     Inspection out;
     out.format = "inat";
-    std::error_code ec;
-    CBNN_CHECK(fs::is_directory(dir, ec), "iNat folder ", dir, " does not exist");
+    check_folder(dir, "iNat folder");
     const std::string train_json =
         first_existing(dir, {"train2018.json", "train2017.json", "train.json"});
     CBNN_CHECK(!train_json.empty(), "iNat folder ", dir,

@@ -135,9 +135,7 @@ ImageList ImageList::subset(const std::vector<int64_t>& indices) const {
 }
 
 ImageList list_image_folder(const std::string& root) {
-    std::error_code ec;
-    CBNN_CHECK(fs::exists(root, ec), "image folder ", root, " does not exist");
-    CBNN_CHECK(fs::is_directory(root, ec), "image folder ", root, " is not a folder");
+    check_folder(root, "image folder");
     ImageList list;
     list.root = root;
     list.class_names = sorted_entries(root, /*want_dirs=*/true);

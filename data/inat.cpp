@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "tensor/error.h"
+#include "tensor/file_io.h"
 
 namespace cbnn {
 
@@ -125,16 +126,15 @@ ImageList parse_inat(const std::string& json_text, const std::string& json_name,
 
 ImageList read_inat(const std::string& json_path, const std::string& image_root, bool check_files) {
     namespace fs = std::filesystem;
-    std::error_code ec;
-    CBNN_CHECK(fs::is_regular_file(json_path, ec), "iNat file ", json_path, " does not exist");
-    CBNN_CHECK(fs::is_directory(image_root, ec), "iNat image folder ", image_root,
-               " does not exist");
+    check_regular_file(json_path, "iNat file");
+    check_folder(image_root, "iNat image folder");
     std::ifstream in(json_path);
     CBNN_CHECK(in.good(), "cannot open iNat file ", json_path);
     std::ostringstream buffer;
     buffer << in.rdbuf();
     ImageList list = parse_inat(buffer.str(), json_path, image_root);
     if (check_files) {
+        std::error_code ec;
         int64_t missing = 0;
         std::string first;
         for (const std::string& f : list.files) {

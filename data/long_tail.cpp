@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <random>
 #include <unordered_map>
 
 #include "tensor/error.h"
+#include "tensor/file_io.h"
 
 namespace cbnn {
 
@@ -96,8 +96,7 @@ std::vector<std::string> image_names(const std::vector<std::string>& files, int6
 }
 
 std::vector<std::string> read_subset_list(const std::string& path) {
-    std::error_code ec;
-    CBNN_CHECK(std::filesystem::is_regular_file(path, ec), "subset list ", path, " does not exist");
+    check_regular_file(path, "subset list");
     std::ifstream in(path);
     CBNN_CHECK(in.good(), "cannot open subset list ", path);
     std::vector<std::string> lines;
@@ -126,10 +125,10 @@ std::vector<int64_t> subset_indices(const std::vector<std::string>& names,
         const std::string& name = list[line];
         if (name.empty()) continue;
         const auto it = index.find(name);
-        CBNN_CHECK(it != index.end(), "subset list ", list_path, " line ", line + 1, ": \"", name,
-                   "\" is not an image of the dataset");
+        CBNN_CHECK(it != index.end(), "subset list ", list_path, " line ", line + 1, ": ",
+                   quote_for_message(name), " is not an image of the dataset");
         CBNN_CHECK(!taken[static_cast<size_t>(it->second)], "subset list ", list_path, " line ",
-                   line + 1, ": \"", name, "\" is listed twice");
+                   line + 1, ": ", quote_for_message(name), " is listed twice");
         taken[static_cast<size_t>(it->second)] = 1;
         out.push_back(it->second);
     }

@@ -12,12 +12,20 @@ double one_minus_pow(double beta, int64_t n) {
     return -std::expm1(static_cast<double>(n) * std::log(beta));
 }
 
-void check_counts(const std::vector<int64_t>& counts) {
+// Beta is named only where it matters: with beta > 0 an empty class's weight
+// (1 - beta) / (1 - beta^0) would be infinite; beta = 0 weighs every class 1 anyway.
+void check_counts(const std::vector<int64_t>& counts, double beta) {
     CBNN_CHECK(!counts.empty(), "class-balanced weights: the list of class counts is empty");
     for (size_t c = 0; c < counts.size(); ++c) {
-        CBNN_CHECK(counts[c] > 0, "class-balanced weights: class ", c, " has count ", counts[c],
-                   "; every class needs at least one training sample (1 - beta^0 = 0 would give "
-                   "it an infinite weight)");
+        CBNN_CHECK(counts[c] >= 0, "class-balanced weights: class ", c, " has count ", counts[c],
+                   "; a count cannot be negative");
+        if (counts[c] > 0) continue;
+        if (beta > 0)
+            CBNN_FAIL("class-balanced weights: class ", c,
+                      " has no training images; every class needs at least one (with beta ", beta,
+                      " its weight (1 - beta) / (1 - beta^0) would be infinite)");
+        CBNN_FAIL("class-balanced weights: class ", c,
+                  " has no training images; every class needs at least one");
     }
 }
 
@@ -30,7 +38,7 @@ void check_beta(double beta) {
 
 std::vector<double> effective_numbers(const std::vector<int64_t>& counts, double beta) {
     check_beta(beta);
-    check_counts(counts);
+    check_counts(counts, beta);
     std::vector<double> e(counts.size());
     for (size_t c = 0; c < counts.size(); ++c) e[c] = one_minus_pow(beta, counts[c]) / (1.0 - beta);
     return e;
@@ -38,7 +46,7 @@ std::vector<double> effective_numbers(const std::vector<int64_t>& counts, double
 
 std::vector<double> class_balanced_weights(const std::vector<int64_t>& counts, double beta) {
     check_beta(beta);
-    check_counts(counts);
+    check_counts(counts, beta);
     std::vector<double> w(counts.size());
     double total = 0.0;
     for (size_t c = 0; c < counts.size(); ++c) {

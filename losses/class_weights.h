@@ -11,8 +11,9 @@
 // 1 - beta^n evaluated as -expm1(n log beta): full relative precision, where 1 - pow(beta, n)
 // loses about log10(1 / (1 - beta^n)) of double's 16 digits to cancellation.
 //
-// Errors (cbnn::Error): empty counts; a count <= 0 (1 - beta^0 = 0 would make the weight
-// infinite: the message names the class and the count); beta NaN or outside [0, 1).
+// Errors (cbnn::Error): empty counts; a negative count; a count of 0 ("class c has no training
+// images; every class needs at least one", and for beta > 0 that 1 - beta^0 = 0 would make its
+// weight infinite); beta NaN or outside [0, 1).
 
 #include <cstdint>
 #include <vector>

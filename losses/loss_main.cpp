@@ -3,10 +3,12 @@
 //   cbnn-loss --loss focal --beta 0.9999 --gamma 1 --counts 5000,2997,... \
 //             --logits logits.npy --labels labels.npy [--dlogits-out dlogits.npy] \
 //             [--device cpu|cuda] [--json]
-// logits: float32 or float64 (N, C), C order; labels: int32 or int64 (N) in [0, C); counts: C
-// training-set class counts. Prints the loss (JSON: {"loss": x, ...}); --dlogits-out writes
-// d loss / d logits as float32 (N, C). The loss is the official one (PAPER.md 1.2): divided by N.
+// logits: float32 or float64 (N, C), C order, finite; labels: int32 or int64 (N) in [0, C); counts:
+// C training-set class counts. Prints the loss (JSON: {"loss": x, ...}); --dlogits-out writes d
+// loss / d logits as float32 (N, C). The loss is the official one (PAPER.md 1.2): divided by N.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -44,6 +46,15 @@ int run(const Options& opt) {
     CBNN_CHECK(labels.dtype() == DType::i64, opt.labels_path,
                ": labels must be int32 or int64, got ", labels.dtype());
     const int64_t n = logits.size(0), c = logits.size(1);
+    // A NaN or infinite logit makes the loss NaN: refused rather than printed as a number.
+    const std::vector<double> z = logits.to(DType::f64).to_vector<double>();
+    const auto bad = std::find_if(z.begin(), z.end(), [](double v) { return !std::isfinite(v); });
+    if (bad != z.end()) {
+        const int64_t at = bad - z.begin();
+        CBNN_FAIL(opt.logits_path, ": logit (", at / c, ", ", at % c, ") is ",
+                  std::isnan(*bad) ? "NaN" : (*bad > 0 ? "+inf" : "-inf"),
+                  "; the logits must be finite");
+    }
     CBNN_CHECK(labels.dim() == 1 && labels.size(0) == n, opt.labels_path,
                ": labels must have shape (", n, ") to match the logits, got ", labels.shape());
     CBNN_CHECK(static_cast<int64_t>(opt.counts.size()) == c, "--counts: ", opt.counts.size(),

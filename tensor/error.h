@@ -5,6 +5,7 @@
 // (shapes, dtypes, values): its message names what was seen and carries no file:line.
 // CUDA/cuBLAS/cuDNN failures (tensor/cuda_check.h) add the expression and file:line.
 
+#include <cstddef>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,11 @@ class UnsupportedByLibraryError : public Error {
   public:
     using Error::Error;
 };
+
+// `text` (a line or name read from a user's file, possibly binary) quoted for an error message:
+// "..." with printable ASCII as it is, '\\' and '"' escaped by a backslash and every other byte
+// as \xNN; cut after its first `max_bytes` bytes, then ..." (N bytes) says how long it was.
+std::string quote_for_message(const std::string& text, size_t max_bytes = 60);
 
 namespace detail {
 

@@ -78,4 +78,19 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, const std::string&
     return bytes;
 }
 
+void check_regular_file(const std::string& path, const std::string& what) {
+    std::error_code ec;
+    const std::filesystem::file_status st = std::filesystem::status(path, ec);
+    CBNN_CHECK(std::filesystem::exists(st), what, " ", path, " does not exist");
+    CBNN_CHECK(!std::filesystem::is_directory(st), what, " ", path, " is a directory");
+    CBNN_CHECK(std::filesystem::is_regular_file(st), what, " ", path, " is not a regular file");
+}
+
+void check_folder(const std::string& path, const std::string& what) {
+    std::error_code ec;
+    const std::filesystem::file_status st = std::filesystem::status(path, ec);
+    CBNN_CHECK(std::filesystem::exists(st), what, " ", path, " does not exist");
+    CBNN_CHECK(std::filesystem::is_directory(st), what, " ", path, " is not a folder");
+}
+
 }  // namespace cbnn

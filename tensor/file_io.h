@@ -24,4 +24,10 @@ inline void write_file_atomic(const std::string& path, const std::string& conten
 // The whole file; "<what>: cannot open '<path>': <reason>" (or "... is a directory") otherwise.
 std::vector<uint8_t> read_file_bytes(const std::string& path, const std::string& what);
 
+// Input paths named by the user, checked before they are read: a cbnn::Error "<what> <path> does
+// not exist", "<what> <path> is a directory" (a file was expected) or "<what> <path> is not a
+// regular file"; "<what> <path> is not a folder" (a folder was expected). Links are followed.
+void check_regular_file(const std::string& path, const std::string& what);
+void check_folder(const std::string& path, const std::string& what);
+
 }  // namespace cbnn

@@ -237,7 +237,9 @@ std::string checkpoint_eval_text(const CheckpointEval& e, bool with_confusion) {
       << e.meta.value("epoch", nlohmann::json()).dump() << "\n";
     s << "data: " << e.data_description << "; device " << e.device << ", batch size "
       << e.batch_size << "; training counts: " << e.train_counts_source << "\n";
-    s << error_line("top-1 error ", r.top1_error) << error_line("top-5 error ", r.top5_error);
+    s << error_line("top-1 error ", r.top1_error)
+      << (has_top5(r.num_classes) ? error_line("top-5 error ", r.top5_error)
+                                  : std::string("top-5 error ") + kTop5NotApplicable + "\n");
     s << "test loss " << fixed(r.mean_loss, 4) << ", balanced accuracy "
       << fixed(r.balanced_accuracy, 4) << "\n";
     s << "shot groups (training images per class: many > 100, medium 20-100, few < 20):\n";

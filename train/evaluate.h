@@ -112,7 +112,8 @@ EvalResult evaluate_batches(Layer& model, int64_t batches, const std::function<B
                             const ClassBalancedLoss* criterion = nullptr,
                             const EvalInput& input = {});
 
-// One JSON object (NaN -> null; errors and accuracies are fractions in [0, 1]):
+// One JSON object (NaN -> null; errors and accuracies are fractions in [0, 1]; top5_error is null
+// for 5 classes or fewer, train/metrics.h):
 //   {"samples", "top1_error", "top5_error", "test_loss", "balanced_accuracy",
 //    "per_class": [{"name", "train_count", "test_count", "accuracy"}, ...],
 //    "many"|"medium"|"few": {"accuracy", "classes", "samples"},

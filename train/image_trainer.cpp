@@ -127,6 +127,7 @@ TrainResult train_images(const ImageTrainConfig& c, std::ostream& log) {
     LazyImageLoader train(sets.train, loader_options(c, true, device));
     LazyImageLoader val(sets.val, loader_options(c, false, device));
     const std::vector<int64_t> counts = train.list().class_counts();
+    check_every_class_trained(counts, sets.train.class_names);
     const auto classes = static_cast<int64_t>(sets.train.class_names.size());
     log << "data: " << sets.description << "; training on " << train.size() << " images of "
         << classes << " classes, testing on " << val.size() << "\n";
@@ -156,6 +157,7 @@ TrainResult train_images(const ImageTrainConfig& c, std::ostream& log) {
     LoopSettings settings =
         loop_settings(c, train.size(), {std::begin(kResumeMayChange), std::end(kResumeMayChange)});
     settings.train_counts = counts;
+    settings.class_names = sets.train.class_names;
     const EvalInput eval_input = evaluation_input(settings);
     auto evaluate = [&] {
         val.set_state({0, 0});

@@ -39,6 +39,8 @@ int64_t argmax_lowest_index(const double* row, int64_t classes) {
 
 }  // namespace
 
+bool has_top5(int64_t num_classes) { return num_classes > kTop5; }
+
 ShotGroup shot_group(int64_t train_count) {
     if (train_count > 100) return ShotGroup::many;
     if (train_count >= 20) return ShotGroup::medium;
@@ -138,7 +140,7 @@ void Evaluator::add_impl(const Tensor& logits, const Tensor& labels) {
         const int64_t predicted = argmax_lowest_index(row, c);
         ++confusion_[static_cast<size_t>(y[i] * c + predicted)];
         if (predicted == y[i]) ++top1_hits_;
-        if (c >= kTop5 && rank_of_label(row, c, y[i], kTop5) < kTop5) ++top5_hits_;
+        if (has_top5(c) && rank_of_label(row, c, y[i], kTop5) < kTop5) ++top5_hits_;
     }
     samples_ += n;
 }
@@ -153,7 +155,7 @@ EvalResult Evaluator::result() const {
     const double total = static_cast<double>(samples_);
     r.top1_error = samples_ > 0 ? 1.0 - static_cast<double>(top1_hits_) / total : kNaN;
     r.top5_error =
-        (samples_ > 0 && c >= kTop5) ? 1.0 - static_cast<double>(top5_hits_) / total : kNaN;
+        (samples_ > 0 && has_top5(c)) ? 1.0 - static_cast<double>(top5_hits_) / total : kNaN;
     r.mean_loss = loss_samples_ > 0 ? loss_sum_ / static_cast<double>(loss_samples_) : kNaN;
 
     r.per_class_accuracy.assign(static_cast<size_t>(c), kNaN);

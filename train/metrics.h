@@ -18,7 +18,9 @@
 //   accuracy over its classes that have evaluated samples; a group with no such class reports NaN
 //   (JSON writers turn NaN into null). Without training counts every group is NaN.
 // - Errors are fractions in [0, 1] (not percent).
-// - top5_error is NaN when C < 5.
+// - top5_error is NaN when C <= 5 (has_top5 is false): every label is then among the top 5, so
+//   the error would be 0 whatever the model. JSON writers give null, text "n/a (fewer than 6
+//   classes)" (kTop5NotApplicable).
 
 #include <cstdint>
 #include <vector>
@@ -28,6 +30,11 @@
 namespace cbnn::train {
 
 enum class ShotGroup { many, medium, few };
+
+// Whether top-5 error is measured for `num_classes` classes (more than 5).
+bool has_top5(int64_t num_classes);
+// What the text outputs print for top-5 error where has_top5 is false.
+inline constexpr const char* kTop5NotApplicable = "n/a (fewer than 6 classes)";
 
 // many (> 100), medium (20..100), few (< 20) training images.
 ShotGroup shot_group(int64_t train_count);
@@ -43,7 +50,7 @@ struct EvalResult {
     int64_t num_classes = 0;
     int64_t samples = 0;
     double top1_error = 0.0;
-    double top5_error = 0.0;  // NaN when num_classes < 5
+    double top5_error = 0.0;  // NaN when num_classes <= 5 (has_top5)
     double mean_loss = 0.0;   // NaN when no batch came with a loss
     double balanced_accuracy = 0.0;
     std::vector<double> per_class_accuracy;  // C entries, NaN where a class has no sample

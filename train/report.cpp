@@ -240,12 +240,16 @@ void RunWriter::append_epoch(const EpochRecord& record) {
 }
 
 void RunWriter::write_eval(const EvalResult& result, int64_t epoch) {
-    std::vector<std::string> names;
-    for (size_t c = 0; c < result.per_class_accuracy.size(); ++c)
-        names.push_back(std::to_string(c));
+    std::vector<std::string> names = class_names_;
+    if (names.empty()) {
+        for (size_t c = 0; c < result.per_class_accuracy.size(); ++c)
+            names.push_back(std::to_string(c));
+    }
     nlohmann::json j = {{"epoch", epoch}};
     j.update(eval_result_json(result, names, false));
-    write_file_atomic(eval_path().string(), j.dump(2) + "\n", "eval.json");
+    // A class name that is not UTF-8 (a folder name is any bytes) gets U+FFFD, not an exception.
+    const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+    write_file_atomic(eval_path().string(), text + "\n", "eval.json");
 }
 
 void RunWriter::write_report(const EvalResult* last_eval, const std::string& title) {
@@ -254,6 +258,7 @@ void RunWriter::write_report(const EvalResult* last_eval, const std::string& tit
     input.settings = settings_;
     input.epochs = epochs_;
     input.last_eval = last_eval;
+    input.class_names = class_names_;
     write_file_atomic(report_path().string(), render_report_html(input), "report.html");
 }
 

@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "train/metrics.h"
@@ -46,7 +47,7 @@ struct EpochRecord {
     double lr = 0.0;    // learning rate at the end of the epoch
     double train_error = 0.0;
     double test_error = 0.0;
-    double top5 = 0.0;          // top-5 test error
+    double top5 = 0.0;          // top-5 test error (NaN for 5 classes or fewer: has_top5)
     double seconds = 0.0;       // the epoch's training steps and its evaluation, if any
     double eval_seconds = 0.0;  // the evaluation alone (NaN: none this epoch)
     double images_per_second = 0.0;
@@ -68,6 +69,7 @@ struct ReportInput {
     nlohmann::json settings;  // shown as a key/value table (objects flattened one level)
     std::vector<EpochRecord> epochs;
     const EvalResult* last_eval = nullptr;
+    std::vector<std::string> class_names;  // index = label; empty: classes named by index only
 };
 std::string render_report_html(const ReportInput& input);
 
@@ -92,9 +94,12 @@ class RunWriter {
     void write_config(const nlohmann::json& settings);
     // Appends one line to metrics.jsonl and flushes and fsyncs it. Epochs must increase.
     void append_epoch(const EpochRecord& record);
+    // The dataset's class names (index = label) for eval.json and report.html, as cbnn-eval
+    // names them; without them (empty, the default) classes are named by index ("0", "1", ...).
+    void set_class_names(std::vector<std::string> names) { class_names_ = std::move(names); }
     // Writes eval.json atomically: {"epoch": epoch} and eval_result_json (train/evaluate.h) of
-    // `result`, per-class accuracy and training counts included, classes named by index (the
-    // latest evaluation of the run, for tools such as scripts/reproduce.py).
+    // `result`, per-class accuracy and training counts included (the latest evaluation of the
+    // run, for tools such as scripts/reproduce.py, which read per_class in index order).
     void write_eval(const EvalResult& result, int64_t epoch);
     // Regenerates report.html atomically from the epochs so far and the given evaluation.
     void write_report(const EvalResult* last_eval = nullptr, const std::string& title = "");
@@ -105,6 +110,7 @@ class RunWriter {
     std::filesystem::path dir_;
     nlohmann::json settings_;
     std::vector<EpochRecord> epochs_;
+    std::vector<std::string> class_names_;
 };
 
 // "epoch 12/200  batch 57/96  loss 0.8123  18,250 img/s  ETA 1:02:13". The ETA is h:mm:ss

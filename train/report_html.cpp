@@ -209,7 +209,10 @@ const char* group_color(ShotGroup g) {
 
 // Per-class test accuracy as bars in class-index order (coloured by shot group), with the
 // training count per class as a polyline on a right-hand axis (log10 when the counts span >= 10x).
-std::string class_accuracy_chart(const EvalResult& r) {
+// A bar's tooltip starts with the class name when there are names; "class k: accuracy a%, n
+// training images" stays as it is (scripts/sweep_tables.py reads it from reports older than
+// eval.json).
+std::string class_accuracy_chart(const EvalResult& r, const std::vector<std::string>& names) {
     const int64_t c = r.num_classes;
     const bool has_counts = !r.train_counts.empty();
     Frame f;
@@ -232,8 +235,10 @@ std::string class_accuracy_chart(const EvalResult& r) {
         const char* color =
             has_counts ? group_color(shot_group(r.train_counts[static_cast<size_t>(k)])) : kGray;
         os << "<rect x=\"" << x0 << "\" y=\"" << f.py(acc) << "\" width=\"" << bar << "\" height=\""
-           << f.bottom - f.py(acc) << "\" fill=\"" << color << "\"><title>class " << k
-           << ": accuracy " << percent(acc);
+           << f.bottom - f.py(acc) << "\" fill=\"" << color << "\"><title>";
+        if (static_cast<int64_t>(names.size()) == c)
+            os << html_escape(names[static_cast<size_t>(k)]) << ", ";
+        os << "class " << k << ": accuracy " << percent(acc);
         if (has_counts) os << ", " << r.train_counts[static_cast<size_t>(k)] << " training images";
         os << ", " << r.per_class_samples[static_cast<size_t>(k)] << " test images</title></rect>";
     }
@@ -277,6 +282,12 @@ std::string class_accuracy_chart(const EvalResult& r) {
     return os.str();
 }
 
+// Top-5 error as a percentage, or why there is none when the evaluation had 5 classes or fewer.
+std::string top5_percent(double fraction, const EvalResult* eval) {
+    if (eval != nullptr && !has_top5(eval->num_classes)) return kTop5NotApplicable;
+    return percent(fraction);
+}
+
 void table_row(std::ostringstream& os, const std::string& key, const std::string& value) {
     os << "<tr><th>" << key << "</th><td>" << value << "</td></tr>\n";
 }
@@ -298,7 +309,7 @@ std::string summary_table(const ReportInput& in) {
         table_row(os, "learning rate (last epoch)", fmt(last.lr));
         table_row(os, "train error (last epoch)", percent(last.train_error));
         table_row(os, "test error (last epoch)", percent(last.test_error));
-        table_row(os, "top-5 test error (last epoch)", percent(last.top5));
+        table_row(os, "top-5 test error (last epoch)", top5_percent(last.top5, in.last_eval));
         if (best_epoch > 0)
             table_row(os, "best test error",
                       percent(best) + " (epoch " + std::to_string(best_epoch) + ")");
@@ -311,7 +322,7 @@ std::string summary_table(const ReportInput& in) {
         const EvalResult& r = *in.last_eval;
         table_row(os, "evaluated test images", std::to_string(r.samples));
         table_row(os, "top-1 error (last evaluation)", percent(r.top1_error));
-        table_row(os, "top-5 error (last evaluation)", percent(r.top5_error));
+        table_row(os, "top-5 error (last evaluation)", top5_percent(r.top5_error, &r));
         table_row(os, "balanced accuracy", percent(r.balanced_accuracy));
         table_row(os, "mean test loss", fmt(r.mean_loss));
     }
@@ -405,7 +416,7 @@ std::string render_report_html(const ReportInput& in) {
     os << "<h2>Many / medium / few-shot test accuracy</h2>\n" << shot_table(in);
     if (in.last_eval != nullptr) {
         os << "<h2>Per-class test accuracy (long tail)</h2>\n<div class=\"charts\">\n"
-           << class_accuracy_chart(*in.last_eval) << "</div>\n";
+           << class_accuracy_chart(*in.last_eval, in.class_names) << "</div>\n";
     }
     os << "<h2>Settings</h2>\n" << settings_table(in.settings);
     os << "</body>\n</html>\n";

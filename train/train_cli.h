@@ -147,8 +147,13 @@ int run_training_tool(const std::string& tool, Config& c, Prepare prepare, Train
             std::fprintf(stderr, "%s: %s\n", tool.c_str(), r.message.c_str());
             return kExitDiverged;
         }
-        std::printf("final test error %.4f (%.2f%%), top-5 %.4f, after %lld epochs\n",
-                    r.final_test_error, 100.0 * r.final_test_error, r.final_eval.top5_error,
+        char top5[64];
+        if (has_top5(r.final_eval.num_classes))
+            std::snprintf(top5, sizeof top5, "%.4f", r.final_eval.top5_error);
+        else
+            std::snprintf(top5, sizeof top5, "%s", kTop5NotApplicable);
+        std::printf("final test error %.4f (%.2f%%), top-5 %s, after %lld epochs\n",
+                    r.final_test_error, 100.0 * r.final_test_error, top5,
                     static_cast<long long>(r.epochs_done));
     } catch (const Error& e) {
         std::fprintf(stderr, "%s: %s\n", tool.c_str(), e.what());

@@ -145,6 +145,16 @@ void check_batch_fits(int64_t batch_size, int64_t train_size) {
                " images): give a batch size of at most ", train_size);
 }
 
+void check_every_class_trained(const std::vector<int64_t>& train_counts,
+                               const std::vector<std::string>& class_names) {
+    for (size_t c = 0; c < train_counts.size(); ++c) {
+        if (train_counts[c] > 0) continue;
+        const std::string name =
+            c < class_names.size() ? " (" + class_names[c] + ")" : std::string();
+        CBNN_FAIL("class ", c, name, " has no training images; every class needs at least one");
+    }
+}
+
 std::string run_checkpoint_path(const std::string& out_dir) {
     return (std::filesystem::path(out_dir) / "checkpoint.bin").string();
 }
@@ -165,6 +175,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
     const int64_t start_epoch = from.epoch;
     int64_t step = from.step;
     RunWriter run(c.out_dir, c.resume, start_epoch);
+    run.set_class_names(c.class_names);
     // The checkpoint is written before its epoch's metrics line: a run stopped between the two
     // gets the line back from the checkpoint.
     const std::vector<EpochRecord>& kept = run.epochs();

@@ -99,6 +99,8 @@ struct LoopSettings {
     std::vector<std::string> resume_may_change;
     // Training images per class, stored in each checkpoint ("train_counts") for cbnn-eval.
     std::vector<int64_t> train_counts;
+    // The dataset's class names (index = label) for eval.json and report.html; empty: by index.
+    std::vector<std::string> class_names;
     // CUDA kernel choices, set for the run (training and evaluation) and restored afterwards.
     ConvAlgorithmSearch conv_search = ConvAlgorithmSearch::heuristic;
     ConvAlgorithms conv_algos = ConvAlgorithms::deterministic;
@@ -258,6 +260,12 @@ void validate_common(const Config& c, double lr_reference_batch) {
 // Refuses a batch larger than the training set of `train_size` images: each epoch would be one
 // partial batch trained at the learning rate scaled for the full batch size.
 void check_batch_fits(int64_t batch_size, int64_t train_size);
+
+// Refuses a training set in which a class has no images ("class 4 (deer) has no training images;
+// every class needs at least one"; by index alone when class_names is empty): the class-balanced
+// weights need every count >= 1, and such a class could never be learnt.
+void check_every_class_trained(const std::vector<int64_t>& train_counts,
+                               const std::vector<std::string>& class_names);
 
 // Runs epochs [start, settings.epochs) (start = 0, or the checkpoint's epoch when resuming).
 // result.train_counts is left to the caller.

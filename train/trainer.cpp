@@ -91,6 +91,7 @@ TrainResult train_cifar(const TrainConfig& c, std::ostream& log) {
     const std::vector<int64_t> counts = train.class_counts();
     log << "data: " << train_load.description << "; training on " << train.size()
         << " images, testing on " << test.size() << "\n";
+    check_every_class_trained(counts, train.class_names);
     check_batch_fits(c.batch_size, train.size());
 
     const LossConfig loss_config{parse_loss_type(c.loss), c.beta, c.gamma};
@@ -125,6 +126,7 @@ TrainResult train_cifar(const TrainConfig& c, std::ostream& log) {
     LoopSettings settings =
         loop_settings(c, train.size(), {std::begin(kResumeMayChange), std::end(kResumeMayChange)});
     settings.train_counts = counts;
+    settings.class_names = train.class_names;
     // Prepared once: on CUDA the test images stay on the GPU for the run (train/evaluate.h).
     TestSet test_set(test, {eval_batch_size(device, c.batch_size), c.seed, device});
     const EvalInput eval_input = evaluation_input(settings);

@@ -114,6 +114,11 @@ TEST(Inat, MissingFilesAreErrors) {
         {"train2018.json", "2 image file(s) missing", "train_val2018/Plantae/3/b.jpg"}));
     EXPECT_TRUE(throws_error([&] { read_inat(root + "/train2018.json", root + "/nope"); },
                              {"nope", "does not exist"}));
+    // A folder given as the JSON, a file as the image folder.
+    EXPECT_TRUE(
+        throws_error([&] { read_inat(root, root); }, {"iNat file " + root + " is a directory"}));
+    EXPECT_TRUE(throws_error([&] { read_inat(root + "/train2018.json", root + "/train2018.json"); },
+                             {"iNat image folder " + root + "/train2018.json is not a folder"}));
     EXPECT_EQ(read_inat(root + "/train2018.json", root, /*check_files=*/false).size(), 3);
 }
 

@@ -163,8 +163,27 @@ TEST(SubsetList, NamingAFileNotInTheDatasetIsAnError) {
         {"d.txt line 2", "listed twice"}));
     EXPECT_TRUE(throws_error([&] { read_subset_list(dir + "/missing.txt"); },
                              {"missing.txt", "does not exist"}));
+    EXPECT_TRUE(throws_error([&] { read_subset_list(dir); }, {dir, "is a directory"}));
     cbnn::testing::write_text(dir + "/empty.txt", "\n\n");
     EXPECT_TRUE(throws_error([&] { read_subset_list(dir + "/empty.txt"); }, {"names no image"}));
+}
+
+// A binary file given as a list: the line quoted in the error is escaped and cut, never raw.
+TEST(SubsetList, BinaryLinesAreQuotedEscapedAndCut) {
+    const std::vector<std::string> names = {"train/a/0.jpg"};
+    std::string binary = "\x01\x02\"\\ok\xff";
+    binary += std::string(100, 'x');
+    try {
+        subset_indices(names, {binary}, "b.bin");
+        ADD_FAILURE() << "expected an error";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), "subset list b.bin line 1: \"\\x01\\x02\\\"\\\\ok\\xff" +
+                                             std::string(53, 'x') +
+                                             "...\" (107 bytes) is not an image of the dataset");
+    }
+    EXPECT_EQ(quote_for_message("train/a/0.jpg"), "\"train/a/0.jpg\"");
+    EXPECT_EQ(quote_for_message(std::string("a\0b\n", 4)), "\"a\\x00b\\x0a\"");
+    EXPECT_EQ(quote_for_message("abcdef", 3), "\"abc...\" (6 bytes)");
 }
 
 }  // namespace

@@ -139,10 +139,21 @@ void expect_error(const std::vector<int64_t>& counts, double beta,
 
 TEST(ClassWeights, BadInputIsAClearError) {
     expect_error({}, 0.9, {"empty"});
-    expect_error({10, 5, 0, 3}, 0.9, {"class 2", "count 0", "infinite"});
+    expect_error({10, 5, 0, 3}, 0.9,
+                 {"class 2 has no training images; every class needs at least one", "with beta 0.9",
+                  "infinite"});
     expect_error({10, -4}, 0.0, {"class 1", "count -4"});
     for (double beta : {1.0, -0.1, 1.5, std::nan(""), double{INFINITY}})
         expect_error({10, 5}, beta, {"beta must be in [0, 1)"});
+    // Beta 0 weighs every class 1: the message says what is wrong without a beta^0.
+    try {
+        class_balanced_weights({10, 0}, 0.0);
+        ADD_FAILURE() << "expected an error for an empty class";
+    } catch (const Error& e) {
+        EXPECT_STREQ(e.what(),
+                     "class-balanced weights: class 1 has no training images; every class needs "
+                     "at least one");
+    }
     EXPECT_THROW(effective_numbers({3, 0}, 0.5), Error);
     EXPECT_THROW(effective_numbers({3}, 1.0), Error);
     EXPECT_NO_THROW(check_beta(0.0));

@@ -48,5 +48,22 @@ TEST(ReadFileBytes, ReadsEveryByteAndNamesMissingFiles) {
     EXPECT_TRUE(testing::throws_error([&] { read_file_bytes(dir, "loader"); }, {"is a directory"}));
 }
 
+TEST(CheckPaths, NameWhatIsThereInstead) {
+    const std::string dir = testing::scratch_dir("file_io_check");
+    write_file_atomic(dir + "/f", std::string("x"), "test");
+    EXPECT_NO_THROW(check_regular_file(dir + "/f", "list"));
+    EXPECT_NO_THROW(check_folder(dir, "data"));
+    EXPECT_TRUE(testing::throws_error([&] { check_regular_file(dir + "/none", "list"); },
+                                      {"list " + dir + "/none does not exist"}));
+    EXPECT_TRUE(testing::throws_error([&] { check_regular_file(dir, "list"); },
+                                      {"list " + dir + " is a directory"}));
+    EXPECT_TRUE(testing::throws_error([&] { check_regular_file("/dev/null", "list"); },
+                                      {"list /dev/null is not a regular file"}));
+    EXPECT_TRUE(testing::throws_error([&] { check_folder(dir + "/f", "data"); },
+                                      {"data " + dir + "/f is not a folder"}));
+    EXPECT_TRUE(testing::throws_error([&] { check_folder(dir + "/none", "data"); },
+                                      {"data " + dir + "/none does not exist"}));
+}
+
 }  // namespace
 }  // namespace cbnn

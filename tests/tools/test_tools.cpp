@@ -1,4 +1,5 @@
 // The command-line tools, run as a user runs them: exit status and output, good and bad input.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -133,6 +134,19 @@ TEST_F(LossToolTest, BadFilesAndFlagsGiveOneClearMessage) {
                    "truncated");
     expect_failure("--loss softmax --counts 1,1 --logits " + logits_ + " --labels " + labels_,
                    "2 counts given for 3 classes");
+    // A non-finite logit would make the loss NaN (printed as "-nan", exit 0, before): refused,
+    // naming the first one.
+    write_npy(temp("labels2.npy"), Tensor::from_vector<int64_t>({0, 2}, {2}));
+    const std::string nan_logits = temp("nan_logits.npy");
+    write_npy(nan_logits,
+              Tensor::from_vector<float>({1, 2, 3, 4, std::nanf(""), -INFINITY}, {2, 3}));
+    expect_failure(
+        "--loss softmax --counts 1,1,1 --logits " + nan_logits + " --labels " + temp("labels2.npy"),
+        nan_logits + ": logit (1, 1) is NaN; the logits must be finite");
+    const std::string inf_logits = temp("inf_logits.npy");
+    write_npy(inf_logits, Tensor::from_vector<double>({1, 2, INFINITY}, {1, 3}));
+    expect_failure("--loss focal --counts 1,1,1 --logits " + inf_logits + " --labels " + labels_,
+                   inf_logits + ": logit (0, 2) is +inf; the logits must be finite");
     expect_failure(base("focal", "--gamma -1"), "gamma");
     // Printed as "(beta 0, gamma 3)" and ignored before: only focal has a gamma.
     expect_failure(base("softmax", "--gamma 3"), "--gamma 3: only the focal loss has a gamma");

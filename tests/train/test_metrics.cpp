@@ -81,6 +81,19 @@ TEST(Metrics, TiesGoToTheLowestClassIndex) {
     EXPECT_TRUE(std::isnan(r2.top5_error));  // fewer than 5 classes
 }
 
+// With 5 classes or fewer every label is among the top 5: no top-5 error (NaN, JSON null), rather
+// than an error of 0 whatever the model.
+TEST(Metrics, NoTop5ErrorForFiveClassesOrFewer) {
+    EXPECT_FALSE(has_top5(2));
+    EXPECT_FALSE(has_top5(5));
+    EXPECT_TRUE(has_top5(6));
+    Evaluator ev(5);
+    ev.add(logits_of({0, 0, 0, 0, 9, 9, 0, 0, 0, 0}, 5), labels_of({0, 4}));
+    const EvalResult r = ev.result();
+    EXPECT_DOUBLE_EQ(r.top1_error, 1.0);
+    EXPECT_TRUE(std::isnan(r.top5_error));
+}
+
 TEST(Metrics, ShotGroupsUseTrainingCountsAndMeanPerClassAccuracy) {
     // Classes 0,1 many; 2 medium; 3 few; 4 few without test samples.
     Evaluator ev(5, {500, 101, 50, 3, 1});

@@ -190,6 +190,54 @@ TEST(RunWriter, ReportIsSelfContainedSvgAndWrittenAtomically) {
     EXPECT_EQ(names, (std::vector<std::string>{"config.json", "metrics.jsonl", "report.html"}));
 }
 
+// eval.json and report.html name classes as the dataset does once given the names (cbnn-eval's
+// names), by index without them; per_class stays in label order either way.
+TEST(RunWriter, EvalAndReportNameTheDatasetsClasses) {
+    TempDir tmp;
+    const EvalResult eval = small_eval();
+    {
+        RunWriter by_index(tmp.path() / "by_index");
+        by_index.write_eval(eval, 3);
+        const nlohmann::json j = nlohmann::json::parse(read_text(by_index.eval_path()));
+        EXPECT_EQ(j.at("per_class")[0].at("name"), "0");
+        EXPECT_EQ(j.at("per_class")[5].at("name"), "5");
+    }
+    RunWriter run(tmp.path() / "named");
+    run.set_class_names({"airplane", "automobile", "bird", "cat", "de\xff", "<dog>"});
+    run.write_eval(eval, 3);
+    const nlohmann::json j = nlohmann::json::parse(read_text(run.eval_path()));
+    ASSERT_EQ(j.at("per_class").size(), 6u);
+    EXPECT_EQ(j.at("per_class")[0].at("name"), "airplane");
+    EXPECT_EQ(j.at("per_class")[4].at("name"), "de\uFFFD");  // not UTF-8: replaced
+    EXPECT_EQ(j.at("per_class")[5].at("name"), "<dog>");
+    EXPECT_EQ(j.at("per_class")[0].at("train_count"), 500);
+    run.append_epoch(record(1));
+    run.write_report(&eval);
+    const std::string html = read_text(run.report_path());
+    // The name leads the bar's tooltip; "class k: accuracy a%, n training images" is kept for
+    // scripts/sweep_tables.py's reading of older reports.
+    EXPECT_NE(html.find("<title>airplane, class 0: accuracy 100.00%, 500 training images"),
+              std::string::npos);
+    EXPECT_NE(html.find("<title>&lt;dog&gt;, class 5: accuracy"), std::string::npos);
+}
+
+// With 5 classes or fewer there is no top-5 error: the report says why instead of a dash.
+TEST(RunWriter, ReportSaysWhyThereIsNoTop5ForFewClasses) {
+    Evaluator ev(3, {50, 20, 5});
+    ev.add(Tensor::from_vector<float>({5, 0, 0, 0, 0, 5}, {2, 3}),
+           Tensor::from_vector<int64_t>({0, 1}, {2}), 0.5);
+    const EvalResult r = ev.result();
+    ReportInput in;
+    in.last_eval = &r;
+    in.epochs = {record(1), record(2)};
+    const std::string html = render_report_html(in);
+    EXPECT_EQ(count(html, "n/a (fewer than 6 classes)"), 2u) << html;  // last epoch, evaluation
+
+    const EvalResult six = small_eval();
+    in.last_eval = &six;
+    EXPECT_EQ(render_report_html(in).find("fewer than 6 classes"), std::string::npos);
+}
+
 TEST(RunWriter, ReportScalesToManyClasses) {
     std::vector<int64_t> counts(1000);
     for (size_t k = 0; k < counts.size(); ++k)

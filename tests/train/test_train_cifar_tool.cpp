@@ -121,6 +121,40 @@ TEST(TrainCifarTool, SmokeRunPrintsSeedConfigAndFinalError) {
     EXPECT_TRUE(std::filesystem::exists(out + "/metrics.jsonl"));
 }
 
+// Bad training sets, each with one message: a class the imbalance leaves empty (the mini set has
+// 20 images per class: IF 1000 leaves deer..truck none), a folder or a binary file given as the
+// subset list (the line is quoted escaped and cut, not echoed raw).
+TEST(TrainCifarTool, BadTrainingSetsAreNamed) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const std::string out = testing::scratch_dir("tool_bad_sets");
+    const std::string base = "--preset smoke --data " + testing::data_dir() + "/cifar10-mini";
+    const ToolRun empty = run_tool(kTool, base + " --out " + out + "/a --imbalance 1000");
+    EXPECT_EQ(empty.status, 1) << empty.output;
+    EXPECT_NE(empty.output.find("cbnn-train-cifar: class 4 (deer) has no training images; every "
+                                "class needs at least one\n"),
+              std::string::npos)
+        << empty.output;
+
+    const ToolRun dir = run_tool(kTool, base + " --out " + out + "/b --subset-list " + out);
+    EXPECT_EQ(dir.status, 1) << dir.output;
+    EXPECT_NE(dir.output.find("cbnn-train-cifar: subset list " + out + " is a directory"),
+              std::string::npos)
+        << dir.output;
+
+    std::string binary(200, '\x07');
+    binary[3] = '\xfe';
+    testing::write_text(out + "/list.bin", binary);
+    const ToolRun raw =
+        run_tool(kTool, base + " --out " + out + "/c --subset-list " + out + "/list.bin");
+    EXPECT_EQ(raw.status, 1) << raw.output;
+    EXPECT_NE(raw.output.find("line 1: \"\\x07\\x07\\x07\\xfe\\x07"), std::string::npos)
+        << raw.output;
+    EXPECT_NE(raw.output.find("...\" (200 bytes) is not an image of the dataset"),
+              std::string::npos)
+        << raw.output;
+    EXPECT_EQ(raw.output.find('\x07'), std::string::npos) << raw.output;
+}
+
 // --preset paper cuts batches as the official pipeline (stream: 200 images at batch 64 make 3 full
 // batches in the first epoch); an explicit --batching epochs wins (4 batches, the last of 8).
 TEST(TrainCifarTool, PaperPresetBatchesAsTheOfficialPipeline) {

@@ -1,6 +1,7 @@
 // cbnn-train-imagenet and cbnn-train-inat run as a user runs them: --help, bad input (missing
 // data, bad depth, bad JSON) with one message and a non-zero exit, and a one-epoch run.
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -57,6 +58,15 @@ TEST(TrainImagesTools, BadInputGivesOneMessageAndFails) {
     EXPECT_EQ(json.status, 1) << json.output;
     EXPECT_NE(json.output.find("broken.json"), std::string::npos) << json.output;
 
+    // A folder given as the annotation file.
+    const ToolRun dir_json =
+        run_tool("cbnn-train-inat", "--data " + set.root + " --out " + out + "/i --train-json " +
+                                        set.root + " --image-size 32");
+    EXPECT_EQ(dir_json.status, 1) << dir_json.output;
+    EXPECT_NE(dir_json.output.find("cbnn-train-inat: iNat file " + set.root + " is a directory"),
+              std::string::npos)
+        << dir_json.output;
+
     const ToolRun no_json = run_tool(
         "cbnn-train-inat", "--data " + set.root + "/train --out " + out + "/e --image-size 32");
     EXPECT_EQ(no_json.status, 1) << no_json.output;
@@ -93,6 +103,30 @@ TEST(TrainImagesTools, OneEpochRunWritesTheRunFolder) {
     EXPECT_NE(r.output.find("final test error"), std::string::npos) << r.output;
     for (const char* f : {"config.json", "metrics.jsonl", "report.html", "checkpoint.bin"})
         EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
+    // 3 classes: every label is in the top 5, so there is no top-5 error to print (was "nan").
+    EXPECT_NE(r.output.find(", top-5 n/a (fewer than 6 classes), after 1 epochs"),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("nan"), std::string::npos) << r.output;
+    // eval.json: null top-5 as in metrics.jsonl, classes named by the annotation's categories.
+    const nlohmann::json eval = nlohmann::json::parse(testing::read_text(out + "/eval.json"));
+    EXPECT_TRUE(eval.at("top5_error").is_null());
+    ASSERT_EQ(eval.at("per_class").size(), 3u);
+    for (size_t c = 0; c < 3; ++c)
+        EXPECT_EQ(eval.at("per_class")[c].at("name"), "class" + std::to_string(c));
+}
+
+// An iNaturalist category with no training image: one message naming the class (it came from the
+// class-balanced weights before, with a 1 - beta^0 the user never asked about).
+TEST(TrainImagesTools, ClassWithoutTrainingImagesIsNamed) {
+    const auto set = testing::write_tiny_image_set("tools_empty_class", {2, 2, 0});
+    const ToolRun r = run_tool("cbnn-train-inat", "--data " + set.root + " --out " + set.root +
+                                                      "/runs/a --image-size 32 --batch-size 2");
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("cbnn-train-inat: class 2 (class2) has no training images; every "
+                            "class needs at least one\n"),
+              std::string::npos)
+        << r.output;
 }
 
 }  // namespace

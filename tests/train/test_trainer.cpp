@@ -96,6 +96,9 @@ TEST(Trainer, TwoEpochsLowerTheLossAndResumeEqualsTheUninterruptedRun) {
     EXPECT_EQ(eval.at("epoch"), 2);
     EXPECT_DOUBLE_EQ(eval.at("top1_error").get<double>(), r.final_test_error);
     ASSERT_EQ(eval.at("per_class").size(), 10u);
+    // Classes named as the dataset names them (cbnn-eval does the same), in label order.
+    EXPECT_EQ(eval.at("per_class")[0].at("name"), "airplane");
+    EXPECT_EQ(eval.at("per_class")[9].at("name"), "truck");
     for (size_t c = 0; c < 10; ++c) {
         EXPECT_EQ(eval.at("per_class")[c].at("train_count"), r.final_eval.train_counts[c]);
         EXPECT_DOUBLE_EQ(eval.at("per_class")[c].at("accuracy").get<double>(),
