@@ -176,6 +176,10 @@ def probe():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] in (["--help"], ["-h"]):
+        print("usage: cuda_mps.py --probe  (starts a CUDA context, exit 0 when it can; the rest "
+              "is reproduce.py --mps)\n" + __doc__)
+        sys.exit(0)
     if sys.argv[1:] != ["--probe"]:
         sys.exit("usage: cuda_mps.py --probe  (the rest is reproduce.py --mps)")
     sys.exit(probe())

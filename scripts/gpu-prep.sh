@@ -5,7 +5,7 @@
 # above all: the GPU machine has upstream Google Benchmark 1.8.3, whose soname differs). System
 # libraries (glibc, libstdc++, libgcc) and the CUDA libraries (cudart, cuBLAS, cuDNN, NCCL; the GPU
 # machine has its own) are not copied. One .tar.gz rather than a folder: the binaries are ~57 MB as
-# files (each links the whole library, CUDA kernels included) and ~19 MB compressed, and the device
+# files (each links the whole library, CUDA kernels included) and ~22 MB compressed, and the device
 # tool carries at most 64 MiB. The archive also holds data/cifar10-mini (1.2 MB; the real-data CUDA
 # tests need it and skip without it), copied from the shared data folder when that is found
 # ($CBNN_DATA_DIR, else ../shared/data). Builds nothing: run scripts/build.sh first. Then, there:

@@ -104,6 +104,18 @@ ToolRun demo(const fs::path& dir, const std::string& args) {
 // The trainer options of the full protocol give way to the user's as every other demo value does
 // (they used to reach the trainer twice); relative --data, --out and --subset-list are the
 // caller's, not the repository root's; --full with --short is refused.
+// The Python scripts run on their own answer --help too (exit 0, usage), and a bad argument still
+// fails with their usage.
+TEST(Scripts, PythonScriptsAnswerHelp) {
+    for (const char* script : {"png_render_check.py", "cuda_mps.py"}) {
+        const ToolRun help = run_command("python3 " + kScripts + script + " --help");
+        EXPECT_EQ(help.status, 0) << script << "\n" << help.output;
+        EXPECT_NE(help.output.find("sage: "), std::string::npos) << script << "\n" << help.output;
+        const ToolRun bad = run_command("python3 " + kScripts + script + " --bogus --more");
+        EXPECT_NE(bad.status, 0) << script << "\n" << bad.output;
+    }
+}
+
 TEST(DemoScript, UserValuesWinAndRelativePathsAreTheCallers) {
     const fs::path dir = testing::scratch_dir("demo_fake_trainer");
     write_fake_trainer(dir / "build");
