@@ -18,6 +18,7 @@ ran at once). On one GPU, processes take turns on it unless --mps starts a CUDA 
 """
 import argparse
 import concurrent.futures
+import fcntl
 import fnmatch
 import itertools
 import json
@@ -83,8 +84,9 @@ CHECKS = {
                 lambda v: v in ("cifar10", "cifar100"), "cifar10 or cifar100"),
     "loss": (lambda v: v if isinstance(v, str) else None, lambda v: v in LOSS_NAMES,
              "softmax, sigmoid or focal"),
-    "subset_list": (lambda v: v if isinstance(v, str) else None, lambda v: Path(v).is_file(),
-                    "an existing training-list file"),
+    "subset_list": (lambda v: v if isinstance(v, str) else None,
+                    lambda v: v == "" or Path(v).is_file(),
+                    "an existing training-list file, or \"\" for --imbalance"),
     "imbalance": (as_number, lambda v: v >= 1.0, "a number of at least 1"),
     "beta": (as_number, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)"),
     "gamma": (as_number, lambda v: v >= 0.0, "a number of at least 0"),
@@ -214,6 +216,8 @@ def is_complete(run_dir, epochs):
 def finished_its_epochs(run_dir):
     """Whether the run in `run_dir` reached the --epochs of its own config.json, with a test
     error: complete by its own measure, whatever the sweep asks for now."""
+    if not (run_dir / "config.json").exists():  # the trainer stopped before writing it
+        return False
     config = read_json(run_dir / "config.json", "the run counts as unfinished") or {}
     settings = config.get("settings")
     own = settings.get("epochs") if isinstance(settings, dict) else None
@@ -399,14 +403,31 @@ def complete_runs(runs, epochs):
             if is_complete(config.parent, epochs)]
 
 
+def held_by_a_trainer(run_dir):
+    """Whether a trainer holds run_dir's run.lock now (train/run_lock.h: one trainer per folder):
+    such a folder is never deleted, moved or trimmed here."""
+    try:
+        with open(run_dir / "run.lock", "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+    except OSError:  # no lock file, or a file system without flock
+        pass
+    return False
+
+
 def run_grid(args, configs, names, extra):
     runs = Path(args.runs)
     epochs = target_epochs(args, extra)
-    failed, counts = [], {"done": 0, "run": 0, "resume": 0, "restart": 0, "blocked": 0}
+    failed, counts = [], {"done": 0, "run": 0, "resume": 0, "restart": 0, "blocked": 0, "busy": 0}
     tasks, prefixes = [], {}
     for k, name in enumerate(names, 1):
         c, run_dir = configs[name], runs / name
-        if is_complete(run_dir, epochs):
+        if held_by_a_trainer(run_dir):
+            state = "busy"  # another sweep's trainer is on it
+        elif is_complete(run_dir, epochs):
             state = "done"
         elif (run_dir / "checkpoint.bin").exists():
             state = "resume"
@@ -415,7 +436,7 @@ def run_grid(args, configs, names, extra):
             # checkpoint was removed (--remove-finished-checkpoints): never deleted here.
             state = "blocked"
         elif run_dir.exists():
-            state = "restart"  # killed before its first epoch ended: nothing to keep
+            state = "restart"  # killed before its first checkpoint: nothing to continue from
         else:
             state = "run"
         counts[state] += 1
@@ -423,6 +444,10 @@ def run_grid(args, configs, names, extra):
         prefix = f"[{k}/{len(names)}] {name}:"
         if state == "done":
             print(f"{prefix} complete ({epochs} epochs), skipped", flush=True)
+            continue
+        if state == "busy":
+            print(f"{prefix} is being trained by another process ({run_dir / 'run.lock'} is "
+                  "held), skipped", flush=True)
             continue
         if state == "blocked":
             failed.append(name)
@@ -471,6 +496,7 @@ def run_grid(args, configs, names, extra):
     print(f"reproduce: {len(names)} selected: {counts['done']} already complete, "
           f"{counts['run']} new, {counts['resume']} resumed, {counts['restart']} restarted"
           + (f", {counts['blocked']} blocked" if counts["blocked"] else "")
+          + (f", {counts['busy']} busy elsewhere" if counts["busy"] else "")
           + (" (dry run: nothing ran)" if args.dry_run else "")
           + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""), flush=True)
     return failed
@@ -580,6 +606,8 @@ def remove_finished_checkpoints(runs, epochs):
     resume), e.g. before packing a runs folder to carry elsewhere."""
     removed = 0
     for run_dir in complete_runs(runs, epochs):
+        if held_by_a_trainer(run_dir):  # still writing its report
+            continue
         remove_temporaries(run_dir)
         if (run_dir / "checkpoint.bin").exists():
             (run_dir / "checkpoint.bin").unlink()
@@ -609,6 +637,9 @@ def move_finished(runs, dest, epochs):
         target = dest / run_dir.name
         if target.exists():
             print(f"reproduce: {target} exists already; {run_dir} stays", flush=True)
+            continue
+        if held_by_a_trainer(run_dir):
+            print(f"reproduce: a trainer still holds {run_dir}; it stays", flush=True)
             continue
         (run_dir / "checkpoint.bin").unlink(missing_ok=True)
         remove_temporaries(run_dir)

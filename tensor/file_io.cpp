@@ -78,18 +78,27 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, const std::string&
     return bytes;
 }
 
-void check_regular_file(const std::string& path, const std::string& what) {
+namespace {
+// The path's status; a path that cannot be looked at (a permission, a symlink loop) is said so,
+// not reported as missing.
+std::filesystem::file_status checked_status(const std::string& path, const std::string& what) {
     std::error_code ec;
     const std::filesystem::file_status st = std::filesystem::status(path, ec);
+    CBNN_CHECK(!ec || st.type() == std::filesystem::file_type::not_found, what, " ", path,
+               " cannot be read: ", ec.message());
     CBNN_CHECK(std::filesystem::exists(st), what, " ", path, " does not exist");
+    return st;
+}
+}  // namespace
+
+void check_regular_file(const std::string& path, const std::string& what) {
+    const std::filesystem::file_status st = checked_status(path, what);
     CBNN_CHECK(!std::filesystem::is_directory(st), what, " ", path, " is a directory");
     CBNN_CHECK(std::filesystem::is_regular_file(st), what, " ", path, " is not a regular file");
 }
 
 void check_folder(const std::string& path, const std::string& what) {
-    std::error_code ec;
-    const std::filesystem::file_status st = std::filesystem::status(path, ec);
-    CBNN_CHECK(std::filesystem::exists(st), what, " ", path, " does not exist");
+    const std::filesystem::file_status st = checked_status(path, what);
     CBNN_CHECK(std::filesystem::is_directory(st), what, " ", path, " is not a folder");
 }
 

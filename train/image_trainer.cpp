@@ -125,6 +125,7 @@ TrainResult train_images(const ImageTrainConfig& c, std::ostream& log) {
     const ImageSets sets = read_sets(c);
     check_batch_fits(c.batch_size, sets.train.size());
     LazyImageLoader train(sets.train, loader_options(c, true, device));
+    check_batch_fits(c.batch_size, train.size());  // again, after --skip-bad-images
     LazyImageLoader val(sets.val, loader_options(c, false, device));
     const std::vector<int64_t> counts = train.list().class_counts();
     check_every_class_trained(counts, sets.train.class_names);

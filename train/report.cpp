@@ -231,7 +231,8 @@ void RunWriter::append_epoch(const EpochRecord& record) {
     const std::string line = record.to_json().dump() + "\n";
     std::FILE* f = std::fopen(metrics_path().c_str(), "a");
     CBNN_CHECK(f != nullptr, "cannot open ", metrics_path().string(), ": ", std::strerror(errno));
-    // fsync: a checkpoint (fsynced too) is never on disk ahead of the epochs it covers.
+    // fsync: the line is on disk before the next epoch's checkpoint; a line lost after its own
+    // checkpoint comes back from that checkpoint on resume (train/train_loop.cpp).
     const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() &&
                     std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
     const bool closed = std::fclose(f) == 0;

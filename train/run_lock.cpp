@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <system_error>
 
@@ -29,7 +30,13 @@ RunLock::RunLock(const std::filesystem::path& dir) {
         CBNN_CHECK(error != EWOULDBLOCK, "output folder ", dir.string(),
                    " is in use by another training process (it holds ", path.string(),
                    "); wait for it to end or choose another --out");
-        CBNN_FAIL("cannot lock ", path.string(), ": ", std::strerror(error));
+        // A file system without flock (some NFS and Lustre mounts) must not stop training.
+        CBNN_CHECK(error == ENOLCK || error == ENOSYS || error == EOPNOTSUPP || error == EINVAL,
+                   "cannot lock ", path.string(), ": ", std::strerror(error));
+        std::fprintf(stderr,
+                     "warning: %s cannot be locked here (%s): nothing stops a second "
+                     "trainer on this folder\n",
+                     path.c_str(), std::strerror(error));
     }
 }
 

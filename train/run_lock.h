@@ -3,7 +3,8 @@
 // <dir>/run.lock while a trainer writes the folder, so that a second trainer (or a second sweep)
 // started on the same --out is refused at once instead of interleaving metrics.jsonl lines and
 // checkpoints. The kernel drops the lock when the process ends, however it ends (a kill -9
-// included), so a stale run.lock file never blocks a later resume.
+// included), so a stale run.lock file never blocks a later resume. Where the file system has no
+// flock (some NFS and Lustre mounts), a warning says so and the run goes on unlocked.
 
 #include <filesystem>
 

@@ -137,7 +137,8 @@ int run_training_tool(const std::string& tool, Config& c, Prepare prepare, Train
         c.validate();
         // Recorded absolute, so that cbnn-eval finds the data from any folder (a resume may
         // still name it elsewhere).
-        c.data_dir = std::filesystem::absolute(c.data_dir).lexically_normal().string();
+        c.data_dir =
+            std::filesystem::weakly_canonical(std::filesystem::absolute(c.data_dir)).string();
         prepare_run_folder(c.out_dir, c.resume);  // before any data is read
         std::printf("seed %llu\nconfig %s\n", static_cast<unsigned long long>(c.seed),
                     c.to_json().dump(2).c_str());

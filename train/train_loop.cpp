@@ -121,11 +121,24 @@ ResumePoint resume_point(Layer& model, Sgd& sgd, BatchSource& loader, const Loop
         }
         point.epoch = meta.at("epoch").get<int64_t>();
         point.step = meta.at("step").get<int64_t>();
-        CBNN_CHECK(point.epoch < c.epochs, "--resume: the checkpoint already covers ", point.epoch,
-                   " epochs, --epochs is ", c.epochs);
+        if (meta.contains("record")) point.record = EpochRecord::from_json(meta.at("record"));
+        // A run stopped between its final checkpoint and that epoch's metrics line is finished
+        // but for the line: the resume restores it and trains nothing.
+        const std::vector<int64_t> recorded = recorded_epochs(c.out_dir);
+        const bool line_missing = recorded.empty() || recorded.back() < point.epoch;
+        CBNN_CHECK(point.epoch >= 0 && (point.epoch < c.epochs ||
+                                        (point.epoch == c.epochs && point.record && line_missing)),
+                   "--resume: the checkpoint already covers ", point.epoch, " epochs, --epochs is ",
+                   c.epochs);
+        // The loader state must name the first batch after the checkpoint's epoch (a damaged or
+        // foreign meta could name any): checked before it can reach the batch arithmetic.
         const LoaderState state{meta.at("loader").at("epoch").get<int64_t>(),
                                 meta.at("loader").at("batch").get<int64_t>()};
-        if (meta.contains("record")) point.record = EpochRecord::from_json(meta.at("record"));
+        CBNN_CHECK(state.epoch == point.epoch && state.batch == 0 &&
+                       point.step == loader.plan.first_batch(point.epoch),
+                   "--resume: ", ckpt, ": its loader state (epoch ", state.epoch, ", batch ",
+                   state.batch, ") and step ", point.step, " do not follow its epoch ", point.epoch,
+                   " under ", batching_name(loader.plan.batching()), " batching");
         deserialize_checkpoint(bytes, model, sgd, ckpt);
         loader.set_state(state);
     } catch (const nlohmann::json::exception& e) {
@@ -186,6 +199,16 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
         log << "warning: metrics.jsonl holds " << kept.size() << " of the " << start_epoch
             << " epochs the checkpoint covers (a damaged or missing line ends what a resume "
                "can read); the others are missing from it and from report.html\n";
+    if (start_epoch == c.epochs) {  // finished but for the last line (resume_point)
+        log << "the run had finished; its last metrics line came back from the checkpoint\n";
+        result.epochs_done = start_epoch;
+        result.steps_done = step;
+        result.final_test_error = from.record->test_error;
+        result.final_eval.top1_error = from.record->test_error;
+        result.final_eval.top5_error = from.record->top5;
+        result.final_eval.num_classes = static_cast<int64_t>(c.train_counts.size());
+        return result;
+    }
     run.write_config(c.config);
     result.epochs_done = start_epoch;
     result.final_test_error = kNaN;

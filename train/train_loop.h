@@ -232,6 +232,8 @@ void validate_common(const Config& c, double lr_reference_batch) {
     CBNN_CHECK(c.gamma == 0 || c.loss == "focal", "gamma ", c.gamma,
                ": only the focal loss has a gamma, not ", c.loss, " (--loss focal, or --gamma 0)");
     CBNN_CHECK(c.epochs >= 1, "epochs ", c.epochs, ": must be >= 1");
+    // Far beyond any protocol, and it keeps epochs x images (the stream's positions) in int64.
+    CBNN_CHECK(c.epochs <= 1000000, "epochs ", c.epochs, ": must be at most 1,000,000");
     CBNN_CHECK(c.batch_size >= 1, "batch size ", c.batch_size, ": must be >= 1");
     CBNN_CHECK(std::isfinite(c.lr) && c.lr > 0, "lr ", c.lr, ": must be > 0");
     CBNN_CHECK(std::isfinite(c.weight_decay) && c.weight_decay >= 0, "weight decay ",

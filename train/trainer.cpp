@@ -23,12 +23,14 @@ namespace {
 // PAPER.md 3.3: LR = 0.1 * batch / 128.
 constexpr double kLrReferenceBatch = 128.0;
 
-// The fields a resumed run may change; every other field must equal the checkpoint's.
+// The fields a resumed run may change; every other field must equal the checkpoint's. The data
+// and the list may move (paths), but the resume checks that the training set's class counts are
+// the checkpoint's.
 const char* const kResumeMayChange[] = {
-    "epochs",     "eval_every",     "checkpoint_every", "threads",
-    "resume",     "progress_every", "conv_search",      "bn_kernels",
-    "cuda_graph", "layout",         "grad_check_every", "data_dir",
-    "out_dir",    "conv_algos",     "conv_kernels",     "eval_precision"};
+    "epochs",           "eval_every",    "checkpoint_every", "threads",    "resume",
+    "progress_every",   "conv_search",   "bn_kernels",       "cuda_graph", "layout",
+    "grad_check_every", "data_dir",      "subset_list",      "out_dir",    "conv_algos",
+    "conv_kernels",     "eval_precision"};
 
 }  // namespace
 

@@ -63,6 +63,11 @@ TEST(CheckPaths, NameWhatIsThereInstead) {
                                       {"data " + dir + "/f is not a folder"}));
     EXPECT_TRUE(testing::throws_error([&] { check_folder(dir + "/none", "data"); },
                                       {"data " + dir + "/none does not exist"}));
+    // A path that cannot be looked at is said so, not called missing (a symlink loop here; an
+    // unreadable parent folder is the same error, but root, who runs CI, may read anything).
+    std::filesystem::create_symlink(dir + "/loop", dir + "/loop");
+    EXPECT_TRUE(testing::throws_error([&] { check_folder(dir + "/loop", "data"); },
+                                      {"data " + dir + "/loop cannot be read"}));
 }
 
 }  // namespace

@@ -3,6 +3,10 @@
 // part of the grid, the rest (complete runs skipped), a run killed before its first checkpoint
 // (restarted), a longer schedule (resumed from the checkpoint), shards, the collected tables, and
 // bad input refused once, before any run folder exists.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -153,6 +157,34 @@ TEST(Reproduce, AFinishedRunWithoutItsCheckpointIsNeverDeleted) {
     EXPECT_NE(more.output.find("0 restarted, 1 blocked"), std::string::npos) << more.output;
     EXPECT_EQ(last_metrics(run).at("epoch"), 1);
     EXPECT_TRUE(fs::exists(run / "report.html"));
+}
+
+// A run folder whose run.lock a trainer holds (another sweep's) is left alone: not deleted to
+// restart it, not started a second time, not trimmed.
+TEST(Reproduce, ARunAnotherTrainerHoldsIsLeftAlone) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const fs::path runs = testing::scratch_dir("reproduce_busy");
+    const std::string grid = "--data " + testing::data_dir() +
+                             "/cifar10-mini --imbalance 10 --loss softmax --beta 0 --seed 0" +
+                             kTiny;
+    const fs::path run = runs / "cifar10-if10-softmax-s0";
+    fs::create_directories(run);
+    testing::write_text((run / "config.json").string(), "{}");  // a run in its first epochs
+    const int fd = ::open((run / "run.lock").c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+    const ToolRun busy = reproduce(runs, grid + " --epochs 1");
+    ::close(fd);
+    EXPECT_EQ(busy.status, 0) << busy.output;
+    EXPECT_NE(busy.output.find("is being trained by another process"), std::string::npos)
+        << busy.output;
+    EXPECT_NE(busy.output.find("0 restarted, 1 busy elsewhere"), std::string::npos) << busy.output;
+    EXPECT_TRUE(fs::exists(run / "config.json"));
+    EXPECT_FALSE(fs::exists(run / "metrics.jsonl"));
+    // Released: the sweep restarts it.
+    const ToolRun after = reproduce(runs, grid + " --epochs 1");
+    EXPECT_EQ(after.status, 0) << after.output;
+    EXPECT_NE(after.output.find("1 restarted"), std::string::npos) << after.output;
 }
 
 TEST(Reproduce, RunsSeveralTrainersAtOnce) {

@@ -36,17 +36,25 @@ void write_lines(const fs::path& path, const std::vector<nlohmann::json>& lines)
     for (const nlohmann::json& j : lines) out << j.dump() << "\n";
 }
 
+// Trains `c` (one epoch), then empties its metrics.jsonl as a kill just after the checkpoint's
+// rename would have left it; returns the lines it held.
+std::vector<nlohmann::json> train_then_lose_the_line(const TrainConfig& c, std::ostream& log) {
+    EXPECT_FALSE(train_cifar(c, log).diverged);
+    const fs::path metrics = fs::path(c.out_dir) / "metrics.jsonl";
+    const std::vector<nlohmann::json> written = testing::json_lines(metrics);
+    write_lines(metrics, {});
+    return written;
+}
+
 // The checkpoint is written before its epoch's metrics line; a run stopped between the two gets
 // the line back from the checkpoint when it resumes.
 TEST(ResumeEdges, AMetricsLineLostAfterTheCheckpointComesBackFromIt) {
     CBNN_REQUIRE_DATA("cifar10-mini");
     std::ostringstream log;
     TrainConfig c = one_epoch_run("resume_edges_record");
-    ASSERT_FALSE(train_cifar(c, log).diverged);
     const fs::path metrics = fs::path(c.out_dir) / "metrics.jsonl";
-    const std::vector<nlohmann::json> written = testing::json_lines(metrics);
+    const std::vector<nlohmann::json> written = train_then_lose_the_line(c, log);
     ASSERT_EQ(written.size(), 1u);
-    write_lines(metrics, {});  // as if killed after the checkpoint's rename
 
     c.epochs = 2;
     c.resume = true;
@@ -56,6 +64,28 @@ TEST(ResumeEdges, AMetricsLineLostAfterTheCheckpointComesBackFromIt) {
     EXPECT_EQ(resumed[0], written[0]);
     EXPECT_EQ(resumed[1].at("epoch"), 2);
     EXPECT_EQ(log.str().find("warning: metrics.jsonl"), std::string::npos) << log.str();
+}
+
+// The same for the final epoch: a finished run that lost its last line gets it back from a
+// resume with the same --epochs, which trains nothing (else the sweep would retry it forever).
+TEST(ResumeEdges, AFinishedRunsLostLastLineComesBackWithoutTraining) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    std::ostringstream log;
+    TrainConfig c = one_epoch_run("resume_edges_last_record");
+    const fs::path metrics = fs::path(c.out_dir) / "metrics.jsonl";
+    const std::vector<nlohmann::json> written = train_then_lose_the_line(c, log);
+    ASSERT_EQ(written.size(), 1u);
+    c.resume = true;
+    std::ostringstream resumed_log;
+    const TrainResult r = train_cifar(c, resumed_log);
+    ASSERT_FALSE(r.diverged);
+    EXPECT_EQ(r.epochs_done, 1);
+    EXPECT_DOUBLE_EQ(r.final_test_error, written[0].at("test_error").get<double>());
+    EXPECT_EQ(testing::json_lines(metrics), written);
+    EXPECT_NE(resumed_log.str().find("its last metrics line came back"), std::string::npos)
+        << resumed_log.str();
+    // With the line in place the run is simply finished.
+    EXPECT_TRUE(throws_error([&] { train_cifar(c, log); }, {"already covers 1 epochs"}));
 }
 
 // A line the resume cannot read (and every one after it) is said, not silently dropped.
@@ -145,15 +175,26 @@ TEST(ResumeEdges, MalformedCheckpointMetaIsOneError) {
     options.momentum = 0.9;
     Sgd sgd(model.named_parameters(), options);
     const nlohmann::json good = load_checkpoint(checkpoint_path(c), model, sgd);
+    TrainConfig again = c;
+    again.epochs = 2;
+    again.resume = true;
     for (const char* broken : {"loader", "epoch", "config"}) {
         nlohmann::json meta = good;
         meta.erase(broken);
         save_checkpoint(checkpoint_path(c), model, sgd, meta);
-        TrainConfig again = c;
-        again.epochs = 2;
-        again.resume = true;
         EXPECT_TRUE(throws_error([&] { train_cifar(again, log); }, {"--resume", "meta data"}))
             << broken;
+    }
+    // A loader state that does not follow the checkpoint's epoch (one that would overflow the
+    // batch arithmetic included) is refused before it reaches the loader.
+    for (const int64_t epoch : {int64_t{2}, int64_t{1} << 62}) {
+        nlohmann::json meta = good;
+        meta["loader"]["epoch"] = epoch;
+        save_checkpoint(checkpoint_path(c), model, sgd, meta);
+        EXPECT_TRUE(throws_error([&] { train_cifar(again, log); },
+                                 {"--resume", "loader state (epoch " + std::to_string(epoch),
+                                  "do not follow its epoch 1"}))
+            << epoch;
     }
 }
 
