@@ -84,7 +84,7 @@ TEST(GpuLoaderCuda, BatchesEqualCpuLoader) {
 
 // Stream batching (data/batch_plan.h): batches across epoch ends (300 = 4 x 64 + 44: the fifth
 // batch of every epoch but some takes the next epoch's first samples), with and without shuffle,
-// and after a resume into the middle of the stream.
+// and after a resume into the middle of the stream and back to an earlier epoch.
 TEST(GpuLoaderCuda, StreamBatchesEqualCpuLoader) {
     CBNN_REQUIRE_GPU();
     const Dataset d = synthetic(300);
@@ -104,6 +104,11 @@ TEST(GpuLoaderCuda, StreamBatchesEqualCpuLoader) {
         cpu.set_state(middle);
         gpu.set_state(middle);
         for (int64_t k = 23; k < 28; ++k) expect_same(gpu.next(), cpu.next(), k);
+        // Back to an earlier epoch: the GPU loader uploads that epoch's orders again.
+        const LoaderState earlier = cpu.plan().state_of(3);
+        cpu.set_state(earlier);
+        gpu.set_state(earlier);
+        for (int64_t k = 3; k < 7; ++k) expect_same(gpu.next(), cpu.next(), k);
     }
 }
 
