@@ -38,6 +38,17 @@ BatchPlan::Span BatchPlan::span(int64_t g) const {
     return {epoch * n_ + start, std::min(batch_size_, n_ - start)};
 }
 
+int64_t BatchPlan::last_epoch_of(int64_t g) const {
+    const Span s = span(g);
+    return (s.start + s.length - 1) / n_;
+}
+
+int64_t BatchPlan::batches_per_epoch() const {
+    CBNN_CHECK(batching_ == Batching::epochs, who_,
+               ": with stream batching epochs differ in length (plan().batches_in)");
+    return epoch_batches_;
+}
+
 int64_t BatchPlan::first_batch(int64_t epoch) const {
     if (batching_ == Batching::stream) return epoch * n_ / batch_size_;
     return epoch * epoch_batches_;

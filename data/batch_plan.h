@@ -51,10 +51,17 @@ class BatchPlan {
         int64_t length = 0;
     };
     Span span(int64_t g) const;
+    // The epochs whose permutations batch g draws from: first_epoch_of(g) .. last_epoch_of(g),
+    // two at most (a stream batch across an epoch end).
+    int64_t first_epoch_of(int64_t g) const { return span(g).start / n_; }
+    int64_t last_epoch_of(int64_t g) const;
 
     // Epoch e is batches [first_batch(e), first_batch(e + 1)).
     int64_t first_batch(int64_t epoch) const;
     int64_t batches_in(int64_t epoch) const { return first_batch(epoch + 1) - first_batch(epoch); }
+    // Epochs batching only, where every epoch has as many batches; throws naming `who` with stream
+    // batching (its epochs differ by a batch: batches_in).
+    int64_t batches_per_epoch() const;
     // The state naming batch g, and the g a state names (set_state's check: epoch >= 0, batch in
     // the epoch's range; throws naming `who`).
     LoaderState state_of(int64_t g) const;

@@ -30,23 +30,12 @@ GpuCifarLoader::GpuCifarLoader(const Dataset& dataset, LoaderOptions options)
     labels_host_ = Tensor::from_vector<int64_t>(dataset.labels, {size_});
 }
 
-int64_t GpuCifarLoader::batches_per_epoch() const {
-    CBNN_CHECK(plan_.batching() == Batching::epochs,
-               "gpu cifar loader: with stream batching epochs differ in length "
-               "(plan().batches_in)");
-    return plan_.batches_in(0);
-}
-
 void GpuCifarLoader::upload_epochs(int64_t first, int64_t count) {
     std::vector<int64_t> perm;
     perm.reserve(static_cast<size_t>(count * size_));
     for (int64_t e = first; e < first + count; ++e) {
-        if (options_.shuffle) {
-            const std::vector<int64_t> p = epoch_permutation(size_, options_.seed, e);
-            perm.insert(perm.end(), p.begin(), p.end());
-        } else {
-            for (int64_t i = 0; i < size_; ++i) perm.push_back(i);
-        }
+        const std::vector<int64_t> order = epoch_order(size_, options_, e);
+        perm.insert(perm.end(), order.begin(), order.end());
     }
     const int64_t* all = labels_host_.data<int64_t>();
     std::vector<int64_t> labels(perm.size());
@@ -62,8 +51,8 @@ void GpuCifarLoader::upload_epochs(int64_t first, int64_t count) {
 
 Batch GpuCifarLoader::next() {
     const BatchPlan::Span span = plan_.span(next_batch_);
-    const int64_t first_epoch = span.start / size_;
-    const int64_t last_epoch = (span.start + span.length - 1) / size_;
+    const int64_t first_epoch = plan_.first_epoch_of(next_batch_);
+    const int64_t last_epoch = plan_.last_epoch_of(next_batch_);
     if (first_epoch < uploaded_first_ || last_epoch >= uploaded_first_ + uploaded_count_)
         upload_epochs(first_epoch, plan_.batching() == Batching::stream ? 2 : 1);
     const int64_t at = span.start - uploaded_first_ * size_;  // in the uploaded orders

@@ -29,7 +29,7 @@ class GpuCifarLoader {
     Batch next();
     const BatchPlan& plan() const { return plan_; }
     // Epochs batching only (with stream batching epochs differ in length: plan().batches_in).
-    int64_t batches_per_epoch() const;
+    int64_t batches_per_epoch() const { return plan_.batches_per_epoch(); }
     int64_t epoch() const { return state().epoch; }
     LoaderState state() const { return plan_.state_of(next_batch_); }
     void set_state(LoaderState state) { next_batch_ = plan_.batch_of(state); }

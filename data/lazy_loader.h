@@ -8,11 +8,12 @@
 // It is data/loader.h's Loader (threads, prefetch, pinned staging for CUDA, state / set_state)
 // over a Dataset of index records: record i is the 8-byte little-endian number i (channels 1,
 // height 1, width 8), and the loader's per-sample transform reads the record, decodes file i and
-// augments it. So batch k of epoch e is, exactly as for in-memory datasets,
-//   indices = epoch_permutation(N, seed, e)[k B, min(N, (k + 1) B))   (0..N-1 when !shuffle)
-//   sample b = augment(decode(file[indices[b]]), seed, counter = epoch_sample_offset(N, e, k B +
-//   b))
-// a pure function of (seed, e, k, the files), whatever the number of threads or a resume.
+// augments it. So, exactly as for in-memory datasets (data/loader.h), the sample at stream
+// position p = e N + i is
+//   index  = epoch_order(N, options, e)[i]
+//   sample = augment(decode(file[index]), seed, counter = p)
+// and batch g is the run of positions options.batching gives it (data/batch_plan.h): a pure
+// function of (seed, g, the files), whatever the number of threads or a resume.
 //
 // Bad files. Without skip_bad_images, a file that cannot be decoded makes next() throw the
 // cbnn::Error of decode_image, which names the file. With skip_bad_images, the constructor checks

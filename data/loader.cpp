@@ -40,6 +40,13 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
     return perm;
 }
 
+std::vector<int64_t> epoch_order(int64_t n, const LoaderOptions& options, int64_t epoch) {
+    if (options.shuffle) return epoch_permutation(n, options.seed, epoch);
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), int64_t{0});
+    return order;
+}
+
 BatchPlan checked_batch_plan(const Dataset& dataset, const LoaderOptions& options,
                              const char* who) {
     CBNN_CHECK(options.batch_size >= 1, who, ": expected batch_size >= 1, got ",
@@ -109,24 +116,12 @@ Loader::~Loader() {
     for (std::thread& t : workers_) t.join();
 }
 
-int64_t Loader::batches_per_epoch() const {
-    CBNN_CHECK(plan_.batching() == Batching::epochs,
-               "loader: with stream batching epochs differ in length (plan().batches_in)");
-    return plan_.batches_in(0);
-}
-
 // Called with mutex_ held.
 std::shared_ptr<const std::vector<int64_t>> Loader::permutation(int64_t epoch) {
     auto it = permutations_.find(epoch);
     if (it != permutations_.end()) return it->second;
-    std::vector<int64_t> perm;
-    if (options_.shuffle) {
-        perm = epoch_permutation(dataset_.size(), options_.seed, epoch);
-    } else {
-        perm.resize(static_cast<size_t>(dataset_.size()));
-        std::iota(perm.begin(), perm.end(), int64_t{0});
-    }
-    auto shared = std::make_shared<const std::vector<int64_t>>(std::move(perm));
+    auto shared =
+        std::make_shared<const std::vector<int64_t>>(epoch_order(dataset_.size(), options_, epoch));
     permutations_.emplace(epoch, shared);
     return shared;
 }
@@ -135,7 +130,7 @@ void Loader::fill(int64_t g, float* images, int64_t* labels) {
     const BatchPlan::Span span = plan_.span(g);
     const int64_t n = dataset_.size(), length = span.length;
     // The permutations the batch draws from: one, or two for a stream batch across an epoch end.
-    const int64_t first_epoch = span.start / n, last_epoch = (span.start + length - 1) / n;
+    const int64_t first_epoch = plan_.first_epoch_of(g), last_epoch = plan_.last_epoch_of(g);
     std::vector<std::shared_ptr<const std::vector<int64_t>>> perms;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -230,7 +225,7 @@ Batch Loader::next() {
             std::lock_guard<std::mutex> lock(mutex_);
             g = next_return_++;
             permutations_.erase(permutations_.begin(),
-                                permutations_.lower_bound(first_epoch_of(g)));
+                                permutations_.lower_bound(plan_.first_epoch_of(g)));
         }
         Batch batch = compute_now(g);
         if (options_.device.is_cuda()) {
@@ -259,7 +254,7 @@ Batch Loader::next() {
         ready_.erase(it);
         ++next_return_;
         permutations_.erase(permutations_.begin(),
-                            permutations_.lower_bound(first_epoch_of(next_return_)));
+                            permutations_.lower_bound(plan_.first_epoch_of(next_return_)));
     }
     work_cv_.notify_all();
     Batch out;

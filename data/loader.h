@@ -77,6 +77,9 @@ struct LoaderOptions {
 // Epoch e's order of the N samples when shuffling (LoaderOptions::shuffle; without it the
 // order is 0..N-1 in every epoch).
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
+// The order a loader takes epoch e's samples in: epoch_permutation with options.shuffle, else
+// 0..N-1.
+std::vector<int64_t> epoch_order(int64_t n, const LoaderOptions& options, int64_t epoch);
 // The stream counter of the sample at `position` in epoch `epoch` of an N-sample dataset.
 inline uint64_t epoch_sample_offset(int64_t n, int64_t epoch, int64_t position) {
     return static_cast<uint64_t>(epoch) * static_cast<uint64_t>(n) +
@@ -99,7 +102,7 @@ class Loader {
     Batch next();
     const BatchPlan& plan() const { return plan_; }
     // Epochs batching only (with stream batching epochs differ by a batch: plan().batches_in).
-    int64_t batches_per_epoch() const;
+    int64_t batches_per_epoch() const { return plan_.batches_per_epoch(); }
     int64_t epoch() const;
     LoaderState state() const;
     // Drops prefetched batches and continues at `state` (epoch >= 0, batch in range).
@@ -113,8 +116,6 @@ class Loader {
     std::shared_ptr<const std::vector<int64_t>> permutation(int64_t epoch);
     void fill(int64_t g, float* images, int64_t* labels);
     int64_t batch_length(int64_t g) const { return plan_.span(g).length; }
-    // The epoch of batch g's first sample: permutations of earlier epochs are no longer needed.
-    int64_t first_epoch_of(int64_t g) const { return plan_.span(g).start / plan_.size(); }
     void worker_loop();
     Batch compute_now(int64_t g);
 

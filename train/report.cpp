@@ -189,11 +189,15 @@ nlohmann::json build_versions() {
     return v;
 }
 
-void prepare_run_folder(const std::filesystem::path& dir, bool resume) {
+void create_run_folder(const std::filesystem::path& dir) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     CBNN_CHECK(!ec && std::filesystem::is_directory(dir), "cannot create output folder ",
                dir.string(), ": ", ec ? ec.message() : "not a directory");
+}
+
+void prepare_run_folder(const std::filesystem::path& dir, bool resume) {
+    create_run_folder(dir);
     CBNN_CHECK(resume || !std::filesystem::exists(dir / "config.json"), "output folder ",
                dir.string(), " already holds a run (", (dir / "config.json").string(),
                "); pass --resume to continue it or choose another --out");

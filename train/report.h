@@ -73,8 +73,11 @@ struct ReportInput {
 };
 std::string render_report_html(const ReportInput& input);
 
-// Creates the run folder `dir` if missing; without `resume` refuses one that already holds a run
-// (a config.json). RunWriter's constructor starts with it; the trainers' command lines call it
+// Creates the run folder `dir` (and its parents) if missing; throws naming it when that fails or
+// `dir` is not a folder.
+void create_run_folder(const std::filesystem::path& dir);
+// create_run_folder, and without `resume` refuses a folder that already holds a run (a
+// config.json). RunWriter's constructor starts with it; the trainers' command lines call it
 // before reading any data, so that a bad --out fails at once.
 void prepare_run_folder(const std::filesystem::path& dir, bool resume);
 

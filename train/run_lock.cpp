@@ -8,17 +8,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <system_error>
 
 #include "tensor/error.h"
+#include "train/report.h"
 
 namespace cbnn::train {
 
 RunLock::RunLock(const std::filesystem::path& dir) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    CBNN_CHECK(!ec && std::filesystem::is_directory(dir), "cannot create output folder ",
-               dir.string(), ": ", ec ? ec.message() : "not a directory");
+    create_run_folder(dir);
     const std::filesystem::path path = path_in(dir);
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     CBNN_CHECK(fd_ >= 0, "cannot open the run folder's lock file ", path.string(), ": ",

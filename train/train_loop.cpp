@@ -102,7 +102,8 @@ ResumePoint resume_point(Layer& model, Sgd& sgd, BatchSource& loader, const Loop
     const std::vector<uint8_t> bytes = read_file_bytes(ckpt, "--resume");
     ResumePoint point;
     try {
-        nlohmann::json saved = checkpoint_meta(bytes, ckpt).at("config");
+        const nlohmann::json meta = checkpoint_meta(bytes, ckpt);
+        nlohmann::json saved = meta.at("config");
         // Runs from before --batching existed cut their epochs as `epochs` does.
         if (saved.is_object() && !saved.contains("batching")) saved["batching"] = "epochs";
         const nlohmann::json saved_key = resume_key(saved, c.resume_may_change);
@@ -111,7 +112,6 @@ ResumePoint resume_point(Layer& model, Sgd& sgd, BatchSource& loader, const Loop
             CBNN_FAIL("--resume: ", ckpt, " was written with other settings that must stay the ",
                       "same: ", changed_fields(saved_key, run_key),
                       " (checkpoint -> this run; start a new --out folder to change them)");
-        const nlohmann::json meta = checkpoint_meta(bytes, ckpt);
         // --data may move, but the training set must be the one the checkpoint trained on.
         if (meta.contains("train_counts") && !c.train_counts.empty()) {
             const auto saved_counts = meta.at("train_counts").get<std::vector<int64_t>>();
