@@ -248,27 +248,43 @@ size_t check_container(const std::vector<uint8_t>& bytes, const char (&magic)[8]
     return body;
 }
 
-std::vector<uint8_t> serialize_state(const Module& module) {
-    std::vector<uint8_t> out(std::begin(kStateMagic), std::end(kStateMagic));
-    put<uint32_t>(out, kStateFormatVersion);
-    const std::vector<Entry> entries = model_entries(module);
-    put<uint64_t>(out, entries.size());
-    for (const Entry& e : entries) {
+Tensor host_copy(const Tensor& t) {
+    const Tensor v = t.detach();
+    return v.device().is_cpu() ? ops::contiguous_copy(v) : ops::to_device(v, Device::cpu());
+}
+
+StateSnapshot snapshot_state(const Module& module) {
+    StateSnapshot snapshot;
+    for (const Entry& e : model_entries(module)) {
         CBNN_CHECK(e.name.size() <= kMaxNameLength, "save_state: name longer than ", kMaxNameLength,
                    " bytes: '", e.name.substr(0, 64), "...'");
-        put<uint32_t>(out, static_cast<uint32_t>(e.name.size()));
-        out.insert(out.end(), e.name.begin(), e.name.end());
-        put<uint8_t>(out, e.kind);
-        put<uint8_t>(out, dtype_code(e.dtype));
-        put<uint32_t>(out, static_cast<uint32_t>(e.shape.size()));
-        for (int64_t d : e.shape) put<int64_t>(out, d);
-        const Tensor host = ops::to_device(e.target.detach(), Device::cpu()).contiguous();
+        snapshot.items.push_back({e.name, e.kind == kBuffer, host_copy(e.target)});
+    }
+    return snapshot;
+}
+
+std::vector<uint8_t> serialize_state(const StateSnapshot& snapshot) {
+    std::vector<uint8_t> out(std::begin(kStateMagic), std::end(kStateMagic));
+    put<uint32_t>(out, kStateFormatVersion);
+    put<uint64_t>(out, snapshot.items.size());
+    for (const StateSnapshot::Item& item : snapshot.items) {
+        const Tensor& host = item.host;
+        put<uint32_t>(out, static_cast<uint32_t>(item.name.size()));
+        out.insert(out.end(), item.name.begin(), item.name.end());
+        put<uint8_t>(out, item.is_buffer ? kBuffer : kParameter);
+        put<uint8_t>(out, dtype_code(host.dtype()));
+        put<uint32_t>(out, static_cast<uint32_t>(host.shape().size()));
+        for (int64_t d : host.shape()) put<int64_t>(out, d);
         put<uint64_t>(out, host.nbytes());
         const auto* p = static_cast<const uint8_t*>(host.raw_data());
         out.insert(out.end(), p, p + host.nbytes());
     }
     put<uint64_t>(out, fnv1a64(out.data(), out.size()));
     return out;
+}
+
+std::vector<uint8_t> serialize_state(const Module& module) {
+    return serialize_state(snapshot_state(module));
 }
 
 void deserialize_state(Module& module, const std::vector<uint8_t>& bytes,

@@ -58,7 +58,25 @@ uint64_t fnv1a64(const uint8_t* data, size_t n);
 size_t check_container(const std::vector<uint8_t>& bytes, const char (&magic)[8], uint32_t version,
                        size_t minimum_size, const std::string& kind, const std::string& prefix);
 
+// A module's state copied to the host at one moment: every parameter and buffer (in the file's
+// order) as a contiguous CPU tensor of its own, which later updates of the module do not reach.
+// Taking it is the only part of a save that touches the module (and the GPU: CUDA tensors are
+// copied to the host, which waits for the work queued before); serializing and writing it may then
+// happen on another thread while the module trains on (train/background_writer.h).
+struct StateSnapshot {
+    struct Item {
+        std::string name;
+        bool is_buffer = false;
+        Tensor host;
+    };
+    std::vector<Item> items;
+};
+StateSnapshot snapshot_state(const Module& module);
+// A contiguous host copy of `t` that shares no memory with it (a CPU tensor is copied too).
+Tensor host_copy(const Tensor& t);
+
 // The file's bytes, in memory.
+std::vector<uint8_t> serialize_state(const StateSnapshot& snapshot);
 std::vector<uint8_t> serialize_state(const Module& module);
 // Checks and loads bytes in the format above; `source` names them in error messages.
 void deserialize_state(Module& module, const std::vector<uint8_t>& bytes,

@@ -101,26 +101,32 @@ OptEntry read_opt_entry(Reader& r, uint64_t index) {
 
 }  // namespace
 
-std::vector<uint8_t> serialize_checkpoint(const Module& model, const Sgd& optimizer,
-                                          const nlohmann::json& meta) {
+CheckpointSnapshot snapshot_checkpoint(const Module& model, const Sgd& optimizer,
+                                       nlohmann::json meta) {
+    CheckpointSnapshot snapshot{std::move(meta), snapshot_state(model), {}};
+    for (const auto& [name, t] : optimizer.state()) {
+        CBNN_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64, "save_checkpoint: '", name,
+                   "': momentum dtype ", dtype_name(t.dtype()), " is not f32/f64");
+        snapshot.optimizer.emplace_back(name, host_copy(t));
+    }
+    return snapshot;
+}
+
+std::vector<uint8_t> serialize_checkpoint(const CheckpointSnapshot& snapshot) {
     std::vector<uint8_t> out;
     put_bytes(out, kCheckpointMagic, sizeof(kCheckpointMagic));
     put<uint32_t>(out, kCheckpointVersion);
-    const std::string text = meta.dump();
+    const std::string text = snapshot.meta.dump();
     put<uint64_t>(out, text.size());
     put_bytes(out, text.data(), text.size());
-    const std::vector<uint8_t> model_bytes = serialize_state(model);
+    const std::vector<uint8_t> model_bytes = serialize_state(snapshot.model);
     put<uint64_t>(out, model_bytes.size());
     put_bytes(out, model_bytes.data(), model_bytes.size());
-    const NamedTensors state = optimizer.state();
-    put<uint64_t>(out, state.size());
-    for (const auto& [name, t] : state) {
-        CBNN_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64, "save_checkpoint: '", name,
-                   "': momentum dtype ", dtype_name(t.dtype()), " is not f32/f64");
-        const Tensor host = t.detach().to(Device::cpu()).contiguous();
+    put<uint64_t>(out, snapshot.optimizer.size());
+    for (const auto& [name, host] : snapshot.optimizer) {
         put<uint32_t>(out, static_cast<uint32_t>(name.size()));
         put_bytes(out, name.data(), name.size());
-        put<uint8_t>(out, t.dtype() == DType::f32 ? 0 : 1);
+        put<uint8_t>(out, host.dtype() == DType::f32 ? 0 : 1);
         put<uint32_t>(out, static_cast<uint32_t>(host.shape().size()));
         for (int64_t d : host.shape()) put<int64_t>(out, d);
         put<uint64_t>(out, host.nbytes());
@@ -128,6 +134,11 @@ std::vector<uint8_t> serialize_checkpoint(const Module& model, const Sgd& optimi
     }
     put<uint64_t>(out, fnv1a64(out.data(), out.size()));
     return out;
+}
+
+std::vector<uint8_t> serialize_checkpoint(const Module& model, const Sgd& optimizer,
+                                          const nlohmann::json& meta) {
+    return serialize_checkpoint(snapshot_checkpoint(model, optimizer, meta));
 }
 
 namespace {
@@ -204,10 +215,14 @@ nlohmann::json deserialize_checkpoint(const std::vector<uint8_t>& bytes, Module&
     return meta;
 }
 
+void save_checkpoint(const std::string& path, const CheckpointSnapshot& snapshot) {
+    const std::vector<uint8_t> bytes = serialize_checkpoint(snapshot);
+    write_file_atomic(path, bytes.data(), bytes.size(), "save_checkpoint");
+}
+
 void save_checkpoint(const std::string& path, const Module& model, const Sgd& optimizer,
                      const nlohmann::json& meta) {
-    const std::vector<uint8_t> bytes = serialize_checkpoint(model, optimizer, meta);
-    write_file_atomic(path, bytes.data(), bytes.size(), "save_checkpoint");
+    save_checkpoint(path, snapshot_checkpoint(model, optimizer, meta));
 }
 
 nlohmann::json load_checkpoint(const std::string& path, Module& model, Sgd& optimizer) {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "layers/module.h"
+#include "layers/state_io.h"
 #include "train/sgd.h"
 
 namespace cbnn::train {
@@ -33,6 +34,19 @@ namespace cbnn::train {
 inline constexpr char kCheckpointMagic[8] = {'C', 'B', 'N', 'N', 'C', 'K', 'P', 'T'};
 inline constexpr uint32_t kCheckpointVersion = 1;
 
+// What a checkpoint holds, copied to the host at one moment (layers/state_io.h's StateSnapshot
+// for the model; the momentum buffers likewise): taken on the training thread, serialized and
+// written wherever convenient (train/background_writer.h), with the same bytes as a save taken
+// directly at that moment.
+struct CheckpointSnapshot {
+    nlohmann::json meta;
+    StateSnapshot model;
+    NamedTensors optimizer;  // Sgd::state() as contiguous host copies, f32 or f64
+};
+// Throws if a momentum buffer is neither f32 nor f64.
+CheckpointSnapshot snapshot_checkpoint(const Module& model, const Sgd& optimizer,
+                                       nlohmann::json meta);
+std::vector<uint8_t> serialize_checkpoint(const CheckpointSnapshot& snapshot);
 std::vector<uint8_t> serialize_checkpoint(const Module& model, const Sgd& optimizer,
                                           const nlohmann::json& meta);
 // `source` names the bytes in error messages.
@@ -45,6 +59,7 @@ nlohmann::json checkpoint_meta(const std::vector<uint8_t>& bytes, const std::str
 
 void save_checkpoint(const std::string& path, const Module& model, const Sgd& optimizer,
                      const nlohmann::json& meta);
+void save_checkpoint(const std::string& path, const CheckpointSnapshot& snapshot);
 // Returns the meta JSON.
 nlohmann::json load_checkpoint(const std::string& path, Module& model, Sgd& optimizer);
 

@@ -142,9 +142,9 @@ std::string RunTimes::describe(double total) const {
         return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
     };
     return "time: " + s(total) + ": training " + s(training_) + ", " +
-           plural(evaluations_, "evaluation") + " " + s(evaluation_) + ", " +
-           plural(checkpoints_, "checkpoint") + " " + s(checkpoint_) + ", other " +
-           s(std::max(0.0, total - training_ - evaluation_ - checkpoint_));
+           plural(evaluations_, "evaluation") + " " + s(evaluation_) + ", files " + s(files_) +
+           " (" + plural(checkpoints_, "checkpoint") + "), other " +
+           s(std::max(0.0, total - training_ - evaluation_ - files_));
 }
 
 nlohmann::json build_versions() {

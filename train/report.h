@@ -127,7 +127,10 @@ std::string format_duration(double seconds);
 // Where a run's wall time went, for the line the trainers print at the end (issue 7 asks for a
 // whole run's time, evaluations included): the epochs' training steps (each epoch's time less
 // its evaluation; the steps' progress lines wait for the GPU, so this is GPU time too), the
-// evaluations, the checkpoints, and the rest of the run (reports, the loop's bookkeeping).
+// evaluations, the epochs' files (checkpoint, metrics line, eval.json, report.html: written on
+// train/background_writer.h's thread, so what counts here is what the training thread spent on
+// them, the checkpoints' snapshots and any wait for the writer), and the rest of the run (the
+// loop's bookkeeping).
 class RunTimes {
   public:
     void add_training(double seconds) { training_ += seconds; }
@@ -135,16 +138,16 @@ class RunTimes {
         evaluation_ += seconds;
         ++evaluations_;
     }
-    void add_checkpoint(double seconds) {
-        checkpoint_ += seconds;
-        ++checkpoints_;
+    void add_files(double seconds, int64_t checkpoints) {
+        files_ += seconds;
+        checkpoints_ += checkpoints;
     }
-    // "time: 150.2 s: training 77.1 s, 200 evaluations 60.3 s, 200 checkpoints 5.2 s, other
-    // 7.6 s" for a run of `total` seconds (the part no category took is "other").
+    // "time: 150.2 s: training 77.1 s, 100 evaluations 30.3 s, files 0.4 s (200 checkpoints),
+    // other 7.6 s" for a run of `total` seconds (the part no category took is "other").
     std::string describe(double total) const;
 
   private:
-    double training_ = 0, evaluation_ = 0, checkpoint_ = 0;
+    double training_ = 0, evaluation_ = 0, files_ = 0;
     int64_t evaluations_ = 0, checkpoints_ = 0;
 };
 // 18250.4 -> "18,250".

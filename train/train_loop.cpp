@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <optional>
 
 #include "autograd/functions.h"
@@ -12,6 +13,7 @@
 #include "tensor/backend.h"
 #include "tensor/error.h"
 #include "tensor/file_io.h"
+#include "train/background_writer.h"
 #include "train/checkpoint.h"
 #include "train/guard.h"
 #include "train/report.h"
@@ -218,11 +220,13 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                          {.cuda_graph = c.cuda_graph,
                           .input_dtype = step_input_dtype(c.precision),
                           .input_format = c.layout});
-    EvalResult last_eval;
-    bool have_eval = false;
+    // The latest evaluation, shared with the writer's jobs (its confusion matrix may be large).
+    std::shared_ptr<const EvalResult> last_eval;
     const auto run_start = std::chrono::steady_clock::now();
     int64_t images_this_run = 0, steps_this_run = 0;
     RunTimes times;
+    // After run: jobs use it, and the destructor (on an error) waits for the job in hand.
+    BackgroundWriter writer;
     try {
         for (int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
             const auto epoch_start = std::chrono::steady_clock::now();
@@ -268,20 +272,20 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
                 1.0 - static_cast<double>(hits.cpu().item<float>()) / static_cast<double>(seen);
             record.lr = lr;
             result.epoch_losses.push_back(record.loss);
+            bool evaluated = false;
             if ((epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs) {
                 const auto eval_start = std::chrono::steady_clock::now();
-                last_eval = evaluate();
+                last_eval = std::make_shared<const EvalResult>(evaluate());
                 record.eval_seconds = seconds_since(eval_start);
                 times.add_evaluation(record.eval_seconds);
-                have_eval = true;
-                run.write_eval(last_eval, epoch + 1);
-                record.test_error = last_eval.top1_error;
-                record.top5 = last_eval.top5_error;
-                record.many = last_eval.many.accuracy;
-                record.medium = last_eval.medium.accuracy;
-                record.few = last_eval.few.accuracy;
-                result.final_test_error = last_eval.top1_error;
-                log << "epoch " << epoch + 1 << ": test error " << last_eval.top1_error
+                evaluated = true;
+                record.test_error = last_eval->top1_error;
+                record.top5 = last_eval->top5_error;
+                record.many = last_eval->many.accuracy;
+                record.medium = last_eval->medium.accuracy;
+                record.few = last_eval->few.accuracy;
+                result.final_test_error = last_eval->top1_error;
+                log << "epoch " << epoch + 1 << ": test error " << last_eval->top1_error
                     << ", training loss " << record.loss << "\n";
             }
             record.seconds = seconds_since(epoch_start);
@@ -290,30 +294,41 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
             record.images_per_second = static_cast<double>(seen) / record.seconds;
             result.epochs_done = epoch + 1;
             result.steps_done = step;
-            // The checkpoint first, then the epoch's metrics line: a finished metrics.jsonl
-            // (what scripts/reproduce.py calls a complete run) implies the final checkpoint.
-            if ((epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs) {
-                const auto checkpoint_start = std::chrono::steady_clock::now();
+            // The epoch's files go to the writer's thread; only the snapshot of the weights
+            // (host copies) is taken here. The checkpoint first, then the metrics line: a
+            // finished metrics.jsonl (what scripts/reproduce.py calls a complete run) implies
+            // the final checkpoint.
+            const auto files_start = std::chrono::steady_clock::now();
+            std::optional<CheckpointSnapshot> snapshot;
+            const bool checkpoint = (epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs;
+            if (checkpoint) {
                 const LoaderState ls = loader.state();
-                const nlohmann::json meta = {
-                    {"epoch", epoch + 1},
-                    {"step", step},
-                    {"seed", c.seed},
-                    {"loader", {{"epoch", ls.epoch}, {"batch", ls.batch}}},
-                    {"schedule",
-                     {{"fractional_epoch", fractional_epoch(step, c.batch_size, c.train_size)},
-                      {"lr", lr},
-                      {"describe", schedule.describe()}}},
-                    {"config", c.config},
-                    {"train_counts", c.train_counts},
-                    {"record", record.to_json()}};
-                save_checkpoint(ckpt, model, sgd, meta);
-                times.add_checkpoint(seconds_since(checkpoint_start));
+                snapshot = snapshot_checkpoint(
+                    model, sgd,
+                    {{"epoch", epoch + 1},
+                     {"step", step},
+                     {"seed", c.seed},
+                     {"loader", {{"epoch", ls.epoch}, {"batch", ls.batch}}},
+                     {"schedule",
+                      {{"fractional_epoch", fractional_epoch(step, c.batch_size, c.train_size)},
+                       {"lr", lr},
+                       {"describe", schedule.describe()}}},
+                     {"config", c.config},
+                     {"train_counts", c.train_counts},
+                     {"record", record.to_json()}});
             }
-            run.append_epoch(record);
-            run.write_report(have_eval ? &last_eval : nullptr);
+            writer.submit(
+                [&run, &ckpt, snapshot = std::move(snapshot), record, evaluated, eval = last_eval] {
+                    if (snapshot) save_checkpoint(ckpt, *snapshot);
+                    if (evaluated) run.write_eval(*eval, record.epoch);
+                    run.append_epoch(record);
+                    run.write_report(eval.get());
+                });
+            times.add_files(seconds_since(files_start), checkpoint ? 1 : 0);
         }
+        times.add_files(writer.wait(), 0);
     } catch (const DivergenceError& e) {
+        writer.wait();  // the epochs before the divergence keep their files
         result.diverged = true;
         result.message = e.what();
         log << "training diverged: " << e.what() << "; the last good checkpoint ("
@@ -329,7 +344,7 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
             << "\n";
     }
     log << times.describe(seconds_since(run_start)) << "\n";
-    if (have_eval) result.final_eval = last_eval;
+    if (last_eval) result.final_eval = *last_eval;
     return result;
 }
 

@@ -17,7 +17,10 @@
 //   epoch end  evaluate() every eval_every epochs and at the end (its full result, per class, in
 //              eval.json); one metrics.jsonl line and report.html (RunWriter); a checkpoint every
 //              checkpoint_every epochs and at the end (meta: epoch, step, seed, loader state,
-//              schedule position, config)
+//              schedule position, config, the epoch's metrics record). The checkpoint's host
+//              snapshot is taken here; the files are written by a BackgroundWriter (train/
+//              background_writer.h) while the next epoch trains, checkpoint first, and the run
+//              waits for them before it returns
 //   divergence a DivergenceError stops the run: logged, TrainResult::diverged set, the last
 //              checkpoint (from a finite epoch) kept
 //   run end    one line of where the wall time went (RunTimes, train/report.h): training steps,

@@ -160,8 +160,8 @@ TEST(GpuCheckScript, TrainingSummaryCarriesProgressResultGraphAndTimeSplit) {
                  "echo 'epoch 2/2  batch 97/97  loss 0.6397  28,681 img/s  ETA 0:00:00'\n"
                  "echo 'epoch 2: test error 0.5634, training loss 0.639719'\n"
                  "echo 'cuda graph: 190 of 194 steps replayed'\n"
-                 "echo 'time: 9.5 s: training 7.0 s, 2 evaluations 1.5 s, 2 checkpoints 0.2 s, "
-                 "other 0.8 s'\n");
+                 "echo 'time: 9.5 s: training 7.0 s, 2 evaluations 1.5 s, files 0.2 s (2 "
+                 "checkpoints), other 0.8 s'\n");
     fs::create_directories(dir / "data" / "test");
     std::ofstream(dir / "data" / "test" / "x.txt") << "x";
     const testing::ToolRun tar = testing::run_command("tar -cf " + (dir / "data.tar").string() +

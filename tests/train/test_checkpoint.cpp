@@ -83,6 +83,31 @@ TEST(Checkpoint, RoundTripIsBitExact) {
     expect_same(model.named_parameters(), other.named_parameters());
 }
 
+// A snapshot is the state at the moment it was taken: training on afterwards (weights, BN
+// statistics and momentum all change in place) does not reach it, and its bytes are those a
+// direct save at that moment writes.
+TEST(Checkpoint, SnapshotKeepsTheStateOfItsMomentAndSerializesAsADirectSave) {
+    ResNetCifar model = make_model(1);
+    Sgd sgd(model.named_parameters(), options());
+    train_one_step(model, sgd);
+    const nlohmann::json meta = {{"epoch", 1}};
+    const std::vector<uint8_t> direct = serialize_checkpoint(model, sgd, meta);
+    const CheckpointSnapshot snapshot = snapshot_checkpoint(model, sgd, meta);
+    train_one_step(model, sgd);
+    const std::vector<uint8_t> later = serialize_checkpoint(model, sgd, meta);
+    ASSERT_NE(later, direct);  // the step changed the state, so the test can see a shared copy
+    EXPECT_EQ(serialize_checkpoint(snapshot), direct);
+    for (const auto& item : snapshot.model.items) EXPECT_TRUE(item.host.device().is_cpu());
+    for (const auto& [name, t] : snapshot.optimizer) EXPECT_TRUE(t.device().is_cpu()) << name;
+
+    const std::string path = temp("snapshot.bin");
+    save_checkpoint(path, snapshot);
+    ResNetCifar other = make_model(2);
+    Sgd other_sgd(other.named_parameters(), options());
+    EXPECT_EQ(load_checkpoint(path, other, other_sgd), meta);
+    EXPECT_EQ(serialize_checkpoint(other, other_sgd, meta), direct);
+}
+
 TEST(Checkpoint, CorruptTruncatedAndForeignFilesAreRejected) {
     ResNetCifar model = make_model(1);
     Sgd sgd(model.named_parameters(), options());

@@ -317,16 +317,19 @@ TEST(RunTimes, DescribeSplitsTheWallTime) {
     t.add_training(70.04);
     t.add_training(7.06);
     t.add_evaluation(60.3);
-    t.add_checkpoint(2.5);
-    t.add_checkpoint(2.7);
+    t.add_files(0.25, 1);
+    t.add_files(0.05, 0);
+    t.add_files(0.1, 1);
     EXPECT_EQ(t.describe(150.2),
               "time: 150.2 s: training 77.1 s, 1 evaluation 60.3 s, "
-              "2 checkpoints 5.2 s, other 7.6 s");
+              "files 0.4 s (2 checkpoints), other 12.4 s");
     // Parts measured separately can add up to more than the total: "other" stays at 0.
     RunTimes u;
     u.add_training(1.0);
+    u.add_files(0.0, 1);
     EXPECT_EQ(u.describe(0.9),
-              "time: 0.9 s: training 1.0 s, 0 evaluations 0.0 s, 0 checkpoints 0.0 s, other 0.0 s");
+              "time: 0.9 s: training 1.0 s, 0 evaluations 0.0 s, files 0.0 s "
+              "(1 checkpoint), other 0.0 s");
 }
 
 }  // namespace

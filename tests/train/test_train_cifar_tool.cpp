@@ -113,6 +113,7 @@ TEST(TrainCifarTool, SmokeRunPrintsSeedConfigAndFinalError) {
     // The default kernel choice is recorded with the rest of the configuration.
     EXPECT_NE(r.output.find("\"conv_kernels\": \"cudnn\""), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("\"batching\": \"epochs\""), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("\"eval_every\": 1"), std::string::npos) << r.output;
     // The data folder is recorded absolute and canonical, for cbnn-eval from any folder.
     const std::string recorded =
         std::filesystem::weakly_canonical(std::filesystem::absolute(data)).string();
@@ -174,6 +175,32 @@ TEST(TrainCifarTool, PaperPresetBatchesAsTheOfficialPipeline) {
     ASSERT_EQ(epochs.status, 0) << epochs.output;
     EXPECT_NE(epochs.output.find("\"batching\": \"epochs\""), std::string::npos) << epochs.output;
     EXPECT_NE(epochs.output.find("epoch 1/1  batch 4/4 "), std::string::npos) << epochs.output;
+}
+
+// The paper's protocol evaluates on the test set every 2 epochs (PAPER.md 3.4: the official
+// code), and at the end; so do --preset paper and the defaults without a preset. An explicit
+// --eval-every wins.
+TEST(TrainCifarTool, PaperProtocolEvaluatesEveryTwoEpochsAndAtTheEnd) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const std::string out = testing::scratch_dir("tool_paper_eval_every");
+    const std::string base =
+        "--epochs 3 --depth 8 --batch-size 64 --threads 1 --batching epochs --data " +
+        testing::data_dir() + "/cifar10-mini --out " + out;
+    const auto evaluated = [](const std::string& output, int epoch) {
+        return output.find("epoch " + std::to_string(epoch) + ": test error") != std::string::npos;
+    };
+    for (const std::string preset : {"--preset paper ", ""}) {
+        const ToolRun r =
+            run_tool(kTool, preset + base + "/" + (preset.empty() ? "none" : "paper"));
+        ASSERT_EQ(r.status, 0) << r.output;
+        EXPECT_NE(r.output.find("\"eval_every\": 2"), std::string::npos) << r.output;
+        EXPECT_FALSE(evaluated(r.output, 1)) << r.output;
+        EXPECT_TRUE(evaluated(r.output, 2)) << r.output;
+        EXPECT_TRUE(evaluated(r.output, 3)) << r.output;  // the end
+    }
+    const ToolRun every = run_tool(kTool, "--preset paper --eval-every 1 " + base + "/every");
+    ASSERT_EQ(every.status, 0) << every.output;
+    EXPECT_TRUE(evaluated(every.output, 1)) << every.output;
 }
 
 TEST(TrainCifarTool, DivergenceExitsWithStatus3) {
