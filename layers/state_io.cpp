@@ -269,6 +269,8 @@ std::vector<uint8_t> serialize_state(const StateSnapshot& snapshot) {
     put<uint64_t>(out, snapshot.items.size());
     for (const StateSnapshot::Item& item : snapshot.items) {
         const Tensor& host = item.host;
+        CBNN_CHECK(host.device().is_cpu() && host.is_contiguous(), "save_state: '", item.name,
+                   "': a snapshot holds contiguous host copies (snapshot_state)");
         put<uint32_t>(out, static_cast<uint32_t>(item.name.size()));
         out.insert(out.end(), item.name.begin(), item.name.end());
         put<uint8_t>(out, item.is_buffer ? kBuffer : kParameter);

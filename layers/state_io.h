@@ -75,7 +75,8 @@ StateSnapshot snapshot_state(const Module& module);
 // A contiguous host copy of `t` that shares no memory with it (a CPU tensor is copied too).
 Tensor host_copy(const Tensor& t);
 
-// The file's bytes, in memory.
+// The file's bytes, in memory; a snapshot comes from snapshot_state (its items on the CPU and
+// contiguous, which is checked).
 std::vector<uint8_t> serialize_state(const StateSnapshot& snapshot);
 std::vector<uint8_t> serialize_state(const Module& module);
 // Checks and loads bytes in the format above; `source` names them in error messages.

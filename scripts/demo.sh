@@ -53,8 +53,8 @@ Options:
 
 Any other argument goes to cbnn-train-cifar unchanged and overrides the demo's value of that
 option, e.g. --epochs 20, --seed 1, --device cpu, --loss softmax --beta 0 --gamma 0,
---eval-every 5 (the full protocol's are --eval-every 10 --checkpoint-every 50
---progress-every 97). Relative paths are taken from the current folder.
+--eval-every 5 (the full protocol's are --eval-every 10 --progress-every 97, and a
+checkpoint every epoch). Relative paths are taken from the current folder.
 The training set is the fixed list cifar10-lt/train_if100.txt when the data is the image folder
 of shared/data (which has the lists beside it), else --imbalance 100 (the same per-class counts,
 5000 ... 50, drawn with --seed).
@@ -240,7 +240,6 @@ fi
 if [[ $mode == full ]]; then
     args+=(--preset paper)
     user_gives --eval-every || args+=(--eval-every 10)
-    user_gives --checkpoint-every || args+=(--checkpoint-every 50)
     user_gives --progress-every || args+=(--progress-every 97)
 else
     # Measured here: one epoch of ResNet-8 on the 12,406 images is ~150 s of CPU, evaluating the

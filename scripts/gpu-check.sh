@@ -432,7 +432,7 @@ if [[ -n ${CBNN_TRAIN_DATA:-} ]]; then
         [[ -n $last_eval ]] && add_summary "  result" "$last_eval"
         last_graph=$(grep '^cuda graph:' "$logdir/train-$k.log" 2>/dev/null | tail -n 1)
         [[ -n $last_graph ]] && add_summary "  graph" "${last_graph#cuda graph: }"
-        # Where the run's wall time went (training, evaluations, checkpoints).
+        # Where the run's wall time went (training, evaluations, files, other).
         last_split=$(grep '^time: ' "$logdir/train-$k.log" 2>/dev/null | tail -n 1)
         [[ -n $last_split ]] && add_summary "  split" "${last_split#time: }"
         write_summary

@@ -14,8 +14,9 @@
 // - at most one job waits or runs at a time: submit() first waits for the previous one, so a
 //   crash loses at most the epoch being written (the work since the last checkpoint on disk) and
 //   the run holds at most two snapshots;
-// - a job's exception is kept and rethrown by the next submit() or wait() on the submitting
-//   thread; jobs are not run after a failed one (their files would follow a missing one);
+// - a job's exception is kept and rethrown by every later submit() and wait() on the
+//   submitting thread; jobs are not run after a failed one (their files would follow a missing
+//   one);
 // - the destructor waits for the job in hand (its epoch finished; its files are wanted) and
 //   swallows its error: a run that already failed reports the first error, not this one.
 //

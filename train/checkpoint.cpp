@@ -124,6 +124,10 @@ std::vector<uint8_t> serialize_checkpoint(const CheckpointSnapshot& snapshot) {
     put_bytes(out, model_bytes.data(), model_bytes.size());
     put<uint64_t>(out, snapshot.optimizer.size());
     for (const auto& [name, host] : snapshot.optimizer) {
+        CBNN_CHECK(host.device().is_cpu() && host.is_contiguous() &&
+                       (host.dtype() == DType::f32 || host.dtype() == DType::f64),
+                   "save_checkpoint: '", name,
+                   "': a snapshot holds contiguous f32/f64 host copies (snapshot_checkpoint)");
         put<uint32_t>(out, static_cast<uint32_t>(name.size()));
         put_bytes(out, name.data(), name.size());
         put<uint8_t>(out, host.dtype() == DType::f32 ? 0 : 1);

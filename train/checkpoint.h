@@ -43,7 +43,8 @@ struct CheckpointSnapshot {
     StateSnapshot model;
     NamedTensors optimizer;  // Sgd::state() as contiguous host copies, f32 or f64
 };
-// Throws if a momentum buffer is neither f32 nor f64.
+// Throws if a momentum buffer is neither f32 nor f64. serialize_checkpoint(snapshot) takes
+// snapshots from here only (it checks that its tensors are contiguous host copies).
 CheckpointSnapshot snapshot_checkpoint(const Module& model, const Sgd& optimizer,
                                        nlohmann::json meta);
 std::vector<uint8_t> serialize_checkpoint(const CheckpointSnapshot& snapshot);

@@ -13,13 +13,14 @@
 // last one partial. Logits and labels go to an Evaluator (train/metrics.h) batch by batch; with a
 // criterion the result's mean_loss is the sample-weighted mean of the batch losses, else NaN.
 //
-// Cost on CUDA (the trainers evaluate every epoch): a TestSet uploads a CIFAR-shaped (3 x 32 x 32)
-// test set once as uint8 (data/gpu_loader.h: 31 MB for 10,000 images) and normalises each batch
-// on the GPU, bit for bit the pixels of data/loader.h. An evaluation does not wait for the device
-// per batch: logits, labels and batch losses stay on the device until the evaluation ends or the
-// held logits reach kEvalPendingBytes (CIFAR: never), then each of the three comes to the host in
-// one copy and is scored there batch by batch, in order, exactly as if each batch had been scored
-// as it came. The CPU takes the same path (its copies are host-to-host).
+// Cost on CUDA (the trainers evaluate every eval_every epochs, 2 in the paper's protocol): a
+// TestSet uploads a CIFAR-shaped (3 x 32 x 32) test set once as uint8 (data/gpu_loader.h: 31 MB for
+// 10,000 images) and normalises each batch on the GPU, bit for bit the pixels of data/loader.h. An
+// evaluation does not wait for the device per batch: logits, labels and batch losses stay on the
+// device until the evaluation ends or the held logits reach kEvalPendingBytes (CIFAR: never), then
+// each of the three comes to the host in one copy and is scored there batch by batch, in order,
+// exactly as if each batch had been scored as it came. The CPU takes the same path (its copies are
+// host-to-host).
 //
 // Batch size: batch norm in evaluation mode and every other layer treat each sample on its own,
 // so a sample's logits do not depend on the batch it is in, up to the order of floating-point

@@ -75,7 +75,6 @@ std::string default_data_dir(const std::string& name) {
 
 int main(int argc, char** argv) {
     TrainConfig c;
-    c.eval_every = paper_preset().eval_every;  // without a preset the defaults are the paper's
     std::string preset;
     CLI::App app{
         "cbnn-train-cifar: train a CIFAR ResNet with class-balanced softmax / sigmoid / focal loss "

@@ -295,9 +295,9 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
             result.epochs_done = epoch + 1;
             result.steps_done = step;
             // The epoch's files go to the writer's thread; only the snapshot of the weights
-            // (host copies) is taken here. The checkpoint first, then the metrics line: a
+            // (host copies) is taken here. eval.json, the checkpoint, then the metrics line: a
             // finished metrics.jsonl (what scripts/reproduce.py calls a complete run) implies
-            // the final checkpoint.
+            // the final checkpoint and the final evaluation's eval.json.
             const auto files_start = std::chrono::steady_clock::now();
             std::optional<CheckpointSnapshot> snapshot;
             const bool checkpoint = (epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs;
@@ -319,8 +319,10 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
             }
             writer.submit(
                 [&run, &ckpt, snapshot = std::move(snapshot), record, evaluated, eval = last_eval] {
-                    if (snapshot) save_checkpoint(ckpt, *snapshot);
+                    // eval.json before the checkpoint: a finished run resumed for its lost last
+                    // line trains nothing, so its eval.json must already be the last epoch's.
                     if (evaluated) run.write_eval(*eval, record.epoch);
+                    if (snapshot) save_checkpoint(ckpt, *snapshot);
                     run.append_epoch(record);
                     run.write_report(eval.get());
                 });

@@ -19,12 +19,14 @@
 //              checkpoint_every epochs and at the end (meta: epoch, step, seed, loader state,
 //              schedule position, config, the epoch's metrics record). The checkpoint's host
 //              snapshot is taken here; the files are written by a BackgroundWriter (train/
-//              background_writer.h) while the next epoch trains, checkpoint first, and the run
-//              waits for them before it returns
+//              background_writer.h) while the next epoch trains, in the order eval.json,
+//              checkpoint, metrics line, report.html, and the run waits for them before it
+//              returns (a failed write is the run's error)
 //   divergence a DivergenceError stops the run: logged, TrainResult::diverged set, the last
 //              checkpoint (from a finite epoch) kept
 //   run end    one line of where the wall time went (RunTimes, train/report.h): training steps,
-//              evaluations (also per epoch in metrics.jsonl's eval_seconds), checkpoints, other
+//              evaluations (also per epoch in metrics.jsonl's eval_seconds), files (what the
+//              checkpoints' snapshots and waits for the writer cost the training thread), other
 //
 // Determinism: the loop draws no randomness itself; given a deterministic BatchSource (data/
 // loader.h conventions) and a model initialised from the seed, 1 epoch + resume + 1 epoch equals

@@ -178,7 +178,8 @@ TEST(GpuCheckScript, TrainingSummaryCarriesProgressResultGraphAndTimeSplit) {
     EXPECT_NE(r.output.find("  graph                  190 of 194 steps replayed"),
               std::string::npos)
         << r.output;
-    EXPECT_NE(r.output.find("  split                  9.5 s: training 7.0 s, 2 evaluations"),
+    EXPECT_NE(r.output.find("  split                  9.5 s: training 7.0 s, 2 evaluations 1.5 s, "
+                            "files 0.2 s (2 checkpoints), other 0.8 s"),
               std::string::npos)
         << r.output;
 }

@@ -88,6 +88,23 @@ TEST(ResumeEdges, AFinishedRunsLostLastLineComesBackWithoutTraining) {
     EXPECT_TRUE(throws_error([&] { train_cifar(c, log); }, {"already covers 1 epochs"}));
 }
 
+// The epoch's files are written on the writer's thread (train/background_writer.h) in the order
+// eval.json, checkpoint, metrics line: a checkpoint that cannot be written (here its temporary
+// file's name is taken by a folder) is the run's error, even at the last epoch, where nothing
+// trains after it; eval.json already holds the epoch, and no metrics line claims it.
+TEST(ResumeEdges, ACheckpointThatCannotBeWrittenFailsTheRunAfterItsEvalJson) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    std::ostringstream log;
+    const TrainConfig c = one_epoch_run("resume_edges_write_fails");
+    fs::create_directories(fs::path(c.out_dir) / "checkpoint.bin.tmp");
+    EXPECT_TRUE(throws_error([&] { train_cifar(c, log); }, {"checkpoint.bin.tmp"}));
+    std::ifstream eval_file(fs::path(c.out_dir) / "eval.json");
+    ASSERT_TRUE(eval_file.good());
+    EXPECT_EQ(nlohmann::json::parse(eval_file).at("epoch"), 1);
+    EXPECT_TRUE(testing::json_lines(fs::path(c.out_dir) / "metrics.jsonl").empty());
+    EXPECT_FALSE(fs::exists(fs::path(c.out_dir) / "checkpoint.bin"));
+}
+
 // A line the resume cannot read (and every one after it) is said, not silently dropped.
 TEST(ResumeEdges, MissingMetricsLinesAreReported) {
     CBNN_REQUIRE_DATA("cifar10-mini");
