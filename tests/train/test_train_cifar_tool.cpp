@@ -114,6 +114,8 @@ TEST(TrainCifarTool, SmokeRunPrintsSeedConfigAndFinalError) {
     EXPECT_NE(r.output.find("\"conv_kernels\": \"cudnn\""), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("\"batching\": \"epochs\""), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("\"eval_every\": 1"), std::string::npos) << r.output;
+    // How long reading the images took: part of the run's wall time, outside its `time:` line.
+    EXPECT_NE(r.output.find("testing on 200 (read in "), std::string::npos) << r.output;
     // The data folder is recorded absolute and canonical, for cbnn-eval from any folder.
     const std::string recorded =
         std::filesystem::weakly_canonical(std::filesystem::absolute(data)).string();
