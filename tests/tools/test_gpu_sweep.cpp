@@ -62,7 +62,7 @@ TEST(GpuSweepScript, RunsTheSweepAndPacksTheRunFolders) {
     const fs::path dir = testing::scratch_dir("gpu_sweep_runs");
     prepare(dir);
     const std::string end = "--end " + std::to_string(now_seconds() + 300);
-    const ToolRun r = gpu_sweep(dir, end + kOneTinyRun + " --epochs 1");
+    const ToolRun r = gpu_sweep(dir, end + kOneTinyRun + " --epochs=1");
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("the sweep finished its runs"), std::string::npos) << r.output;
     const std::string names = packed(dir);
@@ -72,12 +72,13 @@ TEST(GpuSweepScript, RunsTheSweepAndPacksTheRunFolders) {
     // Complete at the sweep's own --epochs: its checkpoint is not carried back.
     EXPECT_EQ(names.find("checkpoint.bin"), std::string::npos) << names;
     EXPECT_NE(read_text(dir / "out" / "sweep.log").find("packed 1 run folders"), std::string::npos);
+    EXPECT_FALSE(fs::exists(dir / "out" / "runs.tgz.0"));  // small: one file
 
     // A second call on the same machine goes on from the first call's runs, not from the
     // (older) carried ones; with too little time left it runs nothing and packs them again.
     std::ofstream(dir / "carried" / "old-run" / "later.txt") << "not copied\n";
     const ToolRun again =
-        gpu_sweep(dir, "--end " + std::to_string(now_seconds() + 30) + kOneTinyRun + " --epochs 1");
+        gpu_sweep(dir, "--end=" + std::to_string(now_seconds() + 30) + kOneTinyRun + " --epochs 1");
     ASSERT_EQ(again.status, 0) << again.output;
     EXPECT_NE(again.output.find("going on from the runs of an earlier call"), std::string::npos)
         << again.output;
@@ -87,21 +88,39 @@ TEST(GpuSweepScript, RunsTheSweepAndPacksTheRunFolders) {
     EXPECT_EQ(names_again.find("later.txt"), std::string::npos) << names_again;
 }
 
-// Cut off by its time limit (here 6 s of a 50-epoch run): the sweep stops its trainer, the call
-// still succeeds, and the unfinished run is packed to be resumed next time.
-TEST(GpuSweepScript, ASweepCutOffByTheLimitStillPacksItsRuns) {
+// Cut off by its time limit (here ~6 s of a run of 10,000 epochs): the sweep stops its trainer,
+// the script is done by --end, the call still succeeds, and the unfinished run is packed with its
+// checkpoint, to be resumed next time.
+TEST(GpuSweepScript, ASweepCutOffByTheLimitIsDoneByEndAndPacksItsRuns) {
     CBNN_REQUIRE_DATA("cifar10-mini");
     const fs::path dir = testing::scratch_dir("gpu_sweep_limit");
     prepare(dir);
-    const auto start = std::chrono::steady_clock::now();
+    const int64_t end = now_seconds() + 26;  // the smallest margin, 20 s, leaves a 6 s sweep
     const ToolRun r =
-        gpu_sweep(dir, "--end " + std::to_string(now_seconds() + 8) + kOneTinyRun + " --epochs 50",
-                  "CBNN_SWEEP_MARGIN=2 CBNN_SWEEP_MINIMUM=1");
+        gpu_sweep(dir, "--end " + std::to_string(end) + kOneTinyRun + " --epochs 10000",
+                  "CBNN_SWEEP_MARGIN=20 CBNN_SWEEP_MINIMUM=1");
+    EXPECT_LE(now_seconds(), end);
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("stopped at the time limit"), std::string::npos) << r.output;
-    EXPECT_NE(packed(dir).find("./cifar10-if10-softmax-s0/config.json"), std::string::npos);
-    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-              60.0);
+    const std::string names = packed(dir);
+    EXPECT_NE(names.find("./cifar10-if10-softmax-s0/config.json"), std::string::npos) << names;
+    const fs::path metrics = dir / "work" / "runs" / "cifar10-if10-softmax-s0" / "metrics.jsonl";
+    if (fs::exists(metrics) && !read_text(metrics).empty())  // an epoch finished in the 6 s
+        EXPECT_NE(names.find("./cifar10-if10-softmax-s0/checkpoint.bin"), std::string::npos)
+            << names;
+}
+
+// A run that fails on its own (here an invalid depth the sweep cannot know) fails the call and is
+// said, after the runs are packed.
+TEST(GpuSweepScript, AFailedRunFailsTheCallAfterPacking) {
+    CBNN_REQUIRE_DATA("cifar10-mini");
+    const fs::path dir = testing::scratch_dir("gpu_sweep_failed_run");
+    prepare(dir);
+    const ToolRun r = gpu_sweep(dir, "--end " + std::to_string(now_seconds() + 300) + kOneTinyRun +
+                                         " --epochs 1 --depth 10");
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("1 run(s) FAILED"), std::string::npos) << r.output;
+    EXPECT_NE(packed(dir).find("./cifar10-if10-softmax-s0/train.log"), std::string::npos);
 }
 
 TEST(GpuSweepScript, BadInputGivesOneMessage) {
@@ -117,6 +136,11 @@ TEST(GpuSweepScript, BadInputGivesOneMessage) {
         {"", "--end is required"},
         {"--end", "--end needs a value"},
         {"--end soon", "--end: expected a Unix time in whole seconds, got 'soon'"},
+        {"--end=", "--end needs a value"},
+        {"--end 1 --end=2", "--end given twice"},
+        {"--end 99999999999", "--end 99999999999 is more than a day away"},
+        {"--end 1 --runs elsewhere", "--runs is set by gpu-sweep itself"},
+        {"--end 1 --dry-run", "--dry-run is set by gpu-sweep itself"},
         {"--end 1", "no data archive at"},  // the data archive of `dir` was never written
     };
     for (const auto& c : cases) {
@@ -126,9 +150,11 @@ TEST(GpuSweepScript, BadInputGivesOneMessage) {
                                                                                << r.output;
         EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << c.args << "\n" << r.output;
     }
-    const ToolRun margin = gpu_sweep(dir, "--end 1", "CBNN_SWEEP_MARGIN=x");
-    EXPECT_EQ(margin.status, 1) << margin.output;
-    EXPECT_NE(margin.output.find("CBNN_SWEEP_MARGIN"), std::string::npos) << margin.output;
+    for (const char* margin : {"x", "5"}) {
+        const ToolRun r = gpu_sweep(dir, "--end 1", std::string("CBNN_SWEEP_MARGIN=") + margin);
+        EXPECT_EQ(r.status, 1) << r.output;
+        EXPECT_NE(r.output.find("CBNN_SWEEP_MARGIN (at least 20)"), std::string::npos) << r.output;
+    }
 }
 
 }  // namespace
