@@ -212,7 +212,9 @@ int main(int argc, char** argv) {
                 {"description", in.description},        {"subset", subset},
                 {"train_size", in.train.labels.size()}, {"test_size", test_size},
                 {"decode_errors", in.bad_files}};
-            std::printf("%s\n", out.dump().c_str());
+            // Class folders and paths may be any bytes: what is not UTF-8 prints as U+FFFD.
+            std::printf("%s\n",
+                        out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         } else {
             std::printf("format: %s\n%s\nsubset: %s\n", in.format.c_str(), in.description.c_str(),
                         subset.c_str());

@@ -102,4 +102,8 @@ void check_folder(const std::string& path, const std::string& what) {
     CBNN_CHECK(std::filesystem::is_directory(st), what, " ", path, " is not a folder");
 }
 
+std::string recorded_path(const std::string& path) {
+    return std::filesystem::weakly_canonical(std::filesystem::absolute(path)).string();
+}
+
 }  // namespace cbnn

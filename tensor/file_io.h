@@ -30,4 +30,8 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, const std::string&
 void check_regular_file(const std::string& path, const std::string& what);
 void check_folder(const std::string& path, const std::string& what);
 
+// `path` absolute and canonical as far as it exists (links resolved, "." and ".." gone): how a run
+// records the paths of its input, so that cbnn-eval and --resume find them from any folder.
+std::string recorded_path(const std::string& path);
+
 }  // namespace cbnn

@@ -12,6 +12,7 @@
 #include "tensor/file_io.h"
 #include "train/cli_parse.h"
 #include "train/eval_checkpoint.h"
+#include "train/report.h"
 
 namespace {
 
@@ -81,12 +82,8 @@ int main(int argc, char** argv) {
         if (app.count("--batch-size") > 0) options.batch_size = batch_size;
         if (app.count("--out") > 0) check_out_file(out, options.checkpoint);
         const cbnn::train::CheckpointEval eval = cbnn::train::evaluate_checkpoint(options);
-        // Class names come from folder names, any bytes: invalid UTF-8 is written as U+FFFD
-        // rather than making the dump throw (as RunWriter's eval.json does).
         const std::string text =
-            cbnn::train::checkpoint_eval_json(eval, confusion)
-                .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
-            "\n";
+            cbnn::train::json_text(cbnn::train::checkpoint_eval_json(eval, confusion)) + "\n";
         if (!out.empty()) cbnn::write_file_atomic(out, text, "--out");
         const std::string shown = json ? text : cbnn::train::checkpoint_eval_text(eval, confusion);
         std::fputs(shown.c_str(), stdout);

@@ -24,6 +24,10 @@
 
 namespace cbnn::train {
 
+std::string json_text(const nlohmann::json& j) {
+    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 nlohmann::json number_or_null(double v) {
     return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
@@ -252,9 +256,7 @@ void RunWriter::write_eval(const EvalResult& result, int64_t epoch) {
     }
     nlohmann::json j = {{"epoch", epoch}};
     j.update(eval_result_json(result, names, false));
-    // A class name that is not UTF-8 (a folder name is any bytes) gets U+FFFD, not an exception.
-    const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
-    write_file_atomic(eval_path().string(), text + "\n", "eval.json");
+    write_file_atomic(eval_path().string(), json_text(j) + "\n", "eval.json");
 }
 
 void RunWriter::write_report(const EvalResult* last_eval, const std::string& title) {

@@ -141,10 +141,7 @@ int main(int argc, char** argv) {
             const std::string default_data = preset == "smoke" ? "cifar10-mini" : "cifar10-jpg";
             if (c.data_dir.empty()) c.data_dir = default_data_dir(default_data);
             // Recorded absolute like --data, so the run resumes and evaluates from any folder.
-            if (!c.subset_list.empty())
-                c.subset_list =
-                    std::filesystem::weakly_canonical(std::filesystem::absolute(c.subset_list))
-                        .string();
+            if (!c.subset_list.empty()) c.subset_list = cbnn::recorded_path(c.subset_list);
             CBNN_CHECK(!c.data_dir.empty(), "no --data given and no ", default_data,
                        " found in $CBNN_DATA_DIR, ../shared/data or the source tree's shared/data");
         },

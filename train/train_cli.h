@@ -12,6 +12,7 @@
 #include <string>
 
 #include "tensor/error.h"
+#include "tensor/file_io.h"
 #include "train/cli_parse.h"
 #include "train/report.h"
 #include "train/train_loop.h"
@@ -126,6 +127,27 @@ void add_training_flags(CLI::App& app, Config& c, const TrainingFlagHelp& help) 
         ->capture_default_str();
 }
 
+// Every text setting (paths above all: a folder name may be any bytes) must be UTF-8: a run
+// records its settings as JSON (config.json, each checkpoint), which holds UTF-8 only, and would
+// otherwise stop at its first write. Names the flag.
+inline void check_settings_are_utf8(const nlohmann::json& settings) {
+    for (const auto& [field, value] : settings.items()) {
+        if (!value.is_string()) continue;
+        try {
+            (void)value.dump();
+        } catch (const nlohmann::json::type_error&) {
+            // The flag of the field: --data for data_dir, --out for out_dir, --subset-list for
+            // subset_list.
+            std::string flag = "--" + field;
+            if (field == "data_dir" || field == "out_dir") flag.resize(flag.size() - 4);
+            for (char& ch : flag)
+                if (ch == '_') ch = '-';
+            CBNN_FAIL(flag, " ", quote_for_message(value.get<std::string>()),
+                      ": not valid UTF-8 (runs record their settings as JSON); rename it");
+        }
+    }
+}
+
 // Runs `prepare()` (presets, defaults that depend on other flags), validates the config, prints
 // the seed and the config, runs `train(config, std::cerr)` and prints the final test error; a
 // cbnn::Error becomes one "<tool>: message" line and exit status 1, a divergence exit status
@@ -137,8 +159,8 @@ int run_training_tool(const std::string& tool, Config& c, Prepare prepare, Train
         c.validate();
         // Recorded absolute, so that cbnn-eval finds the data from any folder (a resume may
         // still name it elsewhere).
-        c.data_dir =
-            std::filesystem::weakly_canonical(std::filesystem::absolute(c.data_dir)).string();
+        c.data_dir = recorded_path(c.data_dir);
+        check_settings_are_utf8(c.to_json());
         prepare_run_folder(c.out_dir, c.resume);  // before any data is read
         std::printf("seed %llu\nconfig %s\n", static_cast<unsigned long long>(c.seed),
                     c.to_json().dump(2).c_str());

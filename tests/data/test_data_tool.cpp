@@ -40,6 +40,17 @@ TEST(DataTool, CifarMiniBinary) {
         run_data_tool("--dataset cifar10 --data " + cbnn::testing::data_dir() + "/cifar10-mini");
     EXPECT_EQ(table.status, 0);
     EXPECT_NE(table.output.find("airplane"), std::string::npos) << table.output;
+
+    // A folder name that is not UTF-8 (any bytes) prints as U+FFFD in the JSON, not an error.
+    const std::filesystem::path odd =
+        std::filesystem::path(::testing::TempDir()) / "cbnn-data-mini-\xff";
+    std::filesystem::remove(odd);
+    std::filesystem::create_directory_symlink(cbnn::testing::data_dir() + "/cifar10-mini", odd);
+    const auto odd_json = run_json("--dataset cifar10 --data '" + odd.string() + "'");
+    EXPECT_NE(odd_json.at("description").get<std::string>().find("cbnn-data-mini-\xef\xbf\xbd"),
+              std::string::npos)
+        << odd_json.dump();
+    std::filesystem::remove(odd);
 }
 
 // The JPEG folder is decoded in full by the tool (60,000 images, about 2 s on 2 cores): one run

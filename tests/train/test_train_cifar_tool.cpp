@@ -34,6 +34,15 @@ TEST(TrainCifarTool, BadInputGivesOneMessageAndFails) {
     EXPECT_NE(loss.status, 0);
     EXPECT_NE(loss.output.find("hinge"), std::string::npos) << loss.output;
 
+    // A path that is not UTF-8 (a run records its settings as JSON): named, not a crash, and
+    // refused before anything is written.
+    const ToolRun latin1 = run_tool(kTool, "--data " + data + " --out 'scratch-r\xfe'");
+    EXPECT_EQ(latin1.status, 1) << latin1.output;
+    EXPECT_NE(latin1.output.find("cbnn-train-cifar: --out \"scratch-r\\xfe\": not valid UTF-8"),
+              std::string::npos)
+        << latin1.output;
+    EXPECT_FALSE(std::filesystem::exists("scratch-r\xfe"));
+
     const ToolRun depth = run_tool(kTool, base + " --depth 10");
     EXPECT_NE(depth.status, 0);
     EXPECT_NE(depth.output.find("cbnn-train-cifar: depth 10"), std::string::npos) << depth.output;
