@@ -228,10 +228,7 @@ int main(int argc, char** argv) {
             std::printf("decode errors: %zu\n", in.bad_files.size());
             for (const std::string& b : in.bad_files) std::printf("  %s\n", b.c_str());
         }
-    } catch (const cbnn::Error& e) {
-        std::fprintf(stderr, "cbnn-data: %s\n", e.what());
-        return 1;
-    } catch (const std::exception& e) {
+    } catch (const std::exception& e) {  // cbnn::Error, and anything else: one line, not an abort
         std::fprintf(stderr, "cbnn-data: %s\n", e.what());
         return 1;
     }

@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
     if (const std::optional<int> status = cbnn::cli::parse(app, argc, argv)) return *status;
     try {
         return run(opt);
-    } catch (const cbnn::Error& e) {
+    } catch (const std::exception& e) {  // cbnn::Error, and anything else: one line, not an abort
         std::fprintf(stderr, "cbnn-loss: %s\n", e.what());
         return 1;
     }

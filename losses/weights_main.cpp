@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
                             effective[c], weights[c]);
             }
         }
-    } catch (const cbnn::Error& e) {
+    } catch (const std::exception& e) {  // cbnn::Error, and anything else: one line, not an abort
         std::fprintf(stderr, "cbnn-weights: %s\n", e.what());
         return 1;
     }

@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
         }
         std::printf("  mean (balanced test set): softmax %.1f%%, CB softmax %.1f%%\n",
                     100 * mean_plain, 100 * mean_cb);
-    } catch (const cbnn::Error& e) {
+    } catch (const std::exception& e) {  // cbnn::Error, and anything else: one line, not an abort
         std::fprintf(stderr, "cbnn-demo: %s\n", e.what());
         return 1;
     }

@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
         if (!out.empty()) cbnn::write_file_atomic(out, text, "--out");
         const std::string shown = json ? text : cbnn::train::checkpoint_eval_text(eval, confusion);
         std::fputs(shown.c_str(), stdout);
-    } catch (const cbnn::Error& e) {
+    } catch (const std::exception& e) {  // cbnn::Error, and anything else: one line, not an abort
         std::fprintf(stderr, "cbnn-eval: %s\n", e.what());
         return 1;
     }

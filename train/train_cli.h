@@ -178,7 +178,7 @@ int run_training_tool(const std::string& tool, Config& c, Prepare prepare, Train
         std::printf("final test error %.4f (%.2f%%), top-5 %s, after %lld epochs\n",
                     r.final_test_error, 100.0 * r.final_test_error, top5,
                     static_cast<long long>(r.epochs_done));
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // cbnn::Error, and anything else: one line, not an abort
         std::fprintf(stderr, "%s: %s\n", tool.c_str(), e.what());
         return 1;
     }
