@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs part of issue 8's sweep (scripts/reproduce.sh) on the GPU test machine in the time a device
 # call has left, then packs the run folders to bring back: a run the call's limit cuts off
-# resumes in a later session from its last checkpoint (a checkpoint every epoch: one epoch lost
-# at most). docs/REPRODUCTION.md ("On the GPU test machine") has the whole round trip. Builds
+# resumes in a later session from its last checkpoint (a checkpoint every epoch: about one epoch
+# lost, two when stopped while a checkpoint was being written). docs/REPRODUCTION.md ("On the GPU test machine") has the whole round trip. Builds
 # nothing and downloads nothing; it may follow scripts/gpu-check.sh in the same call, taking what
 # that left of the call's time.
 #
@@ -42,7 +42,7 @@
 #                      files of up to 16 MiB: `cat runs.tgz* | tar -xz` joins them) and sweep.log
 #                      go (default: ./gpu-sweep-out). sweep.log says what happened, a failed
 #                      setup included; the runs are packed whether the sweep runs, is skipped or
-#                      fails.
+#                      fails (not after a failed setup: then keep the carried runs as they are).
 # Exit status: 0 when the sweep ran to its end or to the time limit, no run failed on its own, and
 # the runs were collected and packed; 1 on bad input, a failed setup, a run that failed (said even
 # when the time limit ended the sweep) or a failed collection or packing; reproduce.sh's status
@@ -191,14 +191,14 @@ else
         say "$failed run(s) FAILED: see their train.log in the packed run folders"
         status=1
     fi
-    # A daemon the SIGKILL left behind would outlive the call (its own session) and stand in the
-    # way of the next call's --mps.
-    if command -v nvidia-cuda-mps-control >/dev/null 2>&1; then
-        for pipe in "${TMPDIR:-/tmp}"/cbnn-mps-*/pipe; do
-            [[ -d $pipe ]] || continue
-            echo quit | CUDA_MPS_PIPE_DIRECTORY=$pipe timeout 5 nvidia-cuda-mps-control >/dev/null 2>&1
-            say "asked a leftover MPS daemon ($pipe) to quit"
-        done
+    # The MPS daemon this sweep started, when the sweep did not get to stop it (a SIGKILL): it
+    # would outlive the call (its own session) and stand in the way of the next call's --mps.
+    pipe=$(sed -n 's/.*MPS daemon started (pipe folder \(.*\))$/\1/p' "$log" | tail -n 1)
+    if [[ -n $pipe && -d $pipe ]] && ! grep -q 'MPS daemon stopped' "$log" &&
+        command -v nvidia-cuda-mps-control >/dev/null 2>&1; then
+        echo quit | CUDA_MPS_PIPE_DIRECTORY=$pipe timeout 5 nvidia-cuda-mps-control >/dev/null 2>&1
+        rm -rf "$(dirname "$pipe")"
+        say "stopped the sweep's MPS daemon ($pipe), which the sweep had left running"
     fi
 fi
 

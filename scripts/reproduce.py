@@ -41,8 +41,9 @@ PRESET_EPOCHS = {"paper": 200, "smoke": 3}
 # Passed unless the extra arguments name them: evaluating the 10,000 test images every 2 epochs
 # (the preset's, the official code's cadence) would cost a sixth of a GPU run, and only the last
 # evaluation goes into the tables. Checkpoints stay at the trainer's default, every epoch, so a
-# kill loses at most one epoch: they are written on the trainer's background thread
-# (train/background_writer.h), and what they cost its training thread is a host copy of the weights.
+# kill loses about one epoch: they are written on the trainer's background thread
+# (train/background_writer.h), and what they cost its training thread is a host copy of the
+# weights.
 RUNNER_DEFAULTS = [("--eval-every", "10")]
 AXES = ("dataset", "imbalance", "subset_list", "loss", "beta", "gamma", "seed")
 DEFAULTS = {"dataset": "cifar10", "imbalance": 100.0, "subset_list": "", "loss": "softmax",
@@ -529,8 +530,8 @@ def parse(argv):
                "or --epochs 1 --depth 8 for a quick check (--epochs also sets what 'complete' "
                "means; give a quick check its own --runs folder: a run resumes only with the "
                "settings it started with). The runner adds --eval-every 10 unless given "
-               "(checkpoints: every epoch, the trainer's default). Before any run starts, each such option is checked against the "
-               "trainer's --help (a mistyped sweep option such as --shards stops the sweep "
+               "(checkpoints: every epoch, the trainer's default). Before any run starts, "
+               "each such option is checked against the trainer's --help (a mistyped sweep option such as --shards stops the sweep "
                "there), and the grid's values against what the trainer accepts (IF >= 1, beta in "
                "[0, 1), gamma >= 0, whole seeds).\n\n"
                "Examples:\n"

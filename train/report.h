@@ -131,7 +131,7 @@ std::string format_duration(double seconds);
 // Where a run's wall time went, for the line the trainers print at the end (issue 7 asks for a
 // whole run's time, evaluations included): the epochs' training steps (each epoch's time less
 // its evaluation; the steps' progress lines wait for the GPU, so this is GPU time too), the
-// evaluations, the epochs' files (checkpoint, metrics line, eval.json, report.html: written on
+// evaluations, the epochs' files (eval.json, checkpoint, metrics line, report.html: written on
 // train/background_writer.h's thread, so what counts here is what the training thread spent on
 // them, the checkpoints' snapshots and any wait for the writer), and the rest of the run (the
 // loop's bookkeeping).
@@ -147,7 +147,7 @@ class RunTimes {
         checkpoints_ += checkpoints;
     }
     // "time: 150.2 s: training 77.1 s, 100 evaluations 30.3 s, files 0.4 s (200 checkpoints),
-    // other 7.6 s" for a run of `total` seconds (the part no category took is "other").
+    // other 42.4 s" for a run of `total` seconds (the part no category took is "other").
     std::string describe(double total) const;
 
   private:

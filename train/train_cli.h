@@ -149,8 +149,8 @@ inline void check_settings_are_utf8(const nlohmann::json& settings) {
 }
 
 // Runs `prepare()` (presets, defaults that depend on other flags), validates the config, prints
-// the seed and the config, runs `train(config, std::cerr)` and prints the final test error; a
-// cbnn::Error becomes one "<tool>: message" line and exit status 1, a divergence exit status
+// the seed and the config, runs `train(config, std::cerr)` and prints the final test error; any
+// exception becomes one "<tool>: message" line and exit status 1, a divergence exit status
 // kExitDiverged.
 template <class Config, class Prepare, class Train>
 int run_training_tool(const std::string& tool, Config& c, Prepare prepare, Train train) {
