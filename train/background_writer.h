@@ -1,7 +1,7 @@
 #pragma once
 // A thread of its own for a training run's epoch-end file writes (eval.json, the checkpoint, the
-// metrics line, report.html, in that order), so that the training thread goes on with the next epoch while
-// they are serialized, checksummed, written and fsynced.
+// metrics line, report.html, in that order), so that the training thread goes on with the next
+// epoch while they are serialized, checksummed, written and fsynced.
 //
 // Why: a ResNet-32 checkpoint (3.7 MB) took 17 ms on the 2-vCPU development machine, 12 ms of it
 // serializing and checksumming and 5 ms writing and fsyncing: 3.4 s of a 200-epoch run that
