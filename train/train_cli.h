@@ -167,7 +167,7 @@ int run_training_tool(const std::string& tool, Config& c, Prepare prepare, Train
         std::fflush(stdout);
         const TrainResult r = train(c, std::cerr);
         if (r.diverged) {
-            std::fprintf(stderr, "%s: %s\n", tool.c_str(), r.message.c_str());
+            std::fprintf(stderr, "%s: training diverged: %s\n", tool.c_str(), r.message.c_str());
             return kExitDiverged;
         }
         char top5[64];

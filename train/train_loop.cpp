@@ -333,7 +333,8 @@ TrainResult run_training(Layer& model, const ClassBalancedLoss& criterion, Sgd& 
         writer.wait();  // the epochs before the divergence keep their files
         result.diverged = true;
         result.message = e.what();
-        log << "training diverged: " << e.what() << "; the last good checkpoint ("
+        // The cause is in result.message, which the tools print as their last line.
+        log << "training diverged; the last good checkpoint ("
             << (std::filesystem::exists(ckpt) ? ckpt : std::string("none written yet"))
             << ") is kept\n";
         return result;

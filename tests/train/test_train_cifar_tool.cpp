@@ -221,7 +221,16 @@ TEST(TrainCifarTool, DivergenceExitsWithStatus3) {
         kTool, "--preset smoke --epochs 1 --lr 1e30 --warmup-epochs 0 --progress-every 1 --data " +
                    testing::data_dir() + "/cifar10-mini --out " + out);
     EXPECT_EQ(r.status, 3) << r.output;
-    EXPECT_NE(r.output.find("cbnn-train-cifar: step "), std::string::npos) << r.output;
+    // The cause once, in the tool's last line; the log line before it names the checkpoint.
+    const std::string prefix = "cbnn-train-cifar: training diverged: ";
+    const size_t cause = r.output.find(prefix + "step ");
+    ASSERT_NE(cause, std::string::npos) << r.output;
+    const size_t from = cause + prefix.size();
+    const std::string message = r.output.substr(from, r.output.find('\n', from) - from);
+    EXPECT_EQ(r.output.find(message), from) << r.output;  // said once
+    EXPECT_NE(r.output.find("training diverged; the last good checkpoint (none written yet)"),
+              std::string::npos)
+        << r.output;
     EXPECT_FALSE(std::filesystem::exists(out + "/checkpoint.bin"));
 }
 
