@@ -24,6 +24,7 @@
 #include "tensor/error.h"
 #include "tensor/file_io.h"
 #include "train/cli_parse.h"
+#include "train/report.h"
 
 namespace {
 
@@ -213,8 +214,7 @@ int main(int argc, char** argv) {
                 {"train_size", in.train.labels.size()}, {"test_size", test_size},
                 {"decode_errors", in.bad_files}};
             // Class folders and paths may be any bytes: what is not UTF-8 prints as U+FFFD.
-            std::printf("%s\n",
-                        out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+            std::printf("%s\n", cbnn::train::json_text(out, -1).c_str());
         } else {
             std::printf("format: %s\n%s\nsubset: %s\n", in.format.c_str(), in.description.c_str(),
                         subset.c_str());

@@ -49,9 +49,8 @@ std::vector<int64_t> epoch_order(int64_t n, const LoaderOptions& options, int64_
 
 BatchPlan checked_batch_plan(const Dataset& dataset, const LoaderOptions& options,
                              const char* who) {
-    CBNN_CHECK(options.batch_size >= 1, who, ": expected batch_size >= 1, got ",
-               options.batch_size);
-    CBNN_CHECK(dataset.size() > 0, who, ": the dataset is empty");
+    // First: it checks batch_size >= 1, a non-empty dataset, drop_last and the batching.
+    BatchPlan plan(dataset.size(), options.batch_size, options.drop_last, options.batching, who);
     CBNN_CHECK(dataset.num_classes() > 0, who, ": the dataset has no class names");
     CBNN_CHECK(
         dataset.image_bytes() > 0 &&
@@ -77,7 +76,7 @@ BatchPlan checked_batch_plan(const Dataset& dataset, const LoaderOptions& option
                    " need a transform (the built-in CIFAR augmentation takes 3x32x32)");
     }
     if (options.device.is_cuda()) require_cuda(who);
-    return BatchPlan(dataset.size(), options.batch_size, options.drop_last, options.batching, who);
+    return plan;
 }
 
 struct Loader::Slot {

@@ -422,9 +422,9 @@ def held_by_a_trainer(run_dir):
     return False
 
 
-def run_grid(args, configs, names, extra):
+def run_grid(args, configs, names, extra, epochs):
+    """Runs the selected runs that are not complete at `epochs` (target_epochs)."""
     runs = Path(args.runs)
-    epochs = target_epochs(args, extra)
     failed, counts = [], {"done": 0, "run": 0, "resume": 0, "restart": 0, "blocked": 0, "busy": 0}
     tasks, prefixes = [], {}
     for k, name in enumerate(names, 1):
@@ -619,11 +619,16 @@ def remove_finished_checkpoints(runs, epochs):
     print(f"reproduce: removed the checkpoints of {removed} complete runs", flush=True)
 
 
+def refuse_non_folder(path, option):
+    """Stops with one message naming `option` when `path` exists and is not a folder."""
+    if Path(path).exists() and not Path(path).is_dir():
+        fail(f"{option} {path}: exists and is not a folder")
+
+
 def make_folder(path, option):
     """Creates the folder `path` (and its parents) or stops with one message naming `option`."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        fail(f"{option} {path}: exists and is not a folder")
+    refuse_non_folder(path, option)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -668,8 +673,8 @@ def main(argv):
         print("\n".join(names))
         return 0
     for option, path in (("--runs", args.runs), ("--move-finished", args.move_finished)):
-        if path and Path(path).exists() and not Path(path).is_dir():
-            fail(f"{option} {path}: exists and is not a folder")
+        if path:
+            refuse_non_folder(path, option)
     failed = []
     if not args.collect_only:
         if not names:
@@ -686,7 +691,7 @@ def main(argv):
             check_extra(args.trainer, extra)
         if not args.dry_run:
             make_folder(args.runs, "--runs")
-        failed = run_grid(args, configs, names, extra)
+        failed = run_grid(args, configs, names, extra, epochs)
     if args.dry_run:
         return 0
     if not Path(args.runs).is_dir():

@@ -58,9 +58,10 @@ struct EpochRecord {
     static EpochRecord from_json(const nlohmann::json& j);  // null -> NaN; missing -> NaN
 };
 
-// `j` as JSON text indented by 2; a string that is not UTF-8 (a class named by its folder: any
-// bytes) is written with U+FFFD in place of the bad bytes instead of making the dump throw.
-std::string json_text(const nlohmann::json& j);
+// `j` as JSON text indented by `indent` (-1: one line); a string that is not UTF-8 (a class named
+// by its folder, a path: any bytes) is written with U+FFFD in place of the bad bytes instead of
+// making the dump throw.
+std::string json_text(const nlohmann::json& j, int indent = 2);
 
 // cbnn version (CBNN_VERSION if the build defines it, else "unknown"), compiler, C++ standard,
 // and in CUDA builds the CUDA runtime/driver and cuDNN versions and the GPU name (absent

@@ -160,10 +160,11 @@ int run_training_tool(const std::string& tool, Config& c, Prepare prepare, Train
         // Recorded absolute, so that cbnn-eval finds the data from any folder (a resume may
         // still name it elsewhere).
         c.data_dir = recorded_path(c.data_dir);
-        check_settings_are_utf8(c.to_json());
+        const nlohmann::json config = c.to_json();
+        check_settings_are_utf8(config);
         prepare_run_folder(c.out_dir, c.resume);  // before any data is read
         std::printf("seed %llu\nconfig %s\n", static_cast<unsigned long long>(c.seed),
-                    c.to_json().dump(2).c_str());
+                    config.dump(2).c_str());
         std::fflush(stdout);
         const TrainResult r = train(c, std::cerr);
         if (r.diverged) {
